@@ -1,0 +1,236 @@
+"""Command line: thin wrappers over the library. Environment variables are read here only."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+import json
+import logging
+import os
+from pathlib import Path
+import sys
+import warnings
+
+from autotune._errors import AutotuneError
+from autotune.campaign import Campaign
+from autotune.campaign import create_campaign
+from autotune.campaign import list_campaigns
+from autotune.campaign import load_campaign
+from autotune.launcher import STORAGE_ENV
+from autotune.launcher import run_local_workers
+from autotune.progress import format_best
+from autotune.progress import progress_table
+from autotune.spec import load_study_spec
+from autotune.spec import study_spec_from_dict
+from autotune.storage import DEFAULT_STATE_DIR
+from autotune.storage import HeartbeatSettings
+from autotune.storage import mask_password
+from autotune.storage import open_storage
+from autotune.storage import resolve_url
+
+EXIT_USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``autotune`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    warnings.filterwarnings("ignore", module="optuna")
+    try:
+        return args.handler(args)
+    except AutotuneError as error:
+        print(f"autotune: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autotune", description="Tune PyTorch training with Optuna on PostgreSQL."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = _command(commands, "run", "create a campaign and run it with local workers", _run)
+    run.add_argument("spec", type=Path, help="study spec file, e.g. studies/quickstart.yaml")
+    run.add_argument("--name", help="campaign name (default: the spec's name)")
+    run.add_argument("--workers", type=int, help="local worker processes (default: the spec's)")
+
+    create = _command(commands, "create", "create a campaign for workers to run", _create)
+    create.add_argument("spec", type=Path, help="study spec file")
+    create.add_argument("--name", help="campaign name (default: the spec's name)")
+
+    worker = _command(commands, "worker", "run trials of a campaign until its budget", _worker)
+    worker.add_argument("name", help="campaign name")
+    worker.add_argument("--max-trials", type=int, help="exit after running this many trials")
+    worker.add_argument("--worker-id", default=f"{os.uname().nodename}-{os.getpid()}")
+    worker.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+
+    status = _command(commands, "status", "progress of a campaign (or list campaigns)", _status)
+    status.add_argument("name", nargs="?", help="campaign name; omit to list campaigns")
+
+    best = _command(commands, "best", "JSON of the best configuration so far", _best)
+    best.add_argument("name", help="campaign name")
+
+    dashboard = _command(commands, "dashboard", "open optuna-dashboard on the storage", _dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get(STORAGE_ENV),
+        help=f"PostgreSQL URL (default: ${STORAGE_ENV}, else the embedded server)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where the embedded server keeps its data and logs (default .autotune)",
+    )
+    parser.add_argument("--heartbeat-interval", type=int, default=10, metavar="SECONDS")
+    parser.add_argument("--grace-period", type=int, default=60, metavar="SECONDS")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return parser
+
+
+def _heartbeat(args: argparse.Namespace) -> HeartbeatSettings:
+    try:
+        return HeartbeatSettings(args.heartbeat_interval, args.grace_period)
+    except ValueError as error:
+        raise AutotuneError(str(error)) from None
+
+
+def _load_spec(args: argparse.Namespace):  # noqa: ANN202
+    spec = load_study_spec(args.spec)
+    if args.name:
+        spec = study_spec_from_dict({**spec.to_json_dict(), "name": args.name}, str(args.spec))
+    return spec
+
+
+def _run(args: argparse.Namespace) -> int:
+    spec = _load_spec(args)
+    workers = args.workers or spec.workers
+    if workers < 1:
+        raise AutotuneError(f"--workers must be >= 1, got {workers}")
+    url = resolve_url(args.storage, args.state_dir)
+    heartbeat = _heartbeat(args)
+    storage = open_storage(url, heartbeat, args.state_dir)
+    campaign, created = create_campaign(spec, storage)
+    verb = "created" if created else "resuming"
+    print(
+        f"{verb} campaign {spec.name!r} ({spec.trials} trials, task {spec.task}) "
+        f"in {mask_password(url)}; {workers} local workers"
+    )
+    outcome = run_local_workers(
+        campaign, url, workers, args.state_dir / "logs", heartbeat, sys.stdout
+    )
+    print(_summary(campaign, args))
+    failed = [
+        str(p) for p, code in zip(outcome.log_paths, outcome.exit_codes, strict=True) if code
+    ]
+    if failed:
+        print(f"some workers exited with an error; see {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 130 if outcome.interrupted else 0
+
+
+def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
+    spec = campaign.spec
+    progress = campaign.progress()
+    lines = [
+        f"campaign {spec.name}: {progress.complete} complete, {progress.pruned} pruned, "
+        f"{progress.failed} failed (budget {spec.trials})",
+        format_best(progress, spec.metric.name),
+    ]
+    best = campaign.best()
+    if best is not None:
+        lines.append(f"best parameters: {json.dumps(best.params, sort_keys=True)}")
+        lines.append(f"best step: {best.user_attrs.get('best_step')}")
+    lines.append(f"dashboard: {_dashboard_command(args)}")
+    return "\n".join(lines)
+
+
+def _dashboard_command(args: argparse.Namespace) -> str:
+    if args.storage:
+        return f"optuna-dashboard '{mask_password(resolve_url(args.storage))}'"
+    state = "" if args.state_dir == DEFAULT_STATE_DIR else f" --state-dir {args.state_dir}"
+    return f"autotune dashboard{state}   (optuna-dashboard on the embedded server)"
+
+
+def _create(args: argparse.Namespace) -> int:
+    spec = _load_spec(args)
+    url = resolve_url(args.storage, args.state_dir)
+    campaign, created = create_campaign(spec, open_storage(url, _heartbeat(args), args.state_dir))
+    print(f"{'created' if created else 'exists (same spec)'}: campaign {campaign.name!r}")
+    print(f"start workers with: autotune worker {campaign.name} --storage '{mask_password(url)}'")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import torch
+
+    from autotune.worker import Worker
+    from autotune.worker import WorkerOptions
+
+    torch.set_num_threads(max(1, args.threads))
+    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    campaign = load_campaign(args.name, storage)
+    try:
+        options = WorkerOptions(
+            worker_id=args.worker_id,
+            max_trials=args.max_trials,
+            janitor_interval_s=max(1.0, args.heartbeat_interval),
+        )
+    except ValueError as error:
+        raise AutotuneError(str(error)) from None
+    worker = Worker(campaign, storage, options)
+    worker.install_signal_handlers()
+    summary = worker.run()
+    print(
+        f"worker {args.worker_id}: ran {summary.trials_run} trials {summary.states}"
+        + (" (stopped by signal)" if summary.stopped_by_signal else "")
+    )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    if args.name is None:
+        print("\n".join(list_campaigns(storage)) or "no campaigns")
+        return 0
+    campaign = load_campaign(args.name, storage)
+    spec = campaign.spec
+    rows = [(study.study_name, campaign.progress(study)) for study in campaign.studies]
+    print(
+        f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
+        f"{spec.metric.name}, {spec.max_train_steps} steps per trial"
+    )
+    print(progress_table(rows, spec.metric.name))
+    return 0
+
+
+def _best(args: argparse.Namespace) -> int:
+    campaign = load_campaign(
+        args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)
+    )
+    best = campaign.best()
+    if best is None:
+        print(f"autotune: campaign {args.name!r} has no completed trial yet", file=sys.stderr)
+        return 1
+    print(json.dumps(best.to_json_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import optuna_dashboard
+
+    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0

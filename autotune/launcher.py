@@ -1,0 +1,122 @@
+"""Local runs: start worker processes on this machine and show live progress until they finish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+from typing import TextIO
+
+from autotune.campaign import Campaign
+from autotune.progress import Progress
+from autotune.progress import progress_line
+from autotune.storage import HeartbeatSettings
+
+STORAGE_ENV = "AUTOTUNE_STORAGE"
+QUIET_PRINT_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """Outcome of a local run: the workers' exit codes and where their logs are."""
+
+    exit_codes: tuple[int, ...]
+    log_paths: tuple[Path, ...]
+    interrupted: bool
+
+
+def worker_command(
+    campaign: str, worker_id: str, heartbeat: HeartbeatSettings, threads: int
+) -> list[str]:
+    """The command line of one local worker (the storage URL travels in the environment)."""
+    return [
+        sys.executable,
+        "-m",
+        "autotune",
+        "worker",
+        campaign,
+        "--worker-id",
+        worker_id,
+        "--threads",
+        str(threads),
+        "--heartbeat-interval",
+        str(heartbeat.interval_s),
+        "--grace-period",
+        str(heartbeat.grace_period_s),
+    ]
+
+
+def run_local_workers(
+    campaign: Campaign,
+    url: str,
+    workers: int,
+    log_dir: Path,
+    heartbeat: HeartbeatSettings,
+    out: TextIO,
+) -> LocalRun:
+    """Start ``workers`` worker processes, print progress until all exit, return their codes."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, STORAGE_ENV: url}
+    processes: list[subprocess.Popen[bytes]] = []
+    log_paths = []
+    for index in range(workers):
+        worker_id = f"{os.uname().nodename}-{os.getpid()}-{index}"
+        log_path = log_dir / f"{campaign.name}-worker-{index}.log"
+        log_paths.append(log_path)
+        with log_path.open("ab") as log:
+            processes.append(
+                subprocess.Popen(
+                    worker_command(campaign.name, worker_id, heartbeat, threads=1),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
+    interrupted = _watch(campaign, processes, out)
+    return LocalRun(tuple(p.wait() for p in processes), tuple(log_paths), interrupted)
+
+
+def _watch(campaign: Campaign, processes: list[subprocess.Popen[bytes]], out: TextIO) -> bool:
+    """Print progress until every process exits; on Ctrl-C ask the workers to stop cleanly."""
+    started = time.monotonic()
+    show = _progress_printer(out)
+    interrupted = False
+    while True:
+        try:
+            alive = any(p.poll() is None for p in processes)
+            show(campaign.progress(), campaign.spec.metric.name, time.monotonic() - started)
+            if not alive:
+                break
+            time.sleep(1.0)
+        except KeyboardInterrupt:
+            interrupted = True
+            out.write("\nstopping workers (their running trials will be retried)…\n")
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+    out.write("\n" if out.isatty() else "")
+    return interrupted
+
+
+def _progress_printer(out: TextIO) -> Callable[[Progress, str, float], None]:
+    """Rewrite one line on a terminal; elsewhere print a line on change, at most every 10 s."""
+    last: dict[str, object] = {"line": None, "at": -QUIET_PRINT_INTERVAL_S}
+
+    def show(progress: Progress, metric: str, elapsed_s: float) -> None:
+        line = progress_line(progress, metric, elapsed_s)
+        if out.isatty():
+            out.write("\r" + line.ljust(120)[:160])
+            out.flush()
+            return
+        key = (progress.complete, progress.pruned, progress.failed)
+        if key != last["line"] and elapsed_s - float(last["at"]) >= QUIET_PRINT_INTERVAL_S:
+            out.write(line + "\n")
+            out.flush()
+            last.update(line=key, at=elapsed_s)
+
+    return show

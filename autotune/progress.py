@@ -1,0 +1,110 @@
+"""Progress of a study as plain numbers, and its one-line and table renderings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+import math
+
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from autotune.spec import Direction
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts of one study's trials against its budget, and the best value so far."""
+
+    budget: int
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    waiting: int
+    best_value: float | None
+    best_number: int | None
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned + self.failed
+
+
+def progress_of(trials: list[FrozenTrial], budget: int, direction: Direction) -> Progress:
+    """Summarise trials: states counted, best COMPLETE value found in the given direction."""
+    states = Counter(t.state for t in trials)
+    complete = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+    ]
+    sign = 1.0 if direction == Direction.MINIMIZE else -1.0
+    best = min(complete, key=lambda t: sign * t.value) if complete else None
+    return Progress(
+        budget=budget,
+        complete=states[TrialState.COMPLETE],
+        pruned=states[TrialState.PRUNED],
+        failed=states[TrialState.FAIL],
+        running=states[TrialState.RUNNING],
+        waiting=states[TrialState.WAITING],
+        best_value=best.value if best else None,
+        best_number=best.number if best else None,
+    )
+
+
+def eta_seconds(progress: Progress, elapsed_s: float) -> float | None:
+    """Remaining time at the rate so far; None before the first finished trial."""
+    done = progress.complete + progress.pruned
+    if done == 0 or elapsed_s <= 0:
+        return None
+    return max(progress.budget - done, 0) * elapsed_s / done
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def format_best(progress: Progress, metric: str) -> str:
+    if progress.best_value is None:
+        return f"best {metric} —"
+    return f"best {metric} {progress.best_value:.5g} (trial {progress.best_number})"
+
+
+def progress_line(progress: Progress, metric: str, elapsed_s: float) -> str:
+    """One line: trials done/total, pruned, best so far, elapsed and ETA."""
+    done = progress.complete + progress.pruned
+    return (
+        f"[{done:>3}/{progress.budget} trials] complete {progress.complete} · "
+        f"pruned {progress.pruned} · failed {progress.failed} · running {progress.running} · "
+        f"{format_best(progress, metric)} · elapsed {format_duration(elapsed_s)} · "
+        f"ETA {format_duration(eta_seconds(progress, elapsed_s))}"
+    )
+
+
+def progress_table(rows: list[tuple[str, Progress]], metric: str) -> str:
+    """A fixed-width table, one row per study."""
+    header = ("study", "done/budget", "complete", "pruned", "failed", "running", "waiting")
+    lines = [(*header, f"best {metric}")]
+    for name, p in rows:
+        best = "—" if p.best_value is None else f"{p.best_value:.5g} (#{p.best_number})"
+        lines.append(
+            (
+                name,
+                f"{p.complete + p.pruned}/{p.budget}",
+                str(p.complete),
+                str(p.pruned),
+                str(p.failed),
+                str(p.running),
+                str(p.waiting),
+                best,
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in lines
+    )

@@ -1,0 +1,41 @@
+"""Search-space and study specs: frozen, validated, loaded from YAML."""
+
+from __future__ import annotations
+
+from autotune._errors import SpecError
+from autotune.spec._loader import load_search_space
+from autotune.spec._loader import load_study_spec
+from autotune.spec._loader import study_spec_from_dict
+from autotune.spec._space import CategoricalParam
+from autotune.spec._space import FloatParam
+from autotune.spec._space import IntParam
+from autotune.spec._space import ParamGroup
+from autotune.spec._space import ParamType
+from autotune.spec._space import SearchSpace
+from autotune.spec._study import Direction
+from autotune.spec._study import MetricSpec
+from autotune.spec._study import PrunerKind
+from autotune.spec._study import PrunerSpec
+from autotune.spec._study import SamplerKind
+from autotune.spec._study import SamplerSpec
+from autotune.spec._study import StudySpec
+
+__all__ = [
+    "CategoricalParam",
+    "Direction",
+    "FloatParam",
+    "IntParam",
+    "MetricSpec",
+    "ParamGroup",
+    "ParamType",
+    "PrunerKind",
+    "PrunerSpec",
+    "SamplerKind",
+    "SamplerSpec",
+    "SearchSpace",
+    "SpecError",
+    "StudySpec",
+    "load_search_space",
+    "load_study_spec",
+    "study_spec_from_dict",
+]

@@ -1,0 +1,151 @@
+"""YAML → spec objects: the only place raw dictionaries exist; problems become SpecError."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+import yaml
+
+from autotune import training
+from autotune._errors import SpecError
+from autotune.spec._space import ParamType
+from autotune.spec._space import SearchSpace
+from autotune.spec._study import StudySpec
+
+SEARCH_SPACES_DIR = "search_spaces"
+_PARAM_TAGS = frozenset(t.value for t in ParamType)
+
+
+def load_search_space(path: str | Path) -> SearchSpace:
+    """Load and validate a search-space YAML file."""
+    path = Path(path)
+    data = _read_yaml_mapping(path)
+    return _validate(SearchSpace, data, str(path))
+
+
+def load_study_spec(path: str | Path) -> StudySpec:
+    """Load a study spec YAML file, resolving its search-space reference, and validate it."""
+    path = Path(path)
+    data = _read_yaml_mapping(path)
+    reference = data.get("search_space")
+    if isinstance(reference, str):
+        data = {**data, "search_space": load_search_space(_find_search_space(reference, path))}
+    return study_spec_from_dict(data, str(path))
+
+
+def study_spec_from_dict(data: dict[str, Any], source: str) -> StudySpec:
+    """Validate a study spec given as a mapping (inline search space or SearchSpace object)."""
+    spec = _validate(StudySpec, data, source)
+    problems = list(_task_problems(spec))
+    if problems:
+        raise SpecError(source, problems)
+    return spec
+
+
+def _read_yaml_mapping(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SpecError(str(path), [f"file not found (looked at {path.resolve()})"])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise SpecError(str(path), [f"bad YAML at {where}{problem}"]) from None
+    except UnicodeDecodeError as error:
+        raise SpecError(str(path), [f"not a UTF-8 text file ({error.reason})"]) from None
+    if not isinstance(data, dict):
+        raise SpecError(
+            str(path), [f"the top level must be a mapping of keys, got {type(data).__name__}"]
+        )
+    return data
+
+
+def _find_search_space(reference: str, study_path: Path) -> Path:
+    if reference.endswith((".yaml", ".yml")) or "/" in reference:
+        candidates = [study_path.parent / reference]
+    else:
+        file_name = f"{reference}.yaml"
+        candidates = [
+            study_path.parent.parent / SEARCH_SPACES_DIR / file_name,
+            Path.cwd() / SEARCH_SPACES_DIR / file_name,
+        ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
+    raise SpecError(
+        str(study_path),
+        [f"search_space: no search space {reference!r} (looked for {looked})"],
+    )
+
+
+def _validate(model: type, data: dict[str, Any], source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(source, [_describe(e) for e in error.errors(include_url=False)]) from None
+
+
+def _describe(error: Any) -> str:
+    path = _key_path(error["loc"])
+    where = f"{path}: " if path else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{where}required key is missing"
+    bad_value = error.get("input")
+    if isinstance(bad_value, dict | list) or error["type"].startswith("value_error"):
+        return f"{where}{message}"
+    return f"{where}{message} (got {bad_value!r})"
+
+
+def _key_path(loc: Iterable[str | int]) -> str:
+    """Format a pydantic location as ``a.b[0].c``, dropping the parameter-type union tags."""
+    parts: list[str | int] = list(loc)
+    cleaned = [
+        p
+        for i, p in enumerate(parts)
+        if not (p in _PARAM_TAGS and i >= 2 and parts[i - 2] == "params")
+    ]
+    text = ""
+    for part in cleaned:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _task_problems(spec: StudySpec) -> Iterable[str]:
+    """Problems that need the task: unknown task, metric or hyperparameter names."""
+    if spec.task not in training.available_tasks():
+        allowed = ", ".join(training.available_tasks())
+        yield f"task: unknown task {spec.task!r}; available tasks: {allowed}"
+        return
+    task = training.get_task(spec.task)
+    direction = task.metrics.get(spec.metric.name)
+    if direction is None:
+        yield (
+            f"metric.name: task {spec.task!r} has no metric {spec.metric.name!r}; "
+            f"its metrics: {', '.join(task.metrics)}"
+        )
+    elif direction.value != spec.metric.direction.value:
+        yield (
+            f"metric.direction: {spec.metric.name!r} is to be {direction.value}d, "
+            f"got {spec.metric.direction.value!r}"
+        )
+    known = training.TRAINING_HYPERPARAMETERS | task.model_hyperparameters
+    allowed = ", ".join(sorted(known))
+    for index, group in enumerate(spec.search_space.groups):
+        for name in group.params:
+            if name not in known:
+                yield (
+                    f"search_space.groups[{index}].params.{name}: task {spec.task!r} has no "
+                    f"hyperparameter {name!r}; allowed: {allowed}"
+                )
+    for name in spec.fixed:
+        if name not in known:
+            yield (
+                f"fixed.{name}: task {spec.task!r} has no hyperparameter {name!r}; "
+                f"allowed: {allowed}"
+            )

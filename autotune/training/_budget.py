@@ -1,0 +1,38 @@
+"""The step budget of one training run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _require_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"Budget.{name}={value!r} is invalid; allowed: an int >= {minimum}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to train, how often to evaluate, the batch size and the seed."""
+
+    max_train_steps: int
+    eval_interval: int
+    batch_size: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        _require_int("max_train_steps", self.max_train_steps, 1)
+        _require_int("eval_interval", self.eval_interval, 1)
+        _require_int("batch_size", self.batch_size, 1)
+        _require_int("seed", self.seed, 0)
+        if self.eval_interval > self.max_train_steps:
+            raise ValueError(
+                f"Budget.eval_interval={self.eval_interval} is invalid; allowed: an int "
+                f"<= max_train_steps ({self.max_train_steps})"
+            )
+
+    def eval_steps(self) -> tuple[int, ...]:
+        """Steps after which the loop evaluates: every eval_interval, and the last step."""
+        steps = list(range(self.eval_interval, self.max_train_steps + 1, self.eval_interval))
+        if steps[-1] != self.max_train_steps:
+            steps.append(self.max_train_steps)
+        return tuple(steps)

@@ -1,0 +1,98 @@
+"""Shared fixtures: a real PostgreSQL for every test that needs one.
+
+The server is ``AUTOTUNE_TEST_DATABASE_URL`` when set, else an embedded PostgreSQL started for
+the test session. Every test gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import os
+from pathlib import Path
+import subprocess
+import sys
+import uuid
+
+import pytest
+import sqlalchemy
+
+from autotune.storage import embedded_url
+from autotune.storage import normalize_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE_ENV = "AUTOTUNE_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a database on the test server, used to create per-test databases."""
+    configured = os.environ.get(TEST_DATABASE_ENV)
+    if configured:
+        return normalize_url(configured)
+    return embedded_url(tmp_path_factory.mktemp("embedded"))
+
+
+@pytest.fixture
+def storage_url(server_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"autotune_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = sqlalchemy.engine.make_url(server_url).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def autotune_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "autotune", *args]
+
+
+def run_autotune(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess and capture its output."""
+    return subprocess.run(
+        autotune_command(*args),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or REPO_ROOT,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_study(
+    directory: Path,
+    name: str,
+    *,
+    trials: int,
+    max_train_steps: int = 120,
+    eval_interval: int = 20,
+    space: str = "mlp.yaml",
+    extra: str = "",
+) -> Path:
+    """A small study spec on digits-mlp using a search space from search_spaces/."""
+    space_path = REPO_ROOT / "search_spaces" / space
+    path = directory / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\n"
+        "task: digits-mlp\n"
+        f"search_space: {space_path}\n"
+        "metric: {name: val_loss, direction: minimize}\n"
+        f"max_train_steps: {max_train_steps}\n"
+        f"eval_interval: {eval_interval}\n"
+        "batch_size: 32\n"
+        f"trials: {trials}\n"
+        "sampler: {type: tpe, n_startup_trials: 4}\n"
+        f"pruner: {{type: successive_halving, min_steps: {eval_interval}, reduction_factor: 3}}\n"
+        "seed: 1\n" + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+FAST_HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "3")

@@ -1,0 +1,109 @@
+"""A campaign on a real PostgreSQL, run by real worker processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+import subprocess
+
+import optuna
+from optuna.trial import TrialState
+
+import autotune
+from tests.conftest import FAST_HEARTBEAT
+from tests.conftest import autotune_command
+from tests.conftest import run_autotune
+from tests.conftest import write_study
+
+METRIC_ATTRS = (
+    "best_val_loss",
+    "best_val_accuracy",
+    "final_val_loss",
+    "final_val_accuracy",
+    "best_step",
+    "wall_time_s",
+    "examples_per_s",
+)
+
+
+def test_four_workers_finish_the_budget(storage_url: str, tmp_path: Path) -> None:
+    spec = write_study(tmp_path, "four", trials=14)
+    created = run_autotune("create", str(spec), "--storage", storage_url)
+    assert created.returncode == 0, created.stderr
+
+    workers = [
+        subprocess.Popen(
+            autotune_command("worker", "four", "--storage", storage_url, *FAST_HEARTBEAT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], outputs
+
+    study = optuna.load_study(study_name="four/joint/1", storage=storage_url)
+    trials = study.get_trials()
+    states = [t.state for t in trials]
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 14
+    assert states.count(TrialState.FAIL) == 0
+    assert len({t.number for t in trials}) == len(trials)
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE:
+            assert all(key in trial.user_attrs for key in METRIC_ATTRS), trial.user_attrs
+            assert trial.value == trial.user_attrs["best_val_loss"]
+            assert trial.value == min(trial.intermediate_values.values())
+
+    campaign = autotune.load("four", storage=storage_url)
+    records = campaign.trials()
+    assert [(r.number, r.state, r.params, r.value) for r in records] == [
+        (t.number, t.state, t.params, t.value) for t in trials
+    ]
+    assert [r.intermediate_values for r in records] == [t.intermediate_values for t in trials]
+    best = campaign.best()
+    assert best is not None and best.value == study.best_value
+    assert best.trial_number == study.best_trial.number
+
+    csv_path = campaign.to_csv(tmp_path / "trials.csv")
+    with csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(trials) and "params_learning_rate" in rows[0]
+
+    best_json = run_autotune("best", "four", "--storage", storage_url)
+    assert best_json.returncode == 0, best_json.stderr
+    assert json.loads(best_json.stdout)["trial_number"] == study.best_trial.number
+
+    status = run_autotune("status", "four", "--storage", storage_url)
+    assert status.returncode == 0, status.stderr
+    assert "four/joint/1" in status.stdout and "14/14" in status.stdout
+
+
+def test_worker_max_trials_and_recreate_is_idempotent(storage_url: str, tmp_path: Path) -> None:
+    spec = write_study(tmp_path, "capped", trials=10)
+    assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
+    again = run_autotune("create", str(spec), "--storage", storage_url)
+    assert again.returncode == 0 and "exists" in again.stdout
+
+    result = run_autotune(
+        "worker", "capped", "--max-trials", "2", env={"AUTOTUNE_STORAGE": storage_url}
+    )
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="capped/joint/1", storage=storage_url)
+    assert len(study.trials) == 2
+
+    changed = write_study(tmp_path, "capped", trials=11)
+    clash = run_autotune("create", str(changed), "--storage", storage_url)
+    assert clash.returncode == 2 and "different spec" in clash.stderr
+    assert len(optuna.load_study(study_name="capped/joint/1", storage=storage_url).trials) == 2
+
+
+def test_unknown_campaign_lists_existing(storage_url: str, tmp_path: Path) -> None:
+    spec = write_study(tmp_path, "known", trials=1)
+    assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
+    result = run_autotune("best", "unknown", "--storage", storage_url)
+    assert result.returncode == 2
+    assert "no campaign 'unknown'" in result.stderr and "known" in result.stderr

@@ -1,0 +1,90 @@
+"""Storage URLs: normalisation, password masking, clear and quick failures."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy
+
+from autotune.storage import HeartbeatSettings
+from autotune.storage import StorageError
+from autotune.storage import check_connection
+from autotune.storage import engine_kwargs
+from autotune.storage import mask_password
+from autotune.storage import normalize_url
+from autotune.storage import open_storage
+from tests.conftest import run_autotune
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@h:5432/db", "postgresql+psycopg2://u:p@h:5432/db"),
+        ("postgres://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("postgresql+psycopg2://u:p@h/db", "postgresql+psycopg2://u:p@h/db"),
+        ("postgresql:///db?host=/run/pg", "postgresql+psycopg2:///db?host=%2Frun%2Fpg"),
+    ],
+)
+def test_urls_are_normalised_to_psycopg2(given: str, expected: str) -> None:
+    assert normalize_url(given) == expected
+
+
+@pytest.mark.parametrize("url", ["sqlite:///x.db", "mysql://u@h/db", "not a url"])
+def test_non_postgresql_urls_are_rejected_with_the_reason(url: str) -> None:
+    with pytest.raises(StorageError, match="PostgreSQL|postgresql://"):
+        normalize_url(url)
+
+
+def test_password_is_masked() -> None:
+    masked = mask_password("postgresql+psycopg2://alice:s3cret@db.example:5432/studies")
+    assert "s3cret" not in masked
+    assert masked == "postgresql+psycopg2://alice:***@db.example:5432/studies"
+
+
+def test_engine_options_detect_dead_connections() -> None:
+    options = engine_kwargs()
+    assert options["pool_pre_ping"] is True
+    assert options["pool_recycle"] > 0
+
+
+def test_heartbeat_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="grace period"):
+        HeartbeatSettings(interval_s=10, grace_period_s=5)
+
+
+def test_unreachable_server_fails_fast_with_masked_url() -> None:
+    url = "postgresql+psycopg2://alice:s3cret@127.0.0.1:1/studies"
+    started = time.monotonic()
+    with pytest.raises(StorageError) as raised:
+        check_connection(url)
+    assert time.monotonic() - started < 15
+    assert "cannot connect" in str(raised.value) and "s3cret" not in str(raised.value)
+
+
+def test_wrong_database_on_a_real_server_is_a_clear_error(storage_url: str) -> None:
+    wrong = sqlalchemy.engine.make_url(storage_url).set(database="no_such_database_x")
+    with pytest.raises(StorageError, match="no_such_database_x"):
+        open_storage(wrong.render_as_string(hide_password=False))
+
+
+def test_real_server_opens_with_heartbeat(storage_url: str) -> None:
+    storage = open_storage(storage_url, HeartbeatSettings(interval_s=2, grace_period_s=5))
+    assert storage.get_heartbeat_interval() == 2
+    assert storage.get_heartbeat_stale_trial_callback() is not None
+
+
+def test_cli_unreachable_storage_exits_nonzero_quickly_without_traceback() -> None:
+    started = time.monotonic()
+    result = run_autotune("status", "x", "--storage", "postgresql://bob:hunter2@127.0.0.1:1/db")
+    assert time.monotonic() - started < 15
+    assert result.returncode == 2
+    assert "cannot connect" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_storage_from_environment_variable() -> None:
+    result = run_autotune("status", "x", env={"AUTOTUNE_STORAGE": "sqlite:///x.db"})
+    assert result.returncode == 2
+    assert "unsupported storage URL scheme" in result.stderr
