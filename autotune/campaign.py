@@ -96,7 +96,7 @@ def create_campaign(spec: StudySpec, storage: BaseStorage) -> tuple[Campaign, bo
             raise CampaignExistsError(
                 f"campaign {spec.name!r} exists already with a different spec "
                 f"(stored {campaign.spec.spec_hash}, given {spec.spec_hash}); "
-                "choose another name (--name) or delete the campaign"
+                f"choose another name (--name) or delete it: autotune delete {spec.name} --yes"
             ) from None
         return campaign, False
     for key, value in {
@@ -126,6 +126,15 @@ def load_campaign(name: str, storage: BaseStorage) -> Campaign:
     spec = study_spec_from_dict(summaries[0].user_attrs[ATTR_SPEC], f"campaign {name!r}")
     studies = [optuna.load_study(study_name=s.study_name, storage=storage) for s in summaries]
     return Campaign(spec, storage, studies)
+
+
+def delete_campaign(name: str, storage: BaseStorage) -> list[str]:
+    """Delete every study of the campaign; returns their names."""
+    campaign = load_campaign(name, storage)
+    names = [study.study_name for study in campaign.studies]
+    for study_to_delete in names:
+        optuna.delete_study(study_name=study_to_delete, storage=storage)
+    return names
 
 
 def list_campaigns(storage: BaseStorage) -> list[str]:

@@ -11,9 +11,12 @@ from pathlib import Path
 import sys
 import warnings
 
+import optuna
+
 from autotune._errors import AutotuneError
 from autotune.campaign import Campaign
 from autotune.campaign import create_campaign
+from autotune.campaign import delete_campaign
 from autotune.campaign import list_campaigns
 from autotune.campaign import load_campaign
 from autotune.launcher import STORAGE_ENV
@@ -39,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     warnings.filterwarnings("ignore", module="optuna")
+    optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.handler(args)
     except AutotuneError as error:
@@ -72,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
 
     best = _command(commands, "best", "JSON of the best configuration so far", _best)
     best.add_argument("name", help="campaign name")
+
+    delete = _command(commands, "delete", "delete a campaign and all its trials", _delete)
+    delete.add_argument("name", help="campaign name")
+    delete.add_argument("--yes", action="store_true", help="really delete (required)")
 
     dashboard = _command(commands, "dashboard", "open optuna-dashboard on the storage", _dashboard)
     dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -224,6 +232,18 @@ def _best(args: argparse.Namespace) -> int:
         print(f"autotune: campaign {args.name!r} has no completed trial yet", file=sys.stderr)
         return 1
     print(json.dumps(best.to_json_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    campaign = load_campaign(args.name, storage)
+    names = ", ".join(study.study_name for study in campaign.studies)
+    if not args.yes:
+        print(f"autotune: would delete {names}; add --yes to delete", file=sys.stderr)
+        return EXIT_USER_ERROR
+    delete_campaign(args.name, storage)
+    print(f"deleted {names}")
     return 0
 
 

@@ -17,6 +17,7 @@ from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
 
 ATTR_PRUNED_REASON = "pruned_reason"
+ATTR_SEED = "seed"
 
 
 class StopRequested(Exception):
@@ -42,13 +43,26 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     return values
 
 
-def trial_budget(spec: StudySpec, trial_number: int) -> training.Budget:
-    """Training budget of one trial; the seed differs per trial but is reproducible."""
+def trial_seed(spec: StudySpec, trial: optuna.Trial) -> int:
+    """The training seed of a trial, recorded as a user attribute.
+
+    Retries inherit their original's user attributes, so a retried configuration trains
+    with the same seed and reproduces the original's curve.
+    """
+    seed = trial.user_attrs.get(ATTR_SEED)
+    if seed is None:
+        seed = spec.seed * 100_003 + trial.number
+        trial.set_user_attr(ATTR_SEED, seed)
+    return int(seed)
+
+
+def trial_budget(spec: StudySpec, seed: int) -> training.Budget:
+    """Training budget of one trial."""
     return training.Budget(
         max_train_steps=spec.max_train_steps,
         eval_interval=spec.eval_interval,
         batch_size=spec.batch_size,
-        seed=spec.seed * 100_003 + trial_number,
+        seed=seed,
     )
 
 
@@ -90,7 +104,11 @@ def make_objective(
 
         try:
             result = training.train(
-                hparams, task, trial_budget(spec, trial.number), on_eval, selection_metric=metric
+                hparams,
+                task,
+                trial_budget(spec, trial_seed(spec, trial)),
+                on_eval,
+                selection_metric=metric,
             )
         except training.NonFiniteLossError as error:
             trial.set_user_attr(ATTR_PRUNED_REASON, str(error))

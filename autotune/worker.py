@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 import sqlalchemy
 
 from autotune.campaign import Campaign
+from autotune.objective import ATTR_SEED
 from autotune.objective import StopRequested
 from autotune.objective import make_objective
 
@@ -149,6 +150,7 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
             state=TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
+            user_attrs={k: v for k, v in trial.user_attrs.items() if k == ATTR_SEED},
             system_attrs={
                 "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
                 "retry_history": history,

@@ -72,24 +72,25 @@ def write_study(
     trials: int,
     max_train_steps: int = 120,
     eval_interval: int = 20,
-    space: str = "mlp.yaml",
-    extra: str = "",
+    space: Path = REPO_ROOT / "search_spaces" / "mlp.yaml",
+    sampler: str = "{type: tpe, n_startup_trials: 4}",
+    fixed: str = "{}",
 ) -> Path:
-    """A small study spec on digits-mlp using a search space from search_spaces/."""
-    space_path = REPO_ROOT / "search_spaces" / space
+    """A small study spec on digits-mlp (default space: search_spaces/mlp.yaml)."""
     path = directory / f"{name}.yaml"
     path.write_text(
         f"name: {name}\n"
         "task: digits-mlp\n"
-        f"search_space: {space_path}\n"
+        f"search_space: {space}\n"
         "metric: {name: val_loss, direction: minimize}\n"
         f"max_train_steps: {max_train_steps}\n"
         f"eval_interval: {eval_interval}\n"
         "batch_size: 32\n"
         f"trials: {trials}\n"
-        "sampler: {type: tpe, n_startup_trials: 4}\n"
+        f"sampler: {sampler}\n"
         f"pruner: {{type: successive_halving, min_steps: {eval_interval}, reduction_factor: 3}}\n"
-        "seed: 1\n" + extra,
+        "seed: 1\n"
+        f"fixed: {fixed}\n",
         encoding="utf-8",
     )
     return path

@@ -1,0 +1,165 @@
+"""Workers survive training errors, NaN losses, SIGTERM and the death of other workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import signal
+import subprocess
+import time
+
+import optuna
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import pytest
+
+from tests.conftest import FAST_HEARTBEAT
+from tests.conftest import REPO_ROOT
+from tests.conftest import autotune_command
+from tests.conftest import run_autotune
+from tests.conftest import write_study
+
+
+def write_space(directory: Path, name: str, learning_rate: str, extra_params: str = "") -> Path:
+    path = directory / f"space-{name}.yaml"
+    path.write_text(
+        f"name: {name}\n"
+        "groups:\n"
+        "  - name: learning_rate\n"
+        "    params:\n"
+        f"      learning_rate: {learning_rate}\n" + extra_params,
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def start_worker(name: str, storage_url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        autotune_command("worker", name, "--storage", storage_url, *FAST_HEARTBEAT, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+
+
+def trials_of(name: str, storage_url: str) -> list[FrozenTrial]:
+    return optuna.load_study(study_name=f"{name}/joint/1", storage=storage_url).get_trials()
+
+
+def wait_for_running_trial(name: str, storage_url: str, timeout_s: float = 120) -> FrozenTrial:
+    """Block until some trial is RUNNING and has reported at least one evaluation."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for trial in trials_of(name, storage_url):
+            if trial.state == TrialState.RUNNING and trial.intermediate_values:
+                return trial
+        time.sleep(0.2)
+    raise AssertionError(f"no trial of {name} started reporting within {timeout_s} s")
+
+
+def create(spec: Path, storage_url: str) -> None:
+    result = run_autotune("create", str(spec), "--storage", storage_url)
+    assert result.returncode == 0, result.stderr
+
+
+def test_training_exception_fails_the_trial_and_the_worker_goes_on(
+    storage_url: str, tmp_path: Path
+) -> None:
+    space = write_space(
+        tmp_path,
+        "broken",
+        "{type: float, low: 1.0e-3, high: 1.0e-2, log: true}",
+        "  - name: model\n    params:\n"
+        "      activation: {type: categorical, choices: [relu, swish]}\n",
+    )
+    spec = write_study(tmp_path, "broken", trials=8, space=space, sampler="{type: random}")
+    create(spec, storage_url)
+
+    result = run_autotune("worker", "broken", "--storage", storage_url, *FAST_HEARTBEAT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    trials = trials_of("broken", storage_url)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(trials) == 8 and failed and finished
+    for trial in failed:
+        assert trial.params["activation"] == "swish"
+        assert "activation" in trial.user_attrs["error"] and "swish" in trial.user_attrs["error"]
+    assert all(t.params["activation"] == "relu" for t in finished)
+
+
+def test_nan_loss_prunes_the_trial_with_its_reason(storage_url: str, tmp_path: Path) -> None:
+    space = write_space(
+        tmp_path,
+        "explode",
+        "{type: float, low: 1.0e+4, high: 1.0e+6, log: true}",
+    )
+    spec = write_study(
+        tmp_path, "explode", trials=3, space=space, fixed="{optimizer: sgd_nesterov}"
+    )
+    create(spec, storage_url)
+
+    result = run_autotune("worker", "explode", "--storage", storage_url, *FAST_HEARTBEAT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = trials_of("explode", storage_url)
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 3
+    for trial in trials:
+        reason = trial.user_attrs["pruned_reason"]
+        assert "nan" in reason or "inf" in reason, reason
+
+
+@pytest.fixture
+def long_trial_spec(tmp_path: Path) -> Path:
+    """One trial long enough to be interrupted (thousands of steps, frequent evals)."""
+    space = write_space(tmp_path, "slow", "{type: float, low: 1.0e-3, high: 2.0e-3, log: true}")
+    return write_study(
+        tmp_path, "slow", trials=1, max_train_steps=4000, eval_interval=20, space=space
+    )
+
+
+def assert_retried_and_completed(trials: list[FrozenTrial], original: FrozenTrial) -> None:
+    by_number = {t.number: t for t in trials}
+    assert by_number[original.number].state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == original.number]
+    assert len(retries) == 1
+    assert retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == original.params
+    assert retries[0].user_attrs["seed"] == original.user_attrs["seed"]
+    assert all(t.state != TrialState.RUNNING for t in trials)
+
+
+def test_sigterm_stops_within_an_eval_and_the_trial_is_retried(
+    storage_url: str, long_trial_spec: Path
+) -> None:
+    create(long_trial_spec, storage_url)
+    first = start_worker("slow", storage_url)
+    running = wait_for_running_trial("slow", storage_url)
+    first.send_signal(signal.SIGTERM)
+    output = first.communicate(timeout=30)[0]
+    assert first.returncode == 0, output
+
+    interrupted = {t.number: t for t in trials_of("slow", storage_url)}[running.number]
+    assert interrupted.state == TrialState.FAIL
+    assert "stop requested" in interrupted.user_attrs["interrupted"]
+    assert max(interrupted.intermediate_values) < 4000
+
+    second = run_autotune("worker", "slow", "--storage", storage_url, *FAST_HEARTBEAT)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert_retried_and_completed(trials_of("slow", storage_url), running)
+
+
+def test_sigkilled_worker_trial_is_failed_as_stale_and_retried(
+    storage_url: str, long_trial_spec: Path
+) -> None:
+    create(long_trial_spec, storage_url)
+    doomed = start_worker("slow", storage_url)
+    running = wait_for_running_trial("slow", storage_url)
+    doomed.kill()
+    doomed.wait(timeout=10)
+    assert trials_of("slow", storage_url)[0].state == TrialState.RUNNING
+
+    survivor = run_autotune("worker", "slow", "--storage", storage_url, *FAST_HEARTBEAT)
+    assert survivor.returncode == 0, survivor.stdout + survivor.stderr
+    trials = trials_of("slow", storage_url)
+    assert_retried_and_completed(trials, running)
+    assert "interrupted" not in trials[0].user_attrs
