@@ -92,7 +92,7 @@ def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentP
     parser.set_defaults(handler=handler)
     parser.add_argument(
         "--storage",
-        default=os.environ.get(STORAGE_ENV),
+        default=os.environ.get(STORAGE_ENV) or None,
         help=f"PostgreSQL URL (default: ${STORAGE_ENV}, else the embedded server)",
     )
     parser.add_argument(

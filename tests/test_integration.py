@@ -107,3 +107,31 @@ def test_unknown_campaign_lists_existing(storage_url: str, tmp_path: Path) -> No
     result = run_autotune("best", "unknown", "--storage", storage_url)
     assert result.returncode == 2
     assert "no campaign 'unknown'" in result.stderr and "known" in result.stderr
+
+
+def test_run_on_the_embedded_server_prints_progress_and_summary(tmp_path: Path) -> None:
+    spec = write_study(tmp_path, "local", trials=6)
+    state_dir = tmp_path / "state"
+    result = run_autotune(
+        "run",
+        str(spec),
+        "--workers",
+        "2",
+        "--state-dir",
+        str(state_dir),
+        *FAST_HEARTBEAT,
+        env={"AUTOTUNE_STORAGE": ""},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "created campaign 'local'" in result.stdout
+    assert "trials] complete" in result.stdout  # live progress line
+    assert "campaign local:" in result.stdout and "best val_loss" in result.stdout
+    assert "best parameters: {" in result.stdout
+    assert f"autotune dashboard --state-dir {state_dir}" in result.stdout
+    assert (state_dir / "pgdata" / "PG_VERSION").is_file()
+    logs = sorted((state_dir / "logs").glob("local-worker-*.log"))
+    assert len(logs) == 2
+
+    campaign = autotune.load("local", state_dir=state_dir)
+    progress = campaign.progress()
+    assert progress.complete + progress.pruned == 6 and progress.running == 0

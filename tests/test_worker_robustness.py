@@ -163,3 +163,22 @@ def test_sigkilled_worker_trial_is_failed_as_stale_and_retried(
     trials = trials_of("slow", storage_url)
     assert_retried_and_completed(trials, running)
     assert "interrupted" not in trials[0].user_attrs
+
+
+def test_worker_whose_trial_was_failed_as_stale_carries_on(
+    storage_url: str, long_trial_spec: Path
+) -> None:
+    create(long_trial_spec, storage_url)
+    paused = start_worker("slow", storage_url, "--verbose")
+    running = wait_for_running_trial("slow", storage_url)
+    paused.send_signal(signal.SIGSTOP)  # heartbeats stop: the trial goes stale
+    try:
+        survivor = run_autotune("worker", "slow", "--storage", storage_url, *FAST_HEARTBEAT)
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    output = paused.communicate(timeout=60)[0]
+    assert survivor.returncode == 0, survivor.stdout + survivor.stderr
+    assert paused.returncode == 0, output
+    assert "finished by another worker" in output
+    assert "Should not reach" not in output and "Traceback" not in output
+    assert_retried_and_completed(trials_of("slow", storage_url), running)
