@@ -100,7 +100,9 @@ def make_objective(
             if stop_requested.is_set():
                 raise StopRequested(f"stop requested at step {evaluation.step}")
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at step {evaluation.step}")
+                reason = f"successive halving at step {evaluation.step}"
+                trial.set_user_attr(ATTR_PRUNED_REASON, reason)
+                raise optuna.TrialPruned(reason)
 
         try:
             result = training.train(
