@@ -118,11 +118,11 @@ def _key_path(loc: Iterable[str | int]) -> str:
 
 def _task_problems(spec: StudySpec) -> Iterable[str]:
     """Problems that need the task: unknown task, metric or hyperparameter names."""
-    if spec.task not in training.available_tasks():
-        allowed = ", ".join(training.available_tasks())
-        yield f"task: unknown task {spec.task!r}; available tasks: {allowed}"
+    try:
+        task = training.get_task(spec.task)
+    except training.UnknownTaskError as error:
+        yield f"task: {error}"
         return
-    task = training.get_task(spec.task)
     direction = task.metrics.get(spec.metric.name)
     if direction is None:
         yield (

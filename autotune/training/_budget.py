@@ -12,23 +12,35 @@ def _require_int(name: str, value: object, minimum: int) -> None:
 
 @dataclass(frozen=True)
 class Budget:
-    """How long to train, how often to evaluate, the batch size and the seed."""
+    """How long to train, how often to evaluate, the batch size and the seed.
+
+    Each step averages the gradients of `gradient_accumulation_steps` micro-batches of
+    `batch_size` rows (effective batch: their product; METHOD §3: support it, don't
+    default to it).
+    """
 
     max_train_steps: int
     eval_interval: int
     batch_size: int
     seed: int
+    gradient_accumulation_steps: int = 1
 
     def __post_init__(self) -> None:
         _require_int("max_train_steps", self.max_train_steps, 1)
         _require_int("eval_interval", self.eval_interval, 1)
         _require_int("batch_size", self.batch_size, 1)
         _require_int("seed", self.seed, 0)
+        _require_int("gradient_accumulation_steps", self.gradient_accumulation_steps, 1)
         if self.eval_interval > self.max_train_steps:
             raise ValueError(
                 f"Budget.eval_interval={self.eval_interval} is invalid; allowed: an int "
                 f"<= max_train_steps ({self.max_train_steps})"
             )
+
+    @property
+    def examples_per_step(self) -> int:
+        """Training rows one step consumes: batch_size * gradient_accumulation_steps."""
+        return self.batch_size * self.gradient_accumulation_steps
 
     def eval_steps(self) -> tuple[int, ...]:
         """Steps after which the loop evaluates: every eval_interval, and the last step."""

@@ -1,42 +1,35 @@
-"""The digits-mlp task: an MLP classifier on scikit-learn's 8x8 digits."""
+"""The digits tasks: an MLP and a small CNN classifying scikit-learn's 8x8 digits."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-import enum
 import gzip
 from importlib import resources
-import math
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import torch
 
+from ._folds import fold_rows
+from ._folds import kfold_periods
 from ._hparams import check_known
 from ._hparams import parse_choice
 from ._hparams import parse_float
 from ._hparams import parse_int
+from ._layers import Activation
+from ._layers import conv2d
+from ._layers import linear
+from ._period import Period
 from ._results import MetricDirection
 from ._task import TaskData
+from ._task import TaskInfo
 
-_NUM_PIXELS = 64
+_IMAGE_SIDE = 8
+_NUM_PIXELS = _IMAGE_SIDE * _IMAGE_SIDE
 _NUM_CLASSES = 10
-_VAL_FRACTION = 0.2
-_SPLIT_SEED = 0
-
-
-class Activation(enum.Enum):
-    """Hidden-layer nonlinearity."""
-
-    RELU = "relu"
-    TANH = "tanh"
-    GELU = "gelu"
-
-    def module(self) -> torch.nn.Module:
-        """A fresh module computing this activation."""
-        modules = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "gelu": torch.nn.GELU}
-        return modules[self.value]()
+_DEFAULT_FOLDS = 5
+_DEFAULT_SEED = 0
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -47,22 +40,9 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1].astype(np.int64)
 
 
-def stratified_split(
-    labels: np.ndarray, val_fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffled train and validation row indices with each class split by val_fraction."""
-    train, val = [], []
-    for label in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == label))
-        n_val = round(len(rows) * val_fraction)
-        val.append(rows[:n_val])
-        train.append(rows[n_val:])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
-
-
-def _digits_data() -> TaskData:
-    pixels, labels = load_digits()
-    train, val = stratified_split(labels, _VAL_FRACTION, np.random.default_rng(_SPLIT_SEED))
+def digits_data(pixels: np.ndarray, labels: np.ndarray, period: Period, task: str) -> TaskData:
+    """A stratified fold split, standardised with the training rows' statistics."""
+    train, val = fold_rows(period, len(labels), strata=labels, task_name=task)
     mean = pixels[train].mean(axis=0)
     std = pixels[train].std(axis=0)
     std[std == 0] = 1.0
@@ -76,28 +56,70 @@ def _digits_data() -> TaskData:
     return TaskData(train_x=x(train), train_y=y(train), val_x=x(val), val_y=y(val))
 
 
-def _linear(n_in: int, n_out: int, generator: torch.Generator) -> torch.nn.Linear:
-    """A Linear layer with PyTorch's default init, drawn from `generator` only."""
-    layer = torch.nn.utils.skip_init(torch.nn.Linear, n_in, n_out)
-    with torch.no_grad():
-        torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-        bound = 1.0 / math.sqrt(n_in)
-        layer.bias.uniform_(-bound, bound, generator=generator)
-    return layer
+def _parse_dropout(hparams: Mapping[str, Any]) -> float:
+    return parse_float(hparams, "dropout", 0.0, "a float in [0, 1)", lambda v: 0.0 <= v < 1.0)
 
 
-class DigitsMLPTask:
-    """MLP classifier on the digits (80/20 stratified split, standardised inputs)."""
+class _DigitsTask:
+    """Data, periods, loss and metrics shared by the digits tasks (subclasses add a model).
 
-    name = "digits-mlp"
+    Periods are the folds of a seeded, stratified k-fold split of the 1797 digits; the
+    default period validates on fold 0 of 5 with seed 0 (an 80/20 split).
+    """
+
+    name = "digits"
+    summary = "digits classifier"
     metrics: Mapping[str, MetricDirection] = MappingProxyType(
         {"val_loss": MetricDirection.MINIMIZE, "val_accuracy": MetricDirection.MAXIMIZE}
     )
     default_metric = "val_loss"
-    model_hyperparameters = frozenset({"hidden_units", "num_layers", "dropout", "activation"})
+    model_hyperparameters: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
-        self._data: TaskData | None = None
+        self._raw: tuple[np.ndarray, np.ndarray] | None = None
+        self._data: dict[Period, TaskData] = {}
+
+    def default_period(self) -> Period:
+        """Fold 0 of the 5-fold split with seed 0 (train on 80%, validate on 20%)."""
+        return Period.kfold(0, _DEFAULT_FOLDS, _DEFAULT_SEED)
+
+    def periods(self, count: int, seed: int) -> list[Period]:
+        """The `count` folds of a seeded, stratified `count`-fold split (count >= 2)."""
+        return kfold_periods(count, seed)
+
+    def data(self, period: Period | None = None) -> TaskData:
+        """Standardised digits of `period` (default: fold 0 of 5), cached per period."""
+        period = self.default_period() if period is None else period
+        if period not in self._data:
+            if self._raw is None:
+                self._raw = load_digits()
+            self._data[period] = digits_data(*self._raw, period, self.name)
+        return self._data[period]
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy."""
+        return torch.nn.functional.cross_entropy(outputs, targets)
+
+    def evaluate(self, model: torch.nn.Module, data: TaskData) -> dict[str, float]:
+        """Validation cross-entropy and accuracy."""
+        logits = model(data.val_x)
+        accuracy = (logits.argmax(dim=1) == data.val_y).float().mean()
+        return {
+            "val_loss": self.loss(logits, data.val_y).item(),
+            "val_accuracy": accuracy.item(),
+        }
+
+    def describe(self) -> TaskInfo:
+        """Name, summary, metrics and model hyperparameters (no date span: iid data)."""
+        return TaskInfo(self.name, self.summary, self.metrics, self.model_hyperparameters)
+
+
+class DigitsMLPTask(_DigitsTask):
+    """MLP classifier on the digits (stratified k-fold periods, standardised inputs)."""
+
+    name = "digits-mlp"
+    summary = "MLP classifier on the 8x8 digits (1797 images, 10 classes; k-fold periods)"
+    model_hyperparameters = frozenset({"hidden_units", "num_layers", "dropout", "activation"})
 
     def default_hyperparameters(self) -> dict[str, Any]:
         """Small one-hidden-layer ReLU MLP trained with AdamW at 3e-3."""
@@ -117,35 +139,62 @@ class DigitsMLPTask:
         check_known(hparams, self.model_hyperparameters, f"task {self.name!r} model")
         hidden = parse_int(hparams, "hidden_units", 64, minimum=1)
         depth = parse_int(hparams, "num_layers", 1, minimum=1)
-        dropout = parse_float(
-            hparams, "dropout", 0.0, "a float in [0, 1)", lambda v: 0.0 <= v < 1.0
-        )
+        dropout = _parse_dropout(hparams)
         activation = parse_choice(hparams, "activation", Activation.RELU, Activation)
         layers: list[torch.nn.Module] = []
         n_in = _NUM_PIXELS
         for _ in range(depth):
-            layers += [_linear(n_in, hidden, generator), activation.module()]
+            layers += [linear(n_in, hidden, generator), activation.module()]
             if dropout > 0.0:
                 layers.append(torch.nn.Dropout(dropout))
             n_in = hidden
-        layers.append(_linear(n_in, _NUM_CLASSES, generator))
+        layers.append(linear(n_in, _NUM_CLASSES, generator))
         return torch.nn.Sequential(*layers)
 
-    def data(self) -> TaskData:
-        """The split, standardised digits (loaded once per task instance)."""
-        if self._data is None:
-            self._data = _digits_data()
-        return self._data
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy."""
-        return torch.nn.functional.cross_entropy(outputs, targets)
+class DigitsCNNTask(_DigitsTask):
+    """Small convolutional classifier on the 8x8 digits (same data and periods as the MLP)."""
 
-    def evaluate(self, model: torch.nn.Module, data: TaskData) -> dict[str, float]:
-        """Validation cross-entropy and accuracy."""
-        logits = model(data.val_x)
-        accuracy = (logits.argmax(dim=1) == data.val_y).float().mean()
+    name = "digits-cnn"
+    summary = "small CNN classifier on the 8x8 digits (1797 images, 10 classes; k-fold periods)"
+    model_hyperparameters = frozenset(
+        {"channels", "num_conv_layers", "hidden_units", "dropout", "activation"}
+    )
+
+    def default_hyperparameters(self) -> dict[str, Any]:
+        """Two 16-channel conv layers and a 64-unit ReLU head, AdamW at 3e-3."""
         return {
-            "val_loss": self.loss(logits, data.val_y).item(),
-            "val_accuracy": accuracy.item(),
+            "learning_rate": 3e-3,
+            "optimizer": "adamw",
+            "channels": 16,
+            "num_conv_layers": 2,
+            "hidden_units": 64,
+            "dropout": 0.0,
+            "activation": Activation.RELU.value,
         }
+
+    def build_model(
+        self, hparams: Mapping[str, Any], generator: torch.Generator
+    ) -> torch.nn.Module:
+        """num_conv_layers x (3x3 conv, activation, 2x2 max-pool while the side is > 2),
+        then Linear to hidden_units, activation, dropout, and Linear to 10."""
+        check_known(hparams, self.model_hyperparameters, f"task {self.name!r} model")
+        channels = parse_int(hparams, "channels", 16, minimum=1)
+        depth = parse_int(hparams, "num_conv_layers", 2, minimum=1)
+        hidden = parse_int(hparams, "hidden_units", 64, minimum=1)
+        dropout = _parse_dropout(hparams)
+        activation = parse_choice(hparams, "activation", Activation.RELU, Activation)
+        layers: list[torch.nn.Module] = [torch.nn.Unflatten(1, (1, _IMAGE_SIDE, _IMAGE_SIDE))]
+        side, channels_in = _IMAGE_SIDE, 1
+        for _ in range(depth):
+            layers += [conv2d(channels_in, channels, generator), activation.module()]
+            if side > 2:
+                layers.append(torch.nn.MaxPool2d(2))
+                side //= 2
+            channels_in = channels
+        layers += [torch.nn.Flatten(), linear(channels * side * side, hidden, generator)]
+        layers.append(activation.module())
+        if dropout > 0.0:
+            layers.append(torch.nn.Dropout(dropout))
+        layers.append(linear(hidden, _NUM_CLASSES, generator))
+        return torch.nn.Sequential(*layers)

@@ -17,13 +17,28 @@ class NonFiniteLossError(RuntimeError):
         return (type(self), (self.step, self.value))
 
 
-class UnknownTaskError(ValueError):
-    """No task is registered under the requested name."""
+USER_TASK_FORM = "package.module:factory"
 
-    def __init__(self, name: str, available: Sequence[str]) -> None:
-        super().__init__(f"unknown task {name!r}; available tasks: {', '.join(sorted(available))}")
+
+class UnknownTaskError(ValueError):
+    """No task can be made from the requested name (built-in or `package.module:factory`).
+
+    `reason` says why a user-task reference failed (None: the name is simply unknown).
+    """
+
+    def __init__(self, name: str, available: Sequence[str], reason: str | None = None) -> None:
+        allowed = (
+            f"available tasks: {', '.join(sorted(available))}, or a user task given as "
+            f"'{USER_TASK_FORM}' (a module importable from the working directory or "
+            "installed, and a function of no arguments returning a Task)"
+        )
+        problem = f"unknown task {name!r}" if reason is None else f"task {name!r}: {reason}"
+        super().__init__(f"{problem}; {allowed}")
         self.name = name
         self.available = tuple(sorted(available))
+        self.reason = reason
 
-    def __reduce__(self) -> tuple[type[UnknownTaskError], tuple[str, tuple[str, ...]]]:
-        return (type(self), (self.name, self.available))
+    def __reduce__(
+        self,
+    ) -> tuple[type[UnknownTaskError], tuple[str, tuple[str, ...], str | None]]:
+        return (type(self), (self.name, self.available, self.reason))

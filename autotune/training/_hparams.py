@@ -67,3 +67,11 @@ def parse_choice(hparams: Mapping[str, Any], name: str, default: E, choices: typ
         if value == member.value:
             return member
     raise _invalid(name, value, ", ".join(repr(m.value) for m in choices))
+
+
+def parse_bool(hparams: Mapping[str, Any], name: str, default: bool) -> bool:
+    """Read a bool (True or False; not 0/1 or strings)."""
+    value = hparams.get(name, default)
+    if not isinstance(value, bool):
+        raise _invalid(name, value, "true or false")
+    return value

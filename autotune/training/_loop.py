@@ -1,12 +1,16 @@
-"""The training loop: one run of a task under a step budget."""
+"""The training loop: one run of a task under a step budget, resumable from checkpoints."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
+import contextlib
 from dataclasses import dataclass
 import math
+import numbers
+from pathlib import Path
 import time
 from typing import Any
 
@@ -14,20 +18,35 @@ import numpy as np
 import torch
 
 from ._budget import Budget
+from ._checkpoint import CHECKPOINT_FORMAT
+from ._checkpoint import CheckpointSettings
+from ._checkpoint import average_state_dicts
+from ._checkpoint import checkpoint_path
+from ._checkpoint import checkpoint_step
+from ._checkpoint import fingerprint_differences
+from ._checkpoint import list_checkpoints
+from ._checkpoint import load_checkpoint
+from ._checkpoint import prune_checkpoints
+from ._checkpoint import run_fingerprint
+from ._checkpoint import save_checkpoint
 from ._config import TRAINING_HYPERPARAMETERS
 from ._config import TrainingHyperparameters
 from ._config import build_optimizer
+from ._ema import ExponentialMovingAverage
 from ._errors import NonFiniteLossError
 from ._hparams import check_known
+from ._period import Period
 from ._results import EvalResult
 from ._results import EvaluatedModel
 from ._results import MetricDirection
 from ._results import TrainResult
+from ._schedules import identical_until
 from ._schedules import learning_rate_at
 from ._task import Task
 from ._task import TaskData
 
 TRAIN_LOSS = "train_loss"
+State = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,14 +68,43 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _batches(n_rows: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Endless row-index batches from successive random permutations (epochs)."""
-    pending = torch.empty(0, dtype=torch.long)
-    while True:
-        while len(pending) < batch_size:
-            pending = torch.cat([pending, torch.randperm(n_rows, generator=generator)])
-        yield pending[:batch_size]
-        pending = pending[batch_size:]
+class _BatchStream:
+    """Endless row-index batches from successive random permutations (epochs).
+
+    Its state (the rows not yet served and the generator state) goes into checkpoints.
+    """
+
+    def __init__(self, n_rows: int, batch_size: int, generator: torch.Generator) -> None:
+        self._rows, self._size, self._generator = n_rows, batch_size, generator
+        self._pending = torch.empty(0, dtype=torch.long)
+        self._start, self._end = 0, 0
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        if self._end - self._start < self._size:
+            self._refill()
+        start = self._start
+        self._start += self._size
+        return self._pending[start : self._start]
+
+    def _refill(self) -> None:
+        pending = self._pending[self._start :]
+        while len(pending) < self._size:
+            pending = torch.cat([pending, torch.randperm(self._rows, generator=self._generator)])
+        self._pending, self._start, self._end = pending, 0, len(pending)
+
+    def state_dict(self) -> State:
+        return {
+            "pending": self._pending[self._start :].clone(),
+            "generator": self._generator.get_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._pending = state["pending"].clone()
+        self._start, self._end = 0, len(self._pending)
+        self._generator.set_state(state["generator"])
 
 
 def _resolve_metric(task: Task, selection_metric: str | None) -> tuple[str, MetricDirection]:
@@ -71,35 +119,26 @@ def _resolve_metric(task: Task, selection_metric: str | None) -> tuple[str, Metr
     return metric, directions[metric]
 
 
+def _model_dim(model_hparams: Mapping[str, Any]) -> int | None:
+    """Noam's default model dimension: the model's `hidden_units`, if given."""
+    value = model_hparams.get("hidden_units")
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return int(value) if integral else None
+
+
 def _split_hparams(
-    hparams: Mapping[str, Any], task: Task
+    hparams: Mapping[str, Any], task: Task, budget: Budget
 ) -> tuple[TrainingHyperparameters, dict[str, Any]]:
-    """Validate the keys; parse the training ones and return the model ones."""
+    """Validate the keys and the schedule; parse the training ones, return the model ones."""
     allowed = TRAINING_HYPERPARAMETERS | task.model_hyperparameters
     check_known(hparams, allowed, f"task {task.name!r}")
     model = {k: v for k, v in hparams.items() if k in task.model_hyperparameters}
-    return TrainingHyperparameters.from_hparams(hparams), model
-
-
-def _train_step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    task: Task,
-    batch: tuple[torch.Tensor, torch.Tensor],
-    learning_rate: float,
-    step: int,
-) -> float:
-    """One update; returns the batch loss, or raises NonFiniteLossError before updating."""
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
-    optimizer.zero_grad(set_to_none=True)
-    loss = task.loss(model(batch[0]), batch[1])
-    value = loss.item()
-    if not math.isfinite(value):
-        raise NonFiniteLossError(step, value)
-    loss.backward()
-    optimizer.step()
-    return value
+    config = TrainingHyperparameters.from_hparams(hparams, model_dim=_model_dim(model))
+    # Resolves warmup and decay lengths for this budget: raises ValueError if they do not fit.
+    learning_rate_at(
+        budget.max_train_steps, config.learning_rate, budget.max_train_steps, config.schedule
+    )
+    return config, model
 
 
 def _evaluate(model: torch.nn.Module, task: Task, data: TaskData) -> dict[str, float]:
@@ -113,20 +152,34 @@ def _evaluate(model: torch.nn.Module, task: Task, data: TaskData) -> dict[str, f
     return metrics
 
 
+@contextlib.contextmanager
+def _loaded(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> Iterator[None]:
+    """Within the block `model` holds the weights `state`; restored afterwards."""
+    backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    try:
+        yield
+    finally:
+        model.load_state_dict(backup)
+
+
+def _eval_state(result: EvalResult | None) -> State | None:
+    return None if result is None else {"step": result.step, "metrics": dict(result.metrics)}
+
+
+def _eval_from_state(state: Mapping[str, Any] | None) -> EvalResult | None:
+    return None if state is None else EvalResult(state["step"], state["metrics"])
+
+
 class _Tracker:
-    """Train loss since the last eval, training time, and the best eval so far."""
+    """Train loss since the last eval, steps, training time and the best eval so far."""
 
     def __init__(self, metric: str, direction: MetricDirection) -> None:
         self.metric, self.direction = metric, direction
-        self.loss_sum, self.losses, self.steps, self.train_seconds = 0.0, 0, 0, 0.0
+        self.loss_sum, self.losses, self.steps = 0.0, 0, 0
+        self.trained_steps, self.train_seconds = 0, 0.0  # this call only, for throughput
         self.final: EvalResult | None = None
         self.best: EvalResult | None = None
-
-    def add_step(self, loss: float, started: float) -> None:
-        """Count one training step that began at perf_counter() value `started`."""
-        self.loss_sum, self.losses = self.loss_sum + loss, self.losses + 1
-        self.steps += 1
-        self.train_seconds += time.perf_counter() - started
 
     def record(self, metrics: Mapping[str, float]) -> EvalResult:
         """The EvalResult at the current step; resets the running train loss."""
@@ -138,16 +191,200 @@ class _Tracker:
             self.best = result
         return result
 
-    def result(self, batch_size: int, wall_time_s: float) -> TrainResult:
-        assert self.final is not None and self.best is not None  # the last step evaluates
-        return TrainResult(
-            final=self.final,
-            best=self.best,
-            selection_metric=self.metric,
-            steps_done=self.steps,
-            wall_time_s=wall_time_s,
-            examples_per_s=self.steps * batch_size / self.train_seconds,
-            evaluated_model=EvaluatedModel.RAW,
+    def state_dict(self) -> State:
+        return {
+            "loss_sum": self.loss_sum,
+            "losses": self.losses,
+            "steps": self.steps,
+            "final": _eval_state(self.final),
+            "best": _eval_state(self.best),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.loss_sum, self.losses, self.steps = state["loss_sum"], state["losses"], state["steps"]
+        self.final, self.best = _eval_from_state(state["final"]), _eval_from_state(state["best"])
+
+    def examples_per_s(self, examples_per_step: int) -> float:
+        if self.trained_steps == 0:
+            return 0.0
+        return self.trained_steps * examples_per_step / self.train_seconds
+
+
+class _Run:
+    """The mutable state of one run: model, optimizer, EMA, snapshots, batches, tracker.
+
+    The learning-rate schedule is a pure function of the step, so beyond `step` it has no
+    state to checkpoint.
+    """
+
+    def __init__(
+        self,
+        config: TrainingHyperparameters,
+        model_hparams: Mapping[str, Any],
+        task: Task,
+        data: TaskData,
+        budget: Budget,
+        tracker: _Tracker,
+        seeds: _Seeds,
+    ) -> None:
+        self.config, self.task, self.data = config, task, data
+        self.budget, self.tracker = budget, tracker
+        self.model = task.build_model(model_hparams, _generator(seeds.init))
+        self.model.train()
+        self.optimizer = build_optimizer(self.model.parameters(), config)
+        self.ema = (
+            None
+            if config.ema_decay is None
+            else ExponentialMovingAverage(self.model, config.ema_decay, config.ema_dynamic)
+        )
+        self.snapshots: deque[dict[str, torch.Tensor]] | None = (
+            deque(maxlen=config.average_last_checkpoints) if config.averaging else None
+        )
+        self.batches = _BatchStream(
+            len(data.train_y), budget.batch_size, _generator(seeds.batches)
+        )
+        self.learning_rate: float | None = None  # the rate now in the optimizer's groups
+
+    @property
+    def step(self) -> int:
+        return self.tracker.steps
+
+    def train_until(self, last_step: int) -> None:
+        """Train steps step+1 .. last_step."""
+        config, budget, ema = self.config, self.budget, self.ema
+        started = time.perf_counter()
+        for step in range(self.tracker.steps + 1, last_step + 1):
+            rate = learning_rate_at(
+                step, config.learning_rate, budget.max_train_steps, config.schedule
+            )
+            if rate != self.learning_rate:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = rate
+                self.learning_rate = rate
+            loss = self._update(step)
+            if ema is not None:
+                ema.update(step)
+            self.tracker.loss_sum += loss
+            self.tracker.losses += 1
+            self.tracker.steps = step
+            self.tracker.trained_steps += 1
+        self.tracker.train_seconds += time.perf_counter() - started
+
+    def _update(self, step: int) -> float:
+        """One optimizer step over gradient_accumulation_steps micro-batches; the mean loss.
+
+        Raises NonFiniteLossError before updating if a micro-batch loss is nan or inf.
+        """
+        model, task, data = self.model, self.task, self.data
+        micro = self.budget.gradient_accumulation_steps
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(micro):
+            rows = next(self.batches)
+            loss = task.loss(model(data.train_x[rows]), data.train_y[rows])
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLossError(step, value)
+            (loss if micro == 1 else loss / micro).backward()
+            total += value
+        self.optimizer.step()
+        return total if micro == 1 else total / micro
+
+    def evaluate(self) -> EvalResult:
+        """Evaluate the configured weights at the current step and record the result."""
+        if self.snapshots is not None:
+            self.snapshots.append(
+                {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            )
+        with self._evaluated_weights():
+            metrics = _evaluate(self.model, self.task, self.data)
+        return self.tracker.record(metrics)
+
+    def _evaluated_weights(self) -> contextlib.AbstractContextManager[None]:
+        kind = self.config.evaluated_model
+        if kind is EvaluatedModel.EMA and self.ema is not None:
+            return self.ema.applied()
+        last = self.step == self.budget.max_train_steps
+        if kind is EvaluatedModel.AVERAGED and last and self.snapshots is not None:
+            return _loaded(self.model, average_state_dicts(list(self.snapshots)))
+        return contextlib.nullcontext()
+
+    def state_dict(self, fingerprint: State) -> State:
+        """Everything needed to continue exactly, as tensors and plain values."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": fingerprint,
+            "max_train_steps": self.budget.max_train_steps,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),
+            "averaging": [] if self.snapshots is None else list(self.snapshots),
+            "torch_rng": torch.get_rng_state(),
+            "batches": self.batches.state_dict(),
+            "tracker": self.tracker.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.snapshots is not None:
+            self.snapshots.extend(state["averaging"])
+        torch.set_rng_state(state["torch_rng"])
+        self.batches.load_state_dict(state["batches"])
+        self.tracker.load_state_dict(state["tracker"])
+
+
+def _fingerprint(
+    task: Task, hparams: Mapping[str, Any], budget: Budget, period: Period | None
+) -> State:
+    """What a run resumed from a checkpoint must share with the run that wrote it."""
+    settings = {
+        "eval_interval": budget.eval_interval,
+        "batch_size": budget.batch_size,
+        "seed": budget.seed,
+        "gradient_accumulation_steps": budget.gradient_accumulation_steps,
+        "period": None if period is None else period.name,
+    }
+    return run_fingerprint(task.name, hparams, settings)
+
+
+def _check_resumable(
+    path: Path,
+    state: Mapping[str, Any],
+    fingerprint: State,
+    config: TrainingHyperparameters,
+    budget: Budget,
+) -> None:
+    """Raise ValueError naming what differs if `state` cannot continue into this run."""
+    differences = fingerprint_differences(state["fingerprint"], fingerprint)
+    step, saved_max = state["step"], state["max_train_steps"]
+    if step > budget.max_train_steps:
+        differences.append(f"step {step} is past max_train_steps={budget.max_train_steps}")
+    elif saved_max != budget.max_train_steps:
+        same = identical_until(
+            config.schedule, config.learning_rate, saved_max, budget.max_train_steps
+        )
+        if same < step:
+            differences.append(
+                f"max_train_steps: checkpoint {saved_max}, this run {budget.max_train_steps}; "
+                f"their learning rates differ from step {same + 1}, before step {step}"
+            )
+    if differences:
+        raise ValueError(f"cannot resume from {path}: {'; '.join(differences)}")
+
+
+def _check_directory(settings: CheckpointSettings, start_step: int) -> None:
+    """Refuse to mix with checkpoints of steps this run has not reached."""
+    later = [
+        p.name for p in list_checkpoints(settings.directory) if checkpoint_step(p) > start_step
+    ]
+    if later:
+        raise ValueError(
+            f"checkpoint directory {settings.directory} already holds {', '.join(later)}; "
+            f"allowed: no checkpoints past the start step {start_step} (empty, or resume_from)"
         )
 
 
@@ -157,6 +394,10 @@ def train(
     budget: Budget,
     on_eval: Callable[[EvalResult], None],
     selection_metric: str | None = None,
+    *,
+    period: Period | None = None,
+    checkpoints: CheckpointSettings | None = None,
+    resume_from: Path | None = None,
 ) -> TrainResult:
     """Train `task`'s model under `budget`, evaluating every eval_interval steps.
 
@@ -164,43 +405,64 @@ def train(
     propagates unchanged. `best` is the eval with the best `selection_metric` (the task's
     default metric when None; the earliest wins ties). The torch global RNG is forked and
     seeded from budget.seed, so the caller's RNG state is untouched and runs are repeatable.
+
+    With `checkpoints`, a checkpoint is written at every eval step before `on_eval` runs.
+    `resume_from` continues exactly the run that wrote that checkpoint (same hparams, task,
+    period and budget, except max_train_steps when the learning rates agree up to the
+    checkpoint); evals already done are not passed to `on_eval` again.
     """
-    config, model_hparams = _split_hparams(hparams, task)
+    config, model_hparams = _split_hparams(hparams, task, budget)
     metric = _resolve_metric(task, selection_metric)
+    fingerprint = _fingerprint(task, hparams, budget, period)
+    state = None
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        _check_resumable(Path(resume_from), state, fingerprint, config, budget)
+    if checkpoints is not None:
+        _check_directory(checkpoints, 0 if state is None else state["step"])
     seeds = _Seeds.from_seed(budget.seed)
+    started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seeds.torch_global)
-        return _run(config, model_hparams, task, budget, on_eval, _Tracker(*metric), seeds)
+        data = task.data() if period is None else task.data(period)
+        run = _Run(config, model_hparams, task, data, budget, _Tracker(*metric), seeds)
+        if state is not None:
+            run.load_state_dict(state)
+        kept = _train_and_evaluate(run, on_eval, checkpoints, fingerprint)
+    tracker = run.tracker
+    assert tracker.final is not None and tracker.best is not None  # the last step evaluates
+    return TrainResult(
+        final=tracker.final,
+        best=tracker.best,
+        selection_metric=tracker.metric,
+        steps_done=tracker.steps,
+        wall_time_s=time.perf_counter() - started,
+        examples_per_s=tracker.examples_per_s(budget.examples_per_step),
+        evaluated_model=config.evaluated_model,
+        checkpoints=kept,
+        resumed_from_step=0 if state is None else state["step"],
+    )
 
 
-def _run(
-    config: TrainingHyperparameters,
-    model_hparams: dict[str, Any],
-    task: Task,
-    budget: Budget,
+def _train_and_evaluate(
+    run: _Run,
     on_eval: Callable[[EvalResult], None],
-    tracker: _Tracker,
-    seeds: _Seeds,
-) -> TrainResult:
-    started = time.perf_counter()
-    data = task.data()
-    model = task.build_model(model_hparams, _generator(seeds.init))
-    model.train()
-    optimizer = build_optimizer(model.parameters(), config)
-    batches = _batches(len(data.train_y), budget.batch_size, _generator(seeds.batches))
-    eval_steps = frozenset(budget.eval_steps())
-    for step in range(1, budget.max_train_steps + 1):
-        tick = time.perf_counter()
-        lr = learning_rate_at(
-            step - 1,
-            config.learning_rate,
-            budget.max_train_steps,
-            config.schedule,
-            config.warmup_fraction,
-        )
-        rows = next(batches)
-        batch = (data.train_x[rows], data.train_y[rows])
-        tracker.add_step(_train_step(model, optimizer, task, batch, lr, step), tick)
-        if step in eval_steps:
-            on_eval(tracker.record(_evaluate(model, task, data)))
-    return tracker.result(budget.batch_size, time.perf_counter() - started)
+    checkpoints: CheckpointSettings | None,
+    fingerprint: State,
+) -> tuple[Path, ...]:
+    """Train to the end, evaluating (and checkpointing) at eval steps; the files kept."""
+    keep = 0
+    if checkpoints is not None:
+        keep = max(checkpoints.keep_last, run.config.average_last_checkpoints)
+    for eval_step in run.budget.eval_steps():
+        if eval_step <= run.step:
+            continue
+        run.train_until(eval_step)
+        result = run.evaluate()
+        if checkpoints is not None:
+            save_checkpoint(
+                checkpoint_path(checkpoints.directory, eval_step), run.state_dict(fingerprint)
+            )
+            prune_checkpoints(checkpoints.directory, keep)
+        on_eval(result)
+    return () if checkpoints is None else list_checkpoints(checkpoints.directory)

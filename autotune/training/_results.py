@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 import enum
 import math
+from pathlib import Path
 
 
 class MetricDirection(enum.Enum):
@@ -24,9 +25,16 @@ class MetricDirection(enum.Enum):
 
 
 class EvaluatedModel(enum.Enum):
-    """Which weights were evaluated: the raw trained ones (EMA/averaged come later)."""
+    """Which weights the evals measure.
+
+    RAW: the trained weights. EMA: the exponential moving average of the weights at every
+    eval. AVERAGED: raw weights at intermediate evals, and at the last eval the average of
+    the weights at the last `average_last_checkpoints` eval steps.
+    """
 
     RAW = "raw"
+    EMA = "ema"
+    AVERAGED = "averaged"
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,13 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Outcome of one training run."""
+    """Outcome of one training run.
+
+    `checkpoints` are the checkpoint files that exist at the end (oldest first; empty
+    without checkpointing); `resumed_from_step` is the step of the checkpoint the run
+    resumed from (0 when it started fresh). `steps_done` counts all steps, resumed ones
+    included; `examples_per_s` measures only the steps this call trained (0.0 if none).
+    """
 
     final: EvalResult
     best: EvalResult
@@ -53,3 +67,5 @@ class TrainResult:
     wall_time_s: float
     examples_per_s: float
     evaluated_model: EvaluatedModel = EvaluatedModel.RAW
+    checkpoints: tuple[Path, ...] = ()
+    resumed_from_step: int = 0

@@ -1,45 +1,218 @@
-"""Step-based learning-rate schedules as pure functions."""
+"""Step-based learning-rate schedules as pure functions of the step.
+
+Steps are 1-based: ``learning_rate_at(k, ...)`` is the rate of the k-th update. Every schedule
+but Noam warms up linearly over W steps (step k <= W gets ``base * k / W``), then:
+
+- CONSTANT: the base rate.
+- LINEAR / WSD: the base rate (stable phase), then a linear decay to ``base * final_lr_fraction``
+  over the last D steps. LINEAR decays over everything after warmup unless D is given; WSD
+  defaults to D = 20% of the budget. A fixed D means a longer budget only extends the stable
+  phase (METHOD §1, round-2 rule).
+- COSINE: half a cosine from the base rate after warmup to ``base * final_lr_fraction`` at the
+  last step; a longer budget stretches it.
+- NOAM: OpenNMT-tf's ScheduleWrapper around NoamDecay (METHOD §2, seed 001)::
+
+      n = max(step - start_decay_steps, 0) // decay_step_duration + 1
+      lr = max(scale * model_dim**-0.5 * min(n**-0.5, n * warmup_steps**-1.5), minimum_lr)
+
+  with ``scale`` the base learning rate. At step 1, n = 2, as in seed 001's worked example.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 import enum
 import math
+import numbers
+from typing import Any
+
+from ._hparams import parse_choice
+from ._hparams import parse_float
+
+WSD_DEFAULT_DECAY_FRACTION = 0.2
+
+SCHEDULE_HYPERPARAMETERS: frozenset[str] = frozenset(
+    {
+        "schedule",
+        "warmup_steps",
+        "warmup_fraction",
+        "decay_steps",
+        "decay_fraction",
+        "final_lr_fraction",
+        "noam_model_dim",
+        "noam_start_decay_steps",
+        "noam_decay_step_duration",
+        "minimum_learning_rate",
+    }
+)
 
 
 class Schedule(enum.Enum):
-    """Shape of the learning rate after warmup."""
+    """Shape of the learning rate over a run."""
 
     CONSTANT = "constant"
+    LINEAR = "linear"
     COSINE = "cosine"
+    WSD = "wsd"
+    NOAM = "noam"
 
 
-def warmup_steps(max_train_steps: int, warmup_fraction: float) -> int:
-    """Number of linear-warmup steps: floor(warmup_fraction * max_train_steps)."""
-    return int(warmup_fraction * max_train_steps)
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """A schedule and its parameters; see the module docstring for the formulas."""
+
+    kind: Schedule = Schedule.CONSTANT
+    warmup_steps: int | None = None
+    warmup_fraction: float = 0.0
+    decay_steps: int | None = None
+    decay_fraction: float | None = None
+    final_lr_fraction: float = 0.0
+    noam_model_dim: int | None = None
+    noam_start_decay_steps: int = 0
+    noam_decay_step_duration: int = 1
+    minimum_learning_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps is not None and self.warmup_fraction:
+            raise ValueError(
+                f"warmup_steps={self.warmup_steps} and warmup_fraction={self.warmup_fraction} "
+                "are exclusive; allowed: one of them"
+            )
+        if self.decay_steps is not None and self.decay_fraction is not None:
+            raise ValueError(
+                f"decay_steps={self.decay_steps} and decay_fraction={self.decay_fraction} "
+                "are exclusive; allowed: one of them"
+            )
+        if self.kind is Schedule.NOAM and self.noam_model_dim is None:
+            raise ValueError(
+                "schedule 'noam' needs noam_model_dim (or a model with hidden_units); "
+                "allowed: an int >= 1"
+            )
+
+    @classmethod
+    def from_hparams(
+        cls, hparams: Mapping[str, Any], model_dim: int | None = None
+    ) -> ScheduleConfig:
+        """Parse the schedule keys of ``hparams`` (other keys are ignored)."""
+        h = hparams
+        return cls(
+            kind=parse_choice(h, "schedule", Schedule.CONSTANT, Schedule),
+            warmup_steps=_optional_int(h, "warmup_steps", 0),
+            warmup_fraction=parse_float(
+                h, "warmup_fraction", 0.0, "a float in [0, 1)", lambda v: 0.0 <= v < 1.0
+            ),
+            decay_steps=_optional_int(h, "decay_steps", 1),
+            decay_fraction=(
+                parse_float(h, "decay_fraction", None, "a float in (0, 1]", lambda v: 0 < v <= 1)
+                if h.get("decay_fraction") is not None
+                else None
+            ),
+            final_lr_fraction=parse_float(
+                h, "final_lr_fraction", 0.0, "a float in [0, 1]", lambda v: 0.0 <= v <= 1.0
+            ),
+            noam_model_dim=_optional_int(h, "noam_model_dim", 1) or model_dim,
+            noam_start_decay_steps=_optional_int(h, "noam_start_decay_steps", 0) or 0,
+            noam_decay_step_duration=_optional_int(h, "noam_decay_step_duration", 1) or 1,
+            minimum_learning_rate=parse_float(
+                h, "minimum_learning_rate", 0.0, "a float >= 0", lambda v: v >= 0.0
+            ),
+        )
+
+
+def _optional_int(hparams: Mapping[str, Any], name: str, minimum: int) -> int | None:
+    value = hparams.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"invalid hyperparameter {name}={value!r}; allowed: an int >= {minimum}")
+    return int(value)
+
+
+def resolved_warmup_steps(config: ScheduleConfig, max_train_steps: int) -> int:
+    """Warmup length W in steps for this budget."""
+    if config.warmup_steps is not None:
+        warmup = config.warmup_steps
+    else:
+        warmup = int(config.warmup_fraction * max_train_steps)
+    if config.kind is not Schedule.NOAM and warmup >= max_train_steps:
+        raise ValueError(
+            f"warmup of {warmup} steps leaves no training in a budget of {max_train_steps} "
+            "steps; allowed: fewer warmup steps than max_train_steps"
+        )
+    if config.kind is Schedule.NOAM and warmup < 1:
+        raise ValueError("schedule 'noam' needs warmup_steps >= 1 (or warmup_fraction > 0)")
+    return warmup
+
+
+def resolved_decay_steps(config: ScheduleConfig, max_train_steps: int) -> int:
+    """Decay length D of LINEAR/WSD for this budget."""
+    after_warmup = max_train_steps - resolved_warmup_steps(config, max_train_steps)
+    if config.decay_steps is not None:
+        decay = config.decay_steps
+    elif config.decay_fraction is not None:
+        decay = max(1, round(config.decay_fraction * max_train_steps))
+    elif config.kind is Schedule.WSD:
+        decay = max(1, round(WSD_DEFAULT_DECAY_FRACTION * max_train_steps))
+    else:
+        decay = after_warmup
+    if decay > after_warmup:
+        raise ValueError(
+            f"decay of {decay} steps does not fit after {max_train_steps - after_warmup} warmup "
+            f"steps in a budget of {max_train_steps}; allowed: decay_steps <= {after_warmup}"
+        )
+    return decay
 
 
 def learning_rate_at(
     step: int,
     base_learning_rate: float,
     max_train_steps: int,
-    schedule: Schedule,
-    warmup_fraction: float = 0.0,
+    config: ScheduleConfig,
 ) -> float:
-    """Learning rate for the update with 0-based index `step` (0 <= step <= max_train_steps).
-
-    Warmup is linear over W = warmup_steps(...) updates: step s < W gets base * (s + 1) / W,
-    so the first update is not wasted and step W - 1 reaches the base rate. After warmup,
-    CONSTANT keeps the base rate; COSINE decays from the base rate at step W to 0 at
-    max_train_steps.
-    """
-    if not 0 <= step <= max_train_steps:
-        raise ValueError(f"step={step} is invalid; allowed: 0 <= step <= {max_train_steps}")
-    if not 0.0 <= warmup_fraction < 1.0:
-        raise ValueError(f"warmup_fraction={warmup_fraction} is invalid; allowed: [0, 1)")
-    warmup = warmup_steps(max_train_steps, warmup_fraction)
-    if step < warmup:
-        return base_learning_rate * (step + 1) / warmup
-    if schedule is Schedule.CONSTANT:
+    """Learning rate of the ``step``-th update (1 <= step <= max_train_steps)."""
+    if not 1 <= step <= max_train_steps:
+        raise ValueError(f"step={step} is invalid; allowed: 1 <= step <= {max_train_steps}")
+    if config.kind is Schedule.NOAM:
+        return noam_learning_rate(step, base_learning_rate, config, max_train_steps)
+    warmup = resolved_warmup_steps(config, max_train_steps)
+    if step <= warmup:
+        return base_learning_rate * step / warmup
+    final = base_learning_rate * config.final_lr_fraction
+    if config.kind is Schedule.CONSTANT:
         return base_learning_rate
-    progress = (step - warmup) / (max_train_steps - warmup)
-    return base_learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if config.kind is Schedule.COSINE:
+        progress = (step - warmup) / (max_train_steps - warmup)
+        return final + (base_learning_rate - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    decay = resolved_decay_steps(config, max_train_steps)
+    decay_start = max_train_steps - decay
+    if step <= decay_start:
+        return base_learning_rate
+    return base_learning_rate - (base_learning_rate - final) * (step - decay_start) / decay
+
+
+def noam_learning_rate(
+    step: int, scale: float, config: ScheduleConfig, max_train_steps: int
+) -> float:
+    """Noam's rate with OpenNMT-tf's start_decay_steps, decay_step_duration and minimum."""
+    warmup = resolved_warmup_steps(config, max_train_steps)
+    assert config.noam_model_dim is not None  # checked in ScheduleConfig.__post_init__
+    n = max(step - config.noam_start_decay_steps, 0) // config.noam_decay_step_duration + 1
+    rate = scale * config.noam_model_dim**-0.5 * min(n**-0.5, n * warmup**-1.5)
+    return max(rate, config.minimum_learning_rate)
+
+
+def identical_until(
+    config: ScheduleConfig, base_learning_rate: float, budget_a: int, budget_b: int
+) -> int:
+    """The last step up to which runs with budgets a and b use exactly the same rates.
+
+    A promoted trial can resume from a checkpoint of its parent taken at or before this step
+    and still follow its own schedule exactly.
+    """
+    shorter = min(budget_a, budget_b)
+    for step in range(1, shorter + 1):
+        rate_a = learning_rate_at(step, base_learning_rate, budget_a, config)
+        if rate_a != learning_rate_at(step, base_learning_rate, budget_b, config):
+            return step - 1
+    return shorter

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+import datetime
+from types import MappingProxyType
 from typing import Any
 from typing import Protocol
 from typing import runtime_checkable
 
 import torch
 
+from ._period import Period
 from ._results import MetricDirection
 
 
@@ -32,13 +35,43 @@ class TaskData:
                 )
 
 
+@dataclass(frozen=True)
+class TaskInfo:
+    """What `autotune tasks` shows about a task; `span` is a time series' date range."""
+
+    name: str
+    summary: str
+    metrics: Mapping[str, MetricDirection]
+    model_hyperparameters: frozenset[str]
+    span: tuple[datetime.date, datetime.date] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+        object.__setattr__(self, "model_hyperparameters", frozenset(self.model_hyperparameters))
+
+
 @runtime_checkable
 class Task(Protocol):
-    """A trainable problem: model family, data, loss and validation metrics.
+    """A trainable problem: model family, data split into periods, loss and metrics.
 
-    `metrics` maps every name `evaluate` returns to its direction; `model_hyperparameters`
-    are the names `build_model` understands. `build_model` must draw all randomness from
-    `generator`. The loop adds "train_loss" to the metrics, so a task must not use that name.
+    This is the user-task API. To plug in your own task, write a class with these
+    members and a factory function that takes no arguments and returns an instance;
+    name it in a study spec as ``task: package.module:factory`` (the module must be
+    importable from the working directory or installed; examples/sine_task.py is one).
+
+    - `metrics` maps every name `evaluate` returns to its direction. Every task has
+      "val_loss" (minimised, the validation value of `loss`); `default_metric` is
+      usually "val_loss". The loop adds "train_loss", so a task must not use that name.
+    - `model_hyperparameters` are the names `build_model` understands; the loop owns the
+      training ones (learning_rate, optimizer, schedule, ...). `build_model` must draw
+      all randomness from `generator` and give missing hyperparameters their defaults.
+    - Periods: `data(period)` returns the training and validation tensors of one split;
+      `data()` means `data(default_period())`. Iid data uses fold periods
+      (`periods(count, seed)`: the folds of one seeded count-fold split, e.g. via
+      `kfold_periods` and `fold_rows`); time series use date ranges (train on
+      start..end, validate on the span right after). Cache the data per period on the
+      instance: the loop calls `data` once per run and a worker runs many.
+    - `evaluate` is called in eval mode under torch.no_grad.
     """
 
     name: str
@@ -56,8 +89,16 @@ class Task(Protocol):
         """A freshly initialised model; missing hyperparameters take their defaults."""
         ...
 
-    def data(self) -> TaskData:
-        """The task's training and validation data."""
+    def default_period(self) -> Period:
+        """The split `data()` uses when no period is given."""
+        ...
+
+    def periods(self, count: int, seed: int) -> list[Period]:
+        """`count` distinct periods chosen by `seed` (iid: the folds of a count-fold split)."""
+        ...
+
+    def data(self, period: Period | None = None) -> TaskData:
+        """Training and validation data of `period` (None: the default period)."""
         ...
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -67,3 +108,23 @@ class Task(Protocol):
     def evaluate(self, model: torch.nn.Module, data: TaskData) -> dict[str, float]:
         """Validation metrics of `model` (called in eval mode under torch.no_grad)."""
         ...
+
+    def describe(self) -> TaskInfo:
+        """Name, one-line summary, metrics, model hyperparameters and date span."""
+        ...
+
+
+TASK_MEMBERS: tuple[str, ...] = (
+    "name",
+    "metrics",
+    "default_metric",
+    "model_hyperparameters",
+    "default_hyperparameters",
+    "build_model",
+    "default_period",
+    "periods",
+    "data",
+    "loss",
+    "evaluate",
+    "describe",
+)

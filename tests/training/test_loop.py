@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 import math
@@ -17,10 +18,22 @@ from autotune.training import Task
 from autotune.training import TrainResult
 from autotune.training import get_task
 from autotune.training import train
-from autotune.training._loop import _batches
+from autotune.training._checkpoint import CheckpointSettings
+from autotune.training._checkpoint import average_checkpoints
+from autotune.training._checkpoint import load_checkpoint
+from autotune.training._loop import _BatchStream
 
 QUICKSTART = Budget(max_train_steps=300, eval_interval=30, batch_size=64, seed=0)
 GOOD = {"learning_rate": 3e-3, "optimizer": "adamw", "hidden_units": 64}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Small models train much faster (and steadily) on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @dataclass
@@ -170,8 +183,122 @@ def test_batch_larger_than_training_set(task: Task) -> None:
 
 
 def test_batches_walk_through_permutations() -> None:
-    batches = _batches(250, 100, torch.Generator().manual_seed(0))
+    batches = _BatchStream(250, 100, torch.Generator().manual_seed(0))
     stream = torch.cat([next(batches) for _ in range(5)])
     assert torch.equal(stream[:250].sort().values, torch.arange(250))
     assert torch.equal(stream[250:].sort().values, torch.arange(250))
     assert not torch.equal(stream[:250], stream[250:])
+
+
+def test_batch_stream_state_round_trip() -> None:
+    first = _BatchStream(50, 16, torch.Generator().manual_seed(0))
+    for _ in range(5):
+        next(first)
+    second = _BatchStream(50, 16, torch.Generator().manual_seed(99))
+    second.load_state_dict(first.state_dict())
+    for _ in range(10):
+        assert torch.equal(next(first), next(second))
+
+
+SHORT = Budget(max_train_steps=150, eval_interval=50, batch_size=64, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "extra"),
+    [
+        ("sgd", {"learning_rate": 0.05, "momentum": 0.9}),
+        ("sgd", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}),
+        ("sgd_nesterov", {"learning_rate": 0.05}),
+        ("adam", {"learning_rate": 3e-3, "eps": 1e-7}),
+        ("nadam", {"learning_rate": 3e-3, "beta1": 0.8}),
+        ("adamw", {"learning_rate": 3e-3, "weight_decay": 0.01}),
+    ],
+)
+def test_every_optimizer_learns(task: Task, optimizer: str, extra: dict) -> None:
+    result, _ = run(task, {"optimizer": optimizer, **extra}, SHORT)
+    assert result.final.metrics["val_accuracy"] > 0.85
+
+
+def test_inapplicable_optimizer_arguments_are_ignored(task: Task) -> None:
+    _, plain = run(task, {"learning_rate": 3e-3, "optimizer": "adam"}, SHORT)
+    sgd_args = {"momentum": 0.5, "nesterov": True}
+    _, ignored = run(task, {"learning_rate": 3e-3, "optimizer": "adam", **sgd_args}, SHORT)
+    assert ignored == plain
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "wsd"])
+def test_schedules_learn(task: Task, schedule: str) -> None:
+    hparams = {**GOOD, "schedule": schedule, "warmup_steps": 10, "final_lr_fraction": 0.1}
+    result, _ = run(task, hparams, SHORT)
+    assert result.final.metrics["val_accuracy"] > 0.85
+
+
+def test_noam_model_dim_defaults_to_hidden_units(task: Task) -> None:
+    noam = {"learning_rate": 2.0, "optimizer": "adam", "schedule": "noam", "warmup_steps": 20}
+    budget = Budget(max_train_steps=40, eval_interval=20, batch_size=32, seed=0)
+    _, implicit = run(task, {**noam, "hidden_units": 32}, budget)
+    _, explicit = run(task, {**noam, "hidden_units": 32, "noam_model_dim": 32}, budget)
+    _, other = run(task, {**noam, "hidden_units": 32, "noam_model_dim": 512}, budget)
+    assert implicit == explicit
+    assert other != explicit
+
+
+def test_ema_evaluates_shadow_weights(task: Task) -> None:
+    raw, raw_evals = run(task, {**GOOD, "ema_decay": 0.99}, SHORT)
+    ema, ema_evals = run(task, {**GOOD, "ema_decay": 0.99, "evaluated_model": "ema"}, SHORT)
+    assert raw.evaluated_model is EvaluatedModel.RAW
+    assert ema.evaluated_model is EvaluatedModel.EMA
+    assert [e.metrics["train_loss"] for e in ema_evals] == [
+        e.metrics["train_loss"] for e in raw_evals
+    ]  # the EMA does not change training
+    assert ema_evals[-1].metrics["val_loss"] != raw_evals[-1].metrics["val_loss"]
+    assert ema.final.metrics["val_accuracy"] > 0.85
+
+
+def test_averaged_final_eval_is_the_average_of_the_last_k(task: Task, tmp_path) -> None:
+    hparams = {**GOOD, "average_last_checkpoints": 3, "evaluated_model": "averaged"}
+    settings = CheckpointSettings(tmp_path, keep_last=1)  # kept: max(1, K) = 3
+    result, evals = run(task, hparams, QUICKSTART, checkpoints=settings)
+    assert result.evaluated_model is EvaluatedModel.AVERAGED
+    assert [p.name for p in result.checkpoints] == [
+        "step-00000240.pt",
+        "step-00000270.pt",
+        "step-00000300.pt",
+    ]
+    _, raw_evals = run(task, GOOD, QUICKSTART)
+    assert evals[:-1] == raw_evals[:-1]  # intermediate evals use the raw weights
+    model = task.build_model({"hidden_units": 64}, torch.Generator())
+    model.load_state_dict(average_checkpoints(result.checkpoints))
+    model.eval()
+    with torch.no_grad():
+        expected = task.evaluate(model, task.data())
+    assert {k: evals[-1].metrics[k] for k in expected} == expected
+    assert evals[-1].metrics["val_loss"] != raw_evals[-1].metrics["val_loss"]
+    last = load_checkpoint(result.checkpoints[-1])
+    assert len(last["averaging"]) == 3
+
+
+def test_gradient_accumulation_matches_one_big_batch(task: Task, tmp_path) -> None:
+    hparams = {"learning_rate": 0.1, "optimizer": "sgd", "momentum": 0.9, "hidden_units": 32}
+    big = Budget(max_train_steps=5, eval_interval=5, batch_size=64, seed=0)
+    accumulated = Budget(5, 5, 32, 0, gradient_accumulation_steps=2)
+    one, one_evals = run(task, hparams, big, checkpoints=CheckpointSettings(tmp_path / "a"))
+    two, two_evals = run(
+        task, hparams, accumulated, checkpoints=CheckpointSettings(tmp_path / "b")
+    )
+    for name, value in one_evals[-1].metrics.items():
+        assert two_evals[-1].metrics[name] == pytest.approx(value, rel=1e-5)
+    weights_one = load_checkpoint(one.checkpoints[-1])["model"]
+    weights_two = load_checkpoint(two.checkpoints[-1])["model"]
+    for name, tensor in weights_one.items():
+        torch.testing.assert_close(weights_two[name], tensor, rtol=1e-5, atol=1e-6)
+    assert two.steps_done == 5
+
+
+def test_period_is_passed_to_the_task(task: Task) -> None:
+    budget = Budget(max_train_steps=20, eval_interval=20, batch_size=32, seed=0)
+    _, default = run(task, GOOD, budget)
+    _, explicit = run(task, GOOD, budget, period=task.default_period())
+    _, other = run(task, GOOD, budget, period=task.periods(5, 0)[3])
+    assert explicit == default
+    assert other != default

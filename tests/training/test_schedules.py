@@ -1,67 +1,135 @@
+"""Learning-rate schedules against hand-computed values (steps are 1-based)."""
+
 from __future__ import annotations
+
+import math
 
 import pytest
 
-from autotune.training import Schedule
-from autotune.training import learning_rate_at
-from autotune.training import warmup_steps
+from autotune.training._schedules import Schedule
+from autotune.training._schedules import ScheduleConfig
+from autotune.training._schedules import identical_until
+from autotune.training._schedules import learning_rate_at
 
 BASE = 0.2
 
 
-def lr(step: int, schedule: Schedule, total: int = 100, warmup: float = 0.0) -> float:
-    return learning_rate_at(step, BASE, total, schedule, warmup)
+def lr(step: int, total: int = 100, **config: object) -> float:
+    return learning_rate_at(step, BASE, total, ScheduleConfig(**config))
 
 
-@pytest.mark.parametrize("step", [0, 1, 50, 99, 100])
-def test_constant_is_base_everywhere(step: int) -> None:
-    assert lr(step, Schedule.CONSTANT) == BASE
+@pytest.mark.parametrize("step", [1, 2, 50, 99, 100])
+def test_constant_is_the_base_rate(step: int) -> None:
+    assert lr(step) == BASE
 
 
-def test_constant_with_warmup() -> None:
-    # W = 10 warmup updates: base * (step + 1) / 10, then the base rate.
-    assert lr(0, Schedule.CONSTANT, warmup=0.1) == pytest.approx(0.02)
-    assert lr(4, Schedule.CONSTANT, warmup=0.1) == pytest.approx(0.1)
-    assert lr(9, Schedule.CONSTANT, warmup=0.1) == pytest.approx(0.2)
-    assert lr(10, Schedule.CONSTANT, warmup=0.1) == pytest.approx(0.2)
-    assert lr(99, Schedule.CONSTANT, warmup=0.1) == pytest.approx(0.2)
+def test_linear_warmup_reaches_the_base_rate_at_its_last_step() -> None:
+    assert lr(1, warmup_steps=10) == pytest.approx(0.02)
+    assert lr(5, warmup_steps=10) == pytest.approx(0.1)
+    assert lr(10, warmup_steps=10) == pytest.approx(0.2)
+    assert lr(11, warmup_steps=10) == BASE
+    assert lr(1, warmup_fraction=0.1) == pytest.approx(0.02)  # W = floor(0.1 * 100)
 
 
-def test_cosine_without_warmup() -> None:
-    assert lr(0, Schedule.COSINE) == pytest.approx(0.2)
-    assert lr(25, Schedule.COSINE) == pytest.approx(0.2 * 0.5 * (1 + 0.7071067811865476))
-    assert lr(50, Schedule.COSINE) == pytest.approx(0.1)
-    assert lr(99, Schedule.COSINE) == pytest.approx(0.2 * 0.5 * (1 - 0.9995065603657316))
-    assert lr(100, Schedule.COSINE) == pytest.approx(0.0, abs=1e-12)
+def test_linear_decays_over_everything_after_warmup() -> None:
+    assert lr(1, kind=Schedule.LINEAR) == pytest.approx(0.198)
+    assert lr(50, kind=Schedule.LINEAR) == pytest.approx(0.1)
+    assert lr(100, kind=Schedule.LINEAR) == pytest.approx(0.0)
+    assert lr(10, kind=Schedule.LINEAR, warmup_steps=10) == pytest.approx(0.2)
+    assert lr(55, kind=Schedule.LINEAR, warmup_steps=10) == pytest.approx(0.1)
+    assert lr(100, kind=Schedule.LINEAR, warmup_steps=10) == pytest.approx(0.0)
+
+
+def test_wsd_keeps_the_stable_phase_then_decays_over_its_fixed_length() -> None:
+    wsd = {"kind": Schedule.WSD, "warmup_steps": 10}  # default decay: 20% of 100 steps
+    assert lr(80, **wsd) == BASE
+    assert lr(90, **wsd) == pytest.approx(0.1)
+    assert lr(100, **wsd) == pytest.approx(0.0)
+    assert lr(90, final_lr_fraction=0.1, **wsd) == pytest.approx(0.11)
+    assert lr(100, final_lr_fraction=0.1, **wsd) == pytest.approx(0.02)
+    # A longer budget with the same decay length only extends the stable phase.
+    assert lr(280, 300, decay_steps=20, **wsd) == BASE
+    assert lr(290, 300, decay_steps=20, **wsd) == pytest.approx(0.1)
 
 
 def test_cosine_with_warmup() -> None:
-    # total 50, W = 10: warmup to the base at step 9, cosine from step 10 over 40 steps.
-    assert lr(0, Schedule.COSINE, total=50, warmup=0.2) == pytest.approx(0.02)
-    assert lr(4, Schedule.COSINE, total=50, warmup=0.2) == pytest.approx(0.1)
-    assert lr(9, Schedule.COSINE, total=50, warmup=0.2) == pytest.approx(0.2)
-    assert lr(10, Schedule.COSINE, total=50, warmup=0.2) == pytest.approx(0.2)
-    assert lr(30, Schedule.COSINE, total=50, warmup=0.2) == pytest.approx(0.1)
-    assert lr(50, Schedule.COSINE, total=50, warmup=0.2) == pytest.approx(0.0, abs=1e-12)
+    cosine = {"kind": Schedule.COSINE, "warmup_steps": 10}
+    assert lr(5, 50, **cosine) == pytest.approx(0.1)
+    assert lr(10, 50, **cosine) == pytest.approx(0.2)
+    assert lr(20, 50, **cosine) == pytest.approx(0.1 * (1 + math.cos(math.pi / 4)))
+    assert lr(30, 50, **cosine) == pytest.approx(0.1)
+    assert lr(50, 50, **cosine) == pytest.approx(0.0, abs=1e-12)
+    assert lr(50, 50, final_lr_fraction=0.5, **cosine) == pytest.approx(0.1)
 
 
-def test_cosine_is_monotone_after_warmup() -> None:
-    values = [lr(step, Schedule.COSINE, warmup=0.1) for step in range(10, 101)]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+NOAM = {"kind": Schedule.NOAM, "noam_model_dim": 4, "warmup_steps": 8000}
 
 
-def test_warmup_steps_floor() -> None:
-    assert warmup_steps(100, 0.0) == 0
-    assert warmup_steps(10, 0.15) == 1
-    assert warmup_steps(10, 0.999) == 9
+def noam(step: int, scale: float = 2.0, **extra: object) -> float:
+    return learning_rate_at(step, scale, 100_000, ScheduleConfig(**NOAM | extra))
 
 
-@pytest.mark.parametrize("step", [-1, 101])
-def test_step_out_of_range(step: int) -> None:
-    with pytest.raises(ValueError, match=r"step=.*0 <= step <= 100"):
-        lr(step, Schedule.CONSTANT)
+def test_noam_worked_example_of_seed_001() -> None:
+    # step 1 -> n = 2: 2 * 4**-0.5 * min(2**-0.5, 2 * 8000**-1.5) = 2.795e-6
+    assert noam(1) == pytest.approx(2.7950849718747e-06)
+    assert noam(1, minimum_learning_rate=0.0001) == 0.0001
 
 
-def test_warmup_fraction_out_of_range() -> None:
-    with pytest.raises(ValueError, match=r"warmup_fraction=1.0.*\[0, 1\)"):
-        lr(0, Schedule.CONSTANT, warmup=1.0)
+def test_noam_peaks_at_warmup_then_decays_as_inverse_square_root() -> None:
+    assert noam(7999) == pytest.approx(2 * 0.5 * 8000**-0.5)  # n = 8000 = warmup: the peak
+    assert noam(31999) == pytest.approx(2 * 0.5 * 32000**-0.5)
+    assert noam(7999, scale=6.0) == pytest.approx(3 * noam(7999))  # larger scale lifts the curve
+    assert noam(7999, noam_model_dim=16) == pytest.approx(noam(7999) / 2)  # larger model: lower
+
+
+def test_noam_start_decay_steps_holds_the_minimum_rate() -> None:
+    hold = {"noam_start_decay_steps": 100, "minimum_learning_rate": 0.0001}
+    assert [noam(step, **hold) for step in (1, 50, 100)] == [0.0001] * 3
+    assert noam(7999 + 100, **hold) == pytest.approx(noam(7999))
+
+
+def test_noam_decay_step_duration_divides_the_step() -> None:
+    assert noam(7, noam_decay_step_duration=4) == pytest.approx(noam(1))  # 7 // 4 + 1 = 2
+    assert noam(8, noam_decay_step_duration=4) == pytest.approx(noam(2))  # 8 // 4 + 1 = 3
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (ScheduleConfig(), 100),
+        (ScheduleConfig(kind=Schedule.WSD, warmup_steps=10, decay_steps=20), 80),
+        (ScheduleConfig(kind=Schedule.LINEAR, warmup_steps=10), 10),
+        (ScheduleConfig(kind=Schedule.COSINE, warmup_steps=10), 10),
+        (ScheduleConfig(warmup_fraction=0.1), 0),
+        (ScheduleConfig(**NOAM), 100),
+    ],
+    ids=["constant", "wsd", "linear", "cosine", "warmup_fraction", "noam"],
+)
+def test_identical_until(config: ScheduleConfig, expected: int) -> None:
+    assert identical_until(config, BASE, 100, 300) == expected
+    assert identical_until(config, BASE, 300, 100) == expected
+
+
+def test_from_hparams_parses_and_validates() -> None:
+    config = ScheduleConfig.from_hparams(
+        {"schedule": "wsd", "warmup_steps": 5, "decay_steps": 20, "learning_rate": 0.1}
+    )
+    assert config == ScheduleConfig(kind=Schedule.WSD, warmup_steps=5, decay_steps=20)
+    assert ScheduleConfig.from_hparams({"schedule": "noam"}, model_dim=64).noam_model_dim == 64
+    with pytest.raises(ValueError, match="'constant', 'linear', 'cosine', 'wsd', 'noam'"):
+        ScheduleConfig.from_hparams({"schedule": "step"})
+    with pytest.raises(ValueError, match="exclusive"):
+        ScheduleConfig.from_hparams({"warmup_steps": 5, "warmup_fraction": 0.1})
+    with pytest.raises(ValueError, match="noam_model_dim"):
+        ScheduleConfig.from_hparams({"schedule": "noam"})
+    with pytest.raises(ValueError, match="decay_steps=-1"):
+        ScheduleConfig.from_hparams({"decay_steps": -1})
+
+
+def test_impossible_budgets_are_errors_naming_the_numbers() -> None:
+    with pytest.raises(ValueError, match="decay of 50 steps"):
+        lr(10, 40, kind=Schedule.WSD, decay_steps=50)
+    with pytest.raises(ValueError, match="warmup of 40 steps"):
+        lr(1, 40, warmup_steps=40)
+    with pytest.raises(ValueError, match="step=0"):
+        lr(0)

@@ -1,0 +1,1 @@
+"""Example user tasks: plug one into a study with ``task: examples.<module>:<factory>``."""
