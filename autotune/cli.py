@@ -12,6 +12,7 @@ import sys
 import warnings
 
 import optuna
+import yaml
 
 from autotune._errors import AutotuneError
 from autotune.campaign import Campaign
@@ -83,6 +84,26 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("name", help="campaign name")
     delete.add_argument("--yes", action="store_true", help="really delete (required)")
 
+    tasks = _plain_command(commands, "tasks", "list the built-in tasks", _tasks)
+    tasks.add_argument("name", nargs="?", help="describe one task (also package.module:factory)")
+
+    probe = _plain_command(
+        commands, "probe-batch", "measure throughput by batch size and choose one", _probe_batch
+    )
+    probe.add_argument("task", help="task name (or package.module:factory)")
+    probe.add_argument(
+        "--hparams",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyperparameters over the task's defaults, e.g. hidden_units=128",
+    )
+    probe.add_argument("--max-batch-size", type=int, default=4096)
+    probe.add_argument("--min-gain", type=float, default=0.10, help="per doubling (default 0.10)")
+    probe.add_argument("--memory-cap-mib", type=float, help="stop above this estimated memory")
+    probe.add_argument("--steps", type=int, default=20, help="timed steps per batch size")
+    probe.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+
     dashboard = _command(commands, "dashboard", "open optuna-dashboard on the storage", _dashboard)
     dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     dashboard.add_argument("--port", type=int, default=8080)
@@ -90,8 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
-    parser = commands.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(handler=handler)
+    parser = _plain_command(commands, name, help_text, handler)
     parser.add_argument(
         "--storage",
         default=os.environ.get(STORAGE_ENV) or None,
@@ -105,6 +125,12 @@ def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentP
     )
     parser.add_argument("--heartbeat-interval", type=int, default=10, metavar="SECONDS")
     parser.add_argument("--grace-period", type=int, default=60, metavar="SECONDS")
+    return parser
+
+
+def _plain_command(commands, name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return parser
 
@@ -247,6 +273,73 @@ def _delete(args: argparse.Namespace) -> int:
     delete_campaign(args.name, storage)
     print(f"deleted {names}")
     return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from autotune import training
+
+    names = [args.name] if args.name else training.available_tasks()
+    for name in names:
+        print(_describe_task(_get_task(name).describe()) + "\n")
+    if not args.name:
+        print("user tasks: name one in a study spec as  task: package.module:factory")
+    return 0
+
+
+def _get_task(name: str):  # noqa: ANN202
+    from autotune import training
+
+    try:
+        return training.get_task(name)
+    except training.UnknownTaskError as error:
+        raise AutotuneError(str(error)) from None
+
+
+def _describe_task(info) -> str:  # noqa: ANN001
+    metrics = ", ".join(f"{name} ({d.value})" for name, d in info.metrics.items())
+    lines = [
+        f"{info.name}: {info.summary}",
+        f"  metrics: {metrics}",
+        f"  model hyperparameters: {', '.join(sorted(info.model_hyperparameters))}",
+    ]
+    if info.span is not None:
+        lines.append(f"  date span: {info.span[0].isoformat()} .. {info.span[1].isoformat()}")
+    return "\n".join(lines)
+
+
+def _probe_batch(args: argparse.Namespace) -> int:
+    import torch
+
+    from autotune import training
+
+    torch.set_num_threads(max(1, args.threads))
+    task = _get_task(args.task)
+    hparams = {**task.default_hyperparameters(), **_parse_assignments(args.hparams)}
+    cap = None if args.memory_cap_mib is None else int(args.memory_cap_mib * 2**20)
+    try:
+        result = training.probe_batch_size(
+            task,
+            hparams,
+            max_batch_size=args.max_batch_size,
+            steps=args.steps,
+            min_gain=args.min_gain,
+            memory_cap_bytes=cap,
+        )
+    except (ValueError, training.NoBatchSizeFitsError) as error:
+        raise AutotuneError(str(error)) from None
+    print(training.format_probe_table(result))
+    return 0
+
+
+def _parse_assignments(assignments: list[str]) -> dict[str, object]:
+    """``key=value`` pairs, each value read as YAML (numbers, booleans, strings)."""
+    parsed: dict[str, object] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise AutotuneError(f"--hparams expects KEY=VALUE pairs, got {assignment!r}")
+        parsed[key] = yaml.safe_load(value)
+    return parsed
 
 
 def _dashboard(args: argparse.Namespace) -> int:

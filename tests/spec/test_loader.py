@@ -226,3 +226,14 @@ def test_cli_prints_spec_error_without_traceback_and_exits_2(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert str(path) in result.stderr and "trials" in result.stderr and "-3" in result.stderr
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "studies").glob("*.yaml")), ids=str)
+def test_every_shipped_study_loads(path: Path) -> None:
+    spec = load_study_spec(path)
+    assert spec.search_space.groups[0].name == "learning_rate"
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "search_spaces").glob("*.yaml")), ids=str)
+def test_every_shipped_search_space_loads(path: Path) -> None:
+    assert load_search_space(path).name == path.stem

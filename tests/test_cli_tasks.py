@@ -1,0 +1,91 @@
+"""Every shipped study runs through `autotune run` on the embedded PostgreSQL; task commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import autotune
+from tests.conftest import FAST_HEARTBEAT
+from tests.conftest import REPO_ROOT
+from tests.conftest import run_autotune
+
+SHIPPED_STUDIES = [
+    "quickstart.yaml",
+    "digits_cnn.yaml",
+    "co2_lstm.yaml",
+    "user_task_example.yaml",
+]
+
+
+def shrink_study(path: Path, directory: Path) -> Path:
+    """A copy of a shipped study with a tiny budget (search-space names made absolute)."""
+    spec = yaml.safe_load(path.read_text())
+    if isinstance(spec["search_space"], str):
+        spec["search_space"] = str(REPO_ROOT / "search_spaces" / f"{spec['search_space']}.yaml")
+    spec |= {"trials": 4, "max_train_steps": 90, "eval_interval": 30}
+    spec["pruner"] = {**spec.get("pruner", {}), "min_steps": 30}
+    small = directory / path.name
+    small.write_text(yaml.safe_dump(spec))
+    return small
+
+
+@pytest.mark.parametrize("study", SHIPPED_STUDIES)
+def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -> None:
+    spec = shrink_study(REPO_ROOT / "studies" / study, tmp_path)
+    state_dir = tmp_path / "state"
+    result = run_autotune(
+        "run",
+        str(spec),
+        "--state-dir",
+        str(state_dir),
+        *FAST_HEARTBEAT,
+        env={"AUTOTUNE_STORAGE": ""},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    name = yaml.safe_load(spec.read_text())["name"]
+    campaign = autotune.load(name, state_dir=state_dir)
+    progress = campaign.progress()
+    assert progress.complete >= 1 and progress.complete + progress.pruned == 4
+    best = campaign.best()
+    assert best is not None and best.user_attrs["evaluated_model"] == "raw"
+    assert 0 < best.user_attrs["best_step"] <= 90
+
+
+def test_tasks_lists_builtins_with_metrics_and_span() -> None:
+    result = run_autotune("tasks")
+    assert result.returncode == 0, result.stderr
+    for name in ("digits-mlp", "digits-cnn", "co2-lstm"):
+        assert f"{name}:" in result.stdout
+    assert "val_accuracy (maximize)" in result.stdout
+    assert "date span: 1958-03-29 .. 2001-12-29" in result.stdout
+    assert "package.module:factory" in result.stdout
+
+
+def test_tasks_describes_a_user_task() -> None:
+    result = run_autotune("tasks", "examples.sine_task:make_task")
+    assert result.returncode == 0, result.stderr
+    assert "val_loss (minimize)" in result.stdout
+
+
+def test_unknown_task_is_a_clear_error() -> None:
+    result = run_autotune("tasks", "nosuch.module:factory")
+    assert result.returncode == 2
+    assert "nosuch" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_probe_batch_prints_the_table_and_the_choice() -> None:
+    result = run_autotune("probe-batch", "digits-mlp", "--max-batch-size", "32", "--steps", "3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["batch", "size"]
+    assert [line.split()[0] for line in lines[2:5]] == ["8", "16", "32"]
+    assert lines[-1].startswith("choice: batch size ")
+
+
+def test_probe_batch_bad_hyperparameter_exits_2() -> None:
+    result = run_autotune("probe-batch", "digits-mlp", "--hparams", "hidden_units=-3")
+    assert result.returncode == 2
+    assert "hidden_units=-3" in result.stderr and "Traceback" not in result.stderr
