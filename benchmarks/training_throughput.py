@@ -85,7 +85,9 @@ class _EvalTimedTask:
         self.eval_time = Clock(0.0, 0.0)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._task, name)
+        value = getattr(self._task, name)
+        setattr(self, name, value)  # later look-ups (task.loss every step) skip __getattr__
+        return value
 
     def evaluate(self, model: torch.nn.Module, data: Any) -> dict[str, float]:
         started = Clock.now()

@@ -423,7 +423,7 @@ def train(
     seeds = _Seeds.from_seed(budget.seed)
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seeds.torch_global)
+        torch.default_generator.manual_seed(seeds.torch_global)
         data = task.data() if period is None else task.data(period)
         run = _Run(config, model_hparams, task, data, budget, _Tracker(*metric), seeds)
         if state is not None:

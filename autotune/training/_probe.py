@@ -383,15 +383,17 @@ def probe_batch_size(
     untimed steps, then `steps` timed ones on seeded random batches of the task's training
     data; its throughput is batch_size / median step time. The probe ends at the first size
     that runs out of memory, whose estimated memory exceeds `memory_cap_bytes`, or that
-    exceeds `max_batch_size`; that size is the last row. The torch global RNG is forked and
-    seeded from `seed`. Raises NoBatchSizeFitsError when min_batch_size itself cannot run.
+    exceeds `max_batch_size`; that size is the last row. The CPU global RNG (dropout) is
+    forked and seeded from `seed`; accelerator RNGs are not touched. Raises
+    NoBatchSizeFitsError when min_batch_size itself cannot run.
     """
     _check_probe_args(
         min_batch_size, max_batch_size, steps, warmup_steps, min_gain, memory_cap_bytes
     )
+    _require_int("seed", seed, 0)
     setup = _Setup(task, task.data(), dict(hparams), seed)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         footprint = _footprint(setup, min_batch_size)
         sizes = list(_doublings(min_batch_size, max_batch_size))
         rows = _probe_rows(setup, sizes, footprint, memory_cap_bytes, (steps, warmup_steps))

@@ -278,6 +278,7 @@ def test_small_batches_cover_an_epoch_without_repeats() -> None:
         ({"memory_cap_bytes": 0}, "memory_cap_bytes=0"),
         ({"min_gain": float("inf")}, "min_gain=inf"),
         ({"min_batch_size": 8.0}, "min_batch_size=8.0"),
+        ({"seed": -1}, "seed=-1"),
     ],
 )
 def test_probe_rejects_bad_arguments(task: Task, kwargs: dict[str, Any], match: str) -> None:
