@@ -63,6 +63,7 @@ def trial_budget(spec: StudySpec, seed: int) -> training.Budget:
         eval_interval=spec.eval_interval,
         batch_size=spec.batch_size,
         seed=seed,
+        gradient_accumulation_steps=spec.gradient_accumulation_steps,
     )
 
 

@@ -63,6 +63,7 @@ class StudySpec(SpecModel):
     max_train_steps: int = Field(ge=1)
     eval_interval: int = Field(ge=1)
     batch_size: int = Field(ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
     trials: int = Field(ge=1)
     workers: int = Field(default=2, ge=1)
     sampler: SamplerSpec = SamplerSpec()
