@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 
 from autotune import training
+from autotune._retry import ATTR_SEED
 from autotune.spec import CategoricalParam
 from autotune.spec import FloatParam
 from autotune.spec import IntParam
@@ -17,7 +18,6 @@ from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
 
 ATTR_PRUNED_REASON = "pruned_reason"
-ATTR_SEED = "seed"
 
 
 class StopRequested(Exception):

@@ -10,11 +10,11 @@ import warnings
 
 import optuna
 from optuna.storages import RDBStorage
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from autotune._errors import StorageError
+from autotune._retry import RetryStaleTrial
 
 _logger = logging.getLogger(__name__)
 
@@ -148,7 +148,5 @@ def open_storage(
             engine_kwargs=engine_kwargs(),
             heartbeat_interval=heartbeat.interval_s,
             grace_period=heartbeat.grace_period_s,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                max_retry=heartbeat.max_retry
-            ),
+            heartbeat_stale_trial_callback=RetryStaleTrial(heartbeat.max_retry),
         )

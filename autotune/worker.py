@@ -25,8 +25,8 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import sqlalchemy
 
+from autotune._retry import RetryStaleTrial
 from autotune.campaign import Campaign
-from autotune.objective import ATTR_SEED
 from autotune.objective import StopRequested
 from autotune.objective import make_objective
 
@@ -140,23 +140,6 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-
-
-def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue the same configuration again as a WAITING trial (it runs before sampled ones)."""
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    study.add_trial(
-        optuna.trial.create_trial(
-            state=TrialState.WAITING,
-            params=trial.params,
-            distributions=trial.distributions,
-            user_attrs={k: v for k, v in trial.user_attrs.items() if k == ATTR_SEED},
-            system_attrs={
-                "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
-                "retry_history": history,
-            },
-        )
-    )
 
 
 def make_sampler(campaign: Campaign, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -273,7 +256,8 @@ class Worker:
         self._set_attr(trial, ATTR_INTERRUPTED, reason)
         frozen = self._study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         if frozen.user_attrs.get(ATTR_INTERRUPTED) == reason:
-            enqueue_retry(self._study, frozen)
+            retry = self._storage.get_heartbeat_stale_trial_callback() or RetryStaleTrial()
+            retry(self._study, frozen)
         _logger.warning("trial %d interrupted (%s); queued for retry", trial.number, reason)
         return "interrupted"
 

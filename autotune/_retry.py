@@ -1,0 +1,46 @@
+"""Re-queue the configuration of a trial that did not finish (stale or interrupted)."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+ATTR_SEED = "seed"
+# Only these travel to the retry: copying Optuna's system attributes would also copy the
+# pruner's rung records, so the retry would be judged at rungs it never reached.
+_INHERITED_USER_ATTRS = (ATTR_SEED,)
+
+
+def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None = None) -> bool:
+    """Add a WAITING copy of the trial (same params and seed); False past ``max_retry``."""
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if max_retry is not None and len(history) > max_retry:
+        return False
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={
+                k: trial.user_attrs[k] for k in _INHERITED_USER_ATTRS if k in trial.user_attrs
+            },
+            system_attrs={
+                "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                "retry_history": history,
+            },
+        )
+    )
+    return True
+
+
+class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
+    """Optuna's stale-trial retry, copying only what a retry should inherit (see above)."""
+
+    def __init__(self, max_retry: int | None = None) -> None:
+        super().__init__(max_retry=max_retry)
+        self.max_retry = max_retry
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        retry_trial(study, trial, self.max_retry)
