@@ -1,0 +1,71 @@
+"""Pure decisions: when a worker may start a trial, what counts against the budget, progress."""
+
+from __future__ import annotations
+
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+from optuna.trial import create_trial
+import pytest
+
+from autotune.progress import eta_seconds
+from autotune.progress import progress_line
+from autotune.progress import progress_of
+from autotune.spec import Direction
+from autotune.worker import NextStep
+from autotune.worker import advisory_lock_key
+from autotune.worker import consumes_budget
+from autotune.worker import next_step
+
+
+def trial(state: TrialState, value: float | None = None, **user_attrs: object) -> FrozenTrial:
+    if state in (TrialState.RUNNING, TrialState.WAITING):
+        return create_trial(state=state, user_attrs=user_attrs)
+    return create_trial(state=state, value=value, user_attrs=user_attrs)
+
+
+COMPLETE = trial(TrialState.COMPLETE, 1.0)
+PRUNED = trial(TrialState.PRUNED)
+RUNNING = trial(TrialState.RUNNING)
+WAITING = trial(TrialState.WAITING)
+TRAINING_ERROR = trial(TrialState.FAIL, error="ValueError: bad activation")
+STALE = trial(TrialState.FAIL)
+
+
+def test_failed_trials_count_only_when_training_failed() -> None:
+    assert consumes_budget(TRAINING_ERROR)
+    assert not consumes_budget(STALE)
+    assert all(consumes_budget(t) for t in (COMPLETE, PRUNED, RUNNING, WAITING))
+
+
+@pytest.mark.parametrize(
+    ("trials", "budget", "expected"),
+    [
+        ([], 3, NextStep.RUN),
+        ([COMPLETE, PRUNED], 3, NextStep.RUN),
+        ([COMPLETE, PRUNED, RUNNING], 3, NextStep.WAIT),
+        ([COMPLETE, PRUNED, TRAINING_ERROR], 3, NextStep.DONE),
+        ([COMPLETE, PRUNED, STALE], 3, NextStep.RUN),
+        ([COMPLETE, PRUNED, STALE, WAITING], 3, NextStep.RUN),
+        ([COMPLETE, COMPLETE, COMPLETE, WAITING], 3, NextStep.RUN),
+    ],
+    ids=["empty", "below", "others-running", "spent", "stale-frees", "retry", "queued-first"],
+)
+def test_next_step(trials: list[FrozenTrial], budget: int, expected: NextStep) -> None:
+    assert next_step(trials, budget) == expected
+
+
+def test_advisory_lock_key_is_stable_and_signed_64_bit() -> None:
+    key = advisory_lock_key("quickstart/joint/1")
+    assert key == advisory_lock_key("quickstart/joint/1") != advisory_lock_key("other")
+    assert -(2**63) <= key < 2**63
+
+
+def test_progress_counts_best_and_eta() -> None:
+    trials = [trial(TrialState.COMPLETE, 0.5), trial(TrialState.COMPLETE, 0.2), PRUNED, RUNNING]
+    progress = progress_of(trials, budget=10, direction=Direction.MINIMIZE)
+    assert (progress.complete, progress.pruned, progress.running) == (2, 1, 1)
+    assert progress.best_value == 0.2
+    assert progress_of(trials, 10, Direction.MAXIMIZE).best_value == 0.5
+    assert eta_seconds(progress, elapsed_s=30.0) == pytest.approx(70.0)  # 7 left at 10 s each
+    line = progress_line(progress, "val_loss", 30.0)
+    assert "[  3/10 trials]" in line and "best val_loss 0.2" in line and "ETA 01:10" in line
