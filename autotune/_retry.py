@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
@@ -39,7 +41,9 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
     """Optuna's stale-trial retry, copying only what a retry should inherit (see above)."""
 
     def __init__(self, max_retry: int | None = None) -> None:
-        super().__init__(max_retry=max_retry)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(max_retry=max_retry)
         self.max_retry = max_retry
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
