@@ -9,6 +9,9 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from autotune.pruning import engine_of
+from autotune.pruning import remove_trial
+
 ATTR_SEED = "seed"
 # Only these travel to the retry: copying Optuna's system attributes would also copy the
 # pruner's rung records, so the retry would be judged at rungs it never reached.
@@ -37,6 +40,15 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None =
     return True
 
 
+def forget_rung_values(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Drop a failed trial's rung values, so they never prune its retry or anyone else."""
+    try:
+        engine = engine_of(study._storage)
+    except TypeError:  # not an RDB storage: the rung store lives only in PostgreSQL
+        return
+    remove_trial(engine, study._study_id, trial._trial_id)
+
+
 class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
     """Optuna's stale-trial retry, copying only what a retry should inherit (see above)."""
 
@@ -47,4 +59,5 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
         self.max_retry = max_retry
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        forget_rung_values(study, trial)
         retry_trial(study, trial, self.max_retry)

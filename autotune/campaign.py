@@ -17,6 +17,9 @@ from optuna.trial import TrialState
 
 from autotune._errors import CampaignExistsError
 from autotune._errors import CampaignNotFoundError
+from autotune.analysis import BestStepAnalysis
+from autotune.analysis import analyze_best_steps
+from autotune.analysis import best_step_records
 from autotune.progress import Progress
 from autotune.progress import progress_of
 from autotune.spec import Direction
@@ -28,6 +31,8 @@ ATTR_STAGE = "autotune.stage"
 ATTR_ROUND = "autotune.round"
 ATTR_SPEC = "autotune.spec"
 ATTR_SPEC_HASH = "autotune.spec_hash"
+ATTR_TRIALS = "autotune.trials"
+ATTR_STEPS = "autotune.max_train_steps"
 JOINT_STAGE = "joint"  # all groups tuned together; staged tuning arrives with the pipeline
 
 
@@ -80,16 +85,13 @@ def optuna_direction(direction: Direction) -> optuna.study.StudyDirection:
 
 
 def create_campaign(spec: StudySpec, storage: BaseStorage) -> tuple[Campaign, bool]:
-    """Create the campaign's first study; reuse it when the same spec exists already.
+    """Create the campaign's first round; reuse it when the same spec exists already.
 
     Returns the campaign and whether it was newly created. A different spec under the same
     name is an error: nothing existing is changed.
     """
-    name = study_name(spec.name, JOINT_STAGE, 1)
     try:
-        study = optuna.create_study(
-            study_name=name, storage=storage, direction=optuna_direction(spec.metric.direction)
-        )
+        study = create_round_study(spec, storage, 1, spec.trials)
     except optuna.exceptions.DuplicatedStudyError:
         campaign = load_campaign(spec.name, storage)
         if campaign.spec.spec_hash != spec.spec_hash:
@@ -99,15 +101,38 @@ def create_campaign(spec: StudySpec, storage: BaseStorage) -> tuple[Campaign, bo
                 f"choose another name (--name) or delete it: autotune delete {spec.name} --yes"
             ) from None
         return campaign, False
+    publish_round_study(study, spec)
+    return Campaign(spec, storage, [study]), True
+
+
+def create_round_study(
+    spec: StudySpec, storage: BaseStorage, round_number: int, trials: int
+) -> optuna.Study:
+    """Create (or, for an interrupted promotion, load) the study of one round.
+
+    It stays invisible to ``load_campaign`` until ``publish_round_study`` marks it.
+    """
+    study = optuna.create_study(
+        study_name=study_name(spec.name, JOINT_STAGE, round_number),
+        storage=storage,
+        direction=optuna_direction(spec.metric.direction),
+        load_if_exists=round_number > 1,
+    )
     for key, value in {
-        ATTR_CAMPAIGN: spec.name,
         ATTR_STAGE: JOINT_STAGE,
-        ATTR_ROUND: 1,
+        ATTR_ROUND: round_number,
+        ATTR_TRIALS: trials,
+        ATTR_STEPS: spec.round_steps(round_number),
         ATTR_SPEC_HASH: spec.spec_hash,
         ATTR_SPEC: spec.to_json_dict(),
     }.items():
         study.set_user_attr(key, value)
-    return Campaign(spec, storage, [study]), True
+    return study
+
+
+def publish_round_study(study: optuna.Study, spec: StudySpec) -> None:
+    """Make a fully prepared round visible to workers and readers."""
+    study.set_user_attr(ATTR_CAMPAIGN, spec.name)
 
 
 def load_campaign(name: str, storage: BaseStorage) -> Campaign:
@@ -122,7 +147,7 @@ def load_campaign(name: str, storage: BaseStorage) -> Campaign:
             f"no campaign {name!r} in this storage; existing campaigns: "
             f"{', '.join(list_campaigns(storage)) or 'none'}"
         )
-    summaries.sort(key=lambda s: s.study_name)
+    summaries.sort(key=lambda s: s.user_attrs[ATTR_ROUND])
     spec = study_spec_from_dict(summaries[0].user_attrs[ATTR_SPEC], f"campaign {name!r}")
     studies = [optuna.load_study(study_name=s.study_name, storage=storage) for s in summaries]
     return Campaign(spec, storage, studies)
@@ -162,13 +187,33 @@ class Campaign:
 
     @property
     def current_study(self) -> optuna.Study:
-        """The study workers draw trials from now."""
+        """The study workers draw trials from now: the latest round."""
         return self.studies[-1]
+
+    @staticmethod
+    def round_of(study: optuna.Study) -> int:
+        return int(study.user_attrs[ATTR_ROUND])
+
+    @staticmethod
+    def trial_budget(study: optuna.Study) -> int:
+        """How many trials the round runs (sampled in round 1, promoted later)."""
+        return int(study.user_attrs[ATTR_TRIALS])
+
+    @staticmethod
+    def steps_of(study: optuna.Study) -> int:
+        """max_train_steps of the round's trials."""
+        return int(study.user_attrs[ATTR_STEPS])
 
     def progress(self, study: optuna.Study | None = None) -> Progress:
         """Trial counts against the budget and best value of one study (default: current)."""
-        trials = (study or self.current_study).get_trials(deepcopy=False)
-        return progress_of(trials, self.spec.trials, self.spec.metric.direction)
+        study = study or self.current_study
+        trials = study.get_trials(deepcopy=False)
+        return progress_of(trials, self.trial_budget(study), self.spec.metric.direction)
+
+    def best_steps(self, study: optuna.Study) -> BestStepAnalysis:
+        """Where in their budget the round's trials peaked, and the max_train_steps advice."""
+        records = best_step_records(study.get_trials(deepcopy=False))
+        return analyze_best_steps(records, self.spec.eval_interval)
 
     def frozen_trials(self) -> list[tuple[str, FrozenTrial]]:
         return [(s.study_name, t) for s in self.studies for t in s.get_trials(deepcopy=False)]
@@ -178,12 +223,16 @@ class Campaign:
         return [_record(study, trial) for study, trial in self.frozen_trials()]
 
     def best(self) -> BestResult | None:
-        """The best COMPLETE trial, or None when no trial has completed."""
-        complete = [
-            (study, t)
-            for study, t in self.frozen_trials()
-            if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
-        ]
+        """The best COMPLETE trial of the latest round that has one (longest budget)."""
+        complete: list[tuple[str, FrozenTrial]] = []
+        for study in reversed(self.studies):
+            complete = [
+                (study.study_name, t)
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None and math.isfinite(t.value)
+            ]
+            if complete:
+                break
         if not complete:
             return None
         sign = 1.0 if self.spec.metric.direction == Direction.MINIMIZE else -1.0

@@ -160,13 +160,13 @@ def _run(args: argparse.Namespace) -> int:
     campaign, created = create_campaign(spec, storage)
     verb = "created" if created else "resuming"
     print(
-        f"{verb} campaign {spec.name!r} ({spec.trials} trials, task {spec.task}) "
+        f"{verb} campaign {spec.name!r} ({_rounds_text(spec)}, task {spec.task}) "
         f"in {mask_password(url)}; {workers} local workers"
     )
     outcome = run_local_workers(
         campaign, url, workers, args.state_dir / "logs", heartbeat, sys.stdout
     )
-    print(_summary(campaign, args))
+    print(_summary(load_campaign(campaign.name, storage), args))
     failed = [
         str(p) for p, code in zip(outcome.log_paths, outcome.exit_codes, strict=True) if code
     ]
@@ -176,16 +176,33 @@ def _run(args: argparse.Namespace) -> int:
     return 130 if outcome.interrupted else 0
 
 
+def _rounds_text(spec) -> str:  # noqa: ANN001
+    parts = [f"round 1: {spec.trials} trials x {spec.round_steps(1)} steps"]
+    parts += [
+        f"round {n}: top {r.top_k} x {spec.round_steps(n)} steps"
+        for n, r in enumerate(spec.rounds[1:], 2)
+    ]
+    return "; ".join(parts)
+
+
 def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
     spec = campaign.spec
-    progress = campaign.progress()
-    lines = [
-        f"campaign {spec.name}: {progress.complete} complete, {progress.pruned} pruned, "
-        f"{progress.failed} failed (budget {spec.trials})",
-        format_best(progress, spec.metric.name),
-    ]
+    lines = [f"campaign {spec.name}:"]
+    for study in campaign.studies:
+        progress = campaign.progress(study)
+        lines.append(
+            f"  round {Campaign.round_of(study)} ({Campaign.steps_of(study)} steps): "
+            f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
+            f"of {progress.budget}; {format_best(progress, spec.metric.name)}"
+        )
+    missing = len(spec.rounds) - len(campaign.studies)
+    if missing:
+        lines.append(f"  {missing} later round(s) not reached (no completed trial to promote?)")
     best = campaign.best()
     if best is not None:
+        lines.append(
+            f"best: {spec.metric.name} {best.value:.5g} ({best.study} trial {best.trial_number})"
+        )
         lines.append(f"best parameters: {json.dumps(best.params, sort_keys=True)}")
         lines.append(f"best step: {best.user_attrs.get('best_step')}")
     lines.append(f"dashboard: {_dashboard_command(args)}")
@@ -242,12 +259,21 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     campaign = load_campaign(args.name, storage)
     spec = campaign.spec
-    rows = [(study.study_name, campaign.progress(study)) for study in campaign.studies]
+    rows = [
+        (f"{study.study_name} ({Campaign.steps_of(study)} steps)", campaign.progress(study))
+        for study in campaign.studies
+    ]
     print(
         f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
-        f"{spec.metric.name}, {spec.max_train_steps} steps per trial"
+        f"{spec.metric.name}; {_rounds_text(spec)}"
     )
     print(progress_table(rows, spec.metric.name))
+    for study in campaign.studies:
+        analysis = campaign.best_steps(study)
+        print(
+            f"round {Campaign.round_of(study)} best steps: "
+            f"{analysis.recommendation.value} — {analysis.reason}"
+        )
     return 0
 
 

@@ -13,7 +13,7 @@ import time
 from typing import TextIO
 
 from autotune.campaign import Campaign
-from autotune.progress import Progress
+from autotune.campaign import load_campaign
 from autotune.progress import progress_line
 from autotune.storage import HeartbeatSettings
 
@@ -77,11 +77,13 @@ def run_local_workers(
                     env=env,
                 )
             )
-    interrupted = _watch(campaign, processes, out)
+    interrupted = _watch(lambda: load_campaign(campaign.name, campaign.storage), processes, out)
     return LocalRun(tuple(p.wait() for p in processes), tuple(log_paths), interrupted)
 
 
-def _watch(campaign: Campaign, processes: list[subprocess.Popen[bytes]], out: TextIO) -> bool:
+def _watch(
+    load: Callable[[], Campaign], processes: list[subprocess.Popen[bytes]], out: TextIO
+) -> bool:
     """Print progress until every process exits; on Ctrl-C ask the workers to stop cleanly."""
     started = time.monotonic()
     show = _progress_printer(out)
@@ -89,7 +91,8 @@ def _watch(campaign: Campaign, processes: list[subprocess.Popen[bytes]], out: Te
     while True:
         try:
             alive = any(p.poll() is None for p in processes)
-            show(campaign.progress(), campaign.spec.metric.name, time.monotonic() - started)
+            campaign = load()
+            show(campaign, time.monotonic() - started)
             if not alive:
                 break
             time.sleep(1.0)
@@ -103,20 +106,23 @@ def _watch(campaign: Campaign, processes: list[subprocess.Popen[bytes]], out: Te
     return interrupted
 
 
-def _progress_printer(out: TextIO) -> Callable[[Progress, str, float], None]:
+def _progress_printer(out: TextIO) -> Callable[[Campaign, float], None]:
     """Rewrite one line on a terminal; elsewhere print a line on change, at most every 10 s."""
-    last: dict[str, object] = {"line": None, "at": -QUIET_PRINT_INTERVAL_S}
+    last: dict[str, object] = {"key": None, "at": -QUIET_PRINT_INTERVAL_S}
 
-    def show(progress: Progress, metric: str, elapsed_s: float) -> None:
-        line = progress_line(progress, metric, elapsed_s)
+    def show(campaign: Campaign, elapsed_s: float) -> None:
+        study = campaign.current_study
+        progress = campaign.progress(study)
+        rounds = f"round {Campaign.round_of(study)}/{len(campaign.spec.rounds)} "
+        line = rounds + progress_line(progress, campaign.spec.metric.name, elapsed_s)
         if out.isatty():
-            out.write("\r" + line.ljust(120)[:160])
+            out.write("\r" + line.ljust(130)[:170])
             out.flush()
             return
-        key = (progress.complete, progress.pruned, progress.failed)
-        if key != last["line"] and elapsed_s - float(last["at"]) >= QUIET_PRINT_INTERVAL_S:
+        key = (study.study_name, progress.complete, progress.pruned, progress.failed)
+        if key != last["key"] and elapsed_s - float(last["at"]) >= QUIET_PRINT_INTERVAL_S:
             out.write(line + "\n")
             out.flush()
-            last.update(line=key, at=elapsed_s)
+            last.update(key=key, at=elapsed_s)
 
     return show

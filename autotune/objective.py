@@ -18,6 +18,7 @@ from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
 
 ATTR_PRUNED_REASON = "pruned_reason"
+ATTR_OVERRIDES = "schedule_overrides"  # set on promoted trials (autotune.pipeline)
 
 
 class StopRequested(Exception):
@@ -56,10 +57,10 @@ def trial_seed(spec: StudySpec, trial: optuna.Trial) -> int:
     return int(seed)
 
 
-def trial_budget(spec: StudySpec, seed: int) -> training.Budget:
-    """Training budget of one trial."""
+def trial_budget(spec: StudySpec, seed: int, max_train_steps: int) -> training.Budget:
+    """Training budget of one trial of a round that trains ``max_train_steps`` steps."""
     return training.Budget(
-        max_train_steps=spec.max_train_steps,
+        max_train_steps=max_train_steps,
         eval_interval=spec.eval_interval,
         batch_size=spec.batch_size,
         seed=seed,
@@ -82,7 +83,7 @@ def result_attrs(result: training.TrainResult) -> dict[str, Any]:
 
 
 def make_objective(
-    spec: StudySpec, stop_requested: threading.Event
+    spec: StudySpec, stop_requested: threading.Event, max_train_steps: int
 ) -> Callable[[optuna.Trial], float]:
     """The objective: train with the trial's hyperparameters, report at every eval, prune.
 
@@ -94,7 +95,8 @@ def make_objective(
     metric = spec.metric.name
 
     def objective(trial: optuna.Trial) -> float:
-        hparams = {**spec.fixed, **suggest(trial, spec.search_space)}
+        overrides = trial.user_attrs.get(ATTR_OVERRIDES) or {}
+        hparams = {**spec.fixed, **suggest(trial, spec.search_space), **overrides}
 
         def on_eval(evaluation: training.EvalResult) -> None:
             trial.report(evaluation.metrics[metric], evaluation.step)
@@ -109,7 +111,7 @@ def make_objective(
             result = training.train(
                 hparams,
                 task,
-                trial_budget(spec, trial_seed(spec, trial)),
+                trial_budget(spec, trial_seed(spec, trial), max_train_steps),
                 on_eval,
                 selection_metric=metric,
             )

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
-import enum
-import hashlib
 import logging
 import signal
 import threading
@@ -21,26 +18,29 @@ import warnings
 
 import optuna
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
-import sqlalchemy
 
+from autotune._locks import advisory_lock
+from autotune._locks import advisory_lock_key  # noqa: F401 (re-exported)
 from autotune._retry import RetryStaleTrial
+from autotune._retry import forget_rung_values
+from autotune._trial_budget import ATTR_ERROR
+from autotune._trial_budget import NextStep
+from autotune._trial_budget import consumes_budget  # noqa: F401 (re-exported)
+from autotune._trial_budget import next_step
 from autotune.campaign import Campaign
 from autotune.objective import StopRequested
 from autotune.objective import make_objective
+from autotune.pipeline import advance
+from autotune.pruning import RungPruner
+from autotune.spec import PrunerKind
+from autotune.spec import SamplerKind
+from autotune.spec import StudySpec
 
 _logger = logging.getLogger(__name__)
 
-ATTR_ERROR = "error"
 ATTR_INTERRUPTED = "interrupted"
 ATTR_WORKER = "worker"
-
-
-class NextStep(enum.Enum):
-    RUN = "run"
-    WAIT = "wait"
-    DONE = "done"
 
 
 @dataclass(frozen=True)
@@ -65,47 +65,6 @@ class WorkerSummary:
     trials_run: int
     states: dict[str, int]
     stopped_by_signal: bool
-
-
-def consumes_budget(trial: FrozenTrial) -> bool:
-    """Whether a trial counts against the campaign's trial budget.
-
-    Failed trials count only when training itself failed; trials failed as stale or
-    interrupted are retried as new WAITING trials, which count instead.
-    """
-    if trial.state == TrialState.FAIL:
-        return ATTR_ERROR in trial.user_attrs
-    return True
-
-
-def next_step(trials: list[FrozenTrial], budget: int) -> NextStep:
-    """Decide whether a worker may start a trial, must wait for others, or is done."""
-    states = Counter(t.state for t in trials)
-    if states[TrialState.WAITING] > 0:
-        return NextStep.RUN
-    if sum(consumes_budget(t) for t in trials) < budget:
-        return NextStep.RUN
-    if states[TrialState.RUNNING] > 0:
-        return NextStep.WAIT  # a running trial may yet go stale and come back as WAITING
-    return NextStep.DONE
-
-
-def advisory_lock_key(name: str) -> int:
-    """A stable signed 64-bit key for a PostgreSQL advisory lock."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-@contextlib.contextmanager
-def advisory_lock(storage: RDBStorage, name: str) -> Iterator[None]:
-    """Hold a PostgreSQL session advisory lock (released on exit or if the process dies)."""
-    key = advisory_lock_key(name)
-    with storage.engine.connect() as connection:
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        try:
-            yield
-        finally:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            connection.commit()
 
 
 class _Periodic:
@@ -142,45 +101,59 @@ def fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def make_sampler(campaign: Campaign, seed: int | None) -> optuna.samplers.BaseSampler:
-    from autotune.spec import SamplerKind
-
-    sampler = campaign.spec.sampler
-    if sampler.type == SamplerKind.RANDOM:
+def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    if spec.sampler.type == SamplerKind.RANDOM:
         return optuna.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
-            n_startup_trials=sampler.n_startup_trials, seed=seed, constant_liar=True
+            n_startup_trials=spec.sampler.n_startup_trials, seed=seed, constant_liar=True
         )
 
 
-def make_pruner(campaign: Campaign) -> optuna.pruners.BasePruner:
-    from autotune.spec import PrunerKind
-
-    pruner = campaign.spec.pruner
-    if pruner.type == PrunerKind.NONE:
+def make_pruner(spec: StudySpec, round_number: int, steps: int) -> optuna.pruners.BasePruner:
+    """Rung pruning in round 1; promoted configurations in later rounds run to the end."""
+    if spec.pruner.type == PrunerKind.NONE or round_number > 1:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=pruner.min_steps, reduction_factor=pruner.reduction_factor
+    return RungPruner(
+        spec.pruner.min_steps, spec.pruner.reduction_factor, steps, spec.metric.direction
     )
 
 
+@dataclass(frozen=True)
+class _Round:
+    """The study of one round, opened with its sampler, pruner and objective."""
+
+    study: optuna.Study
+    number: int
+    budget: int
+    objective: Callable[[optuna.Trial], float]
+
+
 class Worker:
-    """Pulls trials of one campaign from the database and runs them."""
+    """Pulls trials of one campaign from the database, round after round, and runs them."""
 
     def __init__(self, campaign: Campaign, storage: RDBStorage, options: WorkerOptions) -> None:
         self._campaign = campaign
         self._storage = storage
         self._options = options
         self._stop_requested = threading.Event()
-        self._study = optuna.load_study(
-            study_name=campaign.current_study.study_name,
-            storage=storage,
-            sampler=make_sampler(campaign, options.seed),
-            pruner=make_pruner(campaign),
+        self._round = self._open_round(campaign.current_study)
+
+    def _open_round(self, study: optuna.Study) -> _Round:
+        spec = self._campaign.spec
+        number = Campaign.round_of(study)
+        return _Round(
+            study=optuna.load_study(
+                study_name=study.study_name,
+                storage=self._storage,
+                sampler=make_sampler(spec, self._options.seed),
+                pruner=make_pruner(spec, number, Campaign.steps_of(study)),
+            ),
+            number=number,
+            budget=Campaign.trial_budget(study),
+            objective=make_objective(spec, self._stop_requested, Campaign.steps_of(study)),
         )
-        self._objective = make_objective(campaign.spec, self._stop_requested)
 
     def request_stop(self, *_: Any) -> None:
         """Finish at the next eval: the running trial is marked for retry, then exit."""
@@ -195,17 +168,20 @@ class Worker:
     def run(self) -> WorkerSummary:
         outcomes: Counter[str] = Counter()
         janitor = _Periodic(
-            self._options.janitor_interval_s, lambda: fail_stale_trials(self._study), "janitor"
+            self._options.janitor_interval_s,
+            lambda: fail_stale_trials(self._round.study),
+            "janitor",
         )
         with janitor:
             while not self._stop_requested.is_set():
                 if self._reached_max_trials(outcomes):
                     break
                 trial, step = self._next_trial()
-                if step == NextStep.DONE:
+                if step == NextStep.DONE and not self._advance():
                     break
                 if trial is None:
-                    self._stop_requested.wait(self._options.idle_poll_s)
+                    if step == NextStep.WAIT:
+                        self._stop_requested.wait(self._options.idle_poll_s)
                     continue
                 outcomes[self._run_trial(trial)] += 1
         return WorkerSummary(
@@ -214,17 +190,28 @@ class Worker:
             stopped_by_signal=self._stop_requested.is_set(),
         )
 
+    def _advance(self) -> bool:
+        """Move to the next round (creating it if this worker is first); False when done."""
+        self._campaign = advance(self._campaign.name, self._storage)
+        latest = self._campaign.current_study
+        if Campaign.round_of(latest) == self._round.number:
+            return False
+        _logger.info("campaign %s: round %d", self._campaign.name, Campaign.round_of(latest))
+        self._round = self._open_round(latest)
+        return True
+
     def _reached_max_trials(self, outcomes: Counter[str]) -> bool:
         limit = self._options.max_trials
         return limit is not None and sum(outcomes.values()) >= limit
 
     def _next_trial(self) -> tuple[optuna.Trial | None, NextStep]:
-        with advisory_lock(self._storage, self._study.study_name):
-            trials = self._study.get_trials(deepcopy=False)
-            step = next_step(trials, self._campaign.spec.trials)
+        current = self._round
+        with advisory_lock(self._storage, current.study.study_name):
+            trials = current.study.get_trials(deepcopy=False)
+            step = next_step(trials, current.budget, sampling=current.number == 1)
             if step != NextStep.RUN:
                 return None, step
-            trial = self._study.ask()
+            trial = current.study.ask()
         trial.set_user_attr(ATTR_WORKER, self._options.worker_id)
         return trial, step
 
@@ -236,7 +223,7 @@ class Worker:
         state, value = TrialState.FAIL, None
         try:
             with heartbeat:
-                value = self._objective(trial)
+                value = self._round.objective(trial)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state = TrialState.PRUNED
@@ -248,16 +235,19 @@ class Worker:
         except Exception as error:  # a training failure must not kill the worker
             _logger.exception("trial %d failed", trial.number)
             self._set_attr(trial, ATTR_ERROR, f"{type(error).__name__}: {error}")
-        frozen = self._study.tell(trial, value, state=state, skip_if_finished=True)
+        frozen = self._round.study.tell(trial, value, state=state, skip_if_finished=True)
+        if frozen.state == TrialState.FAIL:
+            forget_rung_values(self._round.study, frozen)
         _logger.info("trial %d %s value=%s", trial.number, frozen.state.name, frozen.value)
         return frozen.state.name
 
     def _interrupt(self, trial: optuna.Trial, reason: str) -> str:
         self._set_attr(trial, ATTR_INTERRUPTED, reason)
-        frozen = self._study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        frozen = self._round.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        forget_rung_values(self._round.study, frozen)
         if frozen.user_attrs.get(ATTR_INTERRUPTED) == reason:
             retry = self._storage.get_heartbeat_stale_trial_callback() or RetryStaleTrial()
-            retry(self._study, frozen)
+            retry(self._round.study, frozen)
         _logger.warning("trial %d interrupted (%s); queued for retry", trial.number, reason)
         return "interrupted"
 

@@ -135,3 +135,46 @@ def test_run_on_the_embedded_server_prints_progress_and_summary(tmp_path: Path) 
     campaign = autotune.load("local", state_dir=state_dir)
     progress = campaign.progress()
     assert progress.complete + progress.pruned == 6 and progress.running == 0
+
+
+def test_four_workers_run_a_two_round_campaign(storage_url: str, tmp_path: Path) -> None:
+    spec = write_study(tmp_path, "tworounds", trials=10)
+    spec.write_text(spec.read_text() + "rounds:\n  - {budget_fraction: 0.5}\n  - {top_k: 3}\n")
+    assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
+    workers = [
+        subprocess.Popen(
+            autotune_command("worker", "tworounds", "--storage", storage_url, *FAST_HEARTBEAT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], outputs
+
+    names = sorted(s for s in optuna.get_all_study_names(storage_url) if s.startswith("two"))
+    assert names == ["tworounds/joint/1", "tworounds/joint/2"]
+    first = {
+        t.number: t for t in optuna.load_study(study_name=names[0], storage=storage_url).trials
+    }
+    second = optuna.load_study(study_name=names[1], storage=storage_url).trials
+    ranked = sorted(
+        (t for t in first.values() if t.state == TrialState.COMPLETE),
+        key=lambda t: (t.value, t.number),
+    )
+    assert sorted(t.user_attrs["parent_trial"] for t in second) == sorted(
+        t.number for t in ranked[:3]
+    )
+    for trial in second:
+        parent = first[trial.user_attrs["parent_trial"]]
+        assert trial.state == TrialState.COMPLETE
+        assert trial.params == parent.params
+        assert trial.user_attrs["parent_study"] == names[0]
+        assert trial.user_attrs["parent_budget"] == parent.user_attrs["steps_done"] == 60
+        assert trial.user_attrs["steps_done"] == 120
+        assert trial.user_attrs["seed"] == parent.user_attrs["seed"]
+        assert max(trial.intermediate_values) == 120
+
+    campaign = autotune.load("tworounds", storage=storage_url)
+    assert campaign.best().study == names[1]

@@ -29,7 +29,7 @@ def test_suggest_covers_every_parameter_within_its_range() -> None:
 def test_trial_budget_carries_the_spec(tmp_path: Path) -> None:
     path = write_study(tmp_path, "acc", trials=1)
     path.write_text(path.read_text() + "gradient_accumulation_steps: 2\n")
-    budget = trial_budget(load_study_spec(path), seed=7)
+    budget = trial_budget(load_study_spec(path), seed=7, max_train_steps=120)
     assert budget == training.Budget(
         max_train_steps=120, eval_interval=20, batch_size=32, seed=7, gradient_accumulation_steps=2
     )

@@ -72,7 +72,7 @@ def test_training_exception_fails_the_trial_and_the_worker_goes_on(
         "  - name: model\n    params:\n"
         "      activation: {type: categorical, choices: [relu, swish]}\n",
     )
-    spec = write_study(tmp_path, "broken", trials=8, space=space, sampler="{type: random}")
+    spec = write_study(tmp_path, "broken", trials=12, space=space, sampler="{type: random}")
     create(spec, storage_url)
 
     result = run_autotune("worker", "broken", "--storage", storage_url, *FAST_HEARTBEAT)
@@ -81,7 +81,7 @@ def test_training_exception_fails_the_trial_and_the_worker_goes_on(
     trials = trials_of("broken", storage_url)
     failed = [t for t in trials if t.state == TrialState.FAIL]
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(trials) == 8 and failed and finished
+    assert len(trials) == 12 and failed and finished, [t.params for t in trials]
     for trial in failed:
         assert trial.params["activation"] == "swish"
         assert "activation" in trial.user_attrs["error"] and "swish" in trial.user_attrs["error"]

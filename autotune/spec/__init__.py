@@ -16,6 +16,7 @@ from autotune.spec._study import Direction
 from autotune.spec._study import MetricSpec
 from autotune.spec._study import PrunerKind
 from autotune.spec._study import PrunerSpec
+from autotune.spec._study import RoundSpec
 from autotune.spec._study import SamplerKind
 from autotune.spec._study import SamplerSpec
 from autotune.spec._study import StudySpec
@@ -30,6 +31,7 @@ __all__ = [
     "ParamType",
     "PrunerKind",
     "PrunerSpec",
+    "RoundSpec",
     "SamplerKind",
     "SamplerSpec",
     "SearchSpace",

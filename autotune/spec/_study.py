@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from pydantic import Field
+from pydantic import field_validator
 from pydantic import model_validator
 
 from autotune.spec._base import SpecModel
@@ -49,6 +50,17 @@ class PrunerSpec(SpecModel):
     reduction_factor: int = Field(default=3, ge=2)
 
 
+class RoundSpec(SpecModel):
+    """One round: a step budget (fraction of max_train_steps); later rounds promote top-k.
+
+    Round 1 runs ``trials`` sampled trials with rung pruning; each later round re-runs the
+    ``top_k`` best configurations of the round before at its longer budget (METHOD §1).
+    """
+
+    budget_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=1)
+
+
 Scalar = bool | int | float | str
 
 
@@ -70,6 +82,30 @@ class StudySpec(SpecModel):
     pruner: PrunerSpec = PrunerSpec()
     seed: int = Field(default=0, ge=0)
     fixed: dict[str, Scalar] = Field(default_factory=dict)
+    rounds: tuple[RoundSpec, ...] = Field(default=(RoundSpec(),), min_length=1)
+
+    @field_validator("rounds")
+    @classmethod
+    def _check_rounds(cls, rounds: tuple[RoundSpec, ...]) -> tuple[RoundSpec, ...]:
+        if rounds[0].top_k is not None:
+            raise ValueError(
+                f"round 1 samples `trials` configurations and takes no top_k, got top_k="
+                f"{rounds[0].top_k}"
+            )
+        for number, (before, after) in enumerate(zip(rounds, rounds[1:], strict=False), 2):
+            if after.top_k is None:
+                raise ValueError(f"round {number} needs top_k: how many configurations to promote")
+            if after.budget_fraction <= before.budget_fraction:
+                raise ValueError(
+                    f"round {number} budget_fraction ({after.budget_fraction}) must exceed "
+                    f"round {number - 1}'s ({before.budget_fraction}): rounds get longer"
+                )
+            if before.top_k is not None and after.top_k > before.top_k:
+                raise ValueError(
+                    f"round {number} top_k ({after.top_k}) exceeds the {before.top_k} "
+                    f"configurations of round {number - 1}"
+                )
+        return rounds
 
     @model_validator(mode="after")
     def _check_budgets(self) -> StudySpec:
@@ -83,10 +119,27 @@ class StudySpec(SpecModel):
                 f"pruner.min_steps ({self.pruner.min_steps}) must not exceed "
                 f"max_train_steps ({self.max_train_steps})"
             )
+        first_round = self.round_steps(1)
+        if first_round < self.eval_interval:
+            raise ValueError(
+                f"round 1 trains {first_round} steps, fewer than eval_interval "
+                f"({self.eval_interval}); raise rounds[0].budget_fraction"
+            )
+        top_k = self.rounds[1].top_k if len(self.rounds) > 1 else None
+        if top_k is not None and top_k > self.trials:
+            raise ValueError(f"round 2 top_k ({top_k}) exceeds trials ({self.trials})")
         tuned_and_fixed = sorted(set(self.fixed) & set(self.search_space.params))
         if tuned_and_fixed:
             raise ValueError(f"parameters both fixed and tuned: {', '.join(tuned_and_fixed)}")
         return self
+
+    def round_steps(self, round_number: int) -> int:
+        """max_train_steps of a round (1-based), a multiple of eval_interval except the last."""
+        fraction = self.rounds[round_number - 1].budget_fraction
+        if fraction >= 1.0:
+            return self.max_train_steps
+        steps = round(self.max_train_steps * fraction / self.eval_interval) * self.eval_interval
+        return max(self.eval_interval, min(steps, self.max_train_steps))
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible form, stored with the campaign so workers need no files."""

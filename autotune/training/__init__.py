@@ -59,6 +59,8 @@ from ._schedules import Schedule
 from ._schedules import ScheduleConfig
 from ._schedules import identical_until
 from ._schedules import learning_rate_at
+from ._schedules import resolved_decay_steps
+from ._schedules import resolved_warmup_steps
 from ._task import Task
 from ._task import TaskData
 from ._task import TaskInfo
@@ -120,5 +122,7 @@ __all__ = [
     "load_co2",
     "load_digits",
     "probe_batch_size",
+    "resolved_decay_steps",
+    "resolved_warmup_steps",
     "train",
 ]

@@ -72,6 +72,18 @@ class Task(Protocol):
       start..end, validate on the span right after). Cache the data per period on the
       instance: the loop calls `data` once per run and a worker runs many.
     - `evaluate` is called in eval mode under torch.no_grad.
+
+    Optional members (not required by the protocol, so tasks without them stay valid;
+    callers look them up with ``getattr(task, name, None)``):
+
+    - ``trivial_metrics(period=None) -> dict[str, float]``: the metrics `evaluate` names,
+      measured for a trivial predictor on the validation data of `period` (e.g. the
+      training class frequencies, the training mean, the last observed value). A baseline
+      that does not beat it means a broken pipeline or data (METHOD §4).
+    - ``fit_threshold: float``: the training loss ("train_loss") at or below which the
+      training set counts as fitted; the learning-rate sweep that measures
+      max_train_steps counts the steps to reach it (METHOD §1). For noisy regression use
+      a small multiple of the noise floor rather than 0.
     """
 
     name: str

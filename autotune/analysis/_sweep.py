@@ -1,0 +1,130 @@
+"""max_train_steps measured by a constant-learning-rate sweep, never tuned (METHOD §1).
+
+Train a grid of learning rates for N steps each (N: the steps some configuration needed
+to fit the training set); the steps the fastest one needs to fit become max_train_steps,
+unless the fastest learning rate sits on the grid's boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import enum
+import math
+
+import numpy as np
+
+
+class BoundarySide(enum.Enum):
+    """Which end of the learning-rate grid the fastest learning rate is on, if any."""
+
+    NONE = "none"
+    LOW = "low"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One sweep trial: its learning rate, the step it fitted at (None: never), its N."""
+
+    learning_rate: float
+    steps_to_fit: int | None
+    sweep_steps: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(
+                f"SweepPoint.learning_rate={self.learning_rate!r} is invalid; allowed: > 0"
+            )
+        if not _is_int(self.sweep_steps) or self.sweep_steps < 1:
+            raise ValueError(
+                f"SweepPoint.sweep_steps={self.sweep_steps!r} is invalid; allowed: an int >= 1"
+            )
+        fit = self.steps_to_fit
+        if fit is not None and not (_is_int(fit) and 1 <= fit <= self.sweep_steps):
+            raise ValueError(
+                f"SweepPoint.steps_to_fit={fit!r} is invalid; allowed: None or an int in "
+                f"[1, sweep_steps={self.sweep_steps}]"
+            )
+
+
+@dataclass(frozen=True)
+class SweepDecision:
+    """max_train_steps from a sweep (None: no trial fitted) and why."""
+
+    max_train_steps: int | None
+    fastest_learning_rate: float | None
+    on_boundary: BoundarySide
+    reason: str
+
+
+def sweep_learning_rates(low: float, high: float, count: int) -> tuple[float, ...]:
+    """`count` log-spaced learning rates from `low` to `high`, both included."""
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        raise ValueError(
+            f"sweep range low={low!r}, high={high!r} is invalid; allowed: 0 < low < high"
+        )
+    if not _is_int(count) or count < 2:
+        raise ValueError(f"sweep count={count!r} is invalid; allowed: an int >= 2")
+    rates = [float(r) for r in np.geomspace(low, high, count)]
+    rates[0], rates[-1] = float(low), float(high)
+    return tuple(rates)
+
+
+def steps_to_fit(curve: Sequence[tuple[int, float]], threshold: float) -> int | None:
+    """The first eval step whose training metric is <= `threshold` (None: never; nan never)."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"fit threshold={threshold!r} is invalid; allowed: a finite float")
+    return min((step for step, value in curve if value <= threshold), default=None)
+
+
+def choose_max_train_steps(results: Sequence[SweepPoint], round_to: int) -> SweepDecision:
+    """max_train_steps = the fastest trial's steps to fit, rounded up to `round_to`.
+
+    Ties in steps go to a learning rate inside the grid if one ties (a plateau reaching
+    inside is no boundary optimum), then to the lower learning rate.
+    """
+    if not _is_int(round_to) or round_to < 1:
+        raise ValueError(f"round_to={round_to!r} is invalid; allowed: an int >= 1")
+    rates = sorted(p.learning_rate for p in results)
+    if len(rates) < 2 or len(set(rates)) != len(rates):
+        raise ValueError(
+            f"sweep results with learning rates {rates} are invalid; allowed: at least 2 "
+            "distinct learning rates"
+        )
+    fitted = [p for p in results if p.steps_to_fit is not None]
+    if not fitted:
+        most = max(p.sweep_steps for p in results)
+        return SweepDecision(
+            None,
+            None,
+            BoundarySide.NONE,
+            f"no learning rate in [{rates[0]:g}, {rates[-1]:g}] fitted the training set "
+            f"within N={most} steps; raise the sweep's N (or check the fit threshold)",
+        )
+    side = {rates[0]: BoundarySide.LOW, rates[-1]: BoundarySide.HIGH}
+    fastest = min(
+        fitted,
+        key=lambda p: (p.steps_to_fit, p.learning_rate in side, p.learning_rate),
+    )
+    steps = math.ceil(fastest.steps_to_fit / round_to) * round_to  # type: ignore[operator]
+    boundary = side.get(fastest.learning_rate, BoundarySide.NONE)
+    return SweepDecision(steps, fastest.learning_rate, boundary, _reason(fastest, steps, boundary))
+
+
+def _reason(fastest: SweepPoint, steps: int, boundary: BoundarySide) -> str:
+    found = (
+        f"the fastest learning rate {fastest.learning_rate:g} fitted the training set in "
+        f"{fastest.steps_to_fit} steps: max_train_steps={steps}"
+    )
+    if boundary is BoundarySide.NONE:
+        return found
+    end, wider = ("lowest", "lower") if boundary is BoundarySide.LOW else ("highest", "higher")
+    return (
+        f"{found}, but it is the {end} learning rate of the grid; widen the grid to {wider} "
+        "learning rates and sweep again before trusting it"
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,111 @@
+"""The Optuna pruner: rung bookkeeping of running trials over the PostgreSQL rung store."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+import threading
+
+import optuna
+from optuna.trial import FrozenTrial
+import sqlalchemy
+
+from autotune.pruning._rungs import RungDecision
+from autotune.pruning._rungs import rung_reports
+from autotune.pruning._rungs import rung_steps
+from autotune.pruning._store import engine_of
+from autotune.pruning._store import record_rung_value
+from autotune.pruning._store import recorded_rungs
+from autotune.spec import Direction
+
+# Running trials whose progress a pruner remembers; a forgotten trial costs one more query
+# (its recorded rungs) at its next rung.
+_REMEMBERED_TRIALS = 1024
+
+
+@dataclass(frozen=True)
+class _Progress:
+    judged: int  # rungs 0 .. judged - 1 have been decided
+    pruned: bool
+
+
+class RungPruner(optuna.pruners.BasePruner):
+    """Asynchronous successive halving with rungs at ``min_steps * reduction_factor**r``.
+
+    At the first report at or past a rung's step, the trial's value there is recorded in the
+    rung store and judged against every value recorded at that rung by trials that did not
+    fail (see :func:`autotune.pruning.decide`). Reports that cross no new rung return False
+    without touching the database: whether a rung is crossed follows from the trial's own
+    reports, which Optuna holds in memory, and the rungs already judged are remembered here
+    per trial. The store is the durable record of them: the first time this pruner meets a
+    trial at a rung, it reads which rungs the trial already recorded (a primary-key probe per
+    rung) rather than judging them again. Needs a PostgreSQL ``RDBStorage``.
+
+    The worker calls :func:`autotune.pruning.remove_trial` when a trial ends in FAIL, so that
+    failed and interrupted trials are no competitors.
+    """
+
+    def __init__(
+        self, min_steps: int, reduction_factor: int, max_train_steps: int, direction: Direction
+    ) -> None:
+        if not isinstance(direction, Direction):
+            raise TypeError(f"direction must be an autotune.spec.Direction, got {direction!r}")
+        self._rungs = rung_steps(min_steps, reduction_factor, max_train_steps)
+        self._reduction_factor = reduction_factor
+        self._direction = direction
+        self._progress: OrderedDict[tuple[int, int], _Progress] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def rungs(self) -> tuple[int, ...]:
+        """The rung steps."""
+        return self._rungs
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        key = (study._study_id, trial._trial_id)
+        progress = self._recall(key)
+        if progress is not None and progress.pruned:
+            return True
+        judged = 0 if progress is None else progress.judged
+        latest = max(trial.intermediate_values, default=None)
+        if judged == len(self._rungs) or latest is None or latest < self._rungs[judged]:
+            return False  # no new rung crossed: no query
+        engine = engine_of(study._storage)
+        if progress is None:  # first rung of this trial here, or forgotten: ask the store
+            rungs = len(self._rungs)
+            recorded = recorded_rungs(engine, study._study_id, trial._trial_id, rungs)
+            judged = next((r for r in range(rungs) if r not in recorded), rungs)
+        progress = self._judge(engine, study._study_id, trial, judged)
+        self._remember(key, progress)
+        return progress.pruned
+
+    def _judge(
+        self, engine: sqlalchemy.Engine, study_id: int, trial: FrozenTrial, judged: int
+    ) -> _Progress:
+        """Record and decide every rung from ``judged`` on that the trial has reached."""
+        progress = _Progress(judged, pruned=False)
+        for report in rung_reports(trial.intermediate_values, self._rungs)[judged:]:
+            decision = record_rung_value(
+                engine,
+                study_id,
+                report.rung,
+                trial._trial_id,
+                report.value,
+                self._reduction_factor,
+                self._direction,
+            )
+            progress = _Progress(report.rung + 1, pruned=decision == RungDecision.PRUNE)
+            if progress.pruned:
+                break
+        return progress
+
+    def _recall(self, key: tuple[int, int]) -> _Progress | None:
+        with self._lock:
+            return self._progress.get(key)
+
+    def _remember(self, key: tuple[int, int], progress: _Progress) -> None:
+        with self._lock:
+            self._progress[key] = progress
+            self._progress.move_to_end(key)
+            while len(self._progress) > _REMEMBERED_TRIALS:
+                self._progress.popitem(last=False)

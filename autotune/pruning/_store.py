@@ -1,0 +1,403 @@
+"""Rung values in PostgreSQL, so that a rung decision never reads the trials of a study.
+
+Two tables, next to Optuna's:
+
+- ``autotune_rung_values``: one row per (study, rung, trial) with the reported ``value`` and
+  its ``badness`` (lower is better: the value, negated when maximizing; NaN stays NaN, which
+  PostgreSQL sorts after every number), indexed on (study_id, rung, badness, trial_id).
+- ``autotune_rung_state``: one row per (study, rung) with the number of values ``n`` and a
+  cursor on the ``k``-th best of them, ``k = max(1, floor(n / reduction_factor))``, in the
+  total order (badness, trial_id).
+
+Cost of a decision. Counting the values better than a new one is an index range scan whose
+length grows with the number of values recorded (PostgreSQL keeps no order statistics), so
+that is not what a decision does. A trial continues iff fewer than ``k`` values are strictly
+better than its own, i.e. iff the ``k``-th best value, itself included, is not strictly
+better than its own. Adding one value moves ``k`` by at most one and the cursor by at most
+one position each way, and each move is a ``LIMIT 1`` probe of the index. So a decision is a
+fixed number of primary-key or ``LIMIT 1`` index lookups, O(log n), under a row lock on the
+rung's state that serialises decisions at the same rung across workers. Measured on the
+embedded server: about 4 ms (6-8 statements and a commit, as much as one ``trial.report``)
+at 0, 1k, 10k and 100k values, where the count of better values alone grows from 1 to 15 ms.
+
+Failed trials are no competitors: the worker calls :func:`remove_trial` when a trial ends in
+FAIL (training error, interruption, or marked stale), and may sweep with
+:func:`remove_failed_trials`. A value is recorded only while the trial's row in Optuna's
+``trials`` table is RUNNING, under a shared lock on that row; a trial therefore cannot record
+a value after it was marked FAIL, even from a process that does not know yet.
+
+Study ids are never reused, so rows of a deleted study are inert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import replace
+import hashlib
+
+from optuna.storages import BaseStorage
+from optuna.storages import RDBStorage
+import sqlalchemy
+from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy import text
+
+from autotune.pruning._rungs import RungDecision
+from autotune.pruning._rungs import badness
+from autotune.pruning._rungs import is_better
+from autotune.pruning._rungs import keep_count
+from autotune.spec import Direction
+
+VALUES_TABLE = "autotune_rung_values"
+STATE_TABLE = "autotune_rung_state"
+_UNDEFINED_TABLE = "42P01"
+_SCHEMA_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"autotune.pruning schema").digest()[:8], "big", signed=True
+)
+
+_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS {VALUES_TABLE} (
+        study_id integer NOT NULL,
+        rung integer NOT NULL,
+        trial_id integer NOT NULL,
+        value double precision NOT NULL,
+        badness double precision NOT NULL,
+        PRIMARY KEY (study_id, rung, trial_id))""",
+    f"""CREATE INDEX IF NOT EXISTS {VALUES_TABLE}_order
+        ON {VALUES_TABLE} (study_id, rung, badness, trial_id)""",
+    f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+        study_id integer NOT NULL,
+        rung integer NOT NULL,
+        direction text NOT NULL,
+        reduction_factor integer NOT NULL,
+        n integer NOT NULL,
+        cursor_badness double precision,
+        cursor_trial integer,
+        PRIMARY KEY (study_id, rung))""",
+)
+
+_Entry = tuple[float, int]  # (badness, trial_id): the total order of values at a rung
+
+
+@dataclass(frozen=True)
+class _RungState:
+    study_id: int
+    rung: int
+    direction: Direction
+    reduction_factor: int
+    n: int
+    cursor: _Entry | None
+
+
+def engine_of(storage: BaseStorage) -> Engine:
+    """The SQLAlchemy engine of a PostgreSQL ``RDBStorage`` (also behind Optuna's cache)."""
+    backend = getattr(storage, "_backend", storage)  # optuna.load_study wraps in _CachedStorage
+    if not isinstance(backend, RDBStorage):
+        raise TypeError(
+            f"rung pruning needs an RDBStorage on PostgreSQL, got {type(storage).__name__}"
+        )
+    if backend.engine.dialect.name != "postgresql":
+        raise ValueError(
+            f"rung pruning needs PostgreSQL, got the {backend.engine.dialect.name!r} dialect"
+        )
+    return backend.engine
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables if missing; safe when many workers start at once."""
+    with engine.begin() as connection:
+        # CREATE ... IF NOT EXISTS races on the catalog; a transaction lock serialises it.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        for statement in _SCHEMA:
+            connection.execute(text(statement))
+
+
+def record_rung_value(
+    engine: Engine,
+    study_id: int,
+    rung: int,
+    trial_id: int,
+    value: float,
+    reduction_factor: int,
+    direction: Direction,
+) -> RungDecision:
+    """Record (upsert) a trial's value at a rung and return ASHA's decision for it.
+
+    The decision is :func:`autotune.pruning.decide` against every other value recorded at
+    the rung. Recording again with the same value changes nothing and decides again. A trial
+    that is no longer RUNNING records nothing and gets CONTINUE: Optuna refuses its next write.
+    """
+    try:
+        return _record(engine, study_id, rung, trial_id, value, reduction_factor, direction)
+    except sqlalchemy.exc.ProgrammingError as error:
+        if not _is_missing_table(error):
+            raise
+    ensure_schema(engine)
+    return _record(engine, study_id, rung, trial_id, value, reduction_factor, direction)
+
+
+def rank_at_rung(
+    engine: Engine, study_id: int, rung: int, value: float, direction: Direction
+) -> tuple[int, int]:
+    """(values strictly better than ``value``, values recorded) at a rung; NaN is worst.
+
+    For reports and checks, not for decisions: the count scans every better value's index
+    entry, O(log n + better).
+    """
+    query = text(
+        f"SELECT count(*) FROM {VALUES_TABLE} "
+        "WHERE study_id = :study AND rung = :rung AND badness < :badness"
+    )
+    total = text(f"SELECT n FROM {STATE_TABLE} WHERE study_id = :study AND rung = :rung")
+    params = {"study": study_id, "rung": rung, "badness": badness(value, direction)}
+    try:
+        with engine.connect() as connection:
+            better = connection.execute(query, params).scalar_one()
+            n = connection.execute(total, params).scalar()
+    except sqlalchemy.exc.ProgrammingError as error:
+        if not _is_missing_table(error):
+            raise
+        return 0, 0
+    return better, n or 0
+
+
+def recorded_rungs(engine: Engine, study_id: int, trial_id: int, rungs: int) -> tuple[int, ...]:
+    """The rungs among ``0 .. rungs - 1`` that hold a value of the trial; a key probe each."""
+    query = text(
+        f"SELECT rung FROM {VALUES_TABLE} "
+        "WHERE study_id = :study AND rung = ANY(:rungs) AND trial_id = :trial ORDER BY rung"
+    )
+    params = {"study": study_id, "rungs": list(range(rungs)), "trial": trial_id}
+    try:
+        with engine.connect() as connection:
+            return tuple(connection.execute(query, params).scalars())
+    except sqlalchemy.exc.ProgrammingError as error:
+        if not _is_missing_table(error):
+            raise
+        return ()
+
+
+def remove_trial(engine: Engine, study_id: int, trial_id: int) -> int:
+    """Drop a trial's values at every rung (call it when the trial ends in FAIL).
+
+    Returns how many values were removed; O(rungs * log n).
+    """
+    rungs_query = text(f"SELECT rung FROM {STATE_TABLE} WHERE study_id = :study ORDER BY rung")
+    try:
+        with engine.begin() as connection:
+            rungs = connection.execute(rungs_query, {"study": study_id}).scalars().all()
+            return sum(_remove(connection, study_id, rung, trial_id) for rung in rungs)
+    except sqlalchemy.exc.ProgrammingError as error:
+        if not _is_missing_table(error):
+            raise
+        return 0
+
+
+def remove_failed_trials(engine: Engine, study_id: int) -> int:
+    """Drop the values of every trial of the study that is FAIL; a sweep for the janitor.
+
+    Reads all values of the study (joined with Optuna's trials), so call it periodically, not
+    per report. Returns how many values were removed.
+    """
+    query = text(
+        f"SELECT v.rung, v.trial_id FROM {VALUES_TABLE} v JOIN trials t USING (trial_id) "
+        "WHERE v.study_id = :study AND t.state = 'FAIL' ORDER BY v.rung, v.trial_id"
+    )
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(query, {"study": study_id}).all()
+            return sum(_remove(connection, study_id, rung, trial) for rung, trial in rows)
+    except sqlalchemy.exc.ProgrammingError as error:
+        if not _is_missing_table(error):
+            raise
+        return 0
+
+
+def _record(
+    engine: Engine,
+    study_id: int,
+    rung: int,
+    trial_id: int,
+    value: float,
+    reduction_factor: int,
+    direction: Direction,
+) -> RungDecision:
+    own = badness(float(value), direction)
+    with engine.begin() as connection:
+        if not _lock_running_trial(connection, trial_id):
+            return RungDecision.CONTINUE
+        state = _lock_state(connection, study_id, rung, reduction_factor, direction)
+        stored = _stored_badness(connection, state, trial_id)
+        if stored is None or _differ(stored, own):
+            if stored is not None:
+                state = _delete(connection, state, (stored, trial_id))
+            state = _insert(connection, state, (own, trial_id), float(value))
+            _save_state(connection, state)
+    assert state.cursor is not None  # at least the trial's own value is recorded
+    if is_better(state.cursor[0], own):
+        return RungDecision.PRUNE
+    return RungDecision.CONTINUE
+
+
+def _remove(connection: Connection, study_id: int, rung: int, trial_id: int) -> int:
+    state = _lock_existing_state(connection, study_id, rung)
+    stored = _stored_badness(connection, state, trial_id) if state else None
+    if state is None or stored is None:
+        return 0
+    _save_state(connection, _delete(connection, state, (stored, trial_id)))
+    return 1
+
+
+def _lock_running_trial(connection: Connection, trial_id: int) -> bool:
+    """Share-lock the trial's row if RUNNING, so it cannot turn FAIL before we commit."""
+    query = text("SELECT 1 FROM trials WHERE trial_id = :trial AND state = 'RUNNING' FOR SHARE")
+    return connection.execute(query, {"trial": trial_id}).first() is not None
+
+
+def _lock_state(
+    connection: Connection, study_id: int, rung: int, reduction_factor: int, direction: Direction
+) -> _RungState:
+    connection.execute(
+        text(
+            f"INSERT INTO {STATE_TABLE} (study_id, rung, direction, reduction_factor, n) "
+            "VALUES (:study, :rung, :direction, :factor, 0) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "study": study_id,
+            "rung": rung,
+            "direction": direction.value,
+            "factor": reduction_factor,
+        },
+    )
+    state = _lock_existing_state(connection, study_id, rung)
+    assert state is not None  # inserted above, rows are never deleted
+    if (state.direction, state.reduction_factor) != (direction, reduction_factor):
+        raise ValueError(
+            f"study {study_id} rung {rung} was recorded with {state.direction.value} and "
+            f"reduction_factor {state.reduction_factor}, not {direction.value} and "
+            f"{reduction_factor}"
+        )
+    return state
+
+
+def _lock_existing_state(connection: Connection, study_id: int, rung: int) -> _RungState | None:
+    row = connection.execute(
+        text(
+            "SELECT direction, reduction_factor, n, cursor_badness, cursor_trial "
+            f"FROM {STATE_TABLE} WHERE study_id = :study AND rung = :rung FOR UPDATE"
+        ),
+        {"study": study_id, "rung": rung},
+    ).first()
+    if row is None:
+        return None
+    cursor = None if row.cursor_trial is None else (row.cursor_badness, row.cursor_trial)
+    return _RungState(
+        study_id, rung, Direction(row.direction), row.reduction_factor, row.n, cursor
+    )
+
+
+def _save_state(connection: Connection, state: _RungState) -> None:
+    cursor_badness, cursor_trial = state.cursor or (None, None)
+    connection.execute(
+        text(
+            f"UPDATE {STATE_TABLE} SET n = :n, cursor_badness = :badness, cursor_trial = :trial "
+            "WHERE study_id = :study AND rung = :rung"
+        ),
+        {
+            "n": state.n,
+            "badness": cursor_badness,
+            "trial": cursor_trial,
+            "study": state.study_id,
+            "rung": state.rung,
+        },
+    )
+
+
+def _stored_badness(connection: Connection, state: _RungState, trial_id: int) -> float | None:
+    return connection.execute(
+        text(
+            f"SELECT badness FROM {VALUES_TABLE} "
+            "WHERE study_id = :study AND rung = :rung AND trial_id = :trial"
+        ),
+        {"study": state.study_id, "rung": state.rung, "trial": trial_id},
+    ).scalar()
+
+
+def _insert(connection: Connection, state: _RungState, entry: _Entry, value: float) -> _RungState:
+    """Add a value and keep the cursor on the k-th best (k grows by at most one)."""
+    connection.execute(
+        text(
+            f"INSERT INTO {VALUES_TABLE} (study_id, rung, trial_id, value, badness) "
+            "VALUES (:study, :rung, :trial, :value, :badness)"
+        ),
+        {
+            "study": state.study_id,
+            "rung": state.rung,
+            "trial": entry[1],
+            "value": value,
+            "badness": entry[0],
+        },
+    )
+    if state.cursor is None:
+        return replace(state, n=1, cursor=entry)
+    cursor = state.cursor
+    if _precedes(entry, cursor):  # the old k-th best moved to k + 1
+        cursor = _neighbour(connection, state, cursor, before=True)
+    if keep_count(state.n + 1, state.reduction_factor) > keep_count(
+        state.n, state.reduction_factor
+    ):
+        cursor = _neighbour(connection, state, cursor, before=False)
+    return replace(state, n=state.n + 1, cursor=cursor)
+
+
+def _delete(connection: Connection, state: _RungState, entry: _Entry) -> _RungState:
+    """Remove a value and keep the cursor on the k-th best (k shrinks by at most one)."""
+    connection.execute(
+        text(
+            f"DELETE FROM {VALUES_TABLE} "
+            "WHERE study_id = :study AND rung = :rung AND trial_id = :trial"
+        ),
+        {"study": state.study_id, "rung": state.rung, "trial": entry[1]},
+    )
+    if state.n == 1 or state.cursor is None:
+        return replace(state, n=0, cursor=None)
+    cursor = state.cursor
+    if not _precedes(cursor, entry):  # the entry was at or before the k-th best
+        cursor = _neighbour(connection, state, cursor, before=False)
+    if keep_count(state.n - 1, state.reduction_factor) < keep_count(
+        state.n, state.reduction_factor
+    ):
+        cursor = _neighbour(connection, state, cursor, before=True)
+    return replace(state, n=state.n - 1, cursor=cursor)
+
+
+def _neighbour(
+    connection: Connection, state: _RungState, entry: _Entry, *, before: bool
+) -> _Entry:
+    """The value just before or after ``entry`` in (badness, trial_id) order: one index probe."""
+    operator, order = ("<", "DESC") if before else (">", "ASC")
+    row = connection.execute(
+        text(
+            f"SELECT badness, trial_id FROM {VALUES_TABLE} "
+            "WHERE study_id = :study AND rung = :rung "
+            f"AND (badness, trial_id) {operator} (:badness, :trial) "
+            f"ORDER BY badness {order}, trial_id {order} LIMIT 1"
+        ),
+        {"study": state.study_id, "rung": state.rung, "badness": entry[0], "trial": entry[1]},
+    ).one()
+    return row.badness, row.trial_id
+
+
+def _precedes(a: _Entry, b: _Entry) -> bool:
+    """Whether ``a`` comes strictly before ``b`` in (badness, trial_id) order; NaN last."""
+    if is_better(a[0], b[0]):
+        return True
+    return not is_better(b[0], a[0]) and a[1] < b[1]
+
+
+def _is_missing_table(error: sqlalchemy.exc.ProgrammingError) -> bool:
+    return getattr(error.orig, "pgcode", None) == _UNDEFINED_TABLE
+
+
+def _differ(a: float, b: float) -> bool:
+    return is_better(a, b) or is_better(b, a)

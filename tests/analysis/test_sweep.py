@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from autotune.analysis import BoundarySide
+from autotune.analysis import SweepDecision
+from autotune.analysis import SweepPoint
+from autotune.analysis import choose_max_train_steps
+from autotune.analysis import steps_to_fit
+from autotune.analysis import sweep_learning_rates
+
+
+def test_learning_rate_grid_is_log_spaced_and_inclusive() -> None:
+    rates = sweep_learning_rates(1e-4, 1e-1, 4)
+    assert rates == pytest.approx((1e-4, 1e-3, 1e-2, 1e-1))
+    assert rates[0] == 1e-4 and rates[-1] == 1e-1
+    assert all(isinstance(r, float) for r in rates)
+    ratios = np.diff(np.log(sweep_learning_rates(3e-4, 0.3, 7)))
+    assert ratios == pytest.approx([ratios[0]] * 6)
+    assert sweep_learning_rates(0.01, 0.02, 2) == (0.01, 0.02)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "count"),
+    [(0.0, 1.0, 3), (-1.0, 1.0, 3), (0.1, 0.1, 3), (0.2, 0.1, 3), (0.1, math.inf, 3)],
+)
+def test_invalid_learning_rate_range(low: float, high: float, count: int) -> None:
+    with pytest.raises(ValueError, match=r"sweep range .* is invalid; allowed: 0 < low < high"):
+        sweep_learning_rates(low, high, count)
+
+
+@pytest.mark.parametrize("count", [1, 0, 2.0, True])
+def test_invalid_learning_rate_count(count: int) -> None:
+    with pytest.raises(ValueError, match=r"sweep count=.* is invalid; allowed: an int >= 2"):
+        sweep_learning_rates(1e-3, 1e-1, count)
+
+
+def synthetic_train_curve(rate: float, steps: int, interval: int) -> list[tuple[int, float]]:
+    """Train loss decaying at a speed that peaks at rate 1e-2 (slower on either side)."""
+    speed = math.exp(-((math.log10(rate) + 2.0) ** 2)) * 0.02
+    return [(s, 2.3 * math.exp(-speed * s)) for s in range(interval, steps + 1, interval)]
+
+
+def test_steps_to_fit() -> None:
+    curve = [(10, 2.0), (20, 0.5), (30, 0.05), (40, 0.01), (50, 0.04)]
+    assert steps_to_fit(curve, 0.05) == 30
+    assert steps_to_fit(curve, 0.01) == 40
+    assert steps_to_fit(curve, 0.001) is None
+    assert steps_to_fit([], 0.1) is None
+    assert steps_to_fit([(10, math.nan), (20, 0.0)], 0.1) == 20
+    assert steps_to_fit([(30, 0.0), (20, 0.0)], 0.1) == 20
+
+
+def test_steps_to_fit_needs_a_finite_threshold() -> None:
+    with pytest.raises(ValueError, match=r"fit threshold=nan is invalid"):
+        steps_to_fit([(10, 0.0)], math.nan)
+
+
+def sweep(rates: tuple[float, ...], steps: int = 1000, threshold: float = 0.05) -> list:
+    return [
+        SweepPoint(r, steps_to_fit(synthetic_train_curve(r, steps, 10), threshold), steps)
+        for r in rates
+    ]
+
+
+def test_fastest_interior_learning_rate_sets_max_train_steps() -> None:
+    results = sweep(sweep_learning_rates(1e-4, 1.0, 9))
+    decision = choose_max_train_steps(results, round_to=50)
+    fastest = min(p.steps_to_fit for p in results if p.steps_to_fit is not None)
+    assert decision.fastest_learning_rate == pytest.approx(1e-2)
+    assert decision.on_boundary is BoundarySide.NONE
+    assert decision.max_train_steps == math.ceil(fastest / 50) * 50
+    assert decision.max_train_steps % 50 == 0 and decision.max_train_steps >= fastest
+    assert "widen" not in decision.reason and str(decision.max_train_steps) in decision.reason
+
+
+def test_fastest_on_the_high_boundary() -> None:
+    decision = choose_max_train_steps(sweep(sweep_learning_rates(1e-5, 1e-3, 5)), round_to=10)
+    assert decision.on_boundary is BoundarySide.HIGH
+    assert decision.fastest_learning_rate == 1e-3 and decision.max_train_steps is not None
+    assert "highest learning rate" in decision.reason
+    assert "widen the grid to higher learning rates" in decision.reason
+
+
+def test_fastest_on_the_low_boundary() -> None:
+    decision = choose_max_train_steps(sweep(sweep_learning_rates(0.1, 10.0, 5)), round_to=10)
+    assert decision.on_boundary is BoundarySide.LOW
+    assert decision.fastest_learning_rate == 0.1
+    assert "widen the grid to lower learning rates" in decision.reason
+
+
+def test_no_trial_fits() -> None:
+    results = sweep(sweep_learning_rates(1e-6, 1e-5, 3), steps=200)
+    decision = choose_max_train_steps(results, round_to=10)
+    assert decision == SweepDecision(None, None, BoundarySide.NONE, decision.reason)
+    assert "raise the sweep's N" in decision.reason and "N=200" in decision.reason
+
+
+def test_ties_prefer_an_interior_then_the_lower_learning_rate() -> None:
+    tie_with_boundary = [SweepPoint(0.001, 300, 1000), SweepPoint(0.01, 300, 1000)]
+    tie_with_boundary.append(SweepPoint(0.1, 300, 1000))
+    decision = choose_max_train_steps(tie_with_boundary, round_to=100)
+    assert decision.fastest_learning_rate == 0.01 and decision.on_boundary is BoundarySide.NONE
+    interior_tie = [SweepPoint(r, 400, 1000) for r in (0.02, 0.03)]
+    interior_tie += [SweepPoint(0.01, None, 1000), SweepPoint(0.1, 900, 1000)]
+    assert choose_max_train_steps(interior_tie, round_to=100).fastest_learning_rate == 0.02
+    boundary_only = [SweepPoint(0.001, 300, 1000), SweepPoint(0.1, 300, 1000)]
+    decision = choose_max_train_steps(boundary_only, round_to=100)
+    assert decision.fastest_learning_rate == 0.001 and decision.on_boundary is BoundarySide.LOW
+
+
+def test_rounding_is_up() -> None:
+    points = [SweepPoint(0.01, 301, 1000), SweepPoint(0.02, 500, 1000)]
+    points.append(SweepPoint(0.005, 600, 1000))
+    assert choose_max_train_steps(points, round_to=100).max_train_steps == 400
+    assert choose_max_train_steps(points, round_to=1).max_train_steps == 301
+
+
+@pytest.mark.parametrize(
+    "points",
+    [[], [SweepPoint(0.01, 10, 100)], [SweepPoint(0.01, 10, 100), SweepPoint(0.01, 20, 100)]],
+)
+def test_needs_two_distinct_learning_rates(points: list[SweepPoint]) -> None:
+    with pytest.raises(ValueError, match=r"at least 2 distinct learning rates"):
+        choose_max_train_steps(points, round_to=10)
+
+
+def test_invalid_round_to() -> None:
+    points = [SweepPoint(0.01, 10, 100), SweepPoint(0.1, 20, 100)]
+    with pytest.raises(ValueError, match=r"round_to=0 is invalid"):
+        choose_max_train_steps(points, round_to=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ((0.0, 10, 100), "learning_rate"),
+        ((math.nan, 10, 100), "learning_rate"),
+        ((0.1, 0, 100), "steps_to_fit"),
+        ((0.1, 101, 100), "steps_to_fit"),
+        ((0.1, 10, 0), "sweep_steps"),
+    ],
+)
+def test_invalid_sweep_point(args: tuple, field: str) -> None:
+    with pytest.raises(ValueError, match=rf"SweepPoint.{field}=.* is invalid"):
+        SweepPoint(*args)
