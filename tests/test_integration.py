@@ -27,22 +27,27 @@ METRIC_ATTRS = (
 )
 
 
+def run_workers(name: str, storage_url: str, count: int) -> None:
+    """Run ``count`` worker processes of a campaign concurrently until they all exit 0."""
+    workers = [
+        subprocess.Popen(
+            autotune_command("worker", name, "--storage", storage_url, *FAST_HEARTBEAT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * count, outputs
+
+
 def test_four_workers_finish_the_budget(storage_url: str, tmp_path: Path) -> None:
     spec = write_study(tmp_path, "four", trials=14)
     created = run_autotune("create", str(spec), "--storage", storage_url)
     assert created.returncode == 0, created.stderr
 
-    workers = [
-        subprocess.Popen(
-            autotune_command("worker", "four", "--storage", storage_url, *FAST_HEARTBEAT),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0, 0], outputs
+    run_workers("four", storage_url, count=4)
 
     study = optuna.load_study(study_name="four/joint/1", storage=storage_url)
     trials = study.get_trials()
@@ -141,17 +146,7 @@ def test_four_workers_run_a_two_round_campaign(storage_url: str, tmp_path: Path)
     spec = write_study(tmp_path, "tworounds", trials=10)
     spec.write_text(spec.read_text() + "rounds:\n  - {budget_fraction: 0.5}\n  - {top_k: 3}\n")
     assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
-    workers = [
-        subprocess.Popen(
-            autotune_command("worker", "tworounds", "--storage", storage_url, *FAST_HEARTBEAT),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0, 0], outputs
+    run_workers("tworounds", storage_url, count=4)
 
     names = sorted(s for s in optuna.get_all_study_names(storage_url) if s.startswith("two"))
     assert names == ["tworounds/joint/1", "tworounds/joint/2"]
