@@ -79,7 +79,7 @@ def advance(campaign_name: str, storage: RDBStorage) -> Campaign:
         latest = campaign.current_study
         round_number = Campaign.round_of(latest)
         spec = campaign.spec
-        if round_number >= len(spec.rounds) or not round_is_finished(campaign, latest):
+        if round_number >= len(spec.rounds) or not round_is_finished(latest):
             return campaign
         parents = top_k(
             latest.get_trials(deepcopy=False),
@@ -121,7 +121,7 @@ def _promote(
     publish_round_study(study, spec)
 
 
-def round_is_finished(campaign: Campaign, study: optuna.Study) -> bool:
+def round_is_finished(study: optuna.Study) -> bool:
     """Whether nothing of the round is left to run or running."""
     trials = study.get_trials(deepcopy=False)
     sampling = Campaign.round_of(study) == 1
