@@ -6,6 +6,7 @@ the test session. Every test gets a database of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 import os
 from pathlib import Path
@@ -97,3 +98,14 @@ def write_study(
 
 
 FAST_HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "3")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute module names a Python file imports (for layering tests)."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+    return modules

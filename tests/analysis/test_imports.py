@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import autotune.analysis
+from tests.conftest import imported_modules
 
 PACKAGE = Path(autotune.analysis.__file__).parent
 ALLOWED_AUTOTUNE = {"autotune.spec", "autotune.analysis"}
-
-
-def imported_modules(path: Path) -> set[str]:
-    modules: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules.add(node.module)
-    return modules
 
 
 def test_analysis_imports_no_storage() -> None:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -19,15 +17,6 @@ from autotune.training import get_task
 from autotune.training import train
 
 BUDGET = Budget(max_train_steps=10, eval_interval=5, batch_size=8, seed=0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small models train much faster (and steadily) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def never_called(result: EvalResult) -> None:

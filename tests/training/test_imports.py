@@ -1,21 +1,11 @@
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import autotune.training
+from tests.conftest import imported_modules
 
 PACKAGE = Path(autotune.training.__file__).parent
-
-
-def imported_modules(path: Path) -> set[str]:
-    modules: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules.add(node.module)
-    return modules
 
 
 def test_training_imports_only_torch_numpy_and_stdlib() -> None:

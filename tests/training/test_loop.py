@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 import math
@@ -25,15 +24,6 @@ from autotune.training._loop import _BatchStream
 
 QUICKSTART = Budget(max_train_steps=300, eval_interval=30, batch_size=64, seed=0)
 GOOD = {"learning_rate": 3e-3, "optimizer": "adamw", "hidden_units": 64}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small models train much faster (and steadily) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import math
 
 import pytest
@@ -22,15 +21,6 @@ from autotune.training._task import TaskInfo
 
 EXAMPLE = "examples.sine_task:make_task"
 TASKS = [*available_tasks(), EXAMPLE]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small models train much faster (and steadily) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", params=TASKS)
