@@ -26,6 +26,7 @@ from ._digits import DigitsMLPTask
 from ._digits import load_digits
 from ._ema import ExponentialMovingAverage
 from ._ema import ema_rate
+from ._errors import CheckpointMismatchError
 from ._errors import NonFiniteLossError
 from ._errors import UnknownTaskError
 from ._folds import fold_assignment
@@ -57,10 +58,12 @@ from ._results import TrainResult
 from ._schedules import SCHEDULE_HYPERPARAMETERS
 from ._schedules import Schedule
 from ._schedules import ScheduleConfig
+from ._schedules import identical_between
 from ._schedules import identical_until
 from ._schedules import learning_rate_at
 from ._schedules import resolved_decay_steps
 from ._schedules import resolved_warmup_steps
+from ._schedules import resumable_step
 from ._task import Task
 from ._task import TaskData
 from ._task import TaskInfo
@@ -70,6 +73,7 @@ __all__ = [
     "BatchChoice",
     "BatchProbeResult",
     "Budget",
+    "CheckpointMismatchError",
     "CheckpointSettings",
     "Co2LSTMTask",
     "DigitsCNNTask",
@@ -112,6 +116,7 @@ __all__ = [
     "fold_rows",
     "format_probe_table",
     "get_task",
+    "identical_between",
     "identical_until",
     "is_user_task_reference",
     "kfold_periods",
@@ -124,5 +129,6 @@ __all__ = [
     "probe_batch_size",
     "resolved_decay_steps",
     "resolved_warmup_steps",
+    "resumable_step",
     "train",
 ]

@@ -24,6 +24,7 @@ class Budget:
     batch_size: int
     seed: int
     gradient_accumulation_steps: int = 1
+    train_fraction: float = 1.0  # fast mode: train on the most recent share of the rows
 
     def __post_init__(self) -> None:
         _require_int("max_train_steps", self.max_train_steps, 1)
@@ -31,6 +32,11 @@ class Budget:
         _require_int("batch_size", self.batch_size, 1)
         _require_int("seed", self.seed, 0)
         _require_int("gradient_accumulation_steps", self.gradient_accumulation_steps, 1)
+        fraction = self.train_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+            raise ValueError(f"Budget.train_fraction={fraction!r} is invalid; allowed: (0, 1]")
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"Budget.train_fraction={fraction!r} is invalid; allowed: (0, 1]")
         if self.eval_interval > self.max_train_steps:
             raise ValueError(
                 f"Budget.eval_interval={self.eval_interval} is invalid; allowed: an int "

@@ -25,8 +25,12 @@ OPTIMIZER_HYPERPARAMETERS: frozenset[str] = frozenset(
 WEIGHTS_HYPERPARAMETERS: frozenset[str] = frozenset(
     {"ema_decay", "ema_dynamic", "average_last_checkpoints", "evaluated_model"}
 )
+STOPPING_HYPERPARAMETERS: frozenset[str] = frozenset({"early_stopping_patience"})
 TRAINING_HYPERPARAMETERS: frozenset[str] = (
-    OPTIMIZER_HYPERPARAMETERS | SCHEDULE_HYPERPARAMETERS | WEIGHTS_HYPERPARAMETERS
+    OPTIMIZER_HYPERPARAMETERS
+    | SCHEDULE_HYPERPARAMETERS
+    | WEIGHTS_HYPERPARAMETERS
+    | STOPPING_HYPERPARAMETERS
 )
 
 
@@ -68,6 +72,8 @@ class TrainingHyperparameters:
     `momentum` and `nesterov` apply to SGD, `beta1`, `beta2` and `eps` to Adam, NAdam and
     AdamW; `weight_decay` is an L2 penalty except for AdamW (decoupled). `ema_decay` None
     turns the weight EMA off; `average_last_checkpoints` 0 or 1 turns averaging off.
+    `early_stopping_patience` N >= 1 ends a run after N evals without a new best of the
+    selection metric; 0 (the default) never stops early.
     """
 
     learning_rate: float
@@ -83,6 +89,7 @@ class TrainingHyperparameters:
     ema_dynamic: bool = True
     average_last_checkpoints: int = 0
     evaluated_model: EvaluatedModel = EvaluatedModel.RAW
+    early_stopping_patience: int = 0
 
     def __post_init__(self) -> None:
         if self.uses_nesterov and self.momentum <= 0.0:
@@ -133,6 +140,7 @@ class TrainingHyperparameters:
             ema_dynamic=parse_bool(h, "ema_dynamic", d.ema_dynamic),
             average_last_checkpoints=parse_int(h, "average_last_checkpoints", 0, minimum=0),
             evaluated_model=parse_choice(h, "evaluated_model", d.evaluated_model, EvaluatedModel),
+            early_stopping_patience=parse_int(h, "early_stopping_patience", 0, minimum=0),
         )
 
 

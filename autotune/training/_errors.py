@@ -42,3 +42,7 @@ class UnknownTaskError(ValueError):
         self,
     ) -> tuple[type[UnknownTaskError], tuple[str, tuple[str, ...], str | None]]:
         return (type(self), (self.name, self.available, self.reason))
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint cannot continue into this run: the message names every difference."""

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 import contextlib
 from dataclasses import dataclass
 import math
-import numbers
 from pathlib import Path
 import time
 from typing import Any
@@ -33,6 +32,7 @@ from ._config import TRAINING_HYPERPARAMETERS
 from ._config import TrainingHyperparameters
 from ._config import build_optimizer
 from ._ema import ExponentialMovingAverage
+from ._errors import CheckpointMismatchError
 from ._errors import NonFiniteLossError
 from ._hparams import check_known
 from ._period import Period
@@ -40,8 +40,12 @@ from ._results import EvalResult
 from ._results import EvaluatedModel
 from ._results import MetricDirection
 from ._results import TrainResult
-from ._schedules import identical_until
+from ._schedules import SCHEDULE_HYPERPARAMETERS
+from ._schedules import default_model_dim
+from ._schedules import identical_between
 from ._schedules import learning_rate_at
+from ._schedules import non_schedule_hparams
+from ._schedules import schedule_of
 from ._task import Task
 from ._task import TaskData
 
@@ -119,13 +123,6 @@ def _resolve_metric(task: Task, selection_metric: str | None) -> tuple[str, Metr
     return metric, directions[metric]
 
 
-def _model_dim(model_hparams: Mapping[str, Any]) -> int | None:
-    """Noam's default model dimension: the model's `hidden_units`, if given."""
-    value = model_hparams.get("hidden_units")
-    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    return int(value) if integral else None
-
-
 def _split_hparams(
     hparams: Mapping[str, Any], task: Task, budget: Budget
 ) -> tuple[TrainingHyperparameters, dict[str, Any]]:
@@ -133,12 +130,21 @@ def _split_hparams(
     allowed = TRAINING_HYPERPARAMETERS | task.model_hyperparameters
     check_known(hparams, allowed, f"task {task.name!r}")
     model = {k: v for k, v in hparams.items() if k in task.model_hyperparameters}
-    config = TrainingHyperparameters.from_hparams(hparams, model_dim=_model_dim(model))
+    config = TrainingHyperparameters.from_hparams(hparams, model_dim=default_model_dim(model))
     # Resolves warmup and decay lengths for this budget: raises ValueError if they do not fit.
     learning_rate_at(
         budget.max_train_steps, config.learning_rate, budget.max_train_steps, config.schedule
     )
     return config, model
+
+
+def _window(data: TaskData, budget: Budget) -> TaskData:
+    """Fast mode: only the last ``train_fraction`` of the training rows (a shorter window)."""
+    if budget.train_fraction >= 1.0:
+        return data
+    keep = max(budget.batch_size, math.ceil(len(data.train_y) * budget.train_fraction))
+    start = max(len(data.train_y) - keep, 0)
+    return TaskData(data.train_x[start:], data.train_y[start:], data.val_x, data.val_y)
 
 
 def _evaluate(model: torch.nn.Module, task: Task, data: TaskData) -> dict[str, float]:
@@ -347,8 +353,49 @@ def _fingerprint(
         "seed": budget.seed,
         "gradient_accumulation_steps": budget.gradient_accumulation_steps,
         "period": None if period is None else period.name,
+        "train_fraction": budget.train_fraction,
     }
     return run_fingerprint(task.name, hparams, settings)
+
+
+def _without_schedule(fingerprint: Mapping[str, Any]) -> State:
+    """The fingerprint with its schedule hyperparameters left out."""
+    return {**fingerprint, "hparams": non_schedule_hparams(fingerprint["hparams"])}
+
+
+def _schedule_only(fingerprint: Mapping[str, Any]) -> State:
+    """The schedule hyperparameters of the fingerprint."""
+    hparams = fingerprint["hparams"]
+    return {k: v for k, v in hparams.items() if k in SCHEDULE_HYPERPARAMETERS}
+
+
+def _trajectory_difference(
+    state: Mapping[str, Any], fingerprint: State, config: TrainingHyperparameters, budget: Budget
+) -> str | None:
+    """Why the saved run's learning rates differ from this run's before the checkpoint, or None.
+
+    Schedule hyperparameters and max_train_steps may differ if the rates agree up to it.
+    """
+    step, saved_max, saved = state["step"], state["max_train_steps"], state["fingerprint"]
+    lines = [
+        f"hparams.{line}"
+        for line in fingerprint_differences(_schedule_only(saved), _schedule_only(fingerprint))
+    ]
+    if saved_max != budget.max_train_steps:
+        lines.append(f"max_train_steps: checkpoint {saved_max}, this run {budget.max_train_steps}")
+    if not lines:
+        return None
+    same = identical_between(
+        schedule_of(saved["hparams"]),
+        saved_max,
+        config.schedule,
+        budget.max_train_steps,
+        config.learning_rate,
+    )
+    if same >= step:
+        return None
+    rates = f"their learning rates differ from step {same + 1}, before step {step}"
+    return "; ".join([*lines, rates])
 
 
 def _check_resumable(
@@ -359,21 +406,18 @@ def _check_resumable(
     budget: Budget,
 ) -> None:
     """Raise ValueError naming what differs if `state` cannot continue into this run."""
-    differences = fingerprint_differences(state["fingerprint"], fingerprint)
-    step, saved_max = state["step"], state["max_train_steps"]
+    differences = fingerprint_differences(
+        _without_schedule(state["fingerprint"]), _without_schedule(fingerprint)
+    )
+    step = state["step"]
     if step > budget.max_train_steps:
         differences.append(f"step {step} is past max_train_steps={budget.max_train_steps}")
-    elif saved_max != budget.max_train_steps:
-        same = identical_until(
-            config.schedule, config.learning_rate, saved_max, budget.max_train_steps
-        )
-        if same < step:
-            differences.append(
-                f"max_train_steps: checkpoint {saved_max}, this run {budget.max_train_steps}; "
-                f"their learning rates differ from step {same + 1}, before step {step}"
-            )
+    elif not differences:  # the schedules are only comparable if all else matches
+        trajectory = _trajectory_difference(state, fingerprint, config, budget)
+        if trajectory is not None:
+            differences.append(trajectory)
     if differences:
-        raise ValueError(f"cannot resume from {path}: {'; '.join(differences)}")
+        raise CheckpointMismatchError(f"cannot resume from {path}: {'; '.join(differences)}")
 
 
 def _check_directory(settings: CheckpointSettings, start_step: int) -> None:
@@ -408,8 +452,9 @@ def train(
 
     With `checkpoints`, a checkpoint is written at every eval step before `on_eval` runs.
     `resume_from` continues exactly the run that wrote that checkpoint (same hparams, task,
-    period and budget, except max_train_steps when the learning rates agree up to the
-    checkpoint); evals already done are not passed to `on_eval` again.
+    period and budget, except the schedule hyperparameters and max_train_steps when the
+    learning rates agree up to the checkpoint); evals already done are not passed to
+    `on_eval` again.
     """
     config, model_hparams = _split_hparams(hparams, task, budget)
     metric = _resolve_metric(task, selection_metric)
@@ -424,7 +469,7 @@ def train(
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seeds.torch_global)
-        data = task.data() if period is None else task.data(period)
+        data = _window(task.data() if period is None else task.data(period), budget)
         run = _Run(config, model_hparams, task, data, budget, _Tracker(*metric), seeds)
         if state is not None:
             run.load_state_dict(state)
@@ -465,4 +510,13 @@ def _train_and_evaluate(
             )
             prune_checkpoints(checkpoints.directory, keep)
         on_eval(result)
+        if _patience_spent(run.tracker, run.config.early_stopping_patience, run.budget):
+            break
     return () if checkpoints is None else list_checkpoints(checkpoints.directory)
+
+
+def _patience_spent(tracker: _Tracker, patience: int, budget: Budget) -> bool:
+    """Whether `patience` evals have passed since the best one (0: never)."""
+    if patience == 0 or tracker.best is None or tracker.final is None:
+        return False
+    return tracker.final.step - tracker.best.step >= patience * budget.eval_interval

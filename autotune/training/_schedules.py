@@ -27,6 +27,7 @@ import math
 import numbers
 from typing import Any
 
+from ._budget import Budget
 from ._hparams import parse_choice
 from ._hparams import parse_float
 
@@ -202,17 +203,76 @@ def noam_learning_rate(
     return max(rate, config.minimum_learning_rate)
 
 
-def identical_until(
-    config: ScheduleConfig, base_learning_rate: float, budget_a: int, budget_b: int
+def identical_between(
+    config_a: ScheduleConfig,
+    budget_a: int,
+    config_b: ScheduleConfig,
+    budget_b: int,
+    base_learning_rate: float,
 ) -> int:
-    """The last step up to which runs with budgets a and b use exactly the same rates.
+    """The last step up to which runs (config_a, budget_a) and (config_b, budget_b) use
+    exactly the same rates; 0 if they differ at step 1.
 
-    A promoted trial can resume from a checkpoint of its parent taken at or before this step
-    and still follow its own schedule exactly.
+    A run can resume from a checkpoint of the other taken at or before this step and still
+    follow its own schedule exactly.
     """
     shorter = min(budget_a, budget_b)
     for step in range(1, shorter + 1):
-        rate_a = learning_rate_at(step, base_learning_rate, budget_a, config)
-        if rate_a != learning_rate_at(step, base_learning_rate, budget_b, config):
+        rate_a = learning_rate_at(step, base_learning_rate, budget_a, config_a)
+        if rate_a != learning_rate_at(step, base_learning_rate, budget_b, config_b):
             return step - 1
     return shorter
+
+
+def identical_until(
+    config: ScheduleConfig, base_learning_rate: float, budget_a: int, budget_b: int
+) -> int:
+    """The last step up to which runs of one schedule with budgets a and b use the same rates."""
+    return identical_between(config, budget_a, config, budget_b, base_learning_rate)
+
+
+def default_model_dim(hparams: Mapping[str, Any]) -> int | None:
+    """Noam's default model dimension: the model's `hidden_units`, if an int."""
+    value = hparams.get("hidden_units")
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return int(value) if integral else None
+
+
+def non_schedule_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """`hparams` without the SCHEDULE_HYPERPARAMETERS (learning_rate stays)."""
+    return {k: v for k, v in hparams.items() if k not in SCHEDULE_HYPERPARAMETERS}
+
+
+def schedule_of(hparams: Mapping[str, Any], model_dim: int | None = None) -> ScheduleConfig:
+    """The ScheduleConfig of `hparams`; Noam's model_dim defaults to `hidden_units`."""
+    dim = default_model_dim(hparams) if model_dim is None else model_dim
+    return ScheduleConfig.from_hparams(hparams, model_dim=dim)
+
+
+def resumable_step(
+    parent_hparams: Mapping[str, Any],
+    parent_max_train_steps: int,
+    child_hparams: Mapping[str, Any],
+    child_max_train_steps: int,
+    eval_interval: int,
+    model_dim: int | None = None,
+) -> int:
+    """The last eval step of the parent from whose checkpoint the child can resume exactly.
+
+    That is the last of the parent's eval steps (every eval_interval, and its last step) up
+    to which both runs use the same learning rates; 0 if none, or if a hyperparameter other
+    than the schedule ones differs (`learning_rate` included). `model_dim` is Noam's model
+    dimension when `noam_model_dim` is absent (default: `hidden_units`).
+    """
+    if non_schedule_hparams(parent_hparams) != non_schedule_hparams(child_hparams):
+        return 0
+    rate = parse_float(parent_hparams, "learning_rate", None, "a float > 0", lambda v: v > 0)
+    same = identical_between(
+        schedule_of(parent_hparams, model_dim),
+        parent_max_train_steps,
+        schedule_of(child_hparams, model_dim),
+        child_max_train_steps,
+        rate,
+    )
+    eval_steps = Budget(parent_max_train_steps, eval_interval, batch_size=1, seed=0).eval_steps()
+    return max((step for step in eval_steps if step <= same), default=0)

@@ -37,6 +37,7 @@ def test_training_hyperparameter_names() -> None:
         "ema_dynamic",
         "average_last_checkpoints",
         "evaluated_model",
+        "early_stopping_patience",
     }
 
 

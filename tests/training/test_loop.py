@@ -292,3 +292,41 @@ def test_period_is_passed_to_the_task(task: Task) -> None:
     _, other = run(task, GOOD, budget, period=task.periods(5, 0)[3])
     assert explicit == default
     assert other != default
+
+
+def test_early_stopping_ends_a_run_after_patience_evals_without_a_new_best() -> None:
+    task = get_task("digits-mlp")
+    hparams = {**task.default_hyperparameters(), "learning_rate": 0.05}
+    budget = Budget(max_train_steps=1500, eval_interval=30, batch_size=32, seed=1)
+    full = train(hparams, task, budget, lambda evaluation: None)
+    stopped = train({**hparams, "early_stopping_patience": 2}, task, budget, lambda e: None)
+    assert full.steps_done == 1500
+    assert stopped.steps_done == stopped.best.step + 2 * 30 < 1500
+    assert stopped.best == full.best or stopped.best.step < full.best.step
+    with pytest.raises(ValueError, match="early_stopping_patience"):
+        train({**hparams, "early_stopping_patience": -1}, task, budget, lambda e: None)
+
+
+def test_fast_mode_trains_on_the_most_recent_share_of_the_rows() -> None:
+    from autotune.training._loop import _window
+
+    task = get_task("digits-mlp")
+    data = task.data()
+    budget = Budget(
+        max_train_steps=30, eval_interval=30, batch_size=32, seed=1, train_fraction=0.25
+    )
+    window = _window(data, budget)
+    kept = len(window.train_y)
+    assert kept == math.ceil(len(data.train_y) * 0.25)
+    assert torch.equal(window.train_x, data.train_x[-kept:])
+    assert torch.equal(window.val_x, data.val_x)
+    fast = train(task.default_hyperparameters(), task, budget, lambda e: None)
+    full = train(
+        task.default_hyperparameters(),
+        task,
+        Budget(max_train_steps=30, eval_interval=30, batch_size=32, seed=1),
+        lambda e: None,
+    )
+    assert fast.final.metrics != full.final.metrics
+    with pytest.raises(ValueError, match="train_fraction"):
+        Budget(max_train_steps=30, eval_interval=30, batch_size=32, seed=1, train_fraction=0.0)

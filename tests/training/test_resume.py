@@ -8,14 +8,17 @@ from typing import Any
 import pytest
 import torch
 
+from autotune.pipeline import promotion_overrides
 from autotune.training import Budget
 from autotune.training import EvalResult
 from autotune.training import Task
 from autotune.training import TrainResult
 from autotune.training import get_task
+from autotune.training import resumable_step
 from autotune.training import train
 from autotune.training._checkpoint import CheckpointSettings
 from autotune.training._checkpoint import checkpoint_path
+from autotune.training._checkpoint import checkpoint_step
 from autotune.training._checkpoint import load_checkpoint
 
 BUDGET = Budget(max_train_steps=300, eval_interval=30, batch_size=32, seed=4)
@@ -209,3 +212,78 @@ def test_refuses_a_directory_with_later_checkpoints(task: Task, tmp_path: Path) 
             checkpoints=settings,
             resume_from=first.checkpoints[0],
         )
+
+
+PROMOTED = {
+    "learning_rate": 3e-3,
+    "schedule": "wsd",
+    "decay_fraction": 0.2,
+    "weight_decay": 0.01,
+    "dropout": 0.1,
+    "hidden_units": 32,
+}
+ROUND_1 = Budget(max_train_steps=300, eval_interval=30, batch_size=32, seed=2)
+ROUND_2 = Budget(max_train_steps=600, eval_interval=30, batch_size=32, seed=2)
+
+
+@pytest.fixture(scope="module")
+def round_1(task: Task, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """The parent: WSD decaying over steps 241..300, checkpoints 240, 270 and 300 kept."""
+    directory = tmp_path_factory.mktemp("parent")
+    result, _ = run(task, PROMOTED, ROUND_1, checkpoints=CheckpointSettings(directory, 3))
+    assert [checkpoint_step(p) for p in result.checkpoints] == [240, 270, 300]
+    return result
+
+
+def promoted_child() -> dict:
+    return PROMOTED | promotion_overrides(PROMOTED, ROUND_1.max_train_steps)
+
+
+def test_promoted_child_resumes_from_its_parent_exactly(
+    task: Task, tmp_path: Path, round_1: TrainResult
+) -> None:
+    """Round 2 (constant until 540) continues the parent from step 240 (METHOD §1)."""
+    child = promoted_child()
+    assert resumable_step(PROMOTED, 300, child, 600, eval_interval=30) == 240
+    scratch, scratch_evals = run(
+        task, child, ROUND_2, checkpoints=CheckpointSettings(tmp_path / "scratch")
+    )
+    resumed, evals = run(
+        task,
+        child,
+        ROUND_2,
+        checkpoints=CheckpointSettings(tmp_path / "resumed"),
+        resume_from=round_1.checkpoints[0],
+    )
+    assert resumed.resumed_from_step == 240 and resumed.steps_done == 600
+    assert [e.step for e in evals] == list(range(270, 601, 30))  # 360 steps trained
+    assert evals == scratch_evals[8:]
+    assert (resumed.final, resumed.best) == (scratch.final, scratch.best)
+    end_scratch = load_checkpoint(scratch.checkpoints[-1])
+    end_resumed = load_checkpoint(resumed.checkpoints[-1])
+    for key in ("model", "optimizer", "batches", "tracker"):
+        assert_same_state(end_scratch[key], end_resumed[key], key)
+
+
+def test_promoted_child_refuses_a_checkpoint_in_the_parents_decay(
+    task: Task, round_1: TrainResult
+) -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"cannot resume from .*step-00000270.pt: hparams.decay_fraction: checkpoint 0.2, "
+        r"this run None; .*max_train_steps: checkpoint 300, this run 600; "
+        r"their learning rates differ from step 241, before step 270",
+    ):
+        train(promoted_child(), task, ROUND_2, Recorder(), resume_from=round_1.checkpoints[1])
+
+
+def test_promoted_child_refuses_a_different_non_schedule_hparam(
+    task: Task, round_1: TrainResult
+) -> None:
+    child = promoted_child() | {"weight_decay": 0.02}
+    with pytest.raises(ValueError) as error:
+        train(child, task, ROUND_2, Recorder(), resume_from=round_1.checkpoints[0])
+    assert str(error.value) == (
+        f"cannot resume from {round_1.checkpoints[0]}: "
+        "hparams.weight_decay: checkpoint 0.01, this run 0.02"
+    )

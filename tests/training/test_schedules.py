@@ -8,8 +8,10 @@ import pytest
 
 from autotune.training._schedules import Schedule
 from autotune.training._schedules import ScheduleConfig
+from autotune.training._schedules import identical_between
 from autotune.training._schedules import identical_until
 from autotune.training._schedules import learning_rate_at
+from autotune.training._schedules import resumable_step
 
 BASE = 0.2
 
@@ -108,6 +110,76 @@ def test_noam_decay_step_duration_divides_the_step() -> None:
 def test_identical_until(config: ScheduleConfig, expected: int) -> None:
     assert identical_until(config, BASE, 100, 300) == expected
     assert identical_until(config, BASE, 300, 100) == expected
+
+
+def test_identical_between_resolves_each_run_by_its_own_budget() -> None:
+    fraction = ScheduleConfig(kind=Schedule.WSD, warmup_fraction=0.1, decay_fraction=0.2)
+    steps = ScheduleConfig(kind=Schedule.WSD, warmup_steps=10, decay_steps=20)
+    assert identical_between(fraction, 100, steps, 300, BASE) == 80
+    assert identical_between(steps, 300, fraction, 100, BASE) == 80
+    assert identical_between(fraction, 100, fraction, 300, BASE) == 0  # W = 10 vs W = 30
+    assert identical_between(steps, 100, ScheduleConfig(), 100, BASE) == 0
+    assert identical_between(steps, 100, steps, 100, BASE) == 100
+
+
+PARENT = {"learning_rate": 0.1, "hidden_units": 8, "weight_decay": 0.01}
+WSD_PARENT = PARENT | {"schedule": "wsd", "decay_fraction": 0.2}
+WSD_CHILD = WSD_PARENT | {
+    "decay_fraction": None,
+    "decay_steps": 60,
+    "warmup_fraction": 0.0,
+    "warmup_steps": 0,
+}
+
+
+@pytest.mark.parametrize(
+    ("parent", "child", "expected"),
+    [
+        (WSD_PARENT, WSD_CHILD, 240),  # constant until 540 in the child, 240 in the parent
+        (PARENT | {"schedule": "cosine"}, PARENT | {"schedule": "cosine"}, 0),
+        (PARENT, PARENT | {"warmup_steps": 0, "warmup_fraction": 0.0}, 300),  # last step
+        (
+            PARENT | {"schedule": "linear", "warmup_steps": 10, "decay_steps": 100},
+            PARENT | {"schedule": "linear", "warmup_steps": 10, "decay_steps": 100},
+            180,  # decays from step 201 in the parent
+        ),
+        (
+            PARENT | {"schedule": "wsd", "warmup_fraction": 0.1},
+            PARENT | {"schedule": "wsd", "warmup_steps": 30, "decay_steps": 60},
+            240,
+        ),
+        (
+            PARENT | {"schedule": "cosine", "warmup_fraction": 0.1},
+            PARENT | {"schedule": "cosine", "warmup_steps": 30},
+            30,  # the end of the warmup
+        ),
+        (WSD_PARENT, WSD_CHILD | {"weight_decay": 0.02}, 0),
+        (WSD_PARENT, WSD_CHILD | {"learning_rate": 0.2}, 0),
+    ],
+    ids=[
+        "wsd",
+        "cosine",
+        "constant",
+        "linear",
+        "warmup_fraction",
+        "cosine-warmup",
+        "weight_decay",
+        "learning_rate",
+    ],
+)
+def test_resumable_step(parent: dict, child: dict, expected: int) -> None:
+    assert resumable_step(parent, 300, child, 600, eval_interval=30) == expected
+
+
+def test_resumable_step_noam_and_the_parents_last_eval_step() -> None:
+    noam = PARENT | {"schedule": "noam", "warmup_steps": 50}
+    assert resumable_step(noam, 300, noam, 600, eval_interval=30) == 300
+    assert resumable_step(noam, 300, noam, 600, eval_interval=30, model_dim=4) == 300
+    assert resumable_step(PARENT, 290, PARENT, 600, eval_interval=30) == 290  # not a multiple
+    assert resumable_step(PARENT, 600, PARENT, 290, eval_interval=30) == 270  # child shorter
+    assert resumable_step(PARENT, 300, PARENT | {"dropout": 0.1}, 600, eval_interval=30) == 0
+    with pytest.raises(ValueError, match="'noam' needs warmup_steps"):
+        resumable_step(noam, 300, PARENT | {"schedule": "noam"}, 600, eval_interval=30)
 
 
 def test_from_hparams_parses_and_validates() -> None:
