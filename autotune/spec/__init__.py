@@ -12,18 +12,29 @@ from autotune.spec._space import IntParam
 from autotune.spec._space import ParamGroup
 from autotune.spec._space import ParamType
 from autotune.spec._space import SearchSpace
+from autotune.spec._study import BoundarySpec
 from autotune.spec._study import Direction
+from autotune.spec._study import FastModeSpec
 from autotune.spec._study import MetricSpec
+from autotune.spec._study import PairedTestKind
 from autotune.spec._study import PrunerKind
 from autotune.spec._study import PrunerSpec
+from autotune.spec._study import ReevaluationSpec
 from autotune.spec._study import RoundSpec
 from autotune.spec._study import SamplerKind
 from autotune.spec._study import SamplerSpec
+from autotune.spec._study import StageSpec
+from autotune.spec._study import StepsSweepSpec
 from autotune.spec._study import StudySpec
 
 __all__ = [
+    "BoundarySpec",
+    "PairedTestKind",
+    "ReevaluationSpec",
+    "StageSpec",
     "CategoricalParam",
     "Direction",
+    "FastModeSpec",
     "FloatParam",
     "IntParam",
     "MetricSpec",
@@ -36,6 +47,7 @@ __all__ = [
     "SamplerSpec",
     "SearchSpace",
     "SpecError",
+    "StepsSweepSpec",
     "StudySpec",
     "load_search_space",
     "load_study_spec",

@@ -12,7 +12,9 @@ from pydantic import model_validator
 class SpecModel(BaseModel):
     """A frozen spec object; unknown keys are errors that list the allowed keys."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +18,21 @@ from autotune.spec._study import StudySpec
 
 SEARCH_SPACES_DIR = "search_spaces"
 _PARAM_TAGS = frozenset(t.value for t in ParamType)
+BUILTIN_SPACES = {"digits-mlp": "mlp", "digits-cnn": "cnn", "co2-lstm": "lstm"}
+USER_TASK_SPACE = "user"
+AUTOMATIC_KEYS = frozenset(
+    {"metric", "max_train_steps", "eval_interval", "batch_size", "trials", "rounds", "stages"}
+)
+"""A spec that sets none of these runs in automatic mode: everything from built-in defaults."""
+AUTOMATIC_DEFAULTS: dict[str, Any] = {
+    "max_train_steps": "auto",
+    "steps_sweep": {"steps": 1000},
+    "eval_interval": 10,
+    "pruner": {"min_steps": 10, "reduction_factor": 3},
+    "batch_size": 64,
+    "trials": 24,
+    "rounds": [{"budget_fraction": 0.25}, {"budget_fraction": 1.0, "top_k": 4}],
+}
 
 
 def load_search_space(path: str | Path) -> SearchSpace:
@@ -30,6 +46,8 @@ def load_study_spec(path: str | Path) -> StudySpec:
     """Load a study spec YAML file, resolving its search-space reference, and validate it."""
     path = Path(path)
     data = _read_yaml_mapping(path)
+    if "search_space" not in data and isinstance(data.get("task"), str):
+        data = {**data, "search_space": BUILTIN_SPACES.get(data["task"], USER_TASK_SPACE)}
     reference = data.get("search_space")
     if isinstance(reference, str):
         data = {**data, "search_space": load_search_space(_find_search_space(reference, path))}
@@ -37,7 +55,13 @@ def load_study_spec(path: str | Path) -> StudySpec:
 
 
 def study_spec_from_dict(data: dict[str, Any], source: str) -> StudySpec:
-    """Validate a study spec given as a mapping (inline search space or SearchSpace object)."""
+    """Validate a study spec given as a mapping (inline search space or SearchSpace object).
+
+    A spec that names only the task (and its search space) gets every other value from the
+    automatic-mode defaults: the staged pipeline over the built-in ranges.
+    """
+    if not AUTOMATIC_KEYS & set(data):
+        data = automatic_spec(data, source)
     spec = _validate(StudySpec, data, source)
     problems = list(_task_problems(spec))
     if problems:
@@ -45,11 +69,47 @@ def study_spec_from_dict(data: dict[str, Any], source: str) -> StudySpec:
     return spec
 
 
+def automatic_spec(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Automatic mode: the task's metric, measured max_train_steps, learning rate first.
+
+    Stage 1 tunes the learning-rate group, stage 2 every other group with the learning rate
+    re-tuned around stage 1's best; the best 4 then train at the full budget.
+    """
+    name = data.get("task")
+    try:
+        task = training.get_task(name) if isinstance(name, str) else None
+    except training.UnknownTaskError as error:
+        raise SpecError(source, [f"task: {error}"]) from None
+    if task is None:
+        raise SpecError(source, ["task: required key is missing"])
+    filled = {**AUTOMATIC_DEFAULTS, **data}
+    filled.setdefault("name", re.sub(r"[^A-Za-z0-9_.-]", "-", task.name).strip("-") or "campaign")
+    direction = task.metrics[task.default_metric].value
+    filled["metric"] = {"name": task.default_metric, "direction": direction}
+    space = filled.get("search_space")
+    if isinstance(space, SearchSpace) and len(space.groups) > 1:
+        first, *rest = space.group_names
+        filled["stages"] = [{"groups": [first]}, {"groups": rest}]
+    return filled
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; an unusable path (too long, bad bytes) is not."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _read_yaml_mapping(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise SpecError(str(path), [f"file not found (looked at {path.resolve()})"])
+    if not _is_file(path):
+        raise SpecError(str(path)[:300], [f"file not found (looked at {str(path)[:300]})"])
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SpecError(str(path), [f"cannot read the file: {error.strerror}"]) from None
+    except RecursionError:
+        raise SpecError(str(path), ["bad YAML: nested too deeply"]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -74,7 +134,7 @@ def _find_search_space(reference: str, study_path: Path) -> Path:
             Path.cwd() / SEARCH_SPACES_DIR / file_name,
         ]
     for candidate in candidates:
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
     raise SpecError(
@@ -133,6 +193,11 @@ def _task_problems(spec: StudySpec) -> Iterable[str]:
         yield (
             f"metric.direction: {spec.metric.name!r} is to be {direction.value}d, "
             f"got {spec.metric.direction.value!r}"
+        )
+    if spec.measures_max_train_steps and getattr(task, "fit_threshold", None) is None:
+        yield (
+            f"max_train_steps: 'auto' needs a task with fit_threshold (the training loss that "
+            f"counts as fitted); task {spec.task!r} has none, so give max_train_steps as a number"
         )
     known = training.TRAINING_HYPERPARAMETERS | task.model_hyperparameters
     allowed = ", ".join(sorted(known))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from typing import Annotated
 from typing import Literal
 from typing import Union
@@ -26,17 +27,23 @@ class ParamType(enum.Enum):
 
 
 class FloatParam(SpecModel):
-    """A real-valued parameter in ``[low, high]``, optionally on a log scale or stepped."""
+    """A real-valued parameter in ``[low, high]``, optionally on a log scale or stepped.
+
+    ``hard_low``/``hard_high`` limit how far boundary widening may move the range.
+    """
 
     type: Literal["float"]
     low: float
     high: float
     log: bool = False
     step: float | None = Field(default=None, gt=0)
+    hard_low: float | None = None
+    hard_high: float | None = None
 
     @model_validator(mode="after")
     def _check_range(self) -> FloatParam:
         _check_low_high(self.low, self.high, self.log)
+        _check_hard_limits(self.low, self.high, self.hard_low, self.hard_high, self.log)
         if self.log and self.step is not None:
             raise ValueError("'step' cannot be combined with 'log: true'")
         return self
@@ -50,10 +57,13 @@ class IntParam(SpecModel):
     high: int
     log: bool = False
     step: int = Field(default=1, ge=1)
+    hard_low: int | None = None
+    hard_high: int | None = None
 
     @model_validator(mode="after")
     def _check_range(self) -> IntParam:
         _check_low_high(self.low, self.high, self.log)
+        _check_hard_limits(self.low, self.high, self.hard_low, self.hard_high, self.log)
         if self.log and self.step != 1:
             raise ValueError("'step' cannot be combined with 'log: true'")
         return self
@@ -67,12 +77,18 @@ class CategoricalParam(SpecModel):
 
     type: Literal["categorical"]
     choices: tuple[Choice, ...] = Field(min_length=2)
+    ordered: bool = False  # the boundary check reports a best choice at either end
 
     @field_validator("choices")
     @classmethod
     def _distinct(cls, choices: tuple[Choice, ...]) -> tuple[Choice, ...]:
-        if len(set(map(repr, choices))) != len(choices):
-            raise ValueError(f"choices must be distinct, got {list(choices)}")
+        if any(isinstance(c, float) and not math.isfinite(c) for c in choices):
+            raise ValueError(f"choices must be finite, got {list(choices)}")
+        if len(set(map(repr, choices))) != len(choices) or len(set(choices)) != len(choices):
+            raise ValueError(
+                "choices must be distinct (1, 1.0 and true are the same value), "
+                f"got {list(choices)}"
+            )
         return choices
 
 
@@ -103,6 +119,9 @@ class SearchSpace(SpecModel):
                 f"'{LEARNING_RATE_PARAM}' (learning rate first), got group '{first.name}' "
                 f"with {sorted(first.params)}"
             )
+        names = [group.name for group in groups]
+        if len(set(names)) != len(names):
+            raise ValueError(f"group names must differ, got {names}")
         seen: set[str] = set()
         for group in groups:
             for name in group.params:
@@ -121,9 +140,37 @@ class SearchSpace(SpecModel):
         """All parameters, in group order."""
         return {name: p for group in self.groups for name, p in group.params.items()}
 
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(group.name for group in self.groups)
+
+    def group_params(
+        self, names: tuple[str, ...]
+    ) -> dict[str, FloatParam | IntParam | CategoricalParam]:
+        """The parameters of the named groups, in group order."""
+        return {
+            name: p
+            for group in self.groups
+            if group.name in names
+            for name, p in group.params.items()
+        }
+
 
 def _check_low_high(low: float, high: float, log: bool) -> None:
     if low >= high:
         raise ValueError(f"'low' must be below 'high', got low={low} and high={high}")
     if log and low <= 0:
         raise ValueError(f"'low' must be > 0 when 'log: true', got low={low}")
+
+
+def _check_hard_limits(
+    low: float, high: float, hard_low: float | None, hard_high: float | None, log: bool
+) -> None:
+    if hard_low is not None and hard_low > low:
+        raise ValueError(f"'hard_low' must not exceed 'low', got hard_low={hard_low}, low={low}")
+    if hard_high is not None and hard_high < high:
+        raise ValueError(
+            f"'hard_high' must not be below 'high', got hard_high={hard_high}, high={high}"
+        )
+    if log and hard_low is not None and hard_low <= 0:
+        raise ValueError(f"'hard_low' must be > 0 when 'log: true', got hard_low={hard_low}")

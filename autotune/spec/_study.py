@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from typing import Annotated
 from typing import Any
+from typing import Literal
 
 from pydantic import Field
 from pydantic import field_validator
@@ -23,6 +25,15 @@ class Direction(enum.Enum):
 class SamplerKind(enum.Enum):
     TPE = "tpe"
     RANDOM = "random"
+    GRID = "grid"  # every combination, queued up front (per-value trends in the report)
+
+
+class PairedTestKind(enum.Enum):
+    """The paired test of the finalists' re-evaluation; all two-sided."""
+
+    WILCOXON = "wilcoxon"  # scipy.stats.wilcoxon: exact without ties (permutation with ties)
+    SIGN = "sign"  # exact binomial sign test on the pairs that are not tied
+    PAIRED_T = "paired_t"  # scipy.stats.ttest_rel
 
 
 class PrunerKind(enum.Enum):
@@ -50,6 +61,60 @@ class PrunerSpec(SpecModel):
     reduction_factor: int = Field(default=3, ge=2)
 
 
+class StageSpec(SpecModel):
+    """One tuning stage: the search-space groups it tunes (earlier stages' bests fixed).
+
+    Later stages re-tune the learning rate in a range narrowed around the previous
+    stage's best (``learning_rate_narrowing``). ``trials`` and ``sampler`` default to the
+    study's; a grid stage runs every combination of ``grid_points`` values per number.
+    """
+
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    groups: tuple[str, ...] = Field(min_length=1)
+    trials: int | None = Field(default=None, ge=1)
+    sampler: SamplerKind | None = None
+    grid_points: int = Field(default=3, ge=2, le=10)
+
+    @property
+    def label(self) -> str:
+        return self.name or "-".join(self.groups)
+
+
+class BoundarySpec(SpecModel):
+    """The check after every stage whether the best sits on a bound, and the widening."""
+
+    tolerance: float = Field(default=0.05, gt=0.0, lt=0.5)
+    top_k: int = Field(default=5, ge=1)
+    widen: bool = True
+    max_widenings: int = Field(default=2, ge=0, le=10)
+    log_factor: float = Field(default=3.0, gt=1.0)
+    linear_fraction: float = Field(default=0.5, gt=0.0)
+    trials: int | None = Field(default=None, ge=1)  # new trials per widening (default: half)
+
+
+class ReevaluationSpec(SpecModel):
+    """Finalists re-trained on several periods x seeds, and the significance verdict."""
+
+    enabled: bool = True
+    finalists: int = Field(default=3, ge=2)
+    periods: int = Field(default=12, ge=1)  # 12 x 1: 80% power at 1.5 sd (analysis)
+    seeds: int = Field(default=1, ge=1)
+    period_seed: int | None = Field(default=None, ge=0)  # pinned; default: year-month
+    test: PairedTestKind = PairedTestKind.WILCOXON
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+
+
+class FastModeSpec(SpecModel):
+    """Round 1 on a shorter window: the most recent ``train_fraction`` of the training rows.
+
+    The report's rank correlation between round-1 and re-evaluation results says whether
+    fast mode ranks configurations like full runs (METHOD §5).
+    """
+
+    enabled: bool = False
+    train_fraction: float = Field(default=0.25, gt=0.0, le=1.0)
+
+
 class RoundSpec(SpecModel):
     """One round: a step budget (fraction of max_train_steps); later rounds promote top-k.
 
@@ -61,7 +126,30 @@ class RoundSpec(SpecModel):
     top_k: int | None = Field(default=None, ge=1)
 
 
+class StepsSweepSpec(SpecModel):
+    """The constant-learning-rate sweep that measures max_train_steps when it is "auto".
+
+    ``count`` log-spaced learning rates from ``low`` to ``high`` each train up to ``steps``
+    steps without regularization; the steps the fastest needs to fit the training set
+    become max_train_steps (METHOD §1). If the fastest learning rate is at an end of the
+    grid, two more grid points beyond it are swept, at most ``max_widenings`` times.
+    """
+
+    low: float = Field(default=1e-3, gt=0.0)
+    high: float = Field(default=1.0, gt=0.0)
+    count: int = Field(default=5, ge=2, le=50)
+    steps: int | None = Field(default=None, ge=1)
+    max_widenings: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> StepsSweepSpec:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
 Scalar = bool | int | float | str
+AUTO = "auto"
 
 
 class StudySpec(SpecModel):
@@ -72,7 +160,7 @@ class StudySpec(SpecModel):
     task: str = Field(min_length=1)
     search_space: SearchSpace
     metric: MetricSpec
-    max_train_steps: int = Field(ge=1)
+    max_train_steps: Annotated[int, Field(ge=1)] | Literal["auto"]
     eval_interval: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
@@ -83,6 +171,14 @@ class StudySpec(SpecModel):
     seed: int = Field(default=0, ge=0)
     fixed: dict[str, Scalar] = Field(default_factory=dict)
     rounds: tuple[RoundSpec, ...] = Field(default=(RoundSpec(),), min_length=1)
+    steps_sweep: StepsSweepSpec = StepsSweepSpec()
+    baseline: bool = True
+    apply_step_advice: bool = False
+    stages: tuple[StageSpec, ...] | None = Field(default=None, min_length=1)
+    learning_rate_narrowing: float = Field(default=3.0, gt=1.0)
+    boundary: BoundarySpec = BoundarySpec()
+    reevaluation: ReevaluationSpec = ReevaluationSpec()
+    fast_mode: FastModeSpec = FastModeSpec()
 
     @field_validator("rounds")
     @classmethod
@@ -109,37 +205,103 @@ class StudySpec(SpecModel):
 
     @model_validator(mode="after")
     def _check_budgets(self) -> StudySpec:
-        if self.eval_interval > self.max_train_steps:
-            raise ValueError(
-                f"eval_interval ({self.eval_interval}) must not exceed "
-                f"max_train_steps ({self.max_train_steps})"
-            )
-        if self.pruner.min_steps > self.max_train_steps:
-            raise ValueError(
-                f"pruner.min_steps ({self.pruner.min_steps}) must not exceed "
-                f"max_train_steps ({self.max_train_steps})"
-            )
-        first_round = self.round_steps(1)
-        if first_round < self.eval_interval:
-            raise ValueError(
-                f"round 1 trains {first_round} steps, fewer than eval_interval "
-                f"({self.eval_interval}); raise rounds[0].budget_fraction"
-            )
+        if self.max_train_steps == AUTO:
+            self._check_sweep()
+        else:
+            self._check_steps(self.max_train_steps, "max_train_steps")
         top_k = self.rounds[1].top_k if len(self.rounds) > 1 else None
         if top_k is not None and top_k > self.trials:
             raise ValueError(f"round 2 top_k ({top_k}) exceeds trials ({self.trials})")
         tuned_and_fixed = sorted(set(self.fixed) & set(self.search_space.params))
         if tuned_and_fixed:
             raise ValueError(f"parameters both fixed and tuned: {', '.join(tuned_and_fixed)}")
+        self._check_stages()
         return self
 
-    def round_steps(self, round_number: int) -> int:
-        """max_train_steps of a round (1-based), a multiple of eval_interval except the last."""
+    def _check_stages(self) -> None:
+        if self.stages is None:
+            return
+        known = self.search_space.group_names
+        seen: list[str] = []
+        for index, stage in enumerate(self.stages):
+            for group in stage.groups:
+                if group not in known:
+                    raise ValueError(
+                        f"stages[{index}].groups: no group {group!r} in the search space; "
+                        f"its groups: {', '.join(known)}"
+                    )
+                if group in seen:
+                    raise ValueError(f"stages[{index}].groups: group {group!r} is tuned twice")
+                seen.append(group)
+        labels = [stage.label for stage in self.stages]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"stage names must differ, got {labels}")
+        if self.stages[0].groups[0] != known[0]:
+            raise ValueError(
+                f"the first stage must tune the {known[0]!r} group first (learning rate "
+                f"first), got {list(self.stages[0].groups)}"
+            )
+
+    @property
+    def tuning_stages(self) -> tuple[StageSpec, ...]:
+        """The tuning stages; without ``stages``, one "joint" stage over every group."""
+        if self.stages is not None:
+            return self.stages
+        return (StageSpec(name="joint", groups=self.search_space.group_names),)
+
+    def stage_trials(self, stage: StageSpec) -> int:
+        return self.trials if stage.trials is None else stage.trials
+
+    def stage_sampler(self, stage: StageSpec) -> SamplerKind:
+        return self.sampler.type if stage.sampler is None else stage.sampler
+
+    def _check_sweep(self) -> None:
+        steps = self.steps_sweep.steps
+        if steps is None:
+            raise ValueError(
+                "max_train_steps 'auto' needs steps_sweep.steps: how many steps each sweep "
+                "trial may train to fit the training set (e.g. a few times what you expect)"
+            )
+        if self.eval_interval > steps:
+            raise ValueError(
+                f"eval_interval ({self.eval_interval}) must not exceed steps_sweep.steps ({steps})"
+            )
+
+    def _check_steps(self, max_train_steps: int, name: str) -> None:
+        if self.eval_interval > max_train_steps:
+            raise ValueError(
+                f"eval_interval ({self.eval_interval}) must not exceed {name} ({max_train_steps})"
+            )
+        if self.pruner.min_steps > max_train_steps:
+            raise ValueError(
+                f"pruner.min_steps ({self.pruner.min_steps}) must not exceed "
+                f"{name} ({max_train_steps})"
+            )
+        first_round = self.round_steps(1, max_train_steps)
+        if first_round < self.eval_interval:
+            raise ValueError(
+                f"round 1 trains {first_round} steps, fewer than eval_interval "
+                f"({self.eval_interval}); raise rounds[0].budget_fraction"
+            )
+
+    @property
+    def measures_max_train_steps(self) -> bool:
+        """Whether max_train_steps is "auto": measured by the sweep before round 1."""
+        return self.max_train_steps == AUTO
+
+    def round_steps(self, round_number: int, max_train_steps: int | None = None) -> int:
+        """max_train_steps of a round (1-based), a multiple of eval_interval except the last.
+
+        ``max_train_steps`` is the measured value for an "auto" spec (default: the spec's).
+        """
+        total = self.max_train_steps if max_train_steps is None else max_train_steps
+        if total == AUTO:
+            raise ValueError("max_train_steps is 'auto': pass the measured value")
         fraction = self.rounds[round_number - 1].budget_fraction
         if fraction >= 1.0:
-            return self.max_train_steps
-        steps = round(self.max_train_steps * fraction / self.eval_interval) * self.eval_interval
-        return max(self.eval_interval, min(steps, self.max_train_steps))
+            return total
+        steps = round(total * fraction / self.eval_interval) * self.eval_interval
+        return max(self.eval_interval, min(steps, total))
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible form, stored with the campaign so workers need no files."""
