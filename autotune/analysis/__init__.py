@@ -16,6 +16,25 @@ from autotune.analysis._best_step import BestStepAnalysis
 from autotune.analysis._best_step import StepRecommendation
 from autotune.analysis._best_step import analyze_best_steps
 from autotune.analysis._best_step import best_step_records
+from autotune.analysis._boundary import CategoricalEdge
+from autotune.analysis._boundary import ParamBoundary
+from autotune.analysis._boundary import can_widen
+from autotune.analysis._boundary import carried_over
+from autotune.analysis._boundary import check_boundaries
+from autotune.analysis._boundary import widen
+from autotune.analysis._significance import DEFAULT_PERIODS
+from autotune.analysis._significance import DEFAULT_SEEDS
+from autotune.analysis._significance import MIN_RANK_RHO
+from autotune.analysis._significance import PairedComparison
+from autotune.analysis._significance import PairedTest
+from autotune.analysis._significance import RankAgreement
+from autotune.analysis._significance import SignificanceReport
+from autotune.analysis._significance import compare_finalists
+from autotune.analysis._significance import holm_adjust
+from autotune.analysis._significance import min_pairs_to_reach
+from autotune.analysis._significance import rank_agreement
+from autotune.analysis._significance import simulate_false_positive_rate
+from autotune.analysis._significance import simulate_power
 from autotune.analysis._sweep import BoundarySide
 from autotune.analysis._sweep import SweepDecision
 from autotune.analysis._sweep import SweepPoint
@@ -23,27 +42,50 @@ from autotune.analysis._sweep import choose_max_train_steps
 from autotune.analysis._sweep import steps_to_fit
 from autotune.analysis._sweep import sweep_learning_rates
 from autotune.analysis._topk import top_k
+from autotune.analysis._trends import ValueTrend
+from autotune.analysis._trends import grid_trends
 
 __all__ = [
     "BaselineVerdict",
     "BestStepAnalysis",
     "BoundarySide",
+    "CategoricalEdge",
     "DEFAULT_MIN_TRIALS",
+    "DEFAULT_PERIODS",
+    "DEFAULT_SEEDS",
     "EARLY_FRACTION",
     "FEWER_HEADROOM",
     "FEWER_PERCENTILE",
     "FEWER_SHARE",
     "LATE_FRACTION",
+    "MIN_RANK_RHO",
     "MORE_FACTOR",
     "MORE_SHARE",
+    "PairedComparison",
+    "PairedTest",
+    "ParamBoundary",
+    "RankAgreement",
+    "SignificanceReport",
     "StepRecommendation",
     "SweepDecision",
     "SweepPoint",
+    "ValueTrend",
     "analyze_best_steps",
     "best_step_records",
+    "can_widen",
+    "carried_over",
+    "check_boundaries",
     "choose_max_train_steps",
+    "compare_finalists",
     "compare_to_trivial",
+    "grid_trends",
+    "holm_adjust",
+    "min_pairs_to_reach",
+    "rank_agreement",
+    "simulate_false_positive_rate",
+    "simulate_power",
     "steps_to_fit",
     "sweep_learning_rates",
     "top_k",
+    "widen",
 ]

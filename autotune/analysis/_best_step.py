@@ -29,7 +29,8 @@ MORE_FACTOR = 2
 """MORE suggests this multiple of the current budget."""
 
 BEST_STEP_ATTR = "best_step"
-BUDGET_ATTR = "steps_done"
+BUDGET_ATTR = "max_train_steps"
+STEPS_DONE_ATTR = "steps_done"  # the budget of records without max_train_steps
 
 
 class StepRecommendation(enum.Enum):
@@ -60,10 +61,18 @@ class BestStepAnalysis:
 
 
 def best_step_records(trials: Sequence[FrozenTrial]) -> list[tuple[int, int]]:
-    """(best_step, budget) of each COMPLETE trial with int user attrs best_step and steps_done."""
+    """(best_step, budget) of each COMPLETE trial: user attrs best_step and max_train_steps.
+
+    The budget is the planned steps, so an early-stopped run counts against its full budget
+    (older records without max_train_steps fall back to steps_done).
+    """
     records = []
     for trial in trials:
-        best, budget = (trial.user_attrs.get(a) for a in (BEST_STEP_ATTR, BUDGET_ATTR))
+        attrs = trial.user_attrs
+        best, budget = (
+            attrs.get(BEST_STEP_ATTR),
+            attrs.get(BUDGET_ATTR, attrs.get(STEPS_DONE_ATTR)),
+        )
         if trial.state is TrialState.COMPLETE and _is_int(best) and _is_int(budget):
             records.append((best, budget))
     return records
