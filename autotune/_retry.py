@@ -9,17 +9,14 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from autotune._attrs import ATTR_SEED  # noqa: F401 (re-exported)
+from autotune._attrs import INHERITED_BY_RETRIES
 from autotune.pruning import engine_of
 from autotune.pruning import remove_trial
 
-ATTR_SEED = "seed"
-# Only these travel to the retry: copying Optuna's system attributes would also copy the
-# pruner's rung records, so the retry would be judged at rungs it never reached.
-_INHERITED_USER_ATTRS = (ATTR_SEED,)
-
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None = None) -> bool:
-    """Add a WAITING copy of the trial (same params and seed); False past ``max_retry``."""
+    """Add a WAITING copy of the trial (same params, seed, lineage); False past ``max_retry``."""
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     if max_retry is not None and len(history) > max_retry:
         return False
@@ -29,7 +26,7 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None =
             params=trial.params,
             distributions=trial.distributions,
             user_attrs={
-                k: trial.user_attrs[k] for k in _INHERITED_USER_ATTRS if k in trial.user_attrs
+                k: trial.user_attrs[k] for k in INHERITED_BY_RETRIES if k in trial.user_attrs
             },
             system_attrs={
                 "failed_trial": trial.system_attrs.get("failed_trial", trial.number),

@@ -13,6 +13,7 @@ import time
 from typing import TextIO
 
 from autotune.campaign import Campaign
+from autotune.campaign import Stage
 from autotune.campaign import load_campaign
 from autotune.progress import progress_line
 from autotune.storage import HeartbeatSettings
@@ -31,7 +32,7 @@ class LocalRun:
 
 
 def worker_command(
-    campaign: str, worker_id: str, heartbeat: HeartbeatSettings, threads: int
+    campaign: str, worker_id: str, heartbeat: HeartbeatSettings, threads: int, artifacts: Path
 ) -> list[str]:
     """The command line of one local worker (the storage URL travels in the environment)."""
     return [
@@ -48,6 +49,8 @@ def worker_command(
         str(heartbeat.interval_s),
         "--grace-period",
         str(heartbeat.grace_period_s),
+        "--artifacts",
+        str(artifacts),
     ]
 
 
@@ -58,6 +61,7 @@ def run_local_workers(
     log_dir: Path,
     heartbeat: HeartbeatSettings,
     out: TextIO,
+    artifacts: Path,
 ) -> LocalRun:
     """Start ``workers`` worker processes, print progress until all exit, return their codes."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +75,7 @@ def run_local_workers(
         with log_path.open("ab") as log:
             processes.append(
                 subprocess.Popen(
-                    worker_command(campaign.name, worker_id, heartbeat, threads=1),
+                    worker_command(campaign.name, worker_id, heartbeat, 1, artifacts),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
@@ -113,8 +117,10 @@ def _progress_printer(out: TextIO) -> Callable[[Campaign, float], None]:
     def show(campaign: Campaign, elapsed_s: float) -> None:
         study = campaign.current_study
         progress = campaign.progress(study)
-        rounds = f"round {Campaign.round_of(study)}/{len(campaign.spec.rounds)} "
-        line = rounds + progress_line(progress, campaign.spec.metric.name, elapsed_s)
+        label = Campaign.label_of(study)
+        if Campaign.stage_of(study) is Stage.JOINT:
+            label += f"/{len(campaign.spec.rounds)}"
+        line = f"{label} " + progress_line(progress, campaign.value_name(study), elapsed_s)
         if out.isatty():
             out.write("\r" + line.ljust(130)[:170])
             out.flush()

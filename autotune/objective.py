@@ -3,22 +3,64 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+import logging
 import math
+from pathlib import Path
+import tempfile
 import threading
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
 
 from autotune import training
-from autotune._retry import ATTR_SEED
-from autotune.spec import CategoricalParam
-from autotune.spec import FloatParam
-from autotune.spec import IntParam
+from autotune._artifacts import CheckpointRef
+from autotune._artifacts import CheckpointStore
+from autotune._attrs import ATTR_FINALIST  # noqa: F401 (re-exported)
+from autotune._attrs import ATTR_HPARAMS
+from autotune._attrs import ATTR_OVERRIDES
+from autotune._attrs import ATTR_PARENT_STUDY
+from autotune._attrs import ATTR_PARENT_TRIAL
+from autotune._attrs import ATTR_PERIOD_COUNT
+from autotune._attrs import ATTR_PERIOD_INDEX
+from autotune._attrs import ATTR_PERIOD_NAME  # noqa: F401 (re-exported)
+from autotune._attrs import ATTR_PERIOD_SEED
+from autotune._attrs import ATTR_REPLICATE  # noqa: F401 (re-exported)
+from autotune._attrs import ATTR_RESUME
+from autotune._attrs import ATTR_SEED
+from autotune.campaign import Stage
+from autotune.campaign import space_distributions
 from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
 
+_logger = logging.getLogger(__name__)
+
 ATTR_PRUNED_REASON = "pruned_reason"
-ATTR_OVERRIDES = "schedule_overrides"  # set on promoted trials (autotune.pipeline)
+ATTR_STEPS_TO_FIT = "steps_to_fit"
+ATTR_DIVERGED = "diverged"
+ATTR_RESUMED_FROM = "resumed_from_step"
+ATTR_RESUME_ERROR = "resume_error"
+TRIVIAL_PREFIX = "trivial_"
+SWEEP_PARAM_RANGE = (1e-8, 1e3)  # the sweep's learning rates are enqueued; any fit inside
+_REGULARIZATION_OFF = {"weight_decay": 0.0, "dropout": 0.0}
+
+
+@dataclass(frozen=True)
+class RoundSetting:
+    """What an objective needs to know about the stage/round whose trials it runs."""
+
+    stage: Stage
+    max_train_steps: int
+    promote_to_steps: int | None = None  # the next round's steps, if trials may be promoted
+    distributions: Mapping[str, BaseDistribution] = field(default_factory=dict)
+    base: Mapping[str, Any] = field(default_factory=dict)  # hparams the stage does not tune
+    train_fraction: float = 1.0  # fast mode: round 1 on a shorter window of training rows
 
 
 class StopRequested(Exception):
@@ -27,20 +69,27 @@ class StopRequested(Exception):
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     """Ask the trial for a value of every parameter of the space, in group order."""
+    return suggest_from(trial, space_distributions(space.params))
+
+
+def suggest_from(
+    trial: optuna.Trial, distributions: Mapping[str, BaseDistribution]
+) -> dict[str, Any]:
+    """Ask the trial for a value of every distribution (a stage's narrowed or widened space)."""
     values: dict[str, Any] = {}
-    for name, param in space.params.items():
-        if isinstance(param, FloatParam):
+    for name, dist in distributions.items():
+        if isinstance(dist, FloatDistribution):
             values[name] = trial.suggest_float(
-                name, param.low, param.high, log=param.log, step=param.step
+                name, dist.low, dist.high, log=dist.log, step=dist.step
             )
-        elif isinstance(param, IntParam):
+        elif isinstance(dist, IntDistribution):
             values[name] = trial.suggest_int(
-                name, param.low, param.high, log=param.log, step=param.step
+                name, dist.low, dist.high, log=dist.log, step=dist.step
             )
-        elif isinstance(param, CategoricalParam):
-            values[name] = trial.suggest_categorical(name, list(param.choices))
+        elif isinstance(dist, CategoricalDistribution):
+            values[name] = trial.suggest_categorical(name, list(dist.choices))
         else:
-            raise TypeError(f"unsupported parameter type {type(param).__name__} for {name!r}")
+            raise TypeError(f"unsupported distribution {type(dist).__name__} for {name!r}")
     return values
 
 
@@ -57,7 +106,9 @@ def trial_seed(spec: StudySpec, trial: optuna.Trial) -> int:
     return int(seed)
 
 
-def trial_budget(spec: StudySpec, seed: int, max_train_steps: int) -> training.Budget:
+def trial_budget(
+    spec: StudySpec, seed: int, max_train_steps: int, train_fraction: float = 1.0
+) -> training.Budget:
     """Training budget of one trial of a round that trains ``max_train_steps`` steps."""
     return training.Budget(
         max_train_steps=max_train_steps,
@@ -65,6 +116,7 @@ def trial_budget(spec: StudySpec, seed: int, max_train_steps: int) -> training.B
         batch_size=spec.batch_size,
         seed=seed,
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
+        train_fraction=train_fraction,
     )
 
 
@@ -75,6 +127,7 @@ def result_attrs(result: training.TrainResult) -> dict[str, Any]:
     attrs |= {
         "best_step": result.best.step,
         "steps_done": result.steps_done,
+        ATTR_RESUMED_FROM: result.resumed_from_step,
         "wall_time_s": round(result.wall_time_s, 3),
         "examples_per_s": round(result.examples_per_s, 1),
         "evaluated_model": result.evaluated_model.value,
@@ -82,48 +135,314 @@ def result_attrs(result: training.TrainResult) -> dict[str, Any]:
     return attrs
 
 
-def make_objective(
-    spec: StudySpec, stop_requested: threading.Event, max_train_steps: int
-) -> Callable[[optuna.Trial], float]:
-    """The objective: train with the trial's hyperparameters, report at every eval, prune.
+def promotion_overrides(hparams: Mapping[str, Any], parent_steps: int) -> dict[str, Any]:
+    """Schedule settings that spend a longer budget's extra steps at a high learning rate.
 
-    Returns the best validation value of the run (retrospective checkpoint selection). A
-    non-finite loss prunes the trial with the reason recorded; a stop request raises
-    StopRequested at the next eval.
+    METHOD §1, round-2 rule: the warmup keeps its length; linear and WSD keep the parent's
+    decay length, so the constant phase grows; cosine keeps its base rate and stretches to
+    the new budget; Noam does not depend on the budget.
     """
-    task = training.get_task(spec.task)
-    metric = spec.metric.name
+    # model_dim only scales Noam, which has no budget-dependent part: any value will do.
+    schedule = training.ScheduleConfig.from_hparams(hparams, model_dim=1)
+    if schedule.kind is training.Schedule.NOAM:
+        return {}
+    overrides: dict[str, Any] = {
+        "warmup_fraction": 0.0,
+        "warmup_steps": training.resolved_warmup_steps(schedule, parent_steps),
+    }
+    if schedule.kind in (training.Schedule.LINEAR, training.Schedule.WSD):
+        overrides |= {
+            "decay_fraction": None,
+            "decay_steps": training.resolved_decay_steps(schedule, parent_steps),
+        }
+    return overrides
 
-    def objective(trial: optuna.Trial) -> float:
-        overrides = trial.user_attrs.get(ATTR_OVERRIDES) or {}
-        hparams = {**spec.fixed, **suggest(trial, spec.search_space), **overrides}
+
+def stage_base_hparams(spec: StudySpec, stage_fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """What a tuning stage does not tune: the task's defaults, fixed values, earlier bests."""
+    task = training.get_task(spec.task)
+    return {**task.default_hyperparameters(), **spec.fixed, **stage_fixed}
+
+
+def trial_hparams(
+    base: Mapping[str, Any], params: Mapping[str, Any], user_attrs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A tuning trial's configuration: the stage's base, its parameters, schedule overrides."""
+    return {**base, **params, **(user_attrs.get(ATTR_OVERRIDES) or {})}
+
+
+def baseline_hparams(spec: StudySpec, task: training.Task) -> dict[str, Any]:
+    """The baseline: the task's default configuration with the spec's fixed values."""
+    return {**task.default_hyperparameters(), **spec.fixed}
+
+
+def sweep_hparams(spec: StudySpec, task: training.Task, learning_rate: float) -> dict[str, Any]:
+    """A sweep trial: the baseline at a constant learning rate, without regularization."""
+    known = training.TRAINING_HYPERPARAMETERS | task.model_hyperparameters
+    hparams = {
+        k: v
+        for k, v in baseline_hparams(spec, task).items()
+        if k not in training.SCHEDULE_HYPERPARAMETERS
+    }
+    hparams |= {k: v for k, v in _REGULARIZATION_OFF.items() if k in known}
+    return hparams | {"learning_rate": learning_rate, "schedule": "constant"}
+
+
+def make_objective(
+    spec: StudySpec,
+    stop_requested: threading.Event,
+    setting: RoundSetting,
+    checkpoints: CheckpointStore | None = None,
+) -> Callable[[optuna.Trial], float]:
+    """The objective of a stage: tuning trials, the baseline run, or a sweep trial."""
+    if setting.stage is Stage.STEPS_SWEEP:
+        return _SweepObjective(spec, stop_requested, setting)
+    if setting.stage is Stage.BASELINE:
+        return _BaselineObjective(spec, stop_requested, setting)
+    if setting.stage is Stage.REEVALUATION:
+        return _ReevaluationObjective(spec, stop_requested, setting)
+    return _TuningObjective(spec, stop_requested, setting, checkpoints)
+
+
+class _Objective:
+    """Shared by the objectives: one training run reported to the trial at every eval."""
+
+    def __init__(
+        self, spec: StudySpec, stop_requested: threading.Event, setting: RoundSetting
+    ) -> None:
+        self.spec, self.stop_requested, self.setting = spec, stop_requested, setting
+        self.task = training.get_task(spec.task)
+
+    def budget(self, trial: optuna.Trial) -> training.Budget:
+        seed, setting = trial_seed(self.spec, trial), self.setting
+        return trial_budget(self.spec, seed, setting.max_train_steps, setting.train_fraction)
+
+    def check_stop(self, step: int) -> None:
+        if self.stop_requested.is_set():
+            raise StopRequested(f"stop requested at step {step}")
+
+    def run_reporting(
+        self,
+        trial: optuna.Trial,
+        hparams: Mapping[str, Any],
+        period: training.Period | None = None,
+    ) -> float:
+        """Train without pruning, reporting the metric at every eval; the best value."""
+        metric = self.spec.metric.name
 
         def on_eval(evaluation: training.EvalResult) -> None:
             trial.report(evaluation.metrics[metric], evaluation.step)
-            if stop_requested.is_set():
-                raise StopRequested(f"stop requested at step {evaluation.step}")
-            if trial.should_prune():
-                reason = f"successive halving at step {evaluation.step}"
-                trial.set_user_attr(ATTR_PRUNED_REASON, reason)
-                raise optuna.TrialPruned(reason)
+            self.check_stop(evaluation.step)
 
+        budget = self.budget(trial)
         try:
-            result = training.train(
-                hparams,
-                task,
-                trial_budget(spec, trial_seed(spec, trial), max_train_steps),
-                on_eval,
-                selection_metric=metric,
-            )
+            result = training.train(hparams, self.task, budget, on_eval, metric, period=period)
         except training.NonFiniteLossError as error:
-            trial.set_user_attr(ATTR_PRUNED_REASON, str(error))
-            raise optuna.TrialPruned(str(error)) from None
+            _prune(trial, str(error))
+        return self.finish(trial, result)
+
+    def finish(self, trial: optuna.Trial, result: training.TrainResult) -> float:
+        """Record the result's metrics; the best value of the metric (non-finite: pruned)."""
         for key, value in result_attrs(result).items():
             trial.set_user_attr(key, value)
+        trial.set_user_attr("max_train_steps", self.setting.max_train_steps)
+        if self.setting.train_fraction < 1.0:
+            trial.set_user_attr("train_fraction", self.setting.train_fraction)
+        metric = self.spec.metric.name
         value = result.best.metrics[metric]
         if not math.isfinite(value):
-            trial.set_user_attr(ATTR_PRUNED_REASON, f"{metric} is {value}")
-            raise optuna.TrialPruned(f"{metric} is {value}")
+            _prune(trial, f"{metric} is {value}")
         return value
 
-    return objective
+
+def _prune(trial: optuna.Trial, reason: str) -> None:
+    trial.set_user_attr(ATTR_PRUNED_REASON, reason)
+    raise optuna.TrialPruned(reason)
+
+
+class _TuningObjective(_Objective):
+    """A tuning trial: suggest, train (resuming a promoted trial's parent checkpoint), prune.
+
+    Returns the best validation value of the run (retrospective checkpoint selection).
+    In a round whose trials may be promoted, the checkpoint a promoted trial can resume
+    from is uploaded to the artifact store when training passes it.
+    """
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        stop_requested: threading.Event,
+        setting: RoundSetting,
+        checkpoints: CheckpointStore | None,
+    ) -> None:
+        super().__init__(spec, stop_requested, setting)
+        self.checkpoints = checkpoints
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest_from(trial, self.setting.distributions)
+        hparams = trial_hparams(self.setting.base, params, trial.user_attrs)
+        upload_step = self._upload_step(hparams)
+        with tempfile.TemporaryDirectory(prefix="autotune-") as scratch:
+            settings = None
+            if upload_step:
+                settings = training.CheckpointSettings(Path(scratch) / "run", keep_last=1)
+            on_eval = self._on_eval(trial, settings, upload_step)
+            resume = self._fetch_resume(trial, Path(scratch))
+            try:
+                result = self._train(hparams, trial, on_eval, settings, resume)
+            except training.NonFiniteLossError as error:
+                _prune(trial, str(error))
+        return self.finish(trial, result)
+
+    def _upload_step(self, hparams: Mapping[str, Any]) -> int:
+        """The eval step whose checkpoint a promoted copy of this trial could resume from."""
+        steps, later = self.setting.max_train_steps, self.setting.promote_to_steps
+        if self.checkpoints is None or later is None or self.setting.train_fraction < 1.0:
+            return 0  # nothing to promote into, or a fast-mode run on other data
+        child = {**hparams, **promotion_overrides(hparams, steps)}
+        return training.resumable_step(hparams, steps, child, later, self.spec.eval_interval)
+
+    def _on_eval(
+        self,
+        trial: optuna.Trial,
+        settings: training.CheckpointSettings | None,
+        upload_step: int,
+    ) -> Callable[[training.EvalResult], None]:
+        metric = self.spec.metric.name
+
+        def on_eval(evaluation: training.EvalResult) -> None:
+            trial.report(evaluation.metrics[metric], evaluation.step)
+            if settings is not None and evaluation.step == upload_step:
+                self._upload(trial, settings, upload_step)
+            self.check_stop(evaluation.step)
+            last = evaluation.step >= self.setting.max_train_steps  # its result is in: keep it
+            if not last and trial.should_prune():
+                _prune(trial, f"successive halving at step {evaluation.step}")
+
+        return on_eval
+
+    def _upload(
+        self, trial: optuna.Trial, settings: training.CheckpointSettings, step: int
+    ) -> None:
+        assert self.checkpoints is not None  # no settings without a store
+        path = training.latest_checkpoint(settings.directory)
+        try:
+            if path is None:
+                raise FileNotFoundError(f"no checkpoint in {settings.directory}")
+            self.checkpoints.upload(trial, path, step)
+        except Exception as error:  # a promoted copy then trains from scratch
+            _logger.warning("trial %d: checkpoint upload failed: %s", trial.number, error)
+
+    def _fetch_resume(self, trial: optuna.Trial, scratch: Path) -> Path | None:
+        """The parent's checkpoint of a promoted trial, downloaded; None: start fresh."""
+        ref = CheckpointRef.from_attr(trial.user_attrs.get(ATTR_RESUME))
+        if ref is None or self.checkpoints is None:
+            return None
+        try:
+            path = self.checkpoints.download(ref, scratch)
+            training.load_checkpoint(path)
+        except Exception as error:  # missing or unreadable: restart from scratch
+            _resume_failed(trial, f"checkpoint {ref.artifact_id} unusable: {error}")
+            return None
+        _report_parent_curve(trial, ref.step)
+        return path
+
+    def _train(
+        self,
+        hparams: dict[str, Any],
+        trial: optuna.Trial,
+        on_eval: Callable[[training.EvalResult], None],
+        settings: training.CheckpointSettings | None,
+        resume: Path | None,
+    ) -> training.TrainResult:
+        budget, metric = self.budget(trial), self.spec.metric.name
+        if resume is not None:
+            try:
+                return training.train(
+                    hparams,
+                    self.task,
+                    budget,
+                    on_eval,
+                    metric,
+                    checkpoints=settings,
+                    resume_from=resume,
+                )
+            except training.CheckpointMismatchError as error:
+                _resume_failed(trial, str(error))
+        return training.train(hparams, self.task, budget, on_eval, metric, checkpoints=settings)
+
+
+def _report_parent_curve(trial: optuna.Trial, until_step: int) -> None:
+    """Report the parent's values up to the resumed step: the learning curve stays whole."""
+    storage = trial.storage
+    study_id = storage.get_study_id_from_name(trial.user_attrs[ATTR_PARENT_STUDY])
+    parent_id = storage.get_trial_id_from_study_id_trial_number(
+        study_id, trial.user_attrs[ATTR_PARENT_TRIAL]
+    )
+    curve = storage.get_trial(parent_id).intermediate_values
+    for step, value in sorted(curve.items()):
+        if step <= until_step:
+            trial.report(value, step)
+
+
+def _resume_failed(trial: optuna.Trial, reason: str) -> None:
+    _logger.warning("trial %d restarts from scratch: %s", trial.number, reason)
+    trial.set_user_attr(ATTR_RESUME_ERROR, reason)
+
+
+class _BaselineObjective(_Objective):
+    """The baseline run: the task's default configuration, with the trivial predictor's value."""
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        hparams = baseline_hparams(self.spec, self.task)
+        trial.set_user_attr(ATTR_HPARAMS, hparams)
+        trivial = getattr(self.task, "trivial_metrics", None)
+        if callable(trivial):
+            for name, value in trivial().items():
+                trial.set_user_attr(f"{TRIVIAL_PREFIX}{name}", float(value))
+        return self.run_reporting(trial, hparams)
+
+
+class _Fitted(Exception):
+    """The training loss reached the task's fit threshold: the sweep trial is done."""
+
+
+class _SweepObjective(_Objective):
+    """A sweep trial: how many steps a constant learning rate needs to fit the training set.
+
+    Its value is the steps to fit (inf: not within the sweep's steps, or diverged); the
+    training loss at every eval is reported as the learning curve.
+    """
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        learning_rate = trial.suggest_float("learning_rate", *SWEEP_PARAM_RANGE, log=True)
+        hparams = sweep_hparams(self.spec, self.task, learning_rate)
+        trial.set_user_attr(ATTR_HPARAMS, hparams)
+        threshold = float(self.task.fit_threshold)  # type: ignore[attr-defined]
+
+        def on_eval(evaluation: training.EvalResult) -> None:
+            loss = evaluation.metrics[training.TRAIN_LOSS]
+            trial.report(loss, evaluation.step)
+            self.check_stop(evaluation.step)
+            if loss <= threshold:
+                raise _Fitted(evaluation.step)
+
+        try:
+            training.train(hparams, self.task, self.budget(trial), on_eval, training.TRAIN_LOSS)
+        except _Fitted as fitted:
+            steps = int(fitted.args[0])
+            trial.set_user_attr(ATTR_STEPS_TO_FIT, steps)
+            return float(steps)
+        except training.NonFiniteLossError as error:
+            trial.set_user_attr(ATTR_DIVERGED, str(error))
+        trial.set_user_attr(ATTR_STEPS_TO_FIT, None)
+        return math.inf
+
+
+class _ReevaluationObjective(_Objective):
+    """A finalist re-trained on one period with one seed (attributes set when queued)."""
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        attrs = trial.user_attrs
+        periods = self.task.periods(attrs[ATTR_PERIOD_COUNT], attrs[ATTR_PERIOD_SEED])
+        return self.run_reporting(trial, attrs[ATTR_HPARAMS], periods[attrs[ATTR_PERIOD_INDEX]])

@@ -49,7 +49,7 @@ def normalize_url(url: str) -> str:
     """Return the URL with the psycopg2 driver; reject anything that is not PostgreSQL."""
     try:
         parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):
         raise StorageError(
             f"malformed storage URL {mask_password(url)!r}; expected "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
@@ -65,9 +65,10 @@ def normalize_url(url: str) -> str:
 def mask_password(url: str) -> str:
     """The URL with its password replaced by ``***``, safe to print or log."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        masked = make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        masked = re.sub(r"^((?:[^:/@]*://)?[^:/@]*:)[^/]*@", r"\1***@", url)
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", masked)
 
 
 def engine_kwargs() -> dict[str, object]:
@@ -141,12 +142,20 @@ def open_storage(
     resolved = resolve_url(url, state_dir)
     check_connection(resolved)
     _logger.info("storage: %s", mask_password(resolved))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
-            resolved,
-            engine_kwargs=engine_kwargs(),
-            heartbeat_interval=heartbeat.interval_s,
-            grace_period=heartbeat.grace_period_s,
-            heartbeat_stale_trial_callback=RetryStaleTrial(heartbeat.max_retry),
-        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                resolved,
+                engine_kwargs=engine_kwargs(),
+                heartbeat_interval=heartbeat.interval_s,
+                grace_period=heartbeat.grace_period_s,
+                heartbeat_stale_trial_callback=RetryStaleTrial(heartbeat.max_retry),
+            )
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise StorageError(
+            f"cannot open the Optuna tables in {mask_password(resolved)}: {reason}; a "
+            "read-only role (the dashboard's) needs them created first, by autotune create "
+            "with the workers' role"
+        ) from None

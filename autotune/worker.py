@@ -20,6 +20,7 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
+from autotune._artifacts import CheckpointStore
 from autotune._locks import advisory_lock
 from autotune._locks import advisory_lock_key  # noqa: F401 (re-exported)
 from autotune._retry import RetryStaleTrial
@@ -28,7 +29,10 @@ from autotune._trial_budget import ATTR_ERROR
 from autotune._trial_budget import NextStep
 from autotune._trial_budget import consumes_budget  # noqa: F401 (re-exported)
 from autotune._trial_budget import next_step
+from autotune.campaign import ATTR_STAGE_INDEX
 from autotune.campaign import Campaign
+from autotune.campaign import Stage
+from autotune.objective import RoundSetting
 from autotune.objective import StopRequested
 from autotune.objective import make_objective
 from autotune.pipeline import advance
@@ -36,6 +40,9 @@ from autotune.pruning import RungPruner
 from autotune.spec import PrunerKind
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
+from autotune.staging import stage_spec_of
+from autotune.staging import study_base
+from autotune.staging import study_distributions
 
 _logger = logging.getLogger(__name__)
 
@@ -94,15 +101,23 @@ class _Periodic:
         self._thread.join()
 
 
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail trials whose heartbeat stopped; the storage's retry callback re-enqueues them."""
-    with warnings.catch_warnings():
+def fail_stale_trials(study: optuna.Study, storage: RDBStorage) -> None:
+    """Fail trials whose heartbeat stopped; the storage's retry callback re-enqueues them.
+
+    Under the study's advisory lock, the one :meth:`Worker._next_trial` takes: no worker
+    counts the budget between a trial turning FAIL and its retry being queued.
+    """
+    with advisory_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
 
 
-def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
-    if spec.sampler.type == SamplerKind.RANDOM:
+def make_sampler(
+    spec: StudySpec, seed: int | None, kind: SamplerKind | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler of a stage (default: the study's); grid stages only run queued trials."""
+    kind = spec.sampler.type if kind is None else kind
+    if kind in (SamplerKind.RANDOM, SamplerKind.GRID):
         return optuna.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -111,9 +126,11 @@ def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampl
         )
 
 
-def make_pruner(spec: StudySpec, round_number: int, steps: int) -> optuna.pruners.BasePruner:
-    """Rung pruning in round 1; promoted configurations in later rounds run to the end."""
-    if spec.pruner.type == PrunerKind.NONE or round_number > 1:
+def make_pruner(
+    spec: StudySpec, stage: Stage, round_number: int, steps: int
+) -> optuna.pruners.BasePruner:
+    """Rung pruning in round 1; promoted configurations, baseline and sweep run to the end."""
+    if spec.pruner.type == PrunerKind.NONE or stage is not Stage.JOINT or round_number > 1:
         return optuna.pruners.NopPruner()
     return RungPruner(
         spec.pruner.min_steps, spec.pruner.reduction_factor, steps, spec.metric.direction
@@ -122,37 +139,74 @@ def make_pruner(spec: StudySpec, round_number: int, steps: int) -> optuna.pruner
 
 @dataclass(frozen=True)
 class _Round:
-    """The study of one round, opened with its sampler, pruner and objective."""
+    """The study of one stage/round, opened with its sampler, pruner and objective."""
 
     study: optuna.Study
-    number: int
+    label: str
+    sampling: bool  # sample new trials up to the budget (else run only queued ones)
     budget: int
     objective: Callable[[optuna.Trial], float]
+
+
+def _stage_sampler(spec: StudySpec, study: optuna.Study) -> SamplerKind | None:
+    if Campaign.stage_of(study) is not Stage.JOINT:
+        return SamplerKind.RANDOM  # queued trials only
+    return spec.stage_sampler(stage_spec_of(spec, study))
+
+
+def round_setting(campaign: Campaign, study: optuna.Study) -> RoundSetting:
+    """What the objective of a stage/round study needs: its steps and the next round's."""
+    stage, number, spec = Campaign.stage_of(study), Campaign.round_of(study), campaign.spec
+    if stage is not Stage.JOINT:
+        return RoundSetting(stage, Campaign.steps_of(study))
+    promote_to = None
+    total = campaign.max_train_steps
+    last_stage = study.user_attrs.get(ATTR_STAGE_INDEX, 0) == len(spec.tuning_stages) - 1
+    if last_stage and number < len(spec.rounds) and total is not None:
+        promote_to = spec.round_steps(number + 1, total)
+    fast = spec.fast_mode.enabled and number == 1
+    return RoundSetting(
+        stage,
+        Campaign.steps_of(study),
+        promote_to,
+        distributions=study_distributions(study),
+        base=study_base(spec, study),
+        train_fraction=spec.fast_mode.train_fraction if fast else 1.0,
+    )
 
 
 class Worker:
     """Pulls trials of one campaign from the database, round after round, and runs them."""
 
-    def __init__(self, campaign: Campaign, storage: RDBStorage, options: WorkerOptions) -> None:
+    def __init__(
+        self,
+        campaign: Campaign,
+        storage: RDBStorage,
+        options: WorkerOptions,
+        checkpoints: CheckpointStore | None = None,
+    ) -> None:
         self._campaign = campaign
         self._storage = storage
         self._options = options
+        self._checkpoints = checkpoints
         self._stop_requested = threading.Event()
         self._round = self._open_round(campaign.current_study)
 
     def _open_round(self, study: optuna.Study) -> _Round:
         spec = self._campaign.spec
-        number = Campaign.round_of(study)
+        stage, number = Campaign.stage_of(study), Campaign.round_of(study)
+        setting = round_setting(self._campaign, study)
         return _Round(
             study=optuna.load_study(
                 study_name=study.study_name,
                 storage=self._storage,
-                sampler=make_sampler(spec, self._options.seed),
-                pruner=make_pruner(spec, number, Campaign.steps_of(study)),
+                sampler=make_sampler(spec, self._options.seed, _stage_sampler(spec, study)),
+                pruner=make_pruner(spec, stage, number, setting.max_train_steps),
             ),
-            number=number,
+            label=Campaign.label_of(study),
+            sampling=Campaign.samples(study),
             budget=Campaign.trial_budget(study),
-            objective=make_objective(spec, self._stop_requested, Campaign.steps_of(study)),
+            objective=make_objective(spec, self._stop_requested, setting, self._checkpoints),
         )
 
     def request_stop(self, *_: Any) -> None:
@@ -169,7 +223,7 @@ class Worker:
         outcomes: Counter[str] = Counter()
         janitor = _Periodic(
             self._options.janitor_interval_s,
-            lambda: fail_stale_trials(self._round.study),
+            lambda: fail_stale_trials(self._round.study, self._storage),
             "janitor",
         )
         with janitor:
@@ -191,12 +245,15 @@ class Worker:
         )
 
     def _advance(self) -> bool:
-        """Move to the next round (creating it if this worker is first); False when done."""
+        """Move to the next stage/round (creating it if first); False when done or stopped."""
         self._campaign = advance(self._campaign.name, self._storage)
         latest = self._campaign.current_study
-        if Campaign.round_of(latest) == self._round.number:
+        if latest.study_name == self._round.study.study_name:
+            stopped = self._campaign.stopped
+            if stopped is not None:
+                _logger.error("campaign %s stopped: %s", self._campaign.name, stopped)
             return False
-        _logger.info("campaign %s: round %d", self._campaign.name, Campaign.round_of(latest))
+        _logger.info("campaign %s: %s", self._campaign.name, Campaign.label_of(latest))
         self._round = self._open_round(latest)
         return True
 
@@ -208,7 +265,7 @@ class Worker:
         current = self._round
         with advisory_lock(self._storage, current.study.study_name):
             trials = current.study.get_trials(deepcopy=False)
-            step = next_step(trials, current.budget, sampling=current.number == 1)
+            step = next_step(trials, current.budget, sampling=current.sampling)
             if step != NextStep.RUN:
                 return None, step
             trial = current.study.ask()
@@ -243,11 +300,13 @@ class Worker:
 
     def _interrupt(self, trial: optuna.Trial, reason: str) -> str:
         self._set_attr(trial, ATTR_INTERRUPTED, reason)
-        frozen = self._round.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        forget_rung_values(self._round.study, frozen)
-        if frozen.user_attrs.get(ATTR_INTERRUPTED) == reason:
-            retry = self._storage.get_heartbeat_stale_trial_callback() or RetryStaleTrial()
-            retry(self._round.study, frozen)
+        study = self._round.study
+        with advisory_lock(self._storage, study.study_name):  # see fail_stale_trials
+            frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            forget_rung_values(study, frozen)
+            if frozen.user_attrs.get(ATTR_INTERRUPTED) == reason:
+                retry = self._storage.get_heartbeat_stale_trial_callback() or RetryStaleTrial()
+                retry(study, frozen)
         _logger.warning("trial %d interrupted (%s); queued for retry", trial.number, reason)
         return "interrupted"
 

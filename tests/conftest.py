@@ -7,16 +7,20 @@ the test session. Every test gets a database of its own, dropped afterwards.
 from __future__ import annotations
 
 import ast
+import atexit
 from collections.abc import Iterator
 import os
 from pathlib import Path
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
 import sqlalchemy
 
+from autotune.cli import ARTIFACTS_ENV
 from autotune.storage import embedded_url
 from autotune.storage import normalize_url
 
@@ -25,12 +29,28 @@ TEST_DATABASE_ENV = "AUTOTUNE_TEST_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URL of a database on the test server, used to create per-test databases."""
+def server_url() -> Iterator[str]:
+    """URL of a database on the test server, used to create per-test databases.
+
+    The embedded server's data lives outside pytest's temporary directories: a concurrent
+    pytest session prunes old ones, which would pull the data from under a running server.
+    """
     configured = os.environ.get(TEST_DATABASE_ENV)
     if configured:
-        return normalize_url(configured)
-    return embedded_url(tmp_path_factory.mktemp("embedded"))
+        yield normalize_url(configured)
+        return
+    directory = Path(tempfile.mkdtemp(prefix="autotune-test-pg-"))
+    # Registered first, so it runs last: after the server's own stop at exit.
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    yield embedded_url(directory)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def artifact_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Checkpoints of every worker the tests start go to a temporary directory."""
+    path = tmp_path_factory.mktemp("artifacts")
+    os.environ[ARTIFACTS_ENV] = str(path)
+    return path
 
 
 @pytest.fixture
@@ -76,8 +96,15 @@ def write_study(
     space: Path = REPO_ROOT / "search_spaces" / "mlp.yaml",
     sampler: str = "{type: tpe, n_startup_trials: 4}",
     fixed: str = "{}",
+    baseline: bool = False,
+    reevaluation: bool = False,
+    extra: str = "",
 ) -> Path:
-    """A small study spec on digits-mlp (default space: search_spaces/mlp.yaml)."""
+    """A small study spec on digits-mlp (default space: search_spaces/mlp.yaml).
+
+    The baseline run and the re-evaluation are off unless asked for, so tests count only
+    their own trials; ``extra`` is appended as more YAML lines.
+    """
     path = directory / f"{name}.yaml"
     path.write_text(
         f"name: {name}\n"
@@ -91,13 +118,30 @@ def write_study(
         f"sampler: {sampler}\n"
         f"pruner: {{type: successive_halving, min_steps: {eval_interval}, reduction_factor: 3}}\n"
         "seed: 1\n"
-        f"fixed: {fixed}\n",
+        f"fixed: {fixed}\n"
+        f"baseline: {str(baseline).lower()}\n"
+        f"reevaluation: {{enabled: {str(reevaluation).lower()}}}\n" + extra,
         encoding="utf-8",
     )
     return path
 
 
 FAST_HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "3")
+
+
+def run_workers(name: str, storage_url: str, count: int) -> None:
+    """Run ``count`` worker processes of a campaign concurrently until they all exit 0."""
+    workers = [
+        subprocess.Popen(
+            autotune_command("worker", name, "--storage", storage_url, *FAST_HEARTBEAT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * count, outputs
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-import subprocess
 
 import optuna
 from optuna.trial import TrialState
 
 import autotune
 from tests.conftest import FAST_HEARTBEAT
-from tests.conftest import autotune_command
 from tests.conftest import run_autotune
+from tests.conftest import run_workers
 from tests.conftest import write_study
 
 METRIC_ATTRS = (
@@ -25,21 +24,6 @@ METRIC_ATTRS = (
     "wall_time_s",
     "examples_per_s",
 )
-
-
-def run_workers(name: str, storage_url: str, count: int) -> None:
-    """Run ``count`` worker processes of a campaign concurrently until they all exit 0."""
-    workers = [
-        subprocess.Popen(
-            autotune_command("worker", name, "--storage", storage_url, *FAST_HEARTBEAT),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(count)
-    ]
-    outputs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0] * count, outputs
 
 
 def test_four_workers_finish_the_budget(storage_url: str, tmp_path: Path) -> None:
@@ -143,7 +127,8 @@ def test_run_on_the_embedded_server_prints_progress_and_summary(tmp_path: Path) 
 
 
 def test_four_workers_run_a_two_round_campaign(storage_url: str, tmp_path: Path) -> None:
-    spec = write_study(tmp_path, "tworounds", trials=10)
+    # Early stopping off: every trial must run its whole budget, which is what is checked.
+    spec = write_study(tmp_path, "tworounds", trials=10, fixed="{early_stopping_patience: 0}")
     spec.write_text(spec.read_text() + "rounds:\n  - {budget_fraction: 0.5}\n  - {top_k: 3}\n")
     assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
     run_workers("tworounds", storage_url, count=4)

@@ -14,7 +14,9 @@ from optuna.trial import create_trial
 import pytest
 
 from autotune import training
+from autotune.campaign import Campaign
 from autotune.campaign import create_campaign
+from autotune.campaign import load_campaign
 from autotune.pipeline import advance
 from autotune.pipeline import promotion_overrides
 from autotune.spec import SpecError
@@ -75,6 +77,19 @@ def finished_round_one(storage_url: str, tmp_path: Path, name: str) -> None:
         campaign.current_study.add_trial(trial)
 
 
+def race(name: str, storages: list[RDBStorage]) -> None:
+    """Advance the campaign from every storage (own connections) at the same moment."""
+    start = threading.Barrier(len(storages))
+
+    def racer(storage: RDBStorage) -> None:
+        start.wait()
+        advance(name, storage)
+
+    with ThreadPoolExecutor(len(storages)) as pool:
+        for future in [pool.submit(racer, storage) for storage in storages]:
+            future.result(timeout=120)
+
+
 def test_concurrent_advancing_creates_one_round_with_top_k(
     storage_url: str, tmp_path: Path
 ) -> None:
@@ -83,15 +98,7 @@ def test_concurrent_advancing_creates_one_round_with_top_k(
     for attempt in range(12):
         name = f"race{attempt}"
         finished_round_one(storage_url, tmp_path, name)
-        start = threading.Barrier(len(storages))
-
-        def racer(storage: RDBStorage, name: str = name, start: threading.Barrier = start) -> None:
-            start.wait()
-            advance(name, storage)
-
-        with ThreadPoolExecutor(len(storages)) as pool:
-            for future in [pool.submit(racer, storage) for storage in storages]:
-                future.result(timeout=120)
+        race(name, storages)
         names = [s for s in optuna.get_all_study_names(storage_url) if s.startswith(f"{name}/")]
         assert sorted(names) == [f"{name}/joint/1", f"{name}/joint/2"]
         promoted = optuna.load_study(study_name=f"{name}/joint/2", storage=storage_url).trials
@@ -99,3 +106,86 @@ def test_concurrent_advancing_creates_one_round_with_top_k(
         assert all(t.state == TrialState.WAITING for t in promoted)
         assert {t.user_attrs["parent_budget"] for t in promoted} == {60}
         assert {t.user_attrs["seed"] for t in promoted} == {7}
+
+
+def sweep_finished_at_its_top_end(storage_url: str, tmp_path: Path, name: str) -> None:
+    path = write_study(
+        tmp_path,
+        name,
+        trials=4,
+        baseline=True,
+        extra="steps_sweep: {count: 3, steps: 200, max_widenings: 1}\n",
+    )
+    path.write_text(path.read_text().replace("max_train_steps: 120", "max_train_steps: auto"))
+    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
+    run_queued_sweep(campaign.current_study, [None, 160, 60])
+
+
+def run_queued_sweep(study: optuna.Study, steps_to_fit: list[int | None]) -> None:
+    """Stand-ins for the queued sweep trials, finished with these steps to fit."""
+    queued = study.get_trials(states=(TrialState.WAITING,))
+    assert len(queued) == len(steps_to_fit)
+    for trial, steps in zip(queued, steps_to_fit, strict=True):
+        study.add_trial(
+            create_trial(
+                value=float("inf") if steps is None else float(steps),
+                params=trial.system_attrs["fixed_params"],
+                distributions={"learning_rate": FloatDistribution(1e-8, 1e3, log=True)},
+                user_attrs={"steps_to_fit": steps},
+            )
+        )
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def test_concurrent_advancing_widens_the_sweep_once_then_opens_the_baseline_once(
+    storage_url: str, tmp_path: Path
+) -> None:
+    storages = [open_storage(storage_url) for _ in range(4)]
+    for attempt in range(6):
+        name = f"sweep{attempt}"
+        sweep_finished_at_its_top_end(storage_url, tmp_path, name)
+        race(name, storages)
+        names = sorted(s for s in optuna.get_all_study_names(storage_url) if s.startswith(name))
+        assert names == [f"{name}/steps/1", f"{name}/steps/2"]
+        widened = optuna.load_study(study_name=names[1], storage=storage_url)
+        rates = sorted(t.system_attrs["fixed_params"]["learning_rate"] for t in widened.trials)
+        assert rates == pytest.approx([31.62, 1000.0], rel=1e-3)  # 0.001, 0.0316, 1 continued
+        run_queued_sweep(widened, [None, 40])  # the top end again, but no widening is left
+        race(name, storages)
+        campaign = load_campaign(name, storages[0])
+        assert [s.study_name for s in campaign.studies] == [*names, f"{name}/baseline/1"]
+        decision = campaign.studies[1].user_attrs["autotune.steps_decision"]
+        assert decision["max_train_steps"] == 40 and decision["on_boundary"] == "high"
+        assert decision["fastest_learning_rate"] == pytest.approx(1000.0)
+        assert "treat max_train_steps as an upper estimate" in decision["reason"]
+        assert Campaign.steps_of(campaign.current_study) == 40  # round 1 = all 40 steps
+
+
+def test_concurrent_advancing_after_the_baseline_opens_round_one_once(
+    storage_url: str, tmp_path: Path
+) -> None:
+    storages = [open_storage(storage_url) for _ in range(4)]
+    for attempt in range(6):
+        name = f"base{attempt}"
+        path = write_study(tmp_path, name, trials=4, baseline=True)
+        campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
+        campaign.current_study.add_trial(
+            create_trial(value=0.3, user_attrs={"trivial_val_loss": 2.3, "seed": 1})
+        )
+        race(name, storages)
+        names = sorted(s for s in optuna.get_all_study_names(storage_url) if s.startswith(name))
+        assert names == [f"{name}/baseline/1", f"{name}/joint/1"]
+        joint = optuna.load_study(study_name=names[1], storage=storage_url)
+        assert joint.trials == [] and joint.user_attrs["autotune.trials"] == 4
+
+
+def test_a_sweep_where_nothing_fits_stops_the_campaign(storage_url: str, tmp_path: Path) -> None:
+    path = write_study(tmp_path, "unfit", trials=4, extra="steps_sweep: {count: 2, steps: 200}\n")
+    path.write_text(path.read_text().replace("max_train_steps: 120", "max_train_steps: auto"))
+    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
+    run_queued_sweep(campaign.current_study, [None, None])
+    campaign = advance("unfit", open_storage(storage_url))
+    assert len(campaign.studies) == 1
+    assert campaign.stopped is not None
+    assert "no learning rate in [0.001, 1] fitted the training set" in campaign.stopped
+    assert "raise the sweep's N" in campaign.stopped

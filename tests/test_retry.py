@@ -48,3 +48,27 @@ def test_retry_stops_after_max_retry() -> None:
     RetryStaleTrial(max_retry=3)(study, twice_failed)
     assert study.trials[-1].system_attrs["retry_history"] == [0, 1, twice_failed.number]
     assert study.trials[-1].system_attrs["failed_trial"] == 0
+
+
+def test_retry_of_a_promoted_trial_keeps_its_lineage_and_schedule() -> None:
+    study = optuna.create_study()
+    lineage = {
+        "seed": 7,
+        "schedule_overrides": {"warmup_steps": 0, "decay_steps": 12},
+        "parent_study": "c/joint/1",
+        "parent_trial": 3,
+        "parent_budget": 60,
+        "parent_value": 0.25,
+        "resume_checkpoint": {"artifact_id": "abc", "step": 40},
+    }
+    results = {"checkpoint": {"artifact_id": "own", "step": 80}, "best_step": 80, "worker": "a"}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.FAIL,
+            params={"learning_rate": 0.01},
+            distributions={"learning_rate": FloatDistribution(1e-4, 1.0, log=True)},
+            user_attrs=lineage | results,
+        )
+    )
+    assert retry_trial(study, study.trials[-1])
+    assert study.trials[-1].user_attrs == lineage

@@ -1,0 +1,86 @@
+"""Checkpoints in Optuna's artifact store, so any worker (and the dashboard) can find them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.artifacts import Boto3ArtifactStore
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts._protocol import ArtifactStore
+
+from autotune._attrs import ATTR_CHECKPOINT
+from autotune._errors import StorageError
+
+S3_PREFIX = "s3://"
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """A checkpoint file in the artifact store and the step it was taken after."""
+
+    artifact_id: str
+    step: int
+
+    def to_attr(self) -> dict[str, Any]:
+        return {"artifact_id": self.artifact_id, "step": self.step}
+
+    @classmethod
+    def from_attr(cls, value: Any) -> CheckpointRef | None:
+        """The reference stored in a user attribute, or None if absent or malformed."""
+        if not isinstance(value, dict):
+            return None
+        artifact_id, step = value.get("artifact_id"), value.get("step")
+        if not isinstance(artifact_id, str) or not isinstance(step, int) or step < 1:
+            return None
+        return cls(artifact_id, step)
+
+
+def open_artifact_store(location: str) -> ArtifactStore:
+    """A directory (shared by all workers, e.g. NFS) or ``s3://bucket/prefix`` (boto3)."""
+    if location.startswith(S3_PREFIX):
+        bucket, _, prefix = location.removeprefix(S3_PREFIX).partition("/")
+        if not bucket:
+            raise StorageError(f"artifact location {location!r} names no bucket: s3://BUCKET/...")
+        if prefix:
+            raise StorageError(
+                f"artifact location {location!r}: use a bucket of its own, s3://BUCKET"
+            )
+        try:
+            return Boto3ArtifactStore(bucket)
+        except ImportError:
+            raise StorageError(
+                f"artifact location {location!r} needs boto3: pip install boto3"
+            ) from None
+    path = Path(location)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"artifact directory {path} cannot be created: {error}") from None
+    return FileSystemArtifactStore(path)
+
+
+class CheckpointStore:
+    """Upload a trial's checkpoint file and fetch one back, through an artifact store."""
+
+    def __init__(self, artifact_store: ArtifactStore) -> None:
+        self._store = artifact_store
+
+    def upload(self, trial: optuna.Trial, path: Path, step: int) -> CheckpointRef:
+        """Store the checkpoint and record it on the trial (ATTR_CHECKPOINT)."""
+        artifact_id = optuna.artifacts.upload_artifact(
+            artifact_store=self._store, file_path=str(path), study_or_trial=trial
+        )
+        ref = CheckpointRef(artifact_id, step)
+        trial.set_user_attr(ATTR_CHECKPOINT, ref.to_attr())
+        return ref
+
+    def download(self, ref: CheckpointRef, directory: Path) -> Path:
+        """Copy the checkpoint into ``directory``; the local file's path."""
+        path = Path(directory) / f"resume-{ref.step:08d}.pt"
+        optuna.artifacts.download_artifact(
+            artifact_store=self._store, file_path=str(path), artifact_id=ref.artifact_id
+        )
+        return path

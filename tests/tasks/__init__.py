@@ -1,0 +1,1 @@
+"""User tasks the tests plug in as ``tests.tasks.module:factory``."""
