@@ -16,6 +16,7 @@ import yaml
 
 from autotune._errors import AutotuneError
 from autotune.campaign import Campaign
+from autotune.campaign import Stage
 from autotune.campaign import create_campaign
 from autotune.campaign import delete_campaign
 from autotune.campaign import list_campaigns
@@ -31,8 +32,12 @@ from autotune.storage import HeartbeatSettings
 from autotune.storage import mask_password
 from autotune.storage import open_storage
 from autotune.storage import resolve_url
+from autotune.summary import campaign_lines
+from autotune.summary import pipeline_text
 
 EXIT_USER_ERROR = 2
+EXIT_CAMPAIGN_STOPPED = 3
+ARTIFACTS_ENV = "AUTOTUNE_ARTIFACTS"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,10 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("name", help="campaign name")
     worker.add_argument("--max-trials", type=int, help="exit after running this many trials")
     worker.add_argument("--worker-id", default=f"{os.uname().nodename}-{os.getpid()}")
-    worker.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    worker.add_argument("--threads", type=_threads, default=1, help="torch threads (default 1)")
 
     status = _command(commands, "status", "progress of a campaign (or list campaigns)", _status)
     status.add_argument("name", nargs="?", help="campaign name; omit to list campaigns")
+
+    report = _command(
+        commands, "report", "write the campaign report (markdown, HTML, PNG)", _report
+    )
+    report.add_argument("name", help="campaign name")
+    report.add_argument("--out", type=Path, help="directory (default STATE_DIR/reports/NAME)")
+    report.add_argument(
+        "--no-dashboard", action="store_true", help="do not write it into optuna-dashboard"
+    )
 
     best = _command(commands, "best", "JSON of the best configuration so far", _best)
     best.add_argument("name", help="campaign name")
@@ -100,14 +114,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("--max-batch-size", type=int, default=4096)
     probe.add_argument("--min-gain", type=float, default=0.10, help="per doubling (default 0.10)")
-    probe.add_argument("--memory-cap-mib", type=float, help="stop above this estimated memory")
+    probe.add_argument(
+        "--memory-cap-mib", type=_memory_mib, help="stop above this estimated memory"
+    )
     probe.add_argument("--steps", type=int, default=20, help="timed steps per batch size")
-    probe.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    probe.add_argument("--threads", type=_threads, default=1, help="torch threads (default 1)")
 
     dashboard = _command(commands, "dashboard", "open optuna-dashboard on the storage", _dashboard)
     dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse to serve unless the database role is read-only (deploy/postgres/roles.sql)",
+    )
     return parser
+
+
+MAX_THREADS = 1024
+MAX_MEMORY_MIB = 2**30  # a petabyte
+
+
+def _threads(text: str) -> int:
+    """argparse type: torch threads, an int in [1, MAX_THREADS]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an int: {text!r}") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} is outside [1, {MAX_THREADS}]")
+    return value
+
+
+def _memory_mib(text: str) -> float:
+    """argparse type: a memory cap in MiB, a finite number in (0, MAX_MEMORY_MIB]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_MEMORY_MIB:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"{text} is outside (0, {MAX_MEMORY_MIB}]")
+    return value
 
 
 def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
@@ -125,7 +172,20 @@ def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentP
     )
     parser.add_argument("--heartbeat-interval", type=int, default=10, metavar="SECONDS")
     parser.add_argument("--grace-period", type=int, default=60, metavar="SECONDS")
+    parser.add_argument(
+        "--artifacts",
+        default=os.environ.get(ARTIFACTS_ENV) or None,
+        metavar="DIR_OR_S3",
+        help=(
+            f"checkpoint store shared by all workers: a directory or s3://BUCKET "
+            f"(default: ${ARTIFACTS_ENV}, else STATE_DIR/artifacts)"
+        ),
+    )
     return parser
+
+
+def _artifacts(args: argparse.Namespace) -> str:
+    return args.artifacts or str(args.state_dir / "artifacts")
 
 
 def _plain_command(commands, name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
@@ -151,7 +211,7 @@ def _load_spec(args: argparse.Namespace):  # noqa: ANN202
 
 def _run(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
-    workers = args.workers or spec.workers
+    workers = spec.workers if args.workers is None else args.workers
     if workers < 1:
         raise AutotuneError(f"--workers must be >= 1, got {workers}")
     url = resolve_url(args.storage, args.state_dir)
@@ -160,29 +220,35 @@ def _run(args: argparse.Namespace) -> int:
     campaign, created = create_campaign(spec, storage)
     verb = "created" if created else "resuming"
     print(
-        f"{verb} campaign {spec.name!r} ({_rounds_text(spec)}, task {spec.task}) "
+        f"{verb} campaign {spec.name!r} ({pipeline_text(spec)}; task {spec.task}) "
         f"in {mask_password(url)}; {workers} local workers"
     )
     outcome = run_local_workers(
-        campaign, url, workers, args.state_dir / "logs", heartbeat, sys.stdout
+        campaign,
+        url,
+        workers,
+        args.state_dir / "logs",
+        heartbeat,
+        sys.stdout,
+        Path(_artifacts(args)),
     )
-    print(_summary(load_campaign(campaign.name, storage), args))
+    campaign = load_campaign(campaign.name, storage)
+    print(_summary(campaign, args))
+    report = _write_report(campaign, args.state_dir / "reports" / campaign.name)
+    from autotune.report import publish_to_dashboard
+
+    publish_to_dashboard(campaign, report)
+    print(f"report: {report.html_path} (also in the dashboard as notes and figures)")
     failed = [
         str(p) for p, code in zip(outcome.log_paths, outcome.exit_codes, strict=True) if code
     ]
     if failed:
         print(f"some workers exited with an error; see {', '.join(failed)}", file=sys.stderr)
         return 1
+    if campaign.stopped is not None:
+        print(f"autotune: campaign stopped: {campaign.stopped}", file=sys.stderr)
+        return EXIT_CAMPAIGN_STOPPED
     return 130 if outcome.interrupted else 0
-
-
-def _rounds_text(spec) -> str:  # noqa: ANN001
-    parts = [f"round 1: {spec.trials} trials x {spec.round_steps(1)} steps"]
-    parts += [
-        f"round {n}: top {r.top_k} x {spec.round_steps(n)} steps"
-        for n, r in enumerate(spec.rounds[1:], 2)
-    ]
-    return "; ".join(parts)
 
 
 def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
@@ -191,13 +257,15 @@ def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
     for study in campaign.studies:
         progress = campaign.progress(study)
         lines.append(
-            f"  round {Campaign.round_of(study)} ({Campaign.steps_of(study)} steps): "
+            f"  {Campaign.label_of(study)} ({Campaign.steps_of(study)} steps): "
             f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
-            f"of {progress.budget}; {format_best(progress, spec.metric.name)}"
+            f"of {progress.budget}; {format_best(progress, campaign.value_name(study))}"
         )
-    missing = len(spec.rounds) - len(campaign.studies)
-    if missing:
-        lines.append(f"  {missing} later round(s) not reached (no completed trial to promote?)")
+    rounds_run = len(campaign.stage_studies(Stage.JOINT))
+    if campaign.stopped is None and rounds_run < len(spec.rounds):
+        missing = len(spec.rounds) - rounds_run
+        lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
+    lines += [f"  {line}" for line in campaign_lines(campaign)]
     best = campaign.best()
     if best is not None:
         lines.append(
@@ -228,6 +296,8 @@ def _create(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import torch
 
+    from autotune._artifacts import CheckpointStore
+    from autotune._artifacts import open_artifact_store
     from autotune.worker import Worker
     from autotune.worker import WorkerOptions
 
@@ -242,7 +312,8 @@ def _worker(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise AutotuneError(str(error)) from None
-    worker = Worker(campaign, storage, options)
+    checkpoints = CheckpointStore(open_artifact_store(_artifacts(args)))
+    worker = Worker(campaign, storage, options, checkpoints)
     worker.install_signal_handlers()
     summary = worker.run()
     print(
@@ -265,16 +336,33 @@ def _status(args: argparse.Namespace) -> int:
     ]
     print(
         f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
-        f"{spec.metric.name}; {_rounds_text(spec)}"
+        f"{spec.metric.name}; {pipeline_text(spec)}"
     )
     print(progress_table(rows, spec.metric.name))
-    for study in campaign.studies:
-        analysis = campaign.best_steps(study)
-        print(
-            f"round {Campaign.round_of(study)} best steps: "
-            f"{analysis.recommendation.value} — {analysis.reason}"
-        )
+    for line in campaign_lines(campaign):
+        print(line)
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    campaign = load_campaign(args.name, storage)
+    report = _write_report(campaign, args.out or args.state_dir / "reports" / campaign.name)
+    if not args.no_dashboard:
+        from autotune.report import publish_to_dashboard
+
+        publish_to_dashboard(campaign, report)
+    print(f"report: {report.markdown_path} and {report.html_path}")
+    return 0
+
+
+def _write_report(campaign: Campaign, directory: Path):  # noqa: ANN202
+    from autotune.report import write_report
+
+    try:
+        return write_report(campaign, directory)
+    except OSError as error:
+        raise AutotuneError(f"cannot write the report into {directory}: {error}") from None
 
 
 def _best(args: argparse.Namespace) -> int:
@@ -364,14 +452,25 @@ def _parse_assignments(assignments: list[str]) -> dict[str, object]:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
             raise AutotuneError(f"--hparams expects KEY=VALUE pairs, got {assignment!r}")
-        parsed[key] = yaml.safe_load(value)
+        try:
+            parsed[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise AutotuneError(f"--hparams {assignment!r}: bad value ({error})") from None
     return parsed
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    import optuna_dashboard
+    from autotune._artifacts import open_artifact_store
+    from autotune.dashboard import dashboard_app
+    from autotune.dashboard import serve
 
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
-    print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
-    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    app = dashboard_app(storage, open_artifact_store(_artifacts(args)), args.read_only)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        serve(app, args.host, args.port)
+    except OSError as error:
+        raise AutotuneError(f"cannot serve on {args.host}:{args.port}: {error}") from None
+    except KeyboardInterrupt:
+        pass
     return 0

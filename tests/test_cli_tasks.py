@@ -8,6 +8,9 @@ import pytest
 import yaml
 
 import autotune
+from autotune.campaign import Campaign
+from autotune.campaign import Stage
+from autotune.pipeline import ATTR_BASELINE
 from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
@@ -25,7 +28,11 @@ def shrink_study(path: Path, directory: Path) -> Path:
     spec = yaml.safe_load(path.read_text())
     if isinstance(spec["search_space"], str):
         spec["search_space"] = str(REPO_ROOT / "search_spaces" / f"{spec['search_space']}.yaml")
-    spec |= {"trials": 4, "max_train_steps": 90, "eval_interval": 30}
+    spec |= {"trials": 4, "eval_interval": 30}
+    if spec["max_train_steps"] == "auto":  # a sweep of 3 rates, each fitting within 300 steps
+        spec["steps_sweep"] |= {"count": 3, "steps": 300}
+    else:
+        spec["max_train_steps"] = 90
     spec["pruner"] = {**spec.get("pruner", {}), "min_steps": 30}
     small = directory / path.name
     small.write_text(yaml.safe_dump(spec))
@@ -47,15 +54,33 @@ def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     name = yaml.safe_load(spec.read_text())["name"]
     campaign = autotune.load(name, state_dir=state_dir)
-    first = campaign.progress(campaign.studies[0])
+    sweeps = campaign.stage_studies(Stage.STEPS_SWEEP)
+    assert bool(sweeps) == (campaign.spec.max_train_steps == "auto")
+    baseline = campaign.studies[len(sweeps)]
+    joint = campaign.stage_studies(Stage.JOINT)
+    rounds = [s for s in joint if not s.user_attrs["autotune.widening"]]
+    assert Campaign.stage_of(baseline) is Stage.BASELINE
+    assert baseline.user_attrs[ATTR_BASELINE]["passed"], baseline.user_attrs[ATTR_BASELINE]
+    assert "baseline: the baseline beats the trivial predictor" in result.stdout
+    first = campaign.progress(rounds[0])
     assert first.complete >= 1 and first.complete + first.pruned == 4
-    assert len(campaign.studies) == len(campaign.spec.rounds)
-    if len(campaign.studies) > 1:
-        last = campaign.progress()
+    assert len(rounds) == len(campaign.spec.rounds)
+    if len(rounds) > 1:
+        last = campaign.progress(rounds[-1])
         assert last.complete == last.budget  # promoted trials run to the end, unpruned
+    complete = campaign.progress(joint[-1]).complete
+    if complete >= 2:
+        (reevaluation,) = campaign.stage_studies(Stage.REEVALUATION)
+        finalists = reevaluation.user_attrs["autotune.reevaluation"]["finalists"]
+        assert len(reevaluation.trials) == min(complete, 3) * 12 == len(finalists) * 12
+        assert campaign.significance() is not None
+    else:  # pruning left a single complete trial: nothing to compare it with
+        assert "re-evaluation skipped: 1 complete trial(s)" in result.stdout
+    assert (state_dir / "reports" / name / "report.html").is_file()
     best = campaign.best()
     assert best is not None and best.user_attrs["evaluated_model"] == "raw"
-    assert 0 < best.user_attrs["best_step"] <= best.user_attrs["steps_done"] <= 90
+    steps = campaign.max_train_steps
+    assert 0 < best.user_attrs["best_step"] <= best.user_attrs["steps_done"] <= steps <= 300
 
 
 def test_tasks_lists_builtins_with_metrics_and_span() -> None:

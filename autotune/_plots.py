@@ -1,0 +1,760 @@
+"""Report figures over plain data, and a minimal Markdown-to-HTML converter for the report.
+
+Every ``*_plot``/``*_histogram`` function writes a matplotlib PNG to ``path`` (creating its
+folder) and returns the matching plotly ``go.Figure``, ready for
+``optuna_dashboard.save_plotly_graph_object``. Empty inputs never raise: the PNG says
+"no data" and the returned figure has no traces, only a "no data" annotation. Matplotlib
+draws on a bare ``Figure`` with the Agg canvas, never pyplot's global state, so rendering
+works headless in worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+import html
+import math
+from pathlib import Path
+import re
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from autotune.analysis import EARLY_FRACTION
+from autotune.analysis import LATE_FRACTION
+from autotune.analysis import BoundarySide
+
+NO_DATA = "no data"
+"""What the PNG and the figure of an empty input say."""
+DID_NOT_FIT = "did not fit"
+"""Legend name of the sweep's learning rates that never fitted, drawn at the top."""
+BOUND_COLOR = "grey"
+"""A search bound the best trial is not on."""
+HIT_COLOR = "red"
+"""A search bound the best trial sits on, and the chosen sweep learning rate."""
+BEST_COLOR = "orange"
+"""The best trial's marker."""
+
+_DPI = 100
+_MAX_COLUMNS = 3
+_HIST_BINS = 20
+_SERIES = ("started", "pruned", "complete")
+_SERIES_COLORS = ("tab:blue", "tab:orange", "tab:green")
+
+
+@dataclass(frozen=True)
+class ParamPoints:
+    """One search-space parameter of one stage study: its trials' values and objectives.
+
+    `low`/`high` are the search bounds, both None for a categorical. `hit_side` is the bound
+    the best trial sits on (drawn in red); a plain "none"/"low"/"high" is converted.
+    `best_objective` places the best trial's star; without it the best value is marked by a
+    dotted vertical line.
+    """
+
+    name: str
+    values: tuple[float | str, ...]
+    objectives: tuple[float, ...]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    best_value: float | str | None = None
+    hit_side: BoundarySide = BoundarySide.NONE
+    best_objective: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(self.values))
+        object.__setattr__(self, "objectives", tuple(self.objectives))
+        object.__setattr__(self, "hit_side", _boundary_side(self.hit_side))
+        if len(self.values) != len(self.objectives):
+            raise ValueError(
+                f"ParamPoints {self.name!r} has {len(self.values)} values and "
+                f"{len(self.objectives)} objectives; allowed: the same number of each"
+            )
+        self._check_bounds()
+
+    @property
+    def categorical(self) -> bool:
+        """Whether the parameter has no bounds, its values drawn as categories."""
+        return self.low is None
+
+    def _check_bounds(self) -> None:
+        low, high, name = self.low, self.high, self.name
+        if (low is None) != (high is None):
+            raise ValueError(
+                f"ParamPoints {name!r} bounds low={low!r}, high={high!r} are invalid; "
+                "allowed: both None (categorical) or both numbers"
+            )
+        if low is not None and not low <= high:  # type: ignore[operator]
+            raise ValueError(
+                f"ParamPoints {name!r} bounds low={low!r}, high={high!r} are invalid; "
+                "allowed: low <= high"
+            )
+        if self.log and (low is None or low <= 0):
+            raise ValueError(
+                f"ParamPoints {name!r} log=True with low={low!r} is invalid; allowed: low > 0"
+            )
+        if self.hit_side is not BoundarySide.NONE and low is None:
+            raise ValueError(
+                f"ParamPoints {name!r} hit_side={self.hit_side.value!r} is invalid for a "
+                "categorical; allowed: 'none'"
+            )
+        if low is not None and any(isinstance(v, str) for v in self.values):
+            raise ValueError(
+                f"ParamPoints {name!r} has string values with numeric bounds; allowed: "
+                "numbers, or low=high=None for a categorical"
+            )
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """What one boundary-plot panel draws: finite points, categories, the best's position."""
+
+    x: tuple[float | str, ...]
+    y: tuple[float, ...]
+    categories: tuple[str, ...]
+    best_x: float | str | None
+
+
+def boundary_plot(points: Sequence[ParamPoints], metric: str, title: str, path: Path) -> go.Figure:
+    """The tuning playbook's boundary plot: `metric` against each parameter, one panel each.
+
+    Bounds are vertical lines (the one the best sits on in red), log parameters get a log
+    x-axis, categoricals their categories; the best trial is a star. Points with a
+    non-finite objective (or a non-positive value on a log axis) are left out.
+    """
+    if not points:
+        return _no_data(path, title)
+    panels = [_panel(p) for p in points]
+    rows, cols = _grid(len(points))
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
+    fig.suptitle(title)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, p, panel in zip(axes, points, panels, strict=False):
+        _draw_panel(ax, p, panel, metric)
+    for ax in axes[len(points) :]:
+        ax.set_visible(False)
+    _save(fig, path)
+    return _boundary_figure(points, panels, metric, title)
+
+
+def funnel_plot(
+    rows: Sequence[tuple[str, int, int, int]], path: Path, title: str = "trial funnel"
+) -> go.Figure:
+    """Trials started, pruned and complete per stage/round label, as horizontal bars."""
+    rows = [_funnel_row(row) for row in rows]
+    if not rows:
+        return _no_data(path, title)
+    labels = [row[0] for row in rows]
+    fig = Figure(figsize=(7, 1.2 + 0.7 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    height = 0.8 / len(_SERIES)
+    for k, (series, color) in enumerate(zip(_SERIES, _SERIES_COLORS, strict=True)):
+        ys = [i + (k - 1) * height for i in range(len(rows))]
+        bars = ax.barh(ys, [row[k + 1] for row in rows], height, label=series, color=color)
+        ax.bar_label(bars, fontsize=8, padding=2)
+    ax.set_yticks(range(len(rows)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("trials")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)
+    plotly = go.Figure(layout={"title": title, "barmode": "group", "xaxis_title": "trials"})
+    for k, series in enumerate(_SERIES):
+        counts = [row[k + 1] for row in rows]
+        plotly.add_trace(go.Bar(name=series, y=labels, x=counts, orientation="h", text=counts))
+    plotly.update_yaxes(autorange="reversed", type="category")
+    return plotly
+
+
+def learning_curves_plot(
+    curves: Mapping[str, Mapping[int, float]],
+    metric: str,
+    path: Path,
+    reference: float | None = None,
+    title: str = "learning curves",
+) -> go.Figure:
+    """`metric` against step per finalist (non-finite values and empty curves left out).
+
+    `reference` (e.g. the baseline) is a dashed horizontal line.
+    """
+    lines = {name: _finite_curve(curve) for name, curve in curves.items()}
+    lines = {name: line for name, line in lines.items() if line}
+    if not lines:
+        return _no_data(path, title)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for name, line in lines.items():
+        ax.plot(*zip(*line, strict=True), marker=".", label=name)
+    if reference is not None:
+        ax.axhline(reference, color="black", linestyle="--", label="reference")
+    _label(ax, "step", metric, title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plotly = go.Figure(layout={"title": title, "xaxis_title": "step", "yaxis_title": metric})
+    for name, line in lines.items():
+        steps, values = zip(*line, strict=True)
+        plotly.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=name))
+    if reference is not None:
+        plotly.add_hline(y=reference, line={"color": "black", "dash": "dash"}, name="reference")
+    return plotly
+
+
+def period_comparison_plot(
+    results: Mapping[str, Mapping[str, float]],
+    metric: str,
+    path: Path,
+    title: str = "finalists by period",
+) -> go.Figure:
+    """`metric` per finalist across periods, one line each, so a paired ranking shows.
+
+    Periods keep their first-seen order; a finalist missing a period (or with a
+    non-finite value there) has a gap.
+    """
+    periods = list(dict.fromkeys(p for by_period in results.values() for p in by_period))
+    if not periods:
+        return _no_data(path, title)
+    series = {
+        name: [_finite_or_none(by_period.get(p)) for p in periods]
+        for name, by_period in results.items()
+    }
+    fig = Figure(figsize=(max(6.0, 1.2 * len(periods)), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for name, values in series.items():
+        ys = [math.nan if v is None else v for v in values]
+        ax.plot(range(len(periods)), ys, marker="o", label=name)
+    ax.set_xticks(range(len(periods)), periods, rotation=30, ha="right")
+    _label(ax, "period", metric, title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plotly = go.Figure(layout={"title": title, "xaxis_title": "period", "yaxis_title": metric})
+    for name, values in series.items():
+        plotly.add_trace(go.Scatter(x=periods, y=values, mode="lines+markers", name=name))
+    plotly.update_xaxes(type="category", categoryorder="array", categoryarray=periods)
+    return plotly
+
+
+def best_step_histogram(fractions: Sequence[float], path: Path, title: str) -> go.Figure:
+    """Histogram of best step / budget with the 10% and 75% lines (each fraction in [0, 1])."""
+    fractions = [_fraction(f) for f in fractions]
+    if not fractions:
+        return _no_data(path, title)
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.hist(fractions, bins=_HIST_BINS, range=(0.0, 1.0), color="tab:blue", edgecolor="white")
+    for at in (EARLY_FRACTION, LATE_FRACTION):
+        ax.axvline(at, color=HIT_COLOR, linestyle="--", label=f"{at:.0%}")
+    _label(ax, "best step / budget", "trials", title)
+    ax.set_xlim(0.0, 1.0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plotly = go.Figure(
+        go.Histogram(x=fractions, xbins={"start": 0.0, "end": 1.0, "size": 1 / _HIST_BINS}),
+        layout={"title": title, "xaxis_title": "best step / budget", "yaxis_title": "trials"},
+    )
+    for at in (EARLY_FRACTION, LATE_FRACTION):
+        plotly.add_vline(x=at, line={"color": HIT_COLOR, "dash": "dash"}, name=f"{at:.0%}")
+    plotly.update_xaxes(range=[0.0, 1.0])
+    return plotly
+
+
+def sweep_plot(
+    points: Sequence[tuple[float, int | None]],
+    max_steps: int,
+    chosen: float | None,
+    path: Path,
+    title: str = "max_train_steps sweep",
+) -> go.Figure:
+    """Steps to fit against learning rate (log x); unfitted rates sit at `max_steps`.
+
+    The `chosen` learning rate is a red star on its point, or a red vertical line when no
+    point has that rate.
+    """
+    points = _sweep_points(points, max_steps, chosen)
+    if not points:
+        return _no_data(path, title)
+    fitted = sorted((lr, s) for lr, s in points if s is not None)
+    unfitted = sorted(lr for lr, s in points if s is None)
+    star = _chosen_point(points, max_steps, chosen)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    if fitted:
+        ax.plot(*zip(*fitted, strict=True), marker="o", label="fitted")
+    if unfitted:
+        ax.plot(unfitted, [max_steps] * len(unfitted), "x", color="grey", label=DID_NOT_FIT)
+    ax.axhline(max_steps, color="grey", linestyle=":", label=f"sweep budget {max_steps}")
+    if star is not None:
+        ax.plot(*star, "*", color=HIT_COLOR, markersize=16, label=f"chosen {chosen:g}")
+    elif chosen is not None:
+        ax.axvline(chosen, color=HIT_COLOR, label=f"chosen {chosen:g}")
+    _label(ax, "learning rate", "steps to fit", title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return _sweep_figure(fitted, unfitted, max_steps, chosen, star, title)
+
+
+def markdown_to_html(markdown: str, title: str) -> str:
+    """A self-contained HTML page from the report's Markdown subset; all text is escaped.
+
+    Supported: ``#`` to ``######`` headings, paragraphs, ``- `` bullet lists, pipe tables
+    (header and separator row), fenced code blocks, ``![alt](src)`` images,
+    ``[text](href)`` links, ``**bold**`` and ``code`` spans. URLs with a scheme other than
+    http, https or mailto become ``#``.
+    """
+    lines = markdown.splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        i, block = _block(lines, i)
+        blocks.append(block)
+    return _page(title, "\n".join(blocks))
+
+
+# --- boundary plot ------------------------------------------------------------------------
+
+
+def _boundary_side(side: BoundarySide | str) -> BoundarySide:
+    if isinstance(side, BoundarySide):
+        return side
+    try:
+        return BoundarySide(side)
+    except ValueError:
+        allowed = ", ".join(repr(s.value) for s in BoundarySide)
+        raise ValueError(f"hit_side={side!r} is invalid; allowed: {allowed}") from None
+
+
+def _panel(p: ParamPoints) -> _Panel:
+    pairs = [(v, y) for v, y in zip(p.values, p.objectives, strict=True) if math.isfinite(y)]
+    if p.categorical:
+        categories = _categories(p.values)
+        best = None if p.best_value is None else str(p.best_value)
+        return _Panel(tuple(str(v) for v, _ in pairs), _ys(pairs), categories, best)
+    pairs = [(float(v), y) for v, y in pairs if _plottable(float(v), p.log)]
+    best = p.best_value
+    best = float(best) if best is not None and _plottable(float(best), p.log) else None
+    return _Panel(tuple(v for v, _ in pairs), _ys(pairs), (), best)
+
+
+def _categories(values: Sequence[float | str]) -> tuple[str, ...]:
+    """Distinct values as labels: sorted when all numbers or all strings, else first-seen."""
+    distinct = list(dict.fromkeys(values))
+    if all(isinstance(v, int | float) for v in distinct) or all(
+        isinstance(v, str) for v in distinct
+    ):
+        distinct.sort()
+    return tuple(dict.fromkeys(str(v) for v in distinct))
+
+
+def _ys(pairs: Sequence[tuple[float | str, float]]) -> tuple[float, ...]:
+    return tuple(float(y) for _, y in pairs)
+
+
+def _plottable(value: float, log: bool) -> bool:
+    return math.isfinite(value) and (value > 0 or not log)
+
+
+def _grid(count: int) -> tuple[int, int]:
+    cols = min(_MAX_COLUMNS, count)
+    return math.ceil(count / cols), cols
+
+
+def _bounds(p: ParamPoints) -> list[tuple[str, float, bool]]:
+    """(name, position, hit) of each search bound of a numeric parameter."""
+    if p.categorical:
+        return []
+    return [
+        ("low bound", float(p.low), p.hit_side is BoundarySide.LOW),  # type: ignore[arg-type]
+        ("high bound", float(p.high), p.hit_side is BoundarySide.HIGH),  # type: ignore[arg-type]
+    ]
+
+
+def _draw_panel(ax: Axes, p: ParamPoints, panel: _Panel, metric: str) -> None:
+    index = {c: i for i, c in enumerate(panel.categories)}
+    xs = [index[x] for x in panel.x] if p.categorical else list(panel.x)
+    ax.plot(xs, panel.y, "o", markersize=3, alpha=0.5, color="tab:blue")
+    if p.categorical:
+        ax.set_xticks(range(len(panel.categories)), panel.categories, rotation=30, ha="right")
+    elif p.log:
+        ax.set_xscale("log")
+    for _, at, hit in _bounds(p):
+        style = {"color": HIT_COLOR, "linewidth": 2} if hit else {"color": BOUND_COLOR}
+        ax.axvline(at, linestyle="-" if hit else "--", **style)
+    best_x = index.get(panel.best_x) if p.categorical else panel.best_x  # type: ignore[arg-type]
+    if best_x is not None and p.best_objective is not None:
+        ax.plot(best_x, p.best_objective, "*", color=BEST_COLOR, markersize=14, mec="black")
+    elif best_x is not None:
+        ax.axvline(best_x, color=BEST_COLOR, linestyle=":")
+    hit = "" if p.hit_side is BoundarySide.NONE else f" (best on {p.hit_side.value} bound)"
+    ax.set_title(p.name + hit, color=HIT_COLOR if hit else "black", fontsize=10)
+    ax.set_xlabel(p.name)
+    ax.set_ylabel(metric)
+
+
+def _boundary_figure(
+    points: Sequence[ParamPoints], panels: Sequence[_Panel], metric: str, title: str
+) -> go.Figure:
+    rows, cols = _grid(len(points))
+    names = [p.name for p in points]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names)
+    fig.update_layout(title=title, showlegend=False, height=320 * rows)
+    for i, (p, panel) in enumerate(zip(points, panels, strict=True)):
+        row, col = divmod(i, cols)
+        cell = {"row": row + 1, "col": col + 1}
+        fig.add_trace(_trials_trace(p, panel), **cell)
+        if panel.best_x is not None and p.best_objective is not None:
+            best = _markers([panel.best_x], [p.best_objective], f"{p.name} best", "star", 14)
+            fig.add_trace(best, **cell)
+        _add_bound_shapes(fig, i, p, panel)
+        fig.update_xaxes(title_text=p.name, **_plotly_axis(p, panel), **cell)
+        fig.update_yaxes(title_text=metric, **cell)
+    return fig
+
+
+def _trials_trace(p: ParamPoints, panel: _Panel) -> go.Scatter:
+    return go.Scatter(
+        x=list(panel.x),
+        y=list(panel.y),
+        mode="markers",
+        name=p.name,
+        marker={"size": 5, "opacity": 0.5, "color": "#1f77b4"},
+    )
+
+
+def _plotly_axis(p: ParamPoints, panel: _Panel) -> dict[str, object]:
+    if p.categorical:
+        return {"type": "category", "categoryorder": "array", "categoryarray": panel.categories}
+    return {"type": "log" if p.log else "linear"}
+
+
+def _add_bound_shapes(fig: go.Figure, index: int, p: ParamPoints, panel: _Panel) -> None:
+    """Vertical lines spanning panel `index` (subplot axes are numbered row-major)."""
+    suffix = "" if index == 0 else str(index + 1)
+    lines = [(name, at, HIT_COLOR if hit else BOUND_COLOR) for name, at, hit in _bounds(p)]
+    if panel.best_x is not None and p.best_objective is None:
+        lines.append(("best", panel.best_x, BEST_COLOR))
+    for name, at, color in lines:
+        fig.add_shape(
+            type="line",
+            name=name,
+            x0=at,
+            x1=at,
+            y0=0,
+            y1=1,
+            xref=f"x{suffix}",
+            yref=f"y{suffix} domain",
+            line={"color": color, "width": 2 if color == HIT_COLOR else 1, "dash": "solid"},
+        )
+
+
+# --- other plots ----------------------------------------------------------------------------
+
+
+def _funnel_row(row: tuple[str, int, int, int]) -> tuple[str, int, int, int]:
+    if len(row) != 4:
+        raise ValueError(
+            f"funnel row {row!r} has {len(row)} fields; allowed: "
+            "(label, started, pruned, complete)"
+        )
+    label, *counts = row
+    for count in counts:
+        if not _is_int(count) or count < 0:
+            raise ValueError(f"funnel row {row!r} has count {count!r}; allowed: an int >= 0")
+    return (str(label), *counts)  # type: ignore[return-value]
+
+
+def _finite_curve(curve: Mapping[int, float]) -> list[tuple[int, float]]:
+    return sorted((step, value) for step, value in curve.items() if math.isfinite(value))
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _fraction(value: float) -> float:
+    if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+        raise ValueError(f"best-step fraction {value!r} is invalid; allowed: a number in [0, 1]")
+    return float(value)
+
+
+def _sweep_points(
+    points: Sequence[tuple[float, int | None]], max_steps: int, chosen: float | None
+) -> list[tuple[float, int | None]]:
+    if not _is_int(max_steps) or max_steps < 1:
+        raise ValueError(f"sweep max_steps={max_steps!r} is invalid; allowed: an int >= 1")
+    if chosen is not None and not (math.isfinite(chosen) and chosen > 0):
+        raise ValueError(f"sweep chosen={chosen!r} is invalid; allowed: None or a rate > 0")
+    checked = []
+    for point in points:
+        if len(point) != 2:
+            raise ValueError(
+                f"sweep point {point!r} has {len(point)} fields; allowed: "
+                "(learning_rate, steps_to_fit or None)"
+            )
+        lr, steps = point
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"sweep learning rate {lr!r} is invalid; allowed: > 0")
+        if steps is not None and not (_is_int(steps) and 1 <= steps <= max_steps):
+            raise ValueError(
+                f"sweep steps_to_fit={steps!r} is invalid; allowed: None or an int in "
+                f"[1, max_steps={max_steps}]"
+            )
+        checked.append((float(lr), steps))
+    return checked
+
+
+def _chosen_point(
+    points: Sequence[tuple[float, int | None]], max_steps: int, chosen: float | None
+) -> tuple[float, int] | None:
+    """Where the chosen rate's star goes: its point (unfitted at `max_steps`), if any."""
+    if chosen is None:
+        return None
+    for lr, steps in points:
+        if math.isclose(lr, chosen, rel_tol=1e-9):
+            return lr, max_steps if steps is None else steps
+    return None
+
+
+def _sweep_figure(
+    fitted: Sequence[tuple[float, int]],
+    unfitted: Sequence[float],
+    max_steps: int,
+    chosen: float | None,
+    star: tuple[float, int] | None,
+    title: str,
+) -> go.Figure:
+    fig = go.Figure(
+        layout={"title": title, "xaxis_title": "learning rate", "yaxis_title": "steps to fit"}
+    )
+    if fitted:
+        xs, ys = zip(*fitted, strict=True)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="fitted"))
+    if unfitted:
+        ys = [max_steps] * len(unfitted)
+        fig.add_trace(_markers(unfitted, ys, DID_NOT_FIT, "x", 10, BOUND_COLOR))
+    fig.add_hline(y=max_steps, line={"color": BOUND_COLOR, "dash": "dot"}, name="sweep budget")
+    if star is not None:
+        fig.add_trace(_markers([star[0]], [star[1]], f"chosen {chosen:g}", "star", 16, HIT_COLOR))
+    elif chosen is not None:
+        fig.add_vline(x=chosen, line={"color": HIT_COLOR}, name=f"chosen {chosen:g}")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+
+def _markers(
+    x: Sequence[float | str],
+    y: Sequence[float],
+    name: str,
+    symbol: str,
+    size: int,
+    color: str = BEST_COLOR,
+) -> go.Scatter:
+    marker = {"symbol": symbol, "size": size, "color": color}
+    return go.Scatter(x=list(x), y=list(y), mode="markers", name=name, marker=marker)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _label(ax: Axes, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """Render `fig` to a PNG at `path` with the Agg canvas (no pyplot, no display)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=_DPI)
+
+
+def _no_data(path: Path, title: str) -> go.Figure:
+    """A small PNG saying "no data", and a trace-less figure with the same annotation."""
+    fig = Figure(figsize=(4, 2))
+    fig.text(0.5, 0.5, NO_DATA, ha="center", va="center", fontsize=16, color="grey")
+    fig.suptitle(title)
+    _save(fig, path)
+    plotly = go.Figure(layout={"title": title})
+    plotly.add_annotation(text=NO_DATA, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+    return plotly
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+_INLINE = re.compile(
+    r"(?P<ticks>`+)(?P<code>.+?)(?P=ticks)"
+    r"|!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)"
+    r"|\[(?P<text>[^\]]+)\]\((?P<href>[^)\s]+)\)"
+    r"|\*\*(?P<bold>.+?)\*\*"
+)
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_SAFE_SCHEMES = ("http", "https", "mailto")
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 64rem; margin: 2rem auto;
+       padding: 0 1rem; line-height: 1.5; color: #222; }
+h1, h2, h3 { line-height: 1.2; }
+table { border-collapse: collapse; margin: 1rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; }
+th { background: #f3f3f3; }
+code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
+pre { background: #f3f3f3; padding: 0.8rem; overflow-x: auto; }
+pre code { padding: 0; }
+img { max-width: 100%; }
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"{body}\n</body>\n</html>\n"
+    )
+
+
+def _block(lines: list[str], i: int) -> tuple[int, str]:
+    """The HTML of the block starting at non-blank line `i`, and the line after it."""
+    line = lines[i].strip()
+    heading = _HEADING.match(line)
+    if line.startswith("```"):
+        return _code_block(lines, i)
+    if heading:
+        level = len(heading.group(1))
+        return i + 1, f"<h{level}>{_inline(heading.group(2))}</h{level}>"
+    if _is_table(lines, i):
+        return _table(lines, i)
+    if line.startswith("- "):
+        return _bullets(lines, i)
+    return _paragraph(lines, i)
+
+
+def _starts_block(lines: list[str], i: int) -> bool:
+    line = lines[i].strip()
+    return (
+        not line
+        or line.startswith(("```", "- "))
+        or bool(_HEADING.match(line))
+        or _is_table(lines, i)
+    )
+
+
+def _is_table(lines: list[str], i: int) -> bool:
+    return (
+        lines[i].strip().startswith("|")
+        and i + 1 < len(lines)
+        and bool(_TABLE_SEPARATOR.match(lines[i + 1].strip()))
+    )
+
+
+def _code_block(lines: list[str], i: int) -> tuple[int, str]:
+    end = i + 1
+    while end < len(lines) and not lines[end].strip().startswith("```"):
+        end += 1
+    code = html.escape("\n".join(lines[i + 1 : end]))
+    return end + 1, f"<pre><code>{code}</code></pre>"
+
+
+def _paragraph(lines: list[str], i: int) -> tuple[int, str]:
+    end = i + 1
+    while end < len(lines) and not _starts_block(lines, end):
+        end += 1
+    text = " ".join(line.strip() for line in lines[i:end])
+    return end, f"<p>{_inline(text)}</p>"
+
+
+def _bullets(lines: list[str], i: int) -> tuple[int, str]:
+    items: list[str] = []
+    end = i
+    while end < len(lines) and lines[end].strip():
+        line = lines[end].strip()
+        if line.startswith("- "):
+            items.append(line[2:].strip())
+        elif lines[end][:1].isspace() and items:
+            items[-1] += " " + line
+        else:
+            break
+        end += 1
+    body = "\n".join(f"<li>{_inline(item)}</li>" for item in items)
+    return end, f"<ul>\n{body}\n</ul>"
+
+
+def _table(lines: list[str], i: int) -> tuple[int, str]:
+    header = _cells(lines[i])
+    aligns = [_alignment(cell) for cell in _cells(lines[i + 1])]
+    aligns += [""] * (len(header) - len(aligns))
+    end = i + 2
+    rows = []
+    while end < len(lines) and lines[end].strip().startswith("|"):
+        cells = (_cells(lines[end]) + [""] * len(header))[: len(header)]
+        rows.append(_table_row("td", cells, aligns))
+        end += 1
+    head = _table_row("th", header, aligns)
+    body = "\n".join(rows)
+    return end, f"<table>\n<thead>\n{head}\n</thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _cells(line: str) -> list[str]:
+    line = line.strip()
+    line = line[1:] if line.startswith("|") else line
+    line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
+    return [cell.strip().replace("\\|", "|") for cell in _CELL_SPLIT.split(line)]
+
+
+def _alignment(separator: str) -> str:
+    left, right = separator.startswith(":"), separator.endswith(":")
+    if left and right:
+        return "center"
+    return "right" if right else ("left" if left else "")
+
+
+def _table_row(tag: str, cells: Sequence[str], aligns: Sequence[str]) -> str:
+    parts = []
+    for cell, align in zip(cells, aligns, strict=False):
+        style = f' style="text-align: {align}"' if align else ""
+        parts.append(f"<{tag}{style}>{_inline(cell)}</{tag}>")
+    return "<tr>" + "".join(parts) + "</tr>"
+
+
+def _inline(text: str) -> str:
+    """Escaped `text` with code spans, images, links and bold turned into tags."""
+    out, pos = [], 0
+    for match in _INLINE.finditer(text):
+        out.append(html.escape(text[pos : match.start()]))
+        out.append(_inline_tag(match))
+        pos = match.end()
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def _inline_tag(match: re.Match[str]) -> str:
+    if match.group("ticks"):
+        return f"<code>{html.escape(match.group('code').strip())}</code>"
+    if match.group("src") is not None:
+        alt, src = html.escape(match.group("alt")), html.escape(_safe_url(match.group("src")))
+        return f'<img src="{src}" alt="{alt}">'
+    if match.group("href") is not None:
+        href = html.escape(_safe_url(match.group("href")))
+        return f'<a href="{href}">{_inline(match.group("text"))}</a>'
+    return f"<strong>{_inline(match.group('bold'))}</strong>"
+
+
+def _safe_url(url: str) -> str:
+    scheme = _SCHEME.match(url)
+    return url if scheme is None or scheme.group(1).lower() in _SAFE_SCHEMES else "#"

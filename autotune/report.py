@@ -1,0 +1,354 @@
+"""The campaign report: markdown + HTML with PNG plots, and the same in optuna-dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import optuna_dashboard
+import plotly.graph_objects as go
+
+from autotune import _plots
+from autotune.analysis import best_step_records
+from autotune.analysis import grid_trends
+from autotune.campaign import Campaign
+from autotune.campaign import Stage
+from autotune.pipeline import ATTR_BASELINE
+from autotune.pipeline import ATTR_SWEEP_DECISION
+from autotune.pipeline import sweep_points
+from autotune.reevaluation import ATTR_DESIGN
+from autotune.reevaluation import ATTR_RANK_AGREEMENT
+from autotune.reevaluation import ATTR_SIGNIFICANCE
+from autotune.reevaluation import reevaluation_results
+from autotune.staging import ATTR_BOUNDARIES
+from autotune.staging import study_distributions
+from autotune.summary import campaign_lines
+from autotune.summary import pipeline_text
+from autotune.summary import steps_saved
+
+REPORT_MARKDOWN = "report.md"
+REPORT_HTML = "report.html"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Where the report was written, its markdown, and the figures for the dashboard."""
+
+    directory: Path
+    markdown: str
+    figures: tuple[tuple[str, str, go.Figure], ...]  # (study name, figure id, figure)
+
+    @property
+    def markdown_path(self) -> Path:
+        return self.directory / REPORT_MARKDOWN
+
+    @property
+    def html_path(self) -> Path:
+        return self.directory / REPORT_HTML
+
+
+class _Builder:
+    """Markdown sections and their figures, written into one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.lines: list[str] = []
+        self.figures: list[tuple[str, str, go.Figure]] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def plot(self, study: str, name: str, draw: Callable[[Path], go.Figure], caption: str) -> None:
+        figure = draw(self.directory / f"{name}.png")
+        self.figures.append((study, name, figure))
+        self.add(f"![{caption}]({name}.png)", "")
+
+
+def write_report(campaign: Campaign, directory: Path) -> Report:
+    """Write report.md, report.html and the PNGs of a campaign into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    builder = _Builder(directory)
+    spec = campaign.spec
+    builder.add(f"# Campaign {spec.name}", "", f"Task `{spec.task}`; {pipeline_text(spec)}.", "")
+    _summary_section(builder, campaign)
+    _pipeline_section(builder, campaign)
+    _steps_section(builder, campaign)
+    _baseline_section(builder, campaign)
+    for study in campaign.stage_studies(Stage.JOINT):
+        _round_section(builder, campaign, study)
+    _finalists_section(builder, campaign)
+    markdown = "\n".join(builder.lines) + "\n"
+    (directory / REPORT_MARKDOWN).write_text(markdown, encoding="utf-8")
+    html = _plots.markdown_to_html(markdown, f"autotune: {spec.name}")
+    (directory / REPORT_HTML).write_text(html, encoding="utf-8")
+    return Report(directory, markdown, tuple(builder.figures))
+
+
+def publish_to_dashboard(campaign: Campaign, report: Report) -> None:
+    """The report as the note of the campaign's last study, its figures on their studies."""
+    studies = {study.study_name: study for study in campaign.studies}
+    optuna_dashboard.save_note(campaign.current_study, _dashboard_note(report.markdown))
+    for study_name, figure_id, figure in report.figures:
+        if study_name in studies:
+            optuna_dashboard.save_plotly_graph_object(
+                studies[study_name], figure, graph_object_id=figure_id
+            )
+
+
+def _dashboard_note(markdown: str) -> str:
+    """The markdown without image links (the dashboard shows the figures itself)."""
+    kept = [line for line in markdown.splitlines() if not line.startswith("![")]
+    return "\n".join(kept)
+
+
+def _summary_section(builder: _Builder, campaign: Campaign) -> None:
+    best = campaign.best()
+    builder.add("## Summary", "")
+    if best is None:
+        builder.add("No trial has completed yet.", "")
+    else:
+        builder.add(
+            f"- Best {campaign.spec.metric.name}: **{best.value:.6g}** "
+            f"({best.study}, trial {best.trial_number}, best step "
+            f"{best.user_attrs.get('best_step')})",
+            f"- Parameters: `{_params_text(best.params)}`",
+        )
+    builder.add(*(f"- {line}" for line in campaign_lines(campaign)), "")
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(params.items()))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
+    builder.add(
+        "## Pipeline",
+        "",
+        "| stage | steps | trials | complete | pruned | failed | best |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    )
+    rows = []
+    for study in campaign.studies:
+        p = campaign.progress(study)
+        best = "—" if p.best_value is None else f"{p.best_value:.5g}"
+        label = Campaign.label_of(study)
+        builder.add(
+            f"| {label} | {Campaign.steps_of(study)} | {p.budget} | {p.complete} | "
+            f"{p.pruned} | {p.failed} | {best} |"
+        )
+        rows.append((label, p.complete + p.pruned + p.failed, p.pruned, p.complete))
+    builder.add("")
+    builder.plot(
+        campaign.current_study.study_name,
+        "funnel",
+        lambda path: _plots.funnel_plot(rows, path, "trials per stage: started, pruned, complete"),
+        "trial funnel",
+    )
+    builder.add(
+        f"Batch size {campaign.spec.batch_size} (fixed for every trial; chosen by throughput "
+        "with `autotune probe-batch`, never tuned).",
+        "",
+    )
+
+
+def _steps_section(builder: _Builder, campaign: Campaign) -> None:
+    sweeps = campaign.stage_studies(Stage.STEPS_SWEEP)
+    builder.add("## max_train_steps", "")
+    if not sweeps:
+        builder.add(f"Fixed in the spec: {campaign.spec.max_train_steps} steps.", "")
+        return
+    decision = sweeps[-1].user_attrs.get(ATTR_SWEEP_DECISION)
+    builder.add(decision["reason"] if decision else "The sweep has not decided yet.", "")
+    trials = [t for s in sweeps for t in s.get_trials(deepcopy=False)]
+    points = sweep_points(trials, Campaign.steps_of(sweeps[0]))
+    chosen = decision["fastest_learning_rate"] if decision else None
+    builder.plot(
+        sweeps[-1].study_name,
+        "steps-sweep",
+        lambda path: _plots.sweep_plot(
+            [(p.learning_rate, p.steps_to_fit) for p in points],
+            Campaign.steps_of(sweeps[0]),
+            chosen,
+            path,
+        ),
+        "steps to fit the training set by learning rate",
+    )
+
+
+def _baseline_section(builder: _Builder, campaign: Campaign) -> None:
+    for study in campaign.stage_studies(Stage.BASELINE):
+        outcome = study.user_attrs.get(ATTR_BASELINE)
+        if outcome is not None:
+            builder.add("## Baseline", "", outcome["message"], "")
+
+
+def _round_section(builder: _Builder, campaign: Campaign, study: optuna.Study) -> None:
+    label = Campaign.label_of(study)
+    slug = study.study_name.split("/", 1)[1].replace("/", "-")
+    builder.add(f"## {label}", "")
+    records = study.user_attrs.get(ATTR_BOUNDARIES) or []
+    if records:
+        builder.add("| parameter | best | side | distance | top-k near low / high | hit |")
+        builder.add("| --- | ---: | --- | ---: | ---: | --- |")
+        for r in records:
+            distance = r.get("distance")
+            distance_text = "—" if distance is None else f"{distance:.3f}"
+            builder.add(
+                f"| {r['name']} | {_fmt(r.get('best_value', r.get('best_choice')))} | "
+                f"{r['side']} | {distance_text} | {r['near_low']} / {r['near_high']} | "
+                f"{'**yes**' if r['hit'] else 'no'} |"
+            )
+        builder.add("")
+    if not Campaign.samples(study) and Campaign.round_of(study) == 1:
+        _grid_section(builder, campaign, study)
+    points = _param_points(campaign, study, records)
+    if points:
+        builder.plot(
+            study.study_name,
+            f"boundary-{slug}",
+            lambda path: _plots.boundary_plot(points, campaign.spec.metric.name, label, path),
+            f"{campaign.spec.metric.name} against each parameter, search bounds drawn",
+        )
+    records_steps = best_step_records(study.get_trials(deepcopy=False))
+    fractions = [best / budget for best, budget in records_steps]
+    builder.plot(
+        study.study_name,
+        f"best-steps-{slug}",
+        lambda path: _plots.best_step_histogram(fractions, path, f"{label}: best step / budget"),
+        "best step as a fraction of the budget",
+    )
+    saved = steps_saved(study)
+    if saved:
+        builder.add(f"{saved} training steps saved by resuming from parents' checkpoints.", "")
+
+
+def _grid_section(builder: _Builder, campaign: Campaign, study: optuna.Study) -> None:
+    """A grid stage's per-value trends: median and best objective for each value."""
+    metric, trials = campaign.spec.metric.name, study.get_trials(deepcopy=False)
+    builder.add(
+        "Grid trends:",
+        "",
+        f"| parameter | value | trials | median {metric} | best {metric} |",
+        "| --- | --- | ---: | ---: | ---: |",
+    )
+    for name in study_distributions(study):
+        for trend in grid_trends(trials, name, campaign.spec.metric.direction):
+            builder.add(
+                f"| {name} | {_fmt(trend.value)} | {trend.trials} | {trend.median:.5g} | "
+                f"{trend.best:.5g} |"
+            )
+    builder.add("")
+
+
+def _param_points(
+    campaign: Campaign, study: optuna.Study, records: list[dict[str, Any]]
+) -> list[_plots.ParamPoints]:
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value)
+    ]
+    if not complete:
+        return []
+    best = campaign.progress(study).best_number
+    best_trial = next((t for t in complete if t.number == best), None)
+    sides = {r["name"]: r["side"] if r["hit"] else "none" for r in records}
+    points = []
+    for name, dist in study_distributions(study).items():
+        having = [t for t in complete if name in t.params]
+        categorical = isinstance(dist, CategoricalDistribution)
+        points.append(
+            _plots.ParamPoints(
+                name=name,
+                values=tuple(_value(t, name, categorical) for t in having),
+                objectives=tuple(float(t.value) for t in having),  # type: ignore[arg-type]
+                low=None if categorical else dist.low,  # type: ignore[attr-defined]
+                high=None if categorical else dist.high,  # type: ignore[attr-defined]
+                log=False if categorical else dist.log,  # type: ignore[attr-defined]
+                best_value=_best_value(best_trial, name, categorical),
+                hit_side="none" if categorical else sides.get(name, "none"),
+                best_objective=None if best_trial is None else best_trial.value,
+            )
+        )
+    return points
+
+
+def _value(trial: FrozenTrial, name: str, categorical: bool) -> float | str:
+    value = trial.params[name]
+    return str(value) if categorical else float(value)
+
+
+def _best_value(trial: FrozenTrial | None, name: str, categorical: bool) -> float | str | None:
+    if trial is None or name not in trial.params:
+        return None
+    return _value(trial, name, categorical)
+
+
+def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
+    rounds = campaign.stage_studies(Stage.JOINT)
+    if rounds:
+        last = rounds[-1]
+        curves = {
+            f"trial {t.number}": dict(t.intermediate_values)
+            for t in last.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        }
+        baselines = campaign.stage_studies(Stage.BASELINE)
+        outcome = baselines[0].user_attrs.get(ATTR_BASELINE) if baselines else None
+        reference = None if outcome is None else outcome.get("value")
+        builder.add("## Finalists", "")
+        builder.plot(
+            last.study_name,
+            "learning-curves",
+            lambda path: _plots.learning_curves_plot(
+                curves, campaign.spec.metric.name, path, reference
+            ),
+            "learning curves of the last round (dashed: the baseline)",
+        )
+    for study in campaign.stage_studies(Stage.REEVALUATION):
+        _reevaluation_section(builder, campaign, study)
+
+
+def _reevaluation_section(builder: _Builder, campaign: Campaign, study: optuna.Study) -> None:
+    design = study.user_attrs.get(ATTR_DESIGN) or {}
+    how = "pinned in the spec" if design.get("periods_pinned") else "rotated by calendar month"
+    builder.add(
+        "## Re-evaluation on several periods",
+        "",
+        f"Periods ({how}, seed {design.get('period_seed')}): "
+        f"{', '.join(design.get('periods', []))}; {design.get('seeds')} seed(s) each.",
+        "",
+    )
+    significance = study.user_attrs.get(ATTR_SIGNIFICANCE)
+    if significance is None:
+        builder.add("The re-evaluation has not finished yet.", "")
+    else:
+        builder.add(*(f"- {line}" for line in significance.get("summary", [])), "")
+    agreement = study.user_attrs.get(ATTR_RANK_AGREEMENT)
+    if agreement is not None:
+        builder.add(f"Fast mode: {agreement['message']}", "")
+    results = reevaluation_results(study.get_trials(deepcopy=False))
+    by_period = {finalist: _mean_by_period(values) for finalist, values in results.items()}
+    builder.plot(
+        study.study_name,
+        "periods",
+        lambda path: _plots.period_comparison_plot(by_period, campaign.spec.metric.name, path),
+        "finalists by period",
+    )
+
+
+def _mean_by_period(values: dict[tuple[str, int], float]) -> dict[str, float]:
+    grouped: dict[str, list[float]] = {}
+    for (period, _), value in values.items():
+        grouped.setdefault(period, []).append(value)
+    return {period: sum(v) / len(v) for period, v in grouped.items()}

@@ -1,0 +1,310 @@
+"""Report figures (PNG + plotly) and the Markdown-to-HTML converter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import math
+from pathlib import Path
+import re
+import time
+
+import numpy as np
+import optuna
+import optuna_dashboard
+import plotly.graph_objects as go
+import pytest
+
+from autotune._plots import BEST_COLOR
+from autotune._plots import DID_NOT_FIT
+from autotune._plots import HIT_COLOR
+from autotune._plots import NO_DATA
+from autotune._plots import ParamPoints
+from autotune._plots import best_step_histogram
+from autotune._plots import boundary_plot
+from autotune._plots import funnel_plot
+from autotune._plots import learning_curves_plot
+from autotune._plots import markdown_to_html
+from autotune._plots import period_comparison_plot
+from autotune._plots import sweep_plot
+from autotune.analysis import BoundarySide
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _assert_png(path: Path, min_bytes: int = 1024) -> None:
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    assert len(data) > min_bytes
+
+
+def _shapes(fig: go.Figure, name: str) -> list:
+    return [s for s in fig.layout.shapes if s.name == name]
+
+
+def _lr_points() -> ParamPoints:
+    rng = np.random.default_rng(0)
+    values = tuple(float(v) for v in 10 ** rng.uniform(-4, -1, 30))
+    return ParamPoints(
+        name="learning_rate",
+        values=values,
+        objectives=tuple(float(-math.log10(v)) for v in values),
+        low=1e-4,
+        high=1e-1,
+        log=True,
+        best_value=values[0],
+        hit_side="low",
+        best_objective=-math.log10(values[0]),
+    )
+
+
+def _optimizer_points() -> ParamPoints:
+    return ParamPoints(
+        name="optimizer",
+        values=("adam", "sgd", "adam", "lion"),
+        objectives=(0.5, 0.7, 0.4, float("nan")),
+        best_value="adam",
+        best_objective=0.4,
+    )
+
+
+def test_param_points_converts_hit_side_and_rejects_mismatched_lengths() -> None:
+    assert _lr_points().hit_side is BoundarySide.LOW
+    with pytest.raises(ValueError, match="3 values and 2 objectives"):
+        ParamPoints("x", (1.0, 2.0, 3.0), (0.1, 0.2), low=0.0, high=4.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"low": 0.0, "high": None}, "both None"),
+        ({"low": 2.0, "high": 1.0}, "low <= high"),
+        ({"low": 0.0, "high": 1.0, "log": True}, "low > 0"),
+        ({"hit_side": "high"}, "categorical"),
+        ({"low": 0.0, "high": 1.0, "hit_side": "middle"}, "'none', 'low', 'high'"),
+    ],
+)
+def test_param_points_rejects_invalid_bounds(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ParamPoints("x", (0.5,), (1.0,), **kwargs)
+
+
+def test_boundary_plot_draws_bounds_log_axis_categories_and_best(tmp_path: Path) -> None:
+    path = tmp_path / "plots" / "boundary.png"
+    fig = boundary_plot([_lr_points(), _optimizer_points()], "loss", "stage 1", path)
+    _assert_png(path)
+    trials = [t for t in fig.data if t.name in ("learning_rate", "optimizer")]
+    assert [len(t.x) for t in trials] == [30, 3]  # the nan objective is left out
+    stars = [t for t in fig.data if t.name.endswith(" best")]
+    assert [t.marker.color for t in stars] == [BEST_COLOR, BEST_COLOR]
+    (low,) = _shapes(fig, "low bound")
+    (high,) = _shapes(fig, "high bound")
+    assert (low.x0, low.line.color, high.x0, high.line.color) == (1e-4, HIT_COLOR, 1e-1, "grey")
+    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.xaxis2.type == "category"
+    assert list(fig.layout.xaxis2.categoryarray) == ["adam", "lion", "sgd"]
+
+
+def test_boundary_plot_without_best_objective_marks_best_value_line(tmp_path: Path) -> None:
+    points = ParamPoints("dropout", (0.1, 0.2, 0.3), (1.0, 0.9, 1.1), 0.0, 0.5, best_value=0.2)
+    fig = boundary_plot([points], "loss", "stage", tmp_path / "b.png")
+    (best,) = _shapes(fig, "best")
+    assert best.x0 == 0.2
+    assert {s.line.color for s in _shapes(fig, "low bound") + _shapes(fig, "high bound")} == {
+        "grey"
+    }
+
+
+def test_boundary_plot_renders_2000_trials_by_10_params_quickly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    objectives = tuple(float(v) for v in rng.normal(size=2000))
+    points = [
+        ParamPoints(f"p{i}", tuple(float(v) for v in rng.uniform(1, 2, 2000)), objectives, 1, 2)
+        for i in range(10)
+    ]
+    start = time.perf_counter()
+    fig = boundary_plot(points, "loss", "large", tmp_path / "large.png")
+    assert time.perf_counter() - start < 10
+    _assert_png(tmp_path / "large.png")
+    assert sum(len(t.x) for t in fig.data) == 20_000
+
+
+def test_funnel_plot_has_one_bar_trace_per_count(tmp_path: Path) -> None:
+    rows = [("stage 1", 100, 60, 38), ("stage 2 round 1", 20, 5, 15)]
+    fig = funnel_plot(rows, tmp_path / "funnel.png")
+    _assert_png(tmp_path / "funnel.png")
+    assert [t.name for t in fig.data] == ["started", "pruned", "complete"]
+    assert [list(t.x) for t in fig.data] == [[100, 20], [60, 5], [38, 15]]
+    assert all(list(t.y) == ["stage 1", "stage 2 round 1"] for t in fig.data)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"), [(("s", 1, 0), "3 fields"), (("s", 1, -1, 0), "count -1")]
+)
+def test_funnel_plot_rejects_bad_rows(tmp_path: Path, row: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        funnel_plot([row], tmp_path / "funnel.png")
+
+
+def test_learning_curves_plot_sorts_steps_and_draws_reference(tmp_path: Path) -> None:
+    curves = {"a": {200: 0.5, 100: 0.8, 300: float("nan")}, "b": {100: 0.9}, "empty": {}}
+    fig = learning_curves_plot(curves, "loss", tmp_path / "curves.png", reference=0.7)
+    _assert_png(tmp_path / "curves.png")
+    assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [
+        ("a", [100, 200], [0.8, 0.5]),
+        ("b", [100], [0.9]),
+    ]
+    (reference,) = _shapes(fig, "reference")
+    assert reference.y0 == reference.y1 == 0.7
+
+
+def test_period_comparison_plot_pairs_finalists_across_periods(tmp_path: Path) -> None:
+    results = {"A": {"2019": 1.0, "2020": 2.0}, "B": {"2020": 3.0, "2021": 4.0}}
+    fig = period_comparison_plot(results, "mse", tmp_path / "periods.png")
+    _assert_png(tmp_path / "periods.png")
+    assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [
+        ("A", ["2019", "2020", "2021"], [1.0, 2.0, None]),
+        ("B", ["2019", "2020", "2021"], [None, 3.0, 4.0]),
+    ]
+
+
+def test_best_step_histogram_bins_the_fractions_with_10_and_75_percent_lines(
+    tmp_path: Path,
+) -> None:
+    fractions = [0.05, 0.1, 0.5, 0.8, 1.0]
+    fig = best_step_histogram(fractions, tmp_path / "hist.png", "best steps")
+    _assert_png(tmp_path / "hist.png")
+    (histogram,) = fig.data
+    assert list(histogram.x) == fractions
+    assert [s.x0 for s in fig.layout.shapes] == [0.1, 0.75]
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
+def test_best_step_histogram_rejects_fractions_outside_0_1(tmp_path: Path, bad: float) -> None:
+    with pytest.raises(ValueError, match="allowed: a number in"):
+        best_step_histogram([0.5, bad], tmp_path / "hist.png", "t")
+
+
+def test_sweep_plot_marks_unfitted_at_the_top_and_the_chosen_rate(tmp_path: Path) -> None:
+    points = [(1e-3, 800), (1e-2, 300), (1e-1, None), (1e-4, None), (3e-2, 500)]
+    fig = sweep_plot(points, 1000, 1e-2, tmp_path / "sweep.png")
+    _assert_png(tmp_path / "sweep.png")
+    traces = {t.name: t for t in fig.data}
+    assert list(traces["fitted"].x) == [1e-3, 1e-2, 3e-2]
+    assert list(traces[DID_NOT_FIT].x) == [1e-4, 1e-1]
+    assert list(traces[DID_NOT_FIT].y) == [1000, 1000]
+    chosen = traces["chosen 0.01"]
+    assert (list(chosen.x), list(chosen.y), chosen.marker.color) == ([1e-2], [300], HIT_COLOR)
+    assert fig.layout.xaxis.type == "log"
+
+
+def test_sweep_plot_draws_a_chosen_rate_off_the_grid_as_a_line(tmp_path: Path) -> None:
+    fig = sweep_plot([(1e-3, None)], 100, 5e-3, tmp_path / "sweep.png")
+    (line,) = _shapes(fig, "chosen 0.005")
+    assert line.x0 == 5e-3
+
+
+@pytest.mark.parametrize(
+    ("points", "max_steps", "chosen", "message"),
+    [
+        ([(1e-3, 101)], 100, None, "steps_to_fit=101"),
+        ([(0.0, 5)], 100, None, "learning rate 0.0"),
+        ([(1e-3, 5)], 0, None, "max_steps=0"),
+        ([(1e-3, 5)], 100, -1.0, "chosen=-1.0"),
+        ([(1e-3,)], 100, None, "1 fields"),
+    ],
+)
+def test_sweep_plot_rejects_invalid_points(
+    tmp_path: Path, points: list, max_steps: int, chosen: float | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        sweep_plot(points, max_steps, chosen, tmp_path / "sweep.png")
+
+
+EMPTY_CALLS: dict[str, Callable[[Path], go.Figure]] = {
+    "boundary": lambda p: boundary_plot([], "loss", "t", p),
+    "funnel": lambda p: funnel_plot([], p),
+    "curves": lambda p: learning_curves_plot({"a": {}}, "loss", p, reference=1.0),
+    "periods": lambda p: period_comparison_plot({"A": {}}, "loss", p),
+    "histogram": lambda p: best_step_histogram([], p, "t"),
+    "sweep": lambda p: sweep_plot([], 100, None, p),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_CALLS))
+def test_empty_inputs_write_a_no_data_png(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    fig = EMPTY_CALLS[name](path)
+    _assert_png(path, min_bytes=100)
+    assert len(fig.data) == 0
+    assert [a.text for a in fig.layout.annotations] == [NO_DATA]
+
+
+SAMPLE_MARKDOWN = """\
+# Campaign <report>
+
+Intro with **bold text**, `a < b` code and a [link](https://example.org).
+Second line of the same paragraph <script>alert(1)</script>.
+
+## Stage 1
+
+- first item with **bold**
+- second item
+  continued
+
+### Table
+
+| name | value |
+|:-----|------:|
+| lr | `1e-3` |
+| a \\| b | 2 |
+
+![boundary plot](boundary.png)
+
+[bad](javascript:steal)
+
+```
+x = 1 < 2
+```
+"""
+
+
+def test_markdown_to_html_converts_every_construct() -> None:
+    page = markdown_to_html(SAMPLE_MARKDOWN, "Report & co")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<title>Report &amp; co</title>" in page
+    assert "<style>" in page and page.rstrip().endswith("</html>")
+    assert "<h1>Campaign &lt;report&gt;</h1>" in page
+    assert "<h2>Stage 1</h2>" in page and "<h3>Table</h3>" in page
+    assert "<strong>bold text</strong>" in page
+    assert "<code>a &lt; b</code>" in page
+    assert '<a href="https://example.org">link</a>' in page
+    assert page.count("<p>") == 3
+    assert "<ul>\n<li>first item with <strong>bold</strong></li>\n" in page
+    assert "<li>second item continued</li>" in page
+    assert '<th style="text-align: left">name</th><th style="text-align: right">value</th>' in (
+        page
+    )
+    assert '<td style="text-align: right"><code>1e-3</code></td>' in page
+    assert '<td style="text-align: left">a | b</td>' in page
+    assert '<img src="boundary.png" alt="boundary plot">' in page
+    assert '<a href="#">bad</a>' in page
+    assert "<pre><code>x = 1 &lt; 2</code></pre>" in page
+
+
+def test_markdown_to_html_escapes_html_in_text() -> None:
+    page = markdown_to_html(SAMPLE_MARKDOWN, "<script>t</script>")
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "javascript:" not in page
+
+
+def test_figures_and_notes_save_into_an_optuna_study(tmp_path: Path) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    fig = funnel_plot([("stage 1", 3, 1, 2)], tmp_path / "funnel.png")
+    graph_id = optuna_dashboard.save_plotly_graph_object(study, fig, graph_object_id="funnel")
+    optuna_dashboard.save_note(study, "# Report\n\n![funnel](funnel.png)")
+    assert graph_id == "funnel"
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(study.study_name))
+    assert any(key.startswith("dashboard:plot_data:funnel:") for key in attrs)
+    assert any("Report" in str(value) for value in attrs.values())
