@@ -126,6 +126,17 @@ def write_study(
     return path
 
 
+def space_without_early_stopping(directory: Path) -> Path:
+    """search_spaces/mlp.yaml without early stopping: every trial trains its whole budget."""
+    shipped = (REPO_ROOT / "search_spaces" / "mlp.yaml").read_text(encoding="utf-8")
+    path = directory / "mlp-no-early-stopping.yaml"
+    path.write_text(
+        "".join(line for line in shipped.splitlines(True) if "early_stopping" not in line),
+        encoding="utf-8",
+    )
+    return path
+
+
 FAST_HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "3")
 
 

@@ -13,6 +13,7 @@ import autotune
 from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import run_autotune
 from tests.conftest import run_workers
+from tests.conftest import space_without_early_stopping
 from tests.conftest import write_study
 
 METRIC_ATTRS = (
@@ -127,8 +128,9 @@ def test_run_on_the_embedded_server_prints_progress_and_summary(tmp_path: Path) 
 
 
 def test_four_workers_run_a_two_round_campaign(storage_url: str, tmp_path: Path) -> None:
-    # Early stopping off: every trial must run its whole budget, which is what is checked.
-    spec = write_study(tmp_path, "tworounds", trials=10, fixed="{early_stopping_patience: 0}")
+    # Without early stopping: every trial must run its whole budget, which is what is checked.
+    space = space_without_early_stopping(tmp_path)
+    spec = write_study(tmp_path, "tworounds", trials=10, space=space)
     spec.write_text(spec.read_text() + "rounds:\n  - {budget_fraction: 0.5}\n  - {top_k: 3}\n")
     assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
     run_workers("tworounds", storage_url, count=4)
