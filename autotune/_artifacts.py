@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import logging
 from pathlib import Path
 from typing import Any
+import uuid
 
 import optuna
 from optuna.artifacts import Boto3ArtifactStore
@@ -15,6 +17,7 @@ from autotune._attrs import ATTR_CHECKPOINT
 from autotune._errors import StorageError
 
 S3_PREFIX = "s3://"
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,24 @@ class CheckpointStore:
         ref = CheckpointRef(artifact_id, step)
         trial.set_user_attr(ATTR_CHECKPOINT, ref.to_attr())
         return ref
+
+    def save_recovery(self, path: Path) -> str:
+        """Store a recovery checkpoint outside Optuna's artifact records; its artifact id.
+
+        Recovery checkpoints are superseded every few evals and removed when the trial
+        ends, so they are not listed on the trial (the dashboard would show dead links).
+        """
+        artifact_id = f"recovery-{uuid.uuid4()}"
+        with open(path, "rb") as file:
+            self._store.write(artifact_id, file)
+        return artifact_id
+
+    def remove(self, artifact_id: str) -> None:
+        """Delete a stored checkpoint; one already gone is fine."""
+        try:
+            self._store.remove(artifact_id)
+        except Exception as error:  # missing, or the store is unreachable: it only costs space
+            _logger.debug("checkpoint %s not removed: %s", artifact_id, error)
 
     def download(self, ref: CheckpointRef, directory: Path) -> Path:
         """Copy the checkpoint into ``directory``; the local file's path."""

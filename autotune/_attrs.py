@@ -10,6 +10,9 @@ ATTR_PARENT_BUDGET = "parent_budget"
 ATTR_PARENT_VALUE = "parent_value"
 ATTR_CHECKPOINT = "checkpoint"  # {"artifact_id", "step"}: this trial's uploaded checkpoint
 ATTR_RESUME = "resume_checkpoint"  # same form: the parent checkpoint a promoted trial resumes
+# {"artifact_id", "step", "trial"}: the latest recovery checkpoint of this configuration's
+# run and the trial number that wrote it; a retry resumes from it.
+ATTR_RECOVERY = "recovery_checkpoint"
 
 ATTR_FINALIST = "finalist"  # re-evaluation runs: which finalist, period and seed replicate
 ATTR_HPARAMS = "hparams"  # the whole configuration of a baseline, sweep or re-evaluation run
@@ -27,6 +30,7 @@ INHERITED_BY_RETRIES = (
     ATTR_PARENT_BUDGET,
     ATTR_PARENT_VALUE,
     ATTR_RESUME,
+    ATTR_RECOVERY,
     ATTR_FINALIST,
     ATTR_HPARAMS,
     ATTR_PERIOD_NAME,
@@ -38,5 +42,6 @@ INHERITED_BY_RETRIES = (
 """What a retry of a stale or interrupted trial copies: the configuration and its lineage.
 
 Not Optuna's system attributes (they would carry the pruner's rung records, judging the
-retry at rungs it never reached) and not the trial's results or its own checkpoint.
+retry at rungs it never reached) and not the trial's results or its promotion checkpoint;
+the recovery checkpoint is inherited, so the retry resumes where the failed trial left off.
 """

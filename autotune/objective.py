@@ -31,6 +31,7 @@ from autotune._attrs import ATTR_PERIOD_COUNT
 from autotune._attrs import ATTR_PERIOD_INDEX
 from autotune._attrs import ATTR_PERIOD_NAME  # noqa: F401 (re-exported)
 from autotune._attrs import ATTR_PERIOD_SEED
+from autotune._attrs import ATTR_RECOVERY
 from autotune._attrs import ATTR_REPLICATE  # noqa: F401 (re-exported)
 from autotune._attrs import ATTR_RESUME
 from autotune._attrs import ATTR_SEED
@@ -260,12 +261,91 @@ def _prune(trial: optuna.Trial, reason: str) -> None:
     raise optuna.TrialPruned(reason)
 
 
+@dataclass(frozen=True)
+class ResumeSource:
+    """A checkpoint a trial may resume from, and the trial whose run wrote it."""
+
+    checkpoint: CheckpointRef
+    study_name: str
+    trial_number: int
+
+    @property
+    def step(self) -> int:
+        return self.checkpoint.step
+
+
+def resume_sources(user_attrs: Mapping[str, Any], study_name: str) -> tuple[ResumeSource, ...]:
+    """Where a trial may resume, best first: its recovery checkpoint (a retry), then its
+    parent's checkpoint (a promoted trial). Malformed references are skipped."""
+    recovery = user_attrs.get(ATTR_RECOVERY)
+    candidates = (
+        (recovery, study_name, recovery.get("trial") if isinstance(recovery, dict) else None),
+        (
+            user_attrs.get(ATTR_RESUME),
+            user_attrs.get(ATTR_PARENT_STUDY),
+            user_attrs.get(ATTR_PARENT_TRIAL),
+        ),
+    )
+    return tuple(
+        ResumeSource(ref, name, number)
+        for attr, name, number in candidates
+        if (ref := CheckpointRef.from_attr(attr)) is not None
+        and isinstance(name, str)
+        and isinstance(number, int)
+    )
+
+
+def takes_recovery_checkpoint(
+    step: int, interval: int, max_train_steps: int, stopping: bool
+) -> bool:
+    """Whether an eval uploads a recovery checkpoint: every ``interval`` steps and when the
+    worker is stopping, never at the last step (the result is in)."""
+    return step < max_train_steps and (stopping or step % interval == 0)
+
+
+class _RecoveryCheckpoints:
+    """The latest recovery checkpoint of one trial: upload, supersede, discard.
+
+    The reference lives in the trial's ATTR_RECOVERY, which a retry inherits; the previous
+    checkpoint (this trial's or the one it resumed from) is removed once a newer one is
+    recorded, and the last one when the trial completes or is pruned.
+    """
+
+    def __init__(self, trial: optuna.Trial, store: CheckpointStore) -> None:
+        self._trial, self._store = trial, store
+        inherited = CheckpointRef.from_attr(trial.user_attrs.get(ATTR_RECOVERY))
+        self._latest = None if inherited is None else inherited.artifact_id
+
+    def upload(self, directory: Path, step: int) -> None:
+        path = training.latest_checkpoint(directory)
+        try:
+            if path is None:
+                raise FileNotFoundError(f"no checkpoint in {directory}")
+            artifact_id = self._store.save_recovery(path)
+        except Exception as error:  # a retry then resumes from an older one or from scratch
+            _logger.warning("trial %d: recovery checkpoint failed: %s", self._trial.number, error)
+            return
+        ref = CheckpointRef(artifact_id, step).to_attr() | {"trial": self._trial.number}
+        self._trial.set_user_attr(ATTR_RECOVERY, ref)
+        self._supersede(artifact_id)
+
+    def discard(self) -> None:
+        self._supersede(None)
+
+    def _supersede(self, artifact_id: str | None) -> None:
+        if self._latest is not None:
+            self._store.remove(self._latest)
+        self._latest = artifact_id
+
+
 class _TuningObjective(_Objective):
-    """A tuning trial: suggest, train (resuming a promoted trial's parent checkpoint), prune.
+    """A tuning trial: suggest, train (resuming where possible), prune.
 
     Returns the best validation value of the run (retrospective checkpoint selection).
-    In a round whose trials may be promoted, the checkpoint a promoted trial can resume
-    from is uploaded to the artifact store when training passes it.
+    With an artifact store, the trial uploads a recovery checkpoint every
+    ``spec.recovery_interval`` steps and when the worker stops; its retry resumes from the
+    latest. In a round whose trials may be promoted, the checkpoint a promoted trial can
+    resume from is uploaded too, when training passes it.
     """
 
     def __init__(
@@ -281,17 +361,33 @@ class _TuningObjective(_Objective):
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest_from(trial, self.setting.distributions)
         hparams = trial_hparams(self.setting.base, params, trial.user_attrs)
-        upload_step = self._upload_step(hparams)
+        if self.checkpoints is None:
+            return self._run(trial, hparams, None, None, None)
+        recovery = _RecoveryCheckpoints(trial, self.checkpoints)
         with tempfile.TemporaryDirectory(prefix="autotune-") as scratch:
-            settings = None
-            if upload_step:
-                settings = training.CheckpointSettings(Path(scratch) / "run", keep_last=1)
-            on_eval = self._on_eval(trial, settings, upload_step)
+            settings = training.CheckpointSettings(Path(scratch) / "run", keep_last=1)
             resume = self._fetch_resume(trial, Path(scratch))
             try:
-                result = self._train(hparams, trial, on_eval, settings, resume)
-            except training.NonFiniteLossError as error:
-                _prune(trial, str(error))
+                value = self._run(trial, hparams, settings, resume, recovery)
+            except optuna.TrialPruned:
+                recovery.discard()
+                raise
+        recovery.discard()  # not on a stop or crash: the retry resumes from it
+        return value
+
+    def _run(
+        self,
+        trial: optuna.Trial,
+        hparams: dict[str, Any],
+        settings: training.CheckpointSettings | None,
+        resume: Path | None,
+        recovery: _RecoveryCheckpoints | None,
+    ) -> float:
+        on_eval = self._on_eval(trial, settings, self._upload_step(hparams), recovery)
+        try:
+            result = self._train(hparams, trial, on_eval, settings, resume)
+        except training.NonFiniteLossError as error:
+            _prune(trial, str(error))
         return self.finish(trial, result)
 
     def _upload_step(self, hparams: Mapping[str, Any]) -> int:
@@ -307,17 +403,24 @@ class _TuningObjective(_Objective):
         trial: optuna.Trial,
         settings: training.CheckpointSettings | None,
         upload_step: int,
+        recovery: _RecoveryCheckpoints | None,
     ) -> Callable[[training.EvalResult], None]:
-        metric = self.spec.metric.name
+        metric, steps = self.spec.metric.name, self.setting.max_train_steps
 
         def on_eval(evaluation: training.EvalResult) -> None:
-            trial.report(evaluation.metrics[metric], evaluation.step)
-            if settings is not None and evaluation.step == upload_step:
+            step = evaluation.step
+            trial.report(evaluation.metrics[metric], step)
+            if settings is not None and step == upload_step:
                 self._upload(trial, settings, upload_step)
-            self.check_stop(evaluation.step)
-            last = evaluation.step >= self.setting.max_train_steps  # its result is in: keep it
+            stopping = self.stop_requested.is_set()  # read once: checkpoint, then stop
+            if recovery is not None and settings is not None:
+                if takes_recovery_checkpoint(step, self.spec.recovery_interval, steps, stopping):
+                    recovery.upload(settings.directory, step)
+            if stopping and step < steps:  # at the last step the result is in: finish
+                raise StopRequested(f"stop requested at step {step}")
+            last = step >= steps  # its result is in: keep it
             if not last and trial.should_prune():
-                _prune(trial, f"successive halving at step {evaluation.step}")
+                _prune(trial, f"successive halving at step {step}")
 
         return on_eval
 
@@ -334,17 +437,23 @@ class _TuningObjective(_Objective):
             _logger.warning("trial %d: checkpoint upload failed: %s", trial.number, error)
 
     def _fetch_resume(self, trial: optuna.Trial, scratch: Path) -> Path | None:
-        """The parent's checkpoint of a promoted trial, downloaded; None: start fresh."""
-        ref = CheckpointRef.from_attr(trial.user_attrs.get(ATTR_RESUME))
-        if ref is None or self.checkpoints is None:
-            return None
+        """The checkpoint to resume from, downloaded, its run's curve reported; None: fresh."""
+        for source in resume_sources(trial.user_attrs, trial.study.study_name):
+            path = self._download(trial, source.checkpoint, scratch)
+            if path is not None:
+                _report_curve_of(trial, source.study_name, source.trial_number, source.step)
+                trial.set_user_attr(ATTR_RESUMED_FROM, source.step)  # known even if pruned
+                return path
+        return None
+
+    def _download(self, trial: optuna.Trial, ref: CheckpointRef, scratch: Path) -> Path | None:
+        assert self.checkpoints is not None  # no resume without a store
         try:
             path = self.checkpoints.download(ref, scratch)
             training.load_checkpoint(path)
-        except Exception as error:  # missing or unreadable: restart from scratch
+        except Exception as error:  # missing, truncated or corrupt: restart from scratch
             _resume_failed(trial, f"checkpoint {ref.artifact_id} unusable: {error}")
             return None
-        _report_parent_curve(trial, ref.step)
         return path
 
     def _train(
@@ -372,14 +481,12 @@ class _TuningObjective(_Objective):
         return training.train(hparams, self.task, budget, on_eval, metric, checkpoints=settings)
 
 
-def _report_parent_curve(trial: optuna.Trial, until_step: int) -> None:
-    """Report the parent's values up to the resumed step: the learning curve stays whole."""
+def _report_curve_of(trial: optuna.Trial, study_name: str, number: int, until_step: int) -> None:
+    """Report another trial's values up to the resumed step: the learning curve stays whole."""
     storage = trial.storage
-    study_id = storage.get_study_id_from_name(trial.user_attrs[ATTR_PARENT_STUDY])
-    parent_id = storage.get_trial_id_from_study_id_trial_number(
-        study_id, trial.user_attrs[ATTR_PARENT_TRIAL]
-    )
-    curve = storage.get_trial(parent_id).intermediate_values
+    study_id = storage.get_study_id_from_name(study_name)
+    source_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    curve = storage.get_trial(source_id).intermediate_values
     for step, value in sorted(curve.items()):
         if step <= until_step:
             trial.report(value, step)
@@ -388,6 +495,7 @@ def _report_parent_curve(trial: optuna.Trial, until_step: int) -> None:
 def _resume_failed(trial: optuna.Trial, reason: str) -> None:
     _logger.warning("trial %d restarts from scratch: %s", trial.number, reason)
     trial.set_user_attr(ATTR_RESUME_ERROR, reason)
+    trial.set_user_attr(ATTR_RESUMED_FROM, 0)
 
 
 class _BaselineObjective(_Objective):

@@ -98,6 +98,7 @@ def write_study(
     fixed: str = "{}",
     baseline: bool = False,
     reevaluation: bool = False,
+    pruner_min_steps: int | None = None,
     extra: str = "",
 ) -> Path:
     """A small study spec on digits-mlp (default space: search_spaces/mlp.yaml).
@@ -106,6 +107,7 @@ def write_study(
     their own trials; ``extra`` is appended as more YAML lines.
     """
     path = directory / f"{name}.yaml"
+    min_steps = eval_interval if pruner_min_steps is None else pruner_min_steps
     path.write_text(
         f"name: {name}\n"
         "task: digits-mlp\n"
@@ -116,7 +118,7 @@ def write_study(
         "batch_size: 32\n"
         f"trials: {trials}\n"
         f"sampler: {sampler}\n"
-        f"pruner: {{type: successive_halving, min_steps: {eval_interval}, reduction_factor: 3}}\n"
+        f"pruner: {{type: successive_halving, min_steps: {min_steps}, reduction_factor: 3}}\n"
         "seed: 1\n"
         f"fixed: {fixed}\n"
         f"baseline: {str(baseline).lower()}\n"

@@ -7,8 +7,12 @@ from pathlib import Path
 import optuna
 
 from autotune import training
+from autotune._artifacts import CheckpointRef
+from autotune.objective import ResumeSource
 from autotune.objective import result_attrs
+from autotune.objective import resume_sources
 from autotune.objective import suggest
+from autotune.objective import takes_recovery_checkpoint
 from autotune.objective import trial_budget
 from autotune.spec import load_study_spec
 from tests.conftest import REPO_ROOT
@@ -45,3 +49,24 @@ def test_result_attrs_name_the_best_step_and_evaluated_model() -> None:
     assert attrs["best_val_loss"] == result.best.metrics["val_loss"]
     assert attrs["evaluated_model"] == "raw"
     assert attrs["steps_done"] == 60
+
+
+def test_recovery_checkpoints_every_interval_and_on_stop_never_at_the_end() -> None:
+    taken = [s for s in range(20, 401, 20) if takes_recovery_checkpoint(s, 100, 400, False)]
+    assert taken == [100, 200, 300]
+    assert takes_recovery_checkpoint(40, 100, 400, stopping=True)
+    assert not takes_recovery_checkpoint(400, 100, 400, stopping=True)
+
+
+def test_resume_sources_prefer_the_recovery_checkpoint_and_skip_malformed_ones() -> None:
+    recovery = {"artifact_id": "r", "step": 300, "trial": 7}
+    parent = {"artifact_id": "p", "step": 100}
+    lineage = {"parent_study": "c/joint/1", "parent_trial": 2}
+    attrs = {"recovery_checkpoint": recovery, "resume_checkpoint": parent, **lineage}
+    assert resume_sources(attrs, "c/joint/2") == (
+        ResumeSource(CheckpointRef("r", 300), "c/joint/2", 7),
+        ResumeSource(CheckpointRef("p", 100), "c/joint/1", 2),
+    )
+    no_trial = {**attrs, "recovery_checkpoint": {"artifact_id": "r", "step": 300}}
+    assert [s.checkpoint.artifact_id for s in resume_sources(no_trial, "c/joint/2")] == ["p"]
+    assert resume_sources({"recovery_checkpoint": "junk"}, "c/joint/1") == ()

@@ -162,6 +162,8 @@ class StudySpec(SpecModel):
     metric: MetricSpec
     max_train_steps: Annotated[int, Field(ge=1)] | Literal["auto"]
     eval_interval: int = Field(ge=1)
+    # Steps between the recovery checkpoints a retried trial resumes from (default: 5 evals).
+    checkpoint_interval: int | None = Field(default=None, ge=1)
     batch_size: int = Field(ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     trials: int = Field(ge=1)
@@ -179,6 +181,21 @@ class StudySpec(SpecModel):
     boundary: BoundarySpec = BoundarySpec()
     reevaluation: ReevaluationSpec = ReevaluationSpec()
     fast_mode: FastModeSpec = FastModeSpec()
+
+    @model_validator(mode="after")
+    def _check_checkpoint_interval(self) -> StudySpec:
+        interval = self.checkpoint_interval
+        if interval is not None and interval % self.eval_interval:
+            raise ValueError(
+                f"checkpoint_interval ({interval}) must be a multiple of eval_interval "
+                f"({self.eval_interval}): checkpoints are written at evaluations"
+            )
+        return self
+
+    @property
+    def recovery_interval(self) -> int:
+        """Steps between recovery checkpoints: ``checkpoint_interval`` or 5 evals."""
+        return self.checkpoint_interval or 5 * self.eval_interval
 
     @field_validator("rounds")
     @classmethod

@@ -113,6 +113,11 @@ STUDY_CASES = [
         ["eval_interval", "500", "max_train_steps"],
     ),
     (
+        "checkpoint_interval_between_evals",
+        VALID_STUDY + "checkpoint_interval: 15\n",
+        ["checkpoint_interval", "15", "multiple of eval_interval", "10"],
+    ),
+    (
         "reduction_factor",
         VALID_STUDY.replace("reduction_factor: 3", "reduction_factor: 1"),
         ["pruner.reduction_factor", "(got 1)", "greater than or equal to 2"],
