@@ -38,6 +38,7 @@ from autotune.summary import pipeline_text
 EXIT_USER_ERROR = 2
 EXIT_CAMPAIGN_STOPPED = 3
 ARTIFACTS_ENV = "AUTOTUNE_ARTIFACTS"
+MAX_SECONDS = 7 * 24 * 3600
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--max-trials", type=int, help="exit after running this many trials")
     worker.add_argument("--worker-id", default=f"{os.uname().nodename}-{os.getpid()}")
     worker.add_argument("--threads", type=_threads, default=1, help="torch threads (default 1)")
+    worker.add_argument(
+        "--outage-limit",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for an unreachable database before giving up (default 300)",
+    )
 
     status = _command(commands, "status", "progress of a campaign (or list campaigns)", _status)
     status.add_argument("name", nargs="?", help="campaign name; omit to list campaigns")
@@ -143,6 +151,17 @@ def _threads(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an int: {text!r}") from None
     if not 1 <= value <= MAX_THREADS:
         raise argparse.ArgumentTypeError(f"{value} is outside [1, {MAX_THREADS}]")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a duration in seconds, in (0, MAX_SECONDS]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_SECONDS:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"{text} is outside (0, {MAX_SECONDS}] seconds")
     return value
 
 
@@ -298,6 +317,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     from autotune._artifacts import CheckpointStore
     from autotune._artifacts import open_artifact_store
+    from autotune._reconnect import DatabaseUnavailableError
     from autotune.worker import Worker
     from autotune.worker import WorkerOptions
 
@@ -309,13 +329,18 @@ def _worker(args: argparse.Namespace) -> int:
             worker_id=args.worker_id,
             max_trials=args.max_trials,
             janitor_interval_s=max(1.0, args.heartbeat_interval),
+            outage_limit_s=args.outage_limit,
         )
     except ValueError as error:
         raise AutotuneError(str(error)) from None
     checkpoints = CheckpointStore(open_artifact_store(_artifacts(args)))
     worker = Worker(campaign, storage, options, checkpoints)
     worker.install_signal_handlers()
-    summary = worker.run()
+    try:
+        summary = worker.run()
+    except DatabaseUnavailableError as error:
+        print(f"autotune: error: worker {args.worker_id} gives up: {error}", file=sys.stderr)
+        return 1
     print(
         f"worker {args.worker_id}: ran {summary.trials_run} trials {summary.states}"
         + (" (stopped by signal)" if summary.stopped_by_signal else "")

@@ -1,0 +1,84 @@
+"""Riding out a database outage: recognise a lost connection, wait for the server to return."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+import itertools
+import logging
+import time
+
+import optuna
+import sqlalchemy
+
+from autotune._errors import StorageError
+
+_logger = logging.getLogger(__name__)
+
+FIRST_DELAY_S = 0.5
+MAX_DELAY_S = 10.0
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database did not come back within the worker's outage limit."""
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """Whether an error (or one it was raised from) says the database connection is gone.
+
+    Optuna wraps SQLAlchemy's errors in ``StorageInternalError``; the cause chain is walked.
+    Errors of the statement itself (constraint violations, bad SQL) are not outages.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def backoff_delays(first_s: float = FIRST_DELAY_S, max_s: float = MAX_DELAY_S) -> Iterator[float]:
+    """Seconds to wait between reconnection attempts: doubling from ``first_s`` to ``max_s``."""
+    for attempt in itertools.count():
+        yield min(first_s * 2**attempt, max_s)
+
+
+def wait_for_database(
+    engine: sqlalchemy.Engine,
+    limit_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Block until ``SELECT 1`` succeeds; the seconds waited.
+
+    Raises DatabaseUnavailableError after ``limit_s`` seconds of failed attempts.
+    """
+    started = time.monotonic()
+    for delay in backoff_delays():
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+            return time.monotonic() - started
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            waited = time.monotonic() - started
+            if waited >= limit_s:
+                raise DatabaseUnavailableError(
+                    f"the database has been unreachable for {waited:.0f} s "
+                    f"(limit --outage-limit {limit_s:.0f} s): {first_line(error)}"
+                ) from None
+            _logger.warning("database unreachable, retrying in %.1f s", delay)
+            sleep(min(delay, max(limit_s - waited, 0.0)))
+    raise AssertionError("unreachable: backoff_delays never ends")
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (SQLAlchemy's run to a dozen), for logs."""
+    message = str(getattr(error, "orig", None) or error).strip()
+    return message.splitlines()[0] if message else type(error).__name__
+
+
+STORAGE_ERRORS = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
+"""What a storage call raises when the database is gone; check with is_connection_lost."""
