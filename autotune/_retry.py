@@ -11,13 +11,15 @@ from optuna.trial import TrialState
 
 from autotune._attrs import ATTR_SEED  # noqa: F401 (re-exported)
 from autotune._attrs import INHERITED_BY_RETRIES
+from autotune._trial_budget import RETRY_HISTORY
+from autotune._trial_budget import unretried_failures
 from autotune.pruning import engine_of
 from autotune.pruning import remove_trial
 
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None = None) -> bool:
     """Add a WAITING copy of the trial (same params, seed, lineage); False past ``max_retry``."""
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    history = [*trial.system_attrs.get(RETRY_HISTORY, []), trial.number]
     if max_retry is not None and len(history) > max_retry:
         return False
     study.add_trial(
@@ -30,11 +32,31 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None =
             },
             system_attrs={
                 "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
-                "retry_history": history,
+                RETRY_HISTORY: history,
             },
         )
     )
     return True
+
+
+def max_retry_of(study: optuna.Study) -> int | None:
+    """The retry limit of the study's storage (None: unlimited or no retry callback)."""
+    callback = study._storage.get_heartbeat_stale_trial_callback()
+    return getattr(callback, "max_retry", None)
+
+
+def retry_unretried_failures(study: optuna.Study, trials: list[FrozenTrial]) -> bool:
+    """Queue the missing retries among ``trials``; whether any was queued.
+
+    Call under the study's advisory lock (the one the janitor and interrupts hold while
+    they fail a trial and queue its retry), so that no retry is queued twice.
+    """
+    max_retry = max_retry_of(study)
+    orphans = unretried_failures(trials, max_retry)
+    for trial in orphans:
+        forget_rung_values(study, trial)
+        retry_trial(study, trial, max_retry)
+    return bool(orphans)
 
 
 def forget_rung_values(study: optuna.Study, trial: FrozenTrial) -> None:

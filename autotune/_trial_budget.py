@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 ATTR_ERROR = "error"
+RETRY_HISTORY = "retry_history"  # system attribute of a retry: the numbers it descends from
 
 
 class NextStep(enum.Enum):
@@ -39,3 +40,22 @@ def next_step(trials: Sequence[FrozenTrial], budget: int, sampling: bool = True)
     if states[TrialState.RUNNING] > 0:
         return NextStep.WAIT  # a running trial may yet go stale and come back as WAITING
     return NextStep.DONE
+
+
+def unretried_failures(
+    trials: Sequence[FrozenTrial], max_retry: int | None = None
+) -> list[FrozenTrial]:
+    """Interrupted or stale trials whose retry is missing, and which may still be retried.
+
+    Failing a trial and queuing its retry are two transactions: a worker killed between
+    them leaves the configuration with neither a result nor a retry.
+    """
+    retried = {history[-1] for t in trials if (history := t.system_attrs.get(RETRY_HISTORY))}
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL
+        and not consumes_budget(t)
+        and t.number not in retried
+        and (max_retry is None or len(t.system_attrs.get(RETRY_HISTORY, ())) < max_retry)
+    ]

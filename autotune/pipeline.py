@@ -31,9 +31,11 @@ from autotune._attrs import ATTR_PARENT_VALUE
 from autotune._attrs import ATTR_RESUME
 from autotune._attrs import ATTR_SEED
 from autotune._locks import advisory_lock
+from autotune._retry import max_retry_of
 from autotune._trial_budget import ATTR_ERROR
 from autotune._trial_budget import NextStep
 from autotune._trial_budget import next_step
+from autotune._trial_budget import unretried_failures
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import BoundarySide
 from autotune.analysis import StepRecommendation
@@ -131,8 +133,10 @@ def advance(campaign_name: str, storage: RDBStorage) -> Campaign:
 
 
 def stage_is_finished(study: optuna.Study) -> bool:
-    """Whether nothing of the stage/round is left to run or running."""
+    """Whether nothing of the stage/round is left to run, running, or waiting for a retry."""
     trials = study.get_trials(deepcopy=False)
+    if unretried_failures(trials, max_retry_of(study)):
+        return False  # the next worker to look for a trial queues the retry
     return (
         next_step(trials, Campaign.trial_budget(study), Campaign.samples(study)) == NextStep.DONE
     )

@@ -14,6 +14,7 @@ import logging
 import signal
 import threading
 from typing import Any
+from typing import TypeVar
 import warnings
 
 import optuna
@@ -23,8 +24,13 @@ from optuna.trial import TrialState
 from autotune._artifacts import CheckpointStore
 from autotune._locks import advisory_lock
 from autotune._locks import advisory_lock_key  # noqa: F401 (re-exported)
+from autotune._reconnect import STORAGE_ERRORS
+from autotune._reconnect import first_line
+from autotune._reconnect import is_connection_lost
+from autotune._reconnect import wait_for_database
 from autotune._retry import RetryStaleTrial
 from autotune._retry import forget_rung_values
+from autotune._retry import retry_unretried_failures
 from autotune._trial_budget import ATTR_ERROR
 from autotune._trial_budget import NextStep
 from autotune._trial_budget import consumes_budget  # noqa: F401 (re-exported)
@@ -45,6 +51,7 @@ from autotune.staging import study_base
 from autotune.staging import study_distributions
 
 _logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ATTR_INTERRUPTED = "interrupted"
 ATTR_WORKER = "worker"
@@ -59,6 +66,7 @@ class WorkerOptions:
     janitor_interval_s: float = 10.0
     idle_poll_s: float = 2.0
     seed: int | None = None
+    outage_limit_s: float = 300.0  # how long to wait for an unreachable database
 
     def __post_init__(self) -> None:
         if self.max_trials is not None and self.max_trials < 1:
@@ -88,7 +96,7 @@ class _Periodic:
             try:
                 self._function()
             except Exception as error:  # keep the thread alive through database hiccups
-                _logger.warning("%s failed: %s", self._thread.name, error)
+                _logger.warning("%s failed: %s", self._thread.name, first_line(error))
             if self._stop.wait(self._interval_s):
                 return
 
@@ -230,9 +238,13 @@ class Worker:
             while not self._stop_requested.is_set():
                 if self._reached_max_trials(outcomes):
                     break
-                trial, step = self._next_trial()
-                if step == NextStep.DONE and not self._advance():
-                    break
+                try:
+                    trial, step = self._next_trial()
+                    if step == NextStep.DONE and not self._advance():
+                        break
+                except STORAGE_ERRORS as error:
+                    self._ride_out(error)
+                    continue
                 if trial is None:
                     if step == NextStep.WAIT:
                         self._stop_requested.wait(self._options.idle_poll_s)
@@ -265,6 +277,8 @@ class Worker:
         current = self._round
         with advisory_lock(self._storage, current.study.study_name):
             trials = current.study.get_trials(deepcopy=False)
+            if retry_unretried_failures(current.study, trials):
+                trials = current.study.get_trials(deepcopy=False)
             step = next_step(trials, current.budget, sampling=current.sampling)
             if step != NextStep.RUN:
                 return None, step
@@ -290,13 +304,34 @@ class Worker:
         except StopRequested as stop:
             return self._interrupt(trial, str(stop))
         except Exception as error:  # a training failure must not kill the worker
+            if is_connection_lost(error):
+                self._ride_out(error)
+                return self._interrupt(trial, "database connection lost")
             _logger.exception("trial %d failed", trial.number)
             self._set_attr(trial, ATTR_ERROR, f"{type(error).__name__}: {error}")
-        frozen = self._round.study.tell(trial, value, state=state, skip_if_finished=True)
+        frozen = self._reconnecting(
+            lambda: self._round.study.tell(trial, value, state=state, skip_if_finished=True)
+        )
         if frozen.state == TrialState.FAIL:
             forget_rung_values(self._round.study, frozen)
         _logger.info("trial %d %s value=%s", trial.number, frozen.state.name, frozen.value)
         return frozen.state.name
+
+    def _ride_out(self, error: Exception) -> None:
+        """Wait for the database to return after a lost connection; re-raise other errors."""
+        if not is_connection_lost(error):
+            raise error
+        _logger.warning("database connection lost: %s", first_line(error))
+        waited = wait_for_database(self._storage.engine, self._options.outage_limit_s)
+        _logger.warning("database back after %.1f s", waited)
+
+    def _reconnecting(self, call: Callable[[], _T]) -> _T:
+        """``call()``, repeated after each database outage until it goes through."""
+        while True:
+            try:
+                return call()
+            except STORAGE_ERRORS as error:
+                self._ride_out(error)
 
     def _interrupt(self, trial: optuna.Trial, reason: str) -> str:
         self._set_attr(trial, ATTR_INTERRUPTED, reason)

@@ -7,6 +7,7 @@ from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
 
+from autotune._trial_budget import unretried_failures
 from autotune.progress import eta_seconds
 from autotune.progress import progress_line
 from autotune.progress import progress_of
@@ -29,6 +30,32 @@ RUNNING = trial(TrialState.RUNNING)
 WAITING = trial(TrialState.WAITING)
 TRAINING_ERROR = trial(TrialState.FAIL, error="ValueError: bad activation")
 STALE = trial(TrialState.FAIL)
+
+
+def failed(number: int, history: tuple[int, ...] = (), **user_attrs: object) -> FrozenTrial:
+    system_attrs = {"retry_history": list(history)} if history else {}
+    failed = create_trial(state=TrialState.FAIL, user_attrs=user_attrs, system_attrs=system_attrs)
+    failed.number = number
+    return failed
+
+
+def retry_of(number: int, history: tuple[int, ...] = ()) -> FrozenTrial:
+    waiting = create_trial(
+        state=TrialState.WAITING, system_attrs={"retry_history": [*history, number]}
+    )
+    waiting.number = number + 100
+    return waiting
+
+
+def test_failures_without_a_queued_retry_are_found() -> None:
+    retried, orphan = failed(0), failed(1)
+    broken = failed(2, error="ValueError: bad activation")  # training errors are not retried
+    exhausted = failed(3, history=(7, 8, 9))
+    trials = [retried, retry_of(0), orphan, broken, exhausted, COMPLETE, RUNNING]
+    assert unretried_failures(trials, max_retry=3) == [orphan]
+    assert unretried_failures(trials, max_retry=None) == [orphan, exhausted]
+    second = failed(4, history=(1,))  # the retry of an orphan, itself failed and retried
+    assert unretried_failures([second, retry_of(4, history=(1,))], max_retry=3) == []
 
 
 def test_failed_trials_count_only_when_training_failed() -> None:

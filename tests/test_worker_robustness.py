@@ -12,11 +12,16 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
+from autotune._attrs import ATTR_RECOVERY
+from autotune.objective import ATTR_RESUME_ERROR
+from autotune.objective import ATTR_RESUMED_FROM
 from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command
 from tests.conftest import run_autotune
 from tests.conftest import write_study
+
+RECOVERY_INTERVAL = 100
 
 
 def write_space(directory: Path, name: str, learning_rate: str, extra_params: str = "") -> Path:
@@ -113,11 +118,18 @@ def long_trial_spec(tmp_path: Path) -> Path:
     """One trial long enough to be interrupted (thousands of steps, frequent evals)."""
     space = write_space(tmp_path, "slow", "{type: float, low: 1.0e-3, high: 2.0e-3, log: true}")
     return write_study(
-        tmp_path, "slow", trials=1, max_train_steps=4000, eval_interval=20, space=space
+        tmp_path,
+        "slow",
+        trials=1,
+        max_train_steps=4000,
+        eval_interval=20,
+        space=space,
+        extra=f"checkpoint_interval: {RECOVERY_INTERVAL}\n",
     )
 
 
-def assert_retried_and_completed(trials: list[FrozenTrial], original: FrozenTrial) -> None:
+def assert_retried_and_completed(trials: list[FrozenTrial], original: FrozenTrial) -> FrozenTrial:
+    """The original trial FAIL, its one retry COMPLETE with the same configuration: the retry."""
     by_number = {t.number: t for t in trials}
     assert by_number[original.number].state == TrialState.FAIL
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == original.number]
@@ -126,6 +138,28 @@ def assert_retried_and_completed(trials: list[FrozenTrial], original: FrozenTria
     assert retries[0].params == original.params
     assert retries[0].user_attrs["seed"] == original.user_attrs["seed"]
     assert all(t.state != TrialState.RUNNING for t in trials)
+    return retries[0]
+
+
+def assert_resumed_from_last_checkpoint(failed: FrozenTrial, retry: FrozenTrial) -> int:
+    """The retry resumed at the failed run's last recovery checkpoint; the steps re-done."""
+    checkpoint = failed.user_attrs[ATTR_RECOVERY]
+    assert checkpoint["trial"] == failed.number
+    assert retry.user_attrs[ATTR_RESUMED_FROM] == checkpoint["step"] > 0
+    assert retry.user_attrs["steps_done"] == 4000
+    for step, value in failed.intermediate_values.items():  # the curve is whole
+        if step <= checkpoint["step"]:
+            assert retry.intermediate_values[step] == value
+    redone = max(failed.intermediate_values) - checkpoint["step"]
+    assert 0 <= redone <= RECOVERY_INTERVAL
+    return redone
+
+
+def wait_for_recovery_checkpoint(name: str, storage_url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not any(ATTR_RECOVERY in t.user_attrs for t in trials_of(name, storage_url)):
+        assert time.monotonic() < deadline, f"no recovery checkpoint of {name} in {timeout_s} s"
+        time.sleep(0.1)
 
 
 def test_sigterm_stops_within_an_eval_and_the_trial_is_retried(
@@ -145,7 +179,9 @@ def test_sigterm_stops_within_an_eval_and_the_trial_is_retried(
 
     second = run_autotune("worker", "slow", "--storage", storage_url, *FAST_HEARTBEAT)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert_retried_and_completed(trials_of("slow", storage_url), running)
+    retry = assert_retried_and_completed(trials_of("slow", storage_url), running)
+    # It checkpointed at the eval where it stopped: the retry re-does nothing.
+    assert assert_resumed_from_last_checkpoint(interrupted, retry) == 0
 
 
 def test_sigkilled_worker_trial_is_failed_as_stale_and_retried(
@@ -154,6 +190,7 @@ def test_sigkilled_worker_trial_is_failed_as_stale_and_retried(
     create(long_trial_spec, storage_url)
     doomed = start_worker("slow", storage_url)
     running = wait_for_running_trial("slow", storage_url)
+    wait_for_recovery_checkpoint("slow", storage_url)
     doomed.kill()
     doomed.wait(timeout=10)
     assert trials_of("slow", storage_url)[0].state == TrialState.RUNNING
@@ -161,8 +198,52 @@ def test_sigkilled_worker_trial_is_failed_as_stale_and_retried(
     survivor = run_autotune("worker", "slow", "--storage", storage_url, *FAST_HEARTBEAT)
     assert survivor.returncode == 0, survivor.stdout + survivor.stderr
     trials = trials_of("slow", storage_url)
-    assert_retried_and_completed(trials, running)
+    retry = assert_retried_and_completed(trials, running)
     assert "interrupted" not in trials[0].user_attrs
+    assert_resumed_from_last_checkpoint(trials[0], retry)
+
+
+def test_a_failed_trial_whose_retry_was_never_queued_is_retried(
+    storage_url: str, long_trial_spec: Path
+) -> None:
+    """The janitor fails a stale trial, then queues its retry: two transactions. Its worker
+    killed in between leaves a FAIL without a retry; the next worker queues the retry."""
+    create(long_trial_spec, storage_url)
+    doomed = start_worker("slow", storage_url)
+    running = wait_for_running_trial("slow", storage_url)
+    wait_for_recovery_checkpoint("slow", storage_url)
+    doomed.kill()
+    doomed.wait(timeout=10)
+    storage = optuna.storages.RDBStorage(storage_url)
+    assert storage.set_trial_state_values(running._trial_id, TrialState.FAIL)  # no retry
+
+    survivor = run_autotune("worker", "slow", "--storage", storage_url, *FAST_HEARTBEAT)
+    assert survivor.returncode == 0, survivor.stdout + survivor.stderr
+    trials = trials_of("slow", storage_url)
+    retry = assert_retried_and_completed(trials, running)
+    assert_resumed_from_last_checkpoint(trials[0], retry)
+
+
+def test_corrupt_checkpoint_restarts_the_retry_from_scratch(
+    storage_url: str, long_trial_spec: Path, artifact_directory: Path
+) -> None:
+    create(long_trial_spec, storage_url)
+    doomed = start_worker("slow", storage_url)
+    running = wait_for_running_trial("slow", storage_url)
+    wait_for_recovery_checkpoint("slow", storage_url)
+    doomed.kill()
+    doomed.wait(timeout=10)
+    checkpoint = trials_of("slow", storage_url)[0].user_attrs[ATTR_RECOVERY]
+    path = artifact_directory / checkpoint["artifact_id"]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated
+
+    survivor = run_autotune("worker", "slow", "--storage", storage_url, *FAST_HEARTBEAT)
+    assert survivor.returncode == 0, survivor.stdout + survivor.stderr
+    assert "restarts from scratch" in survivor.stderr and "Traceback" not in survivor.stderr
+    retry = assert_retried_and_completed(trials_of("slow", storage_url), running)
+    assert "unusable" in retry.user_attrs[ATTR_RESUME_ERROR]
+    assert retry.user_attrs[ATTR_RESUMED_FROM] == 0
+    assert retry.user_attrs["steps_done"] == 4000
 
 
 def test_worker_whose_trial_was_failed_as_stale_carries_on(
