@@ -14,6 +14,8 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from autotune._errors import StorageError
+from autotune._rdb import DEFAULT_FLUSH_INTERVAL_S
+from autotune._rdb import AutotuneStorage
 from autotune._retry import RetryStaleTrial
 
 _logger = logging.getLogger(__name__)
@@ -137,16 +139,22 @@ def open_storage(
     url: str | None,
     heartbeat: HeartbeatSettings = HeartbeatSettings(),
     state_dir: Path = DEFAULT_STATE_DIR,
+    flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
 ) -> RDBStorage:
-    """An Optuna RDBStorage with heartbeat and stale-trial retry; no URL → embedded server."""
+    """An Optuna RDBStorage with heartbeat and stale-trial retry; no URL → embedded server.
+
+    Running trials' reports and user attributes are written behind, at most
+    ``flush_interval_s`` late (see :mod:`autotune._rdb`; 0 writes through).
+    """
     resolved = resolve_url(url, state_dir)
     check_connection(resolved)
     _logger.info("storage: %s", mask_password(resolved))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
+            return AutotuneStorage(
                 resolved,
+                flush_interval_s=flush_interval_s,
                 engine_kwargs=engine_kwargs(),
                 heartbeat_interval=heartbeat.interval_s,
                 grace_period=heartbeat.grace_period_s,

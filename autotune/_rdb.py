@@ -1,0 +1,282 @@
+"""autotune's Optuna storage: ``RDBStorage`` on PostgreSQL with fewer round trips per trial.
+
+Two changes, both invisible to Optuna and to other processes:
+
+**Write-behind of a running trial's reports.** A report (``trial.report``) and a user
+attribute (``trial.set_user_attr``) each cost a transaction of several round trips in
+``RDBStorage``; a worker reporting every few steps spends most of its orchestration time
+there. They are kept per trial and written together, in one transaction:
+
+- when a buffered write comes ``flush_interval_s`` or more after the trial's last flush
+  (reports slower than that are written through, as before);
+- before any other write to the trial (its parameters, system attributes, its state at
+  ``tell``), so the trial's writes reach the database in the order they were made;
+- before this process reads the trial back (``get_trial``, the trial lists), so the
+  process reads its own writes;
+- with each heartbeat of the trial (a background thread), so reports that stop are written
+  within one heartbeat interval;
+- on :meth:`AutotuneStorage.flush`, which callers use when a write must be durable before
+  they go on (a recovery checkpoint's reference, before the older checkpoint is removed).
+
+Other processes (the dashboard, other workers) see a running trial's learning curve at most
+``flush_interval_s`` (or one heartbeat interval) late. A worker killed outright loses at most
+that much of its running trial's curve, which its retry re-reports. A trial that another
+worker has failed (stale) refuses the buffered writes at the next flush: they are dropped,
+and the next write to it raises ``UpdateFinishedTrialError`` at once, as Optuna's would.
+
+**One query per trial read** (:mod:`autotune._trial_query`): ``get_trial`` and the trial
+lists behind ``study.get_trials`` load every part of a trial in one query, not one per part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass
+from dataclasses import field
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import sqlalchemy
+from sqlalchemy.dialects import postgresql
+
+from autotune._trial_query import read_trials
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_FLUSH_INTERVAL_S = 2.0
+
+
+@dataclass
+class _Pending:
+    """A trial's buffered writes, in the order they were made (later ones replace earlier)."""
+
+    last_flush: float
+    intermediate_values: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.intermediate_values or self.user_attrs)
+
+    def merge_older(self, older: _Pending) -> None:
+        """Put back writes whose flush failed, under the newer ones made since."""
+        self.intermediate_values = {**older.intermediate_values, **self.intermediate_values}
+        self.user_attrs = {**older.user_attrs, **self.user_attrs}
+
+
+class AutotuneStorage(RDBStorage):
+    """Optuna's ``RDBStorage`` on PostgreSQL, writing a running trial's reports and user
+    attributes behind and reading trials in one query (see the module docstring).
+    ``flush_interval_s=0`` writes through."""
+
+    def __init__(
+        self, *args: Any, flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S, **kwargs: Any
+    ):
+        if flush_interval_s < 0:
+            raise ValueError(f"flush_interval_s must be >= 0, got {flush_interval_s}")
+        super().__init__(*args, **kwargs)
+        self.flush_interval_s = flush_interval_s
+        self._init_buffers()
+
+    def _init_buffers(self) -> None:
+        self._buffer_lock = threading.RLock()
+        self._pending: dict[int, _Pending] = {}
+        self._refused: set[int] = set()  # trials another process finished: writes raise
+
+    def __getstate__(self) -> dict[Any, Any]:
+        self.flush_all()
+        state = super().__getstate__()
+        for name in ("_buffer_lock", "_pending", "_refused"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._init_buffers()
+
+    # --- buffered writes ------------------------------------------------------------------
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        with self._buffer_lock:
+            self._pending_of(trial_id).intermediate_values[step] = intermediate_value
+            self._flush_if_due(trial_id)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        json.dumps(value)  # not JSON-serialisable: fail here, not at the flush
+        with self._buffer_lock:
+            self._pending_of(trial_id).user_attrs[key] = value
+            self._flush_if_due(trial_id)
+
+    def _pending_of(self, trial_id: int) -> _Pending:
+        if trial_id in self._refused:
+            raise optuna.exceptions.UpdateFinishedTrialError(
+                f"trial {trial_id} was finished by another process; it takes no more writes"
+            )
+        pending = self._pending.get(trial_id)
+        if pending is None:
+            pending = self._pending[trial_id] = _Pending(time.monotonic())
+        return pending
+
+    def _flush_if_due(self, trial_id: int) -> None:
+        if time.monotonic() - self._pending[trial_id].last_flush >= self.flush_interval_s:
+            self.flush(trial_id)
+
+    # --- flushing -------------------------------------------------------------------------
+
+    def flush(self, trial_id: int) -> None:
+        """Write the trial's buffered writes now, in one transaction."""
+        with self._buffer_lock:
+            pending = self._pending.get(trial_id)
+            if not pending:
+                return
+            self._pending[trial_id] = _Pending(time.monotonic())
+            try:
+                self._write(trial_id, pending)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                self._refuse(trial_id)
+                raise
+            except Exception:
+                self._pending[trial_id].merge_older(pending)  # try again at the next flush
+                raise
+
+    def flush_all(self) -> None:
+        """Flush every trial with buffered writes (trials finished elsewhere: dropped)."""
+        with self._buffer_lock:
+            for trial_id in list(self._pending):
+                self._flush_quietly(trial_id)
+
+    def _flush_quietly(self, trial_id: int) -> None:
+        """Flush before a read: a trial finished elsewhere drops its writes, no error."""
+        try:
+            self.flush(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError as error:
+            _logger.debug("buffered writes dropped: %s", error)
+
+    def _refuse(self, trial_id: int) -> None:
+        self._pending.pop(trial_id, None)
+        self._refused.add(trial_id)
+
+    def _write(self, trial_id: int, pending: _Pending) -> None:
+        with _create_scoped_session(self.scoped_session, True) as session:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+            self.check_trial_is_updatable(trial_id, trial.state)
+            if pending.intermediate_values:
+                session.execute(_upsert_intermediate_values(trial_id, pending))
+            if pending.user_attrs:
+                session.execute(_upsert_user_attrs(trial_id, pending))
+
+    # --- writes and reads that see the buffered writes first ------------------------------
+
+    def set_trial_param(self, trial_id: int, *args: Any, **kwargs: Any) -> None:
+        self.flush(trial_id)
+        super().set_trial_param(trial_id, *args, **kwargs)
+
+    def _set_trial_param(self, trial_id: int, *args: Any, **kwargs: Any) -> Any:
+        self.flush(trial_id)  # optuna's _CachedStorage calls this one
+        return super()._set_trial_param(trial_id, *args, **kwargs)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.flush(trial_id)
+        super().set_trial_system_attr(trial_id, key=key, value=value)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        self.flush(trial_id)
+        with self._buffer_lock:
+            self._pending.pop(trial_id, None)
+        return super().set_trial_state_values(trial_id, state=state, values=values)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._buffer_lock:
+            self._flush_quietly(trial_id)
+        with self.engine.connect() as connection:
+            trials = read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})
+        if not trials:
+            raise KeyError(models.NOT_FOUND_MSG)
+        return trials[0]
+
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        """Optuna's trial list (and _CachedStorage's increments of it), in one query."""
+        self.flush_all()
+        where, parameters = ["t.study_id = :study"], {"study": study_id}
+        if states is not None:
+            where.append("t.state::text = ANY(:states)")
+            parameters["states"] = [state.name for state in states]  # type: ignore[attr-defined]
+        if trial_id_greater_than > -1:
+            included = [i for i in included_trial_ids if i <= trial_id_greater_than]
+            where.append("(t.trial_id = ANY(:included) OR t.trial_id > :greater)")
+            parameters |= {"included": included, "greater": trial_id_greater_than}
+        with self.engine.connect() as connection:
+            trials = read_trials(connection, " AND ".join(where), parameters)
+            if not trials and not _study_exists(connection, study_id):
+                raise KeyError(models.NOT_FOUND_MSG)
+        return trials
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        with self._buffer_lock:
+            self._flush_quietly(trial_id)
+        super().record_heartbeat(trial_id)
+
+
+def _study_exists(connection: sqlalchemy.Connection, study_id: int) -> bool:
+    table = models.StudyModel.__tablename__
+    query = sqlalchemy.text(f"SELECT 1 FROM {table} WHERE study_id = :study")
+    return connection.execute(query, {"study": study_id}).first() is not None
+
+
+def _upsert_intermediate_values(trial_id: int, pending: _Pending) -> Any:
+    model = models.TrialIntermediateValueModel
+    rows = []
+    for step, value in pending.intermediate_values.items():
+        stored, value_type = model.intermediate_value_to_stored_repr(value)
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "step": step,
+                "intermediate_value": stored,
+                "intermediate_value_type": value_type,
+            }
+        )
+    insert = postgresql.insert(model).values(rows)
+    return insert.on_conflict_do_update(
+        index_elements=[model.trial_id, model.step],
+        set_={
+            "intermediate_value": insert.excluded.intermediate_value,
+            "intermediate_value_type": insert.excluded.intermediate_value_type,
+        },
+    )
+
+
+def _upsert_user_attrs(trial_id: int, pending: _Pending) -> Any:
+    model = models.TrialUserAttributeModel
+    rows = [
+        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+        for key, value in pending.user_attrs.items()
+    ]
+    insert = postgresql.insert(model).values(rows)
+    return insert.on_conflict_do_update(
+        index_elements=[model.trial_id, model.key],
+        set_={"value_json": insert.excluded.value_json},
+    )
+
+
+def flush_trial(trial: optuna.Trial) -> None:
+    """Make the trial's writes so far durable (no-op on storages that write through)."""
+    storage = getattr(trial.storage, "_backend", trial.storage)  # behind optuna's cache
+    if isinstance(storage, AutotuneStorage):
+        storage.flush(trial._trial_id)

@@ -1,0 +1,166 @@
+"""Write-behind of a running trial's reports and attributes, on a real PostgreSQL.
+
+A second, plain ``RDBStorage`` plays the other processes (the dashboard, other workers).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from autotune._rdb import AutotuneStorage
+from autotune._rdb import _Pending
+from autotune._rdb import flush_trial
+
+HOUR = 3600.0
+
+
+def studies(url: str, flush_interval_s: float) -> tuple[optuna.Study, optuna.Study]:
+    """The same study through a write-behind storage and through a plain one."""
+    buffered = AutotuneStorage(url, flush_interval_s=flush_interval_s)
+    study = optuna.create_study(study_name="s", storage=buffered)
+    return study, optuna.load_study(study_name="s", storage=optuna.storages.RDBStorage(url))
+
+
+def seen_elsewhere(observer: optuna.Study, number: int = 0) -> optuna.trial.FrozenTrial:
+    return optuna.load_study(study_name="s", storage=observer._storage._backend).trials[number]
+
+
+def test_reports_and_attributes_reach_the_database_together_at_tell(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)  # a parameter is written through at once
+    for step in range(1, 21):
+        trial.report(1.0 / step, step)
+    trial.set_user_attr("best_step", 20)
+
+    elsewhere = seen_elsewhere(observer)
+    assert elsewhere.intermediate_values == {} and elsewhere.user_attrs == {}
+    assert "x" in elsewhere.params
+    own = study._storage.get_trial(trial._trial_id)  # this process reads its own writes
+    assert len(own.intermediate_values) == 20 and own.user_attrs == {"best_step": 20}
+
+    study.tell(trial, 0.05)
+    done = seen_elsewhere(observer)
+    assert done.state is TrialState.COMPLETE
+    assert done.intermediate_values == {s: 1.0 / s for s in range(1, 21)}
+    assert done.user_attrs == {"best_step": 20}
+
+
+def test_flush_interval_zero_writes_through(storage_url: str) -> None:
+    study, observer = studies(storage_url, 0.0)
+    trial = study.ask()
+    trial.report(0.5, 1)
+    trial.set_user_attr("k", [1, 2])
+    elsewhere = seen_elsewhere(observer)
+    assert elsewhere.intermediate_values == {1: 0.5} and elsewhere.user_attrs == {"k": [1, 2]}
+
+
+def test_flush_and_heartbeat_make_writes_durable(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    trial = study.ask()
+    trial.report(0.5, 1)
+    trial.set_user_attr("recovery", {"step": 1})
+    flush_trial(trial)
+    assert seen_elsewhere(observer).user_attrs == {"recovery": {"step": 1}}
+    trial.report(0.25, 2)
+    study._storage.record_heartbeat(trial._trial_id)
+    assert seen_elsewhere(observer).intermediate_values == {1: 0.5, 2: 0.25}
+
+
+def test_a_trial_failed_elsewhere_drops_its_writes_and_refuses_more(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    trial = study.ask()
+    trial.report(0.5, 1)
+    trial.set_user_attr("best_step", 1)
+    observer._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # stale
+
+    frozen = study.tell(trial, 0.5, skip_if_finished=True)  # no error: it was finished
+    assert frozen.state is TrialState.FAIL
+    elsewhere = seen_elsewhere(observer)
+    assert elsewhere.intermediate_values == {} and elsewhere.user_attrs == {}
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        trial.report(0.25, 2)
+
+
+def test_a_failed_flush_keeps_its_writes_under_newer_ones() -> None:
+    failed = _Pending(0.0, {1: 0.5, 2: 0.4}, {"a": 1, "b": 2})
+    newer = _Pending(1.0, {2: 0.3, 3: 0.2}, {"b": 3})
+    newer.merge_older(failed)
+    assert newer.intermediate_values == {1: 0.5, 2: 0.3, 3: 0.2}
+    assert newer.user_attrs == {"a": 1, "b": 3}
+
+
+def test_bad_attribute_values_fail_at_once_and_bad_intervals_are_refused(
+    storage_url: str,
+) -> None:
+    study, _ = studies(storage_url, HOUR)
+    trial = study.ask()
+    with pytest.raises(TypeError):
+        trial.set_user_attr("handle", object())
+    with pytest.raises(ValueError, match="flush_interval_s must be >= 0"):
+        AutotuneStorage(storage_url, flush_interval_s=-1)
+
+
+def test_pickling_flushes_and_the_copy_works(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    trial = study.ask()
+    trial.report(0.5, 1)
+    copy = pickle.loads(pickle.dumps(study._storage._backend))
+    assert seen_elsewhere(observer).intermediate_values == {1: 0.5}
+    assert copy.get_trial(trial._trial_id).intermediate_values == {1: 0.5}
+
+
+def every_kind_of_trial(study: optuna.Study) -> None:
+    """Finished, pruned, failed, running and waiting trials with every kind of stored value."""
+    dists = {
+        "lr": optuna.distributions.FloatDistribution(1e-5, 1.0, log=True),
+        "units": optuna.distributions.IntDistribution(8, 64, step=8),
+        "act": optuna.distributions.CategoricalDistribution(["relu", None, True, 2.5]),
+    }
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"lr": 1e-3, "units": 16, "act": None},
+            distributions=dists,
+            value=0.125,
+            intermediate_values={1: 0.5, 2: float("nan"), 3: float("inf"), 4: float("-inf")},
+            user_attrs={"nested": {"a": [1, 2.5, None]}, "text": "é"},
+            system_attrs={"completed_rung_0": 0.5},
+        )
+    )
+    study.add_trial(optuna.trial.create_trial(value=float("inf")))
+    study.add_trial(
+        optuna.trial.create_trial(state=TrialState.PRUNED, intermediate_values={5: 1.0})
+    )
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"error": "x"}))
+    study.enqueue_trial({"lr": 0.01}, user_attrs={"parent_trial": 0})
+    running = study.ask()
+    running.suggest_int("depth", 1, 4, log=True)
+    running.report(0.75, 7)
+
+
+def test_one_query_reads_match_optunas_own(storage_url: str) -> None:
+    plain = optuna.storages.RDBStorage(storage_url)
+    study = optuna.create_study(study_name="s", storage=plain)
+    every_kind_of_trial(study)
+    ours = AutotuneStorage(storage_url)
+    study_id = study._study_id
+    expected = plain.get_all_trials(study_id)
+    assert repr(ours.get_all_trials(study_id)) == repr(expected)  # repr: NaN equals NaN
+    for trial in expected:
+        assert repr(ours.get_trial(trial._trial_id)) == repr(trial)
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    assert repr(ours.get_all_trials(study_id, states=finished)) == repr(
+        plain.get_all_trials(study_id, states=finished)
+    )
+    ids = [t._trial_id for t in expected]
+    increment = ours._get_trials(study_id, None, {ids[0], ids[-1]}, ids[2])
+    assert [t._trial_id for t in increment] == [ids[0], *ids[3:]]
+    with pytest.raises(KeyError):
+        ours.get_trial(max(ids) + 100)
+    with pytest.raises(KeyError):
+        ours.get_all_trials(study_id + 100)
+    assert ours.get_all_trials(optuna.create_study(storage=plain)._study_id) == []
