@@ -35,6 +35,7 @@ from autotune._attrs import ATTR_RECOVERY
 from autotune._attrs import ATTR_REPLICATE  # noqa: F401 (re-exported)
 from autotune._attrs import ATTR_RESUME
 from autotune._attrs import ATTR_SEED
+from autotune._rdb import flush_trial
 from autotune.campaign import Stage
 from autotune.campaign import space_distributions
 from autotune.spec import SearchSpace
@@ -47,6 +48,7 @@ ATTR_STEPS_TO_FIT = "steps_to_fit"
 ATTR_DIVERGED = "diverged"
 ATTR_RESUMED_FROM = "resumed_from_step"
 ATTR_RESUME_ERROR = "resume_error"
+ATTR_STEPS_DONE = "steps_done"  # steps the run reached, resumed ones included
 TRIVIAL_PREFIX = "trivial_"
 SWEEP_PARAM_RANGE = (1e-8, 1e3)  # the sweep's learning rates are enqueued; any fit inside
 _REGULARIZATION_OFF = {"weight_decay": 0.0, "dropout": 0.0}
@@ -127,7 +129,7 @@ def result_attrs(result: training.TrainResult) -> dict[str, Any]:
     attrs |= {f"best_{k}": v for k, v in result.best.metrics.items()}
     attrs |= {
         "best_step": result.best.step,
-        "steps_done": result.steps_done,
+        ATTR_STEPS_DONE: result.steps_done,
         ATTR_RESUMED_FROM: result.resumed_from_step,
         "wall_time_s": round(result.wall_time_s, 3),
         "examples_per_s": round(result.examples_per_s, 1),
@@ -256,8 +258,11 @@ class _Objective:
         return value
 
 
-def _prune(trial: optuna.Trial, reason: str) -> None:
+def _prune(trial: optuna.Trial, reason: str, steps_done: int | None = None) -> None:
+    """Stop the trial as PRUNED with its reason (and how far it trained, when known)."""
     trial.set_user_attr(ATTR_PRUNED_REASON, reason)
+    if steps_done is not None:
+        trial.set_user_attr(ATTR_STEPS_DONE, steps_done)
     raise optuna.TrialPruned(reason)
 
 
@@ -327,6 +332,7 @@ class _RecoveryCheckpoints:
             return
         ref = CheckpointRef(artifact_id, step).to_attr() | {"trial": self._trial.number}
         self._trial.set_user_attr(ATTR_RECOVERY, ref)
+        flush_trial(self._trial)  # durable before the checkpoint it replaces is removed
         self._supersede(artifact_id)
 
     def discard(self) -> None:
@@ -420,7 +426,7 @@ class _TuningObjective(_Objective):
                 raise StopRequested(f"stop requested at step {step}")
             last = step >= steps  # its result is in: keep it
             if not last and trial.should_prune():
-                _prune(trial, f"successive halving at step {step}")
+                _prune(trial, f"successive halving at step {step}", steps_done=step)
 
         return on_eval
 

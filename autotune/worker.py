@@ -183,8 +183,19 @@ def round_setting(campaign: Campaign, study: optuna.Study) -> RoundSetting:
     )
 
 
+ObjectiveFactory = Callable[
+    [StudySpec, threading.Event, RoundSetting, CheckpointStore | None],
+    Callable[[optuna.Trial], float],
+]
+"""Builds a round's objective (default :func:`autotune.objective.make_objective`)."""
+
+
 class Worker:
-    """Pulls trials of one campaign from the database, round after round, and runs them."""
+    """Pulls trials of one campaign from the database, round after round, and runs them.
+
+    ``objective_factory`` replaces the training objective (benchmarks run the worker path
+    around a trivial objective with it).
+    """
 
     def __init__(
         self,
@@ -192,11 +203,13 @@ class Worker:
         storage: RDBStorage,
         options: WorkerOptions,
         checkpoints: CheckpointStore | None = None,
+        objective_factory: ObjectiveFactory = make_objective,
     ) -> None:
         self._campaign = campaign
         self._storage = storage
         self._options = options
         self._checkpoints = checkpoints
+        self._objective_factory = objective_factory
         self._stop_requested = threading.Event()
         self._round = self._open_round(campaign.current_study)
 
@@ -214,7 +227,9 @@ class Worker:
             label=Campaign.label_of(study),
             sampling=Campaign.samples(study),
             budget=Campaign.trial_budget(study),
-            objective=make_objective(spec, self._stop_requested, setting, self._checkpoints),
+            objective=self._objective_factory(
+                spec, self._stop_requested, setting, self._checkpoints
+            ),
         )
 
     def request_stop(self, *_: Any) -> None:
