@@ -37,6 +37,7 @@ their false-positive rate grows to 6.5% and 8% (seeds of one period are not inde
 pairs) while 12 x 1 stays at 4.2%, so periods are preferred over seeds.
 """
 MIN_RANK_RHO = 0.5
+EXACT_SPEARMAN_MAX_N = 7  # 7! = 5,040 orderings: scipy enumerates them all (exact)
 """Fast mode is trusted when its Spearman rho with full runs is at least this (and p < alpha)."""
 
 _MAX_PAIRS = 10_000
@@ -211,11 +212,30 @@ def rank_agreement(
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         rho, p = math.nan, math.nan
     else:
-        result = stats.spearmanr(x, y)
-        rho, p = float(result.statistic), float(result.pvalue)
+        rho, p = float(stats.spearmanr(x, y).statistic), spearman_p_value(x, y)
     agrees = rho >= MIN_RANK_RHO and p < alpha
     message = _rank_message(rho, p, len(names), agrees, full_rank)
+    if not agrees and 2 / math.factorial(len(names)) >= alpha:
+        message += (
+            f" (with {len(names)} finalists even a perfect agreement has "
+            f"p={2 / math.factorial(len(names)):.2g}: re-evaluate 5 or more to tell)"
+        )
     return RankAgreement(rho, p, len(names), agrees, full_rank, message)
+
+
+def spearman_p_value(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of Spearman's rho: exact over every pairing for up to
+    EXACT_SPEARMAN_MAX_N values (the t approximation says p=0 for 3 perfectly ranked
+    values), scipy's approximation above."""
+    if len(x) > EXACT_SPEARMAN_MAX_N:
+        return float(stats.spearmanr(x, y).pvalue)
+    result = stats.permutation_test(  # every ordering of x against y: exact for n! < 9,999
+        (x,),
+        lambda shuffled: stats.spearmanr(shuffled, y).statistic,
+        permutation_type="pairings",
+        alternative="two-sided",
+    )
+    return float(result.pvalue)
 
 
 def simulate_power(

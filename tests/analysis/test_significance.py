@@ -425,3 +425,13 @@ def test_numpy_values_and_seeds_are_accepted() -> None:
     }
     report = compare_finalists(results, Direction.MINIMIZE)  # type: ignore[arg-type]
     assert report.best == "A" and report.comparisons[0].wins == 3
+
+
+def test_rank_agreement_p_values_are_exact_for_few_finalists() -> None:
+    fast = {"a": 0.1, "b": 0.2, "c": 0.3}
+    agreement = rank_agreement(fast, dict(fast), Direction.MINIMIZE)  # perfect, but only 3
+    assert agreement.rho == pytest.approx(1.0)
+    assert agreement.p_value == pytest.approx(2 / 6) and not agreement.agrees
+    assert "even a perfect agreement has p=0.33" in agreement.message
+    five = {name: float(i) for i, name in enumerate("abcde")}
+    assert rank_agreement(five, dict(five), Direction.MINIMIZE).p_value == pytest.approx(2 / 120)
