@@ -11,6 +11,7 @@ learning rate re-tuned in a range narrowed around the previous best.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from typing import Any
 
 import optuna
@@ -18,6 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+from optuna.trial import create_trial
 
 from autotune._plain import to_attr
 from autotune.analysis import ParamBoundary
@@ -40,8 +42,11 @@ from autotune.campaign import publish_stage_study
 from autotune.campaign import space_distributions
 from autotune.campaign import tuning_plan
 from autotune.objective import stage_base_hparams
+from autotune.pruning import rung_reports
+from autotune.pruning import rung_steps
 from autotune.spec import CategoricalParam
 from autotune.spec import IntParam
+from autotune.spec import PrunerKind
 from autotune.spec import StageSpec
 from autotune.spec import StudySpec
 
@@ -73,14 +78,58 @@ def boundary_records(spec: StudySpec, study: optuna.Study) -> tuple[Any, ...]:
         for name, param in spec.search_space.params.items()
         if isinstance(param, CategoricalParam) and param.ordered
     )
-    return check_boundaries(
-        study.get_trials(deepcopy=False),
-        study_distributions(study),
+    trials = study.get_trials(deepcopy=False)
+    if spec.pruner.type is not PrunerKind.NONE:
+        pruner = spec.pruner
+        rungs = rung_steps(pruner.min_steps, pruner.reduction_factor, Campaign.steps_of(study))
+        trials = ranked_at_a_rung(trials, rungs, spec.boundary.top_k)
+    distributions = study_distributions(study)
+    records = check_boundaries(
+        trials,
+        distributions,
         spec.metric.direction,
         top_k=spec.boundary.top_k,
         tolerance=spec.boundary.tolerance,
         ordered_categoricals=ordered,
     )
+    return tuple(
+        _at_hard_limit(r)
+        if isinstance(r, ParamBoundary) and r.hit and _widened(spec, distributions, r) is None
+        else r
+        for r in records
+    )
+
+
+def ranked_at_a_rung(
+    trials: list[FrozenTrial], rungs: tuple[int, ...], top_k: int
+) -> list[FrozenTrial]:
+    """The trials for the boundary check, with values that compare like with like.
+
+    Under rung pruning most trials stop early, and a pruned trial's value (its last report)
+    does not compare with a complete one's. With fewer than ``top_k`` COMPLETE trials, every
+    trial that reached the deepest rung at least ``top_k`` trials reached is ranked by its
+    report there (pruned or not), as a COMPLETE copy with that value; else ``trials``.
+    Deeper rungs rank on more training: at the first rungs seed noise can outweigh the
+    parameters.
+    """
+    complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    if len(complete) >= top_k:
+        return trials
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    reports = {t.number: rung_reports(t.intermediate_values, rungs) for t in finished}
+    for rung in reversed(range(len(rungs))):
+        reached = [t for t in finished if len(reports[t.number]) > rung]
+        if len(reached) >= top_k:
+            return [_valued(t, reports[t.number][rung].value) for t in reached]
+    return trials
+
+
+def _valued(trial: FrozenTrial, value: float) -> FrozenTrial:
+    copy = create_trial(
+        value=value, params=dict(trial.params), distributions=dict(trial.distributions)
+    )
+    copy.number = trial.number
+    return copy
 
 
 def default_hard_low(param: Any) -> float | None:
@@ -102,20 +151,34 @@ def widened_distributions(
     """The distributions with each hit bound moved out; None if none can move."""
     widened = dict(distributions)
     for record in records:
-        if not isinstance(record, ParamBoundary) or not record.hit:
-            continue
-        param = spec.search_space.params.get(record.name)
-        moved = widen(
-            distributions[record.name],  # type: ignore[arg-type]
-            record.side,
-            log_factor=spec.boundary.log_factor,
-            linear_fraction=spec.boundary.linear_fraction,
-            hard_low=default_hard_low(param),
-            hard_high=getattr(param, "hard_high", None),
-        )
+        moved = _widened(spec, distributions, record)
         if moved is not None:
             widened[record.name] = moved
     return None if widened == dict(distributions) else widened
+
+
+def _widened(
+    spec: StudySpec, distributions: Mapping[str, BaseDistribution], record: Any
+) -> BaseDistribution | None:
+    """The record's distribution with its hit bound moved out; None: no hit, or at a limit."""
+    if not isinstance(record, ParamBoundary) or not record.hit:
+        return None
+    param = spec.search_space.params.get(record.name)
+    return widen(
+        distributions[record.name],  # type: ignore[arg-type]
+        record.side,
+        log_factor=spec.boundary.log_factor,
+        linear_fraction=spec.boundary.linear_fraction,
+        hard_low=default_hard_low(param),
+        hard_high=getattr(param, "hard_high", None),
+    )
+
+
+def _at_hard_limit(record: ParamBoundary) -> ParamBoundary:
+    """A hit on a bound that cannot move: say so instead of advising to widen."""
+    head = record.message.rsplit(": widen", 1)[0]
+    message = f"{head}: it is a hard limit of the space, not widened (the best may lie beyond)"
+    return dataclasses.replace(record, message=message)
 
 
 def after_tuning_round_one(campaign: Campaign, latest: optuna.Study) -> bool:

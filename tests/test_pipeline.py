@@ -134,6 +134,8 @@ def run_queued_sweep(study: optuna.Study, steps_to_fit: list[int | None]) -> Non
                 user_attrs={"steps_to_fit": steps},
             )
         )
+        # The queued trial, replaced: failed with an error, so it is not retried.
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "replaced by a stand-in")
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import re
 
 from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
@@ -24,6 +25,7 @@ from autotune.spec import SpecError
 from autotune.spec import load_study_spec
 from autotune.staging import ATTR_BOUNDARIES
 from autotune.staging import ATTR_CARRIED_FROM
+from autotune.staging import ranked_at_a_rung
 from autotune.staging import study_distributions
 from autotune.storage import open_storage
 from tests.conftest import REPO_ROOT
@@ -58,7 +60,10 @@ def test_automatic_mode_fills_the_staged_pipeline_from_the_task(tmp_path: Path) 
     assert spec.reevaluation.enabled and len(spec.rounds) == 2
 
 
-def test_automatic_mode_picks_the_built_in_space_of_the_task(tmp_path: Path) -> None:
+def test_automatic_mode_picks_the_built_in_space_of_the_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a spec and a working directory outside the checkout
     path = tmp_path / "auto.yaml"
     path.write_text("task: digits-mlp\n")
     spec = load_study_spec(path)
@@ -215,3 +220,54 @@ def test_a_hit_bound_is_widened_and_the_trials_carried_over(
     assert [t.params["learning_rate"] for t in carried] == rates
     assert Campaign.trial_budget(widened) == 8 + 3
     assert Campaign.label_of(widened) == "round 1 (widened 1x)"
+
+
+def test_a_hit_hard_limit_is_reported_and_not_widened(storage_url: str, tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(LR_ONLY.replace("hard_high: 0.05", "hard_high: 1.0e-2"))
+    path = write_study(tmp_path, "limit", trials=8, space=space)
+    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
+    distribution = FloatDistribution(1e-4, 1e-2, log=True)
+    for rate in [1e-4, 3e-4, 6e-3, 7e-3, 8e-3, 9e-3, 9.5e-3, 1e-2]:
+        campaign.current_study.add_trial(
+            create_trial(
+                value=1.0 / rate,
+                params={"learning_rate": rate},
+                distributions={"learning_rate": distribution},
+            )
+        )
+    campaign = advance("limit", open_storage(storage_url))
+    assert [s.study_name for s in campaign.studies] == ["limit/joint/1"]  # nothing to widen
+    (record,) = campaign.studies[0].user_attrs[ATTR_BOUNDARIES]
+    assert record["hit"] and record["side"] == "high"
+    assert "hard limit of the space, not widened" in record["message"]
+
+
+def rung_trial(number: int, state: TrialState, curve: dict[int, float]) -> FrozenTrial:
+    made = create_trial(
+        state=state,
+        value=curve[max(curve)] if state is TrialState.COMPLETE else None,
+        params={"learning_rate": 1e-3 * (number + 1)},
+        distributions={"learning_rate": FloatDistribution(1e-4, 1.0, log=True)},
+        intermediate_values=curve,
+    )
+    made.number = number
+    return made
+
+
+def test_pruned_stages_are_ranked_at_the_deepest_rung_enough_trials_reached() -> None:
+    rungs = (10, 30)
+    trials = [
+        rung_trial(0, TrialState.COMPLETE, {10: 0.5, 30: 0.4, 40: 0.35}),
+        rung_trial(1, TrialState.PRUNED, {10: 0.6, 30: 0.3}),  # pruned later than rung 30
+        rung_trial(2, TrialState.PRUNED, {10: 0.2, 20: 0.25, 30: 0.45}),
+        rung_trial(3, TrialState.PRUNED, {10: 0.9}),
+        rung_trial(4, TrialState.FAIL, {10: 0.1, 30: 0.1}),  # failed: never ranked
+    ]
+    ranked = ranked_at_a_rung(trials, rungs, top_k=3)
+    assert [(t.number, t.value) for t in ranked] == [(0, 0.4), (1, 0.3), (2, 0.45)]
+    assert all(t.state is TrialState.COMPLETE for t in ranked)
+    at_first = ranked_at_a_rung(trials, rungs, top_k=4)  # only 3 reached rung 30
+    assert [(t.number, t.value) for t in at_first] == [(0, 0.5), (1, 0.6), (2, 0.2), (3, 0.9)]
+    assert ranked_at_a_rung(trials, rungs, top_k=1) == trials  # enough COMPLETE trials
+    assert ranked_at_a_rung(trials, rungs, top_k=9) == trials  # no rung has enough
