@@ -142,7 +142,7 @@ def space_without_early_stopping(directory: Path) -> Path:
 FAST_HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "3")
 
 
-def run_workers(name: str, storage_url: str, count: int) -> None:
+def run_workers(name: str, storage_url: str, count: int, timeout: float = 300) -> None:
     """Run ``count`` worker processes of a campaign concurrently until they all exit 0."""
     workers = [
         subprocess.Popen(
@@ -153,7 +153,7 @@ def run_workers(name: str, storage_url: str, count: int) -> None:
         )
         for _ in range(count)
     ]
-    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    outputs = [w.communicate(timeout=timeout)[0] for w in workers]
     assert [w.returncode for w in workers] == [0] * count, outputs
 
 

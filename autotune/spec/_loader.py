@@ -17,6 +17,7 @@ from autotune.spec._space import SearchSpace
 from autotune.spec._study import StudySpec
 
 SEARCH_SPACES_DIR = "search_spaces"
+BUILTIN_SPACES_DIR = Path(__file__).resolve().parents[2] / SEARCH_SPACES_DIR  # the checkout's
 _PARAM_TAGS = frozenset(t.value for t in ParamType)
 BUILTIN_SPACES = {"digits-mlp": "mlp", "digits-cnn": "cnn", "co2-lstm": "lstm"}
 USER_TASK_SPACE = "user"
@@ -132,6 +133,7 @@ def _find_search_space(reference: str, study_path: Path) -> Path:
         candidates = [
             study_path.parent.parent / SEARCH_SPACES_DIR / file_name,
             Path.cwd() / SEARCH_SPACES_DIR / file_name,
+            BUILTIN_SPACES_DIR / file_name,  # the built-in spaces, from any directory
         ]
     for candidate in candidates:
         if _is_file(candidate):

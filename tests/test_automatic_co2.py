@@ -1,0 +1,100 @@
+"""Automatic mode on co2-lstm, end to end, with 2 worker processes on a real PostgreSQL.
+
+The spec names the task and its search space and no values; the space is the built-in one
+with the learning-rate range set too high on purpose (0.03 to 3: the best is near 0.01, and
+the upper part diverges) and the learning-rate group reduced to the learning rate, so stage
+1 must widen it downwards. Only knobs outside the search are set: the sweep's steps and the
+re-evaluation's periods (to keep the test within minutes), and a boundary tolerance of 25%
+(default 5%; the top trials must then lie in the lower half). With 24 trials of 40 steps,
+most of them pruned after 10 or 30, seed noise is large: the best sampled learning rate
+landed within 5% of the bound in about half the runs and within 20% in all but one of
+twelve. (The default is calibrated for under 5% false alarms with the optimum inside.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+
+from optuna.trial import TrialState
+
+import autotune
+from autotune.campaign import Campaign
+from autotune.campaign import Stage
+from autotune.pipeline import ATTR_SWEEP_DECISION
+from autotune.reevaluation import ATTR_DESIGN
+from autotune.reevaluation import ATTR_SIGNIFICANCE
+from autotune.staging import ATTR_BOUNDARIES
+from autotune.staging import study_distributions
+from tests.conftest import REPO_ROOT
+from tests.conftest import run_autotune
+from tests.conftest import run_workers
+
+LEARNING_RATE_LINE = r"learning_rate: \{type: float, low: [^,]+, high: [^,]+, log: true,"
+HIGH_LEARNING_RATES = "learning_rate: {type: float, low: 3.0e-2, high: 3.0, log: true,"
+OTHER_LEARNING_RATE_KNOBS = r"\n +(warmup_fraction|schedule|early_stopping_patience):[^\n]*"
+
+
+def test_automatic_co2_lstm_campaign_widens_promotes_reevaluates_and_reports(
+    storage_url: str, tmp_path: Path
+) -> None:
+    builtin = (REPO_ROOT / "search_spaces" / "lstm.yaml").read_text()
+    space = tmp_path / "lstm-high.yaml"
+    high = re.sub(LEARNING_RATE_LINE, HIGH_LEARNING_RATES, builtin)
+    space.write_text(re.sub(OTHER_LEARNING_RATE_KNOBS, "", high))
+    assert HIGH_LEARNING_RATES in space.read_text() and "warmup" not in space.read_text()
+    spec = tmp_path / "auto.yaml"
+    spec.write_text(
+        f"task: co2-lstm\nname: auto-co2\nsearch_space: {space}\n"
+        "steps_sweep: {steps: 400}\n"
+        "boundary: {max_widenings: 1, tolerance: 0.25}\n"
+        "reevaluation: {finalists: 2, periods: 4, period_seed: 11}\n"
+    )
+    created = run_autotune("create", str(spec), "--storage", storage_url)
+    assert created.returncode == 0, created.stderr
+    run_workers("auto-co2", storage_url, count=2, timeout=900)
+
+    campaign = autotune.load("auto-co2", storage=storage_url)
+    assert campaign.stopped is None
+    (sweep,) = campaign.stage_studies(Stage.STEPS_SWEEP)
+    steps = sweep.user_attrs[ATTR_SWEEP_DECISION]["max_train_steps"]
+    assert campaign.max_train_steps == steps > 0
+
+    tuning = campaign.stage_studies(Stage.JOINT)
+    stages = {s.user_attrs["autotune.stage_name"] for s in tuning}
+    assert stages == {"learning_rate", "optimizer-model-regularization"}
+    first = [s for s in tuning if s.user_attrs["autotune.stage_index"] == 0]
+    record = {r["name"]: r for r in first[0].user_attrs[ATTR_BOUNDARIES]}["learning_rate"]
+    assert record["hit"] and record["side"] == "low", record["message"]
+    assert [s.study_name for s in first] == [
+        "auto-co2/learning_rate/1",
+        "auto-co2/learning_rate/1-widened1",
+    ]
+    widened = study_distributions(first[1])["learning_rate"]
+    assert widened.low < 3.0e-2 and widened.high == 3.0
+
+    last = tuning[-1]
+    assert Campaign.round_of(last) == 2 and Campaign.steps_of(last) == steps
+    parent_round = [s for s in tuning if s.user_attrs["autotune.stage_index"] == 1][-2]
+    candidates = parent_round.get_trials(states=(TrialState.COMPLETE,))
+    promoted = last.get_trials()
+    assert len(promoted) == min(4, len(candidates)) >= 2  # top 4 of round 1's COMPLETE trials
+    assert all(t.state is TrialState.COMPLETE for t in promoted)
+    assert {t.user_attrs["parent_trial"] for t in promoted} <= {t.number for t in candidates}
+
+    (reevaluation,) = campaign.stage_studies(Stage.REEVALUATION)
+    design = reevaluation.user_attrs[ATTR_DESIGN]
+    assert len(design["periods"]) == 4 and len(design["finalists"]) == 2
+    assert all(re.match(r"\d{4}-\d{2}-\d{2}", p) for p in design["periods"]), design["periods"]
+    assert len(reevaluation.get_trials(states=(TrialState.COMPLETE,))) == 8
+    verdict = reevaluation.user_attrs[ATTR_SIGNIFICANCE]
+    assert verdict["comparisons"] and "periods" in verdict["comparisons"][0]["verdict"]
+
+    out = tmp_path / "report"
+    report = run_autotune("report", "auto-co2", "--storage", storage_url, "--out", str(out))
+    assert report.returncode == 0, report.stderr
+    markdown = (out / "report.md").read_text()
+    pictures = re.findall(r"^!\[[^\]]*\]\(([^)]+)\)$", markdown, flags=re.MULTILINE)
+    assert len(pictures) >= 6 and all((out / p).stat().st_size > 10_000 for p in pictures)
+    for heading in ("## Summary", "## max_train_steps", "## Re-evaluation on several periods"):
+        assert heading in markdown
