@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,6 +20,7 @@ import optuna
 import pytest
 
 from tests.conftest import autotune_command
+from tests.conftest import free_port
 from tests.conftest import run_autotune
 from tests.conftest import write_study
 
@@ -32,12 +32,6 @@ def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     assert path, "Chromium is missing: `make test` installs Debian's chromium package"
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_serving(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:

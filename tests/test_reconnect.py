@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 
 import optuna
@@ -14,17 +13,12 @@ from autotune._reconnect import DatabaseUnavailableError
 from autotune._reconnect import backoff_delays
 from autotune._reconnect import is_connection_lost
 from autotune._reconnect import wait_for_database
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # closed again when the probe is
+from tests.conftest import free_port
 
 
 def unreachable_engine() -> sqlalchemy.Engine:
     return sqlalchemy.create_engine(
-        f"postgresql+psycopg2://postgres@127.0.0.1:{closed_port()}/x",
+        f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x",
         connect_args={"connect_timeout": 2},
     )
 
