@@ -328,19 +328,16 @@ def publish_stage_study(study: optuna.Study, spec: StudySpec) -> None:
 
 def load_campaign(name: str, storage: BaseStorage) -> Campaign:
     """The campaign ``name``; CampaignNotFoundError lists the existing ones if absent."""
-    summaries = [
-        s
-        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-        if s.user_attrs.get(ATTR_CAMPAIGN) == name
-    ]
-    if not summaries:
+    # get_all_studies, not get_all_study_summaries: those read every trial in the storage
+    frozen = [s for s in storage.get_all_studies() if s.user_attrs.get(ATTR_CAMPAIGN) == name]
+    if not frozen:
         raise CampaignNotFoundError(
             f"no campaign {name!r} in this storage; existing campaigns: "
             f"{', '.join(list_campaigns(storage)) or 'none'}"
         )
-    summaries.sort(key=lambda s: _position(s.user_attrs))
-    spec = study_spec_from_dict(summaries[0].user_attrs[ATTR_SPEC], f"campaign {name!r}")
-    studies = [optuna.load_study(study_name=s.study_name, storage=storage) for s in summaries]
+    frozen.sort(key=lambda s: _position(s.user_attrs))
+    spec = study_spec_from_dict(frozen[0].user_attrs[ATTR_SPEC], f"campaign {name!r}")
+    studies = [optuna.load_study(study_name=s.study_name, storage=storage) for s in frozen]
     return Campaign(spec, storage, studies)
 
 
@@ -362,10 +359,8 @@ def delete_campaign(name: str, storage: BaseStorage) -> list[str]:
 
 def list_campaigns(storage: BaseStorage) -> list[str]:
     """Names of all campaigns in the storage, oldest first."""
-    names = (
-        s.user_attrs.get(ATTR_CAMPAIGN)
-        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-    )
+    # get_all_studies, not get_all_study_summaries: those read every trial in the storage
+    names = (s.user_attrs.get(ATTR_CAMPAIGN) for s in storage.get_all_studies())
     return list(dict.fromkeys(n for n in names if n is not None))
 
 

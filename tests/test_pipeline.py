@@ -12,6 +12,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
+import sqlalchemy
 
 from autotune import training
 from autotune.campaign import Campaign
@@ -65,6 +66,23 @@ def test_rounds_are_validated(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("top_k: 2}", "}").replace("0.4", "1.0"))
     with pytest.raises(SpecError, match="round 2 needs top_k"):
         load_study_spec(path)
+
+
+def test_loading_a_campaign_reads_no_trials(storage_url: str, tmp_path: Path) -> None:
+    """Workers load their campaign at start and at every advance: the cost must not grow
+    with the trials of the database (Optuna's study summaries read every one of them)."""
+    finished_round_one(storage_url, tmp_path, "loaded")
+    storage = open_storage(storage_url)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", record)
+    campaign = load_campaign("loaded", storage)
+    sqlalchemy.event.remove(storage.engine, "before_cursor_execute", record)
+    assert [s.study_name for s in campaign.studies] == ["loaded/joint/1"]
+    assert statements and not [s for s in statements if "FROM trials" in s]
 
 
 def finished_round_one(storage_url: str, tmp_path: Path, name: str) -> None:
