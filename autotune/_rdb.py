@@ -2,10 +2,11 @@
 
 Two changes, both invisible to Optuna and to other processes:
 
-**Write-behind of a running trial's reports.** A report (``trial.report``) and a user
-attribute (``trial.set_user_attr``) each cost a transaction of several round trips in
-``RDBStorage``; a worker reporting every few steps spends most of its orchestration time
-there. They are kept per trial and written together, in one transaction:
+**Write-behind of a running trial's reports.** A report (``trial.report``), a user
+attribute (``trial.set_user_attr``) and a parameter (``trial.suggest_*``) each cost a
+transaction of several round trips in ``RDBStorage``; a worker reporting every few steps
+spends most of its orchestration time there. They are kept per trial and written together,
+in one transaction:
 
 - when a buffered write comes ``flush_interval_s`` or more after the trial's last flush
   (reports slower than that are written through, as before);
@@ -16,7 +17,12 @@ there. They are kept per trial and written together, in one transaction:
 - with each heartbeat of the trial (a background thread), so reports that stop are written
   within one heartbeat interval;
 - on :meth:`AutotuneStorage.flush`, which callers use when a write must be durable before
-  they go on (a recovery checkpoint's reference, before the older checkpoint is removed).
+  they go on (a recovery checkpoint's reference, before the older checkpoint is removed;
+  a trial's parameters, once all are suggested, so that its retry can copy them).
+
+A parameter is written through when this process has not seen its distribution in the study
+yet: checking it against the distribution other trials used takes a database read. Later
+ones are checked against the distribution Optuna's cache passes in, at once.
 
 Other processes (the dashboard, other workers) see a running trial's learning curve at most
 ``flush_interval_s`` (or one heartbeat interval) late. A worker killed outright loses at most
@@ -40,6 +46,9 @@ import time
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import check_distribution_compatibility
+from optuna.distributions import distribution_to_json
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -62,12 +71,14 @@ class _Pending:
     last_flush: float
     intermediate_values: dict[int, float] = field(default_factory=dict)
     user_attrs: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, tuple[float, BaseDistribution]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.intermediate_values or self.user_attrs)
+        return bool(self.params or self.intermediate_values or self.user_attrs)
 
     def merge_older(self, older: _Pending) -> None:
         """Put back writes whose flush failed, under the newer ones made since."""
+        self.params = {**older.params, **self.params}
         self.intermediate_values = {**older.intermediate_values, **self.intermediate_values}
         self.user_attrs = {**older.user_attrs, **self.user_attrs}
 
@@ -170,6 +181,8 @@ class AutotuneStorage(RDBStorage):
         with _create_scoped_session(self.scoped_session, True) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
             self.check_trial_is_updatable(trial_id, trial.state)
+            if pending.params:
+                session.execute(_insert_params(trial_id, pending))
             if pending.intermediate_values:
                 session.execute(_upsert_intermediate_values(trial_id, pending))
             if pending.user_attrs:
@@ -181,9 +194,26 @@ class AutotuneStorage(RDBStorage):
         self.flush(trial_id)
         super().set_trial_param(trial_id, *args, **kwargs)
 
-    def _set_trial_param(self, trial_id: int, *args: Any, **kwargs: Any) -> Any:
-        self.flush(trial_id)  # optuna's _CachedStorage calls this one
-        return super()._set_trial_param(trial_id, *args, **kwargs)
+    def _set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+        previous_distribution: BaseDistribution | None,
+    ) -> None:
+        """Optuna's _CachedStorage calls this one, with the distribution it has seen."""
+        if previous_distribution is None or self.flush_interval_s == 0:
+            self.flush(trial_id)
+            super()._set_trial_param(
+                trial_id, param_name, param_value_internal, distribution, previous_distribution
+            )
+            return
+        check_distribution_compatibility(previous_distribution, distribution)
+        with self._buffer_lock:
+            pending = self._pending_of(trial_id)
+            pending.params[param_name] = (param_value_internal, distribution)
+            self._flush_if_due(trial_id)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self.flush(trial_id)
@@ -227,6 +257,16 @@ class AutotuneStorage(RDBStorage):
                 raise KeyError(models.NOT_FOUND_MSG)
         return trials
 
+    def get_trial_param(self, trial_id: int, param_name: str) -> float:
+        with self._buffer_lock:
+            self._flush_quietly(trial_id)
+        return super().get_trial_param(trial_id, param_name)
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        with self._buffer_lock:
+            self._flush_quietly(trial_id)
+        return super().get_trial_user_attrs(trial_id)
+
     def record_heartbeat(self, trial_id: int) -> None:
         with self._buffer_lock:
             self._flush_quietly(trial_id)
@@ -237,6 +277,19 @@ def _study_exists(connection: sqlalchemy.Connection, study_id: int) -> bool:
     table = models.StudyModel.__tablename__
     query = sqlalchemy.text(f"SELECT 1 FROM {table} WHERE study_id = :study")
     return connection.execute(query, {"study": study_id}).first() is not None
+
+
+def _insert_params(trial_id: int, pending: _Pending) -> Any:
+    rows = [
+        {
+            "trial_id": trial_id,
+            "param_name": name,
+            "param_value": value,
+            "distribution_json": distribution_to_json(distribution),
+        }
+        for name, (value, distribution) in pending.params.items()
+    ]
+    return sqlalchemy.insert(models.TrialParamModel).values(rows)
 
 
 def _upsert_intermediate_values(trial_id: int, pending: _Pending) -> Any:

@@ -78,7 +78,8 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
 def suggest_from(
     trial: optuna.Trial, distributions: Mapping[str, BaseDistribution]
 ) -> dict[str, Any]:
-    """Ask the trial for a value of every distribution (a stage's narrowed or widened space)."""
+    """Ask the trial for a value of every distribution (a stage's narrowed or widened space),
+    then write them in one transaction (a retry copies its parameters from the database)."""
     values: dict[str, Any] = {}
     for name, dist in distributions.items():
         if isinstance(dist, FloatDistribution):
@@ -93,6 +94,7 @@ def suggest_from(
             values[name] = trial.suggest_categorical(name, list(dist.choices))
         else:
             raise TypeError(f"unsupported distribution {type(dist).__name__} for {name!r}")
+    flush_trial(trial)
     return values
 
 
@@ -532,6 +534,7 @@ class _SweepObjective(_Objective):
         learning_rate = trial.suggest_float("learning_rate", *SWEEP_PARAM_RANGE, log=True)
         hparams = sweep_hparams(self.spec, self.task, learning_rate)
         trial.set_user_attr(ATTR_HPARAMS, hparams)
+        flush_trial(trial)  # durable before training: a retry copies the learning rate
         threshold = float(self.task.fit_threshold)  # type: ignore[attr-defined]
 
         def on_eval(evaluation: training.EvalResult) -> None:

@@ -50,6 +50,28 @@ def test_reports_and_attributes_reach_the_database_together_at_tell(storage_url:
     assert done.user_attrs == {"best_step": 20}
 
 
+def test_parameters_of_known_distributions_are_written_behind_and_checked_at_once(
+    storage_url: str,
+) -> None:
+    study, observer = studies(storage_url, HOUR)
+    first = study.ask()
+    first.suggest_float("x", 0, 1)
+    first.suggest_categorical("c", ["a", "b"])
+    study.tell(first, 1.0)
+
+    trial = study.ask()
+    values = {"x": trial.suggest_float("x", 0, 1), "c": trial.suggest_categorical("c", ["a", "b"])}
+    assert seen_elsewhere(observer, 1).params == {}
+    assert study._storage.get_trial(trial._trial_id).params == values  # own writes
+    flush_trial(trial)
+    assert seen_elsewhere(observer, 1).params == values
+    assert seen_elsewhere(observer, 1).distributions == first.distributions
+
+    other = study.ask()  # a changed distribution fails at the suggest, not at a later flush
+    with pytest.raises(ValueError, match="dynamic value space"):
+        other.suggest_categorical("c", ["a", "z"])
+
+
 def test_flush_interval_zero_writes_through(storage_url: str) -> None:
     study, observer = studies(storage_url, 0.0)
     trial = study.ask()
@@ -87,11 +109,13 @@ def test_a_trial_failed_elsewhere_drops_its_writes_and_refuses_more(storage_url:
 
 
 def test_a_failed_flush_keeps_its_writes_under_newer_ones() -> None:
-    failed = _Pending(0.0, {1: 0.5, 2: 0.4}, {"a": 1, "b": 2})
+    x = optuna.distributions.FloatDistribution(0, 1)
+    failed = _Pending(0.0, {1: 0.5, 2: 0.4}, {"a": 1, "b": 2}, {"x": (0.5, x)})
     newer = _Pending(1.0, {2: 0.3, 3: 0.2}, {"b": 3})
     newer.merge_older(failed)
     assert newer.intermediate_values == {1: 0.5, 2: 0.3, 3: 0.2}
     assert newer.user_attrs == {"a": 1, "b": 3}
+    assert newer.params == {"x": (0.5, x)}
 
 
 def test_bad_attribute_values_fail_at_once_and_bad_intervals_are_refused(
