@@ -21,7 +21,10 @@ Prefilled trials are written with SQL in bulk (Optuna's tables; for plain Optuna
 rows), so both pruners see the same competitors. Each worker runs one untimed warm-up trial,
 then all start together. Figures:
 
-- ``report_ms``: one ``trial.report`` + ``trial.should_prune``, median over every call.
+- ``report_ms``: one ``trial.report`` + ``trial.should_prune``, median over every call;
+  ``report_ms_rung``: the same at the rung steps only (2, 6 and 18, where the pruner
+  decides), and ``report_ms_mean`` the mean over every call (it includes autotune's
+  write-behind flushes when they fall on a report).
 - ``trial_ms``: one trial, create to finish: the time from one trial's start to the next's
   in a worker (tell, next-trial choice, ask, the reports), median over trials.
 - ``overhead_pct``: with each step sleeping 50 ms (1-second trials), the worker's seconds
@@ -37,6 +40,7 @@ import argparse
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 import enum
 import json
 import math
@@ -87,6 +91,7 @@ class WorkerTimes:
     """What one worker process measured."""
 
     report_ns: tuple[int, ...]
+    rung_report_ns: tuple[int, ...]
     trial_starts_ns: tuple[int, ...]
     slept_s: float
     wall_s: float
@@ -96,6 +101,8 @@ class WorkerTimes:
 class CaseResult:
     case: Case
     report_ms: float
+    report_ms_rung: float
+    report_ms_mean: float
     trial_ms: float
     overhead_pct: float
     calls: int
@@ -104,7 +111,8 @@ class CaseResult:
         case = self.case
         return (
             f"{case.system.value:9s} finished={case.finished:6d} workers={case.workers} "
-            f"report_ms_p50={self.report_ms:8.3f} trial_ms_p50={self.trial_ms:8.1f} "
+            f"report_ms_p50={self.report_ms:8.3f} rung={self.report_ms_rung:8.3f} "
+            f"mean={self.report_ms_mean:8.3f} trial_ms_p50={self.trial_ms:8.1f} "
             f"overhead_pct={self.overhead_pct:6.2f} calls={self.calls}"
         )
 
@@ -124,6 +132,7 @@ class Recorder:
     step_sleep_s: float
     report_ns: list[int]
     trial_starts_ns: list[int]
+    rung_report_ns: list[int] = field(default_factory=list)
     slept_s: float = 0.0
 
     def objective(self, trial: optuna.Trial, learning_rate: float) -> float:
@@ -138,6 +147,8 @@ class Recorder:
             trial.report(value, step)
             pruned = trial.should_prune()
             self.report_ns.append(time.perf_counter_ns() - started)
+            if step in RUNG_STEPS:
+                self.rung_report_ns.append(self.report_ns[-1])
             if pruned and not self.step_sleep_s:  # 1-second trials always run 1 second
                 raise optuna.TrialPruned()
         return value
@@ -145,12 +156,17 @@ class Recorder:
     def reset(self) -> None:
         """Forget the warm-up."""
         self.report_ns.clear()
+        self.rung_report_ns.clear()
         self.trial_starts_ns.clear()
         self.slept_s = 0.0
 
     def times(self, wall_s: float) -> WorkerTimes:
         return WorkerTimes(
-            tuple(self.report_ns), tuple(self.trial_starts_ns), self.slept_s, wall_s
+            tuple(self.report_ns),
+            tuple(self.rung_report_ns),
+            tuple(self.trial_starts_ns),
+            self.slept_s,
+            wall_s,
         )
 
 
@@ -391,9 +407,12 @@ def summarize(case: Case, times: Sequence[WorkerTimes]) -> CaseResult:
         for a, b in zip(t.trial_starts_ns, t.trial_starts_ns[1:], strict=False)
     ]
     overheads = [100 * (t.wall_s - t.slept_s) / t.slept_s for t in times if t.slept_s]
+    rung_reports = [ns / 1e6 for t in times for ns in t.rung_report_ns]
     return CaseResult(
         case,
         statistics.median(reports),
+        statistics.median(rung_reports) if rung_reports else math.nan,
+        statistics.mean(reports),
         statistics.median(cycles),
         statistics.median(overheads) if overheads else math.nan,
         len(reports),
@@ -467,6 +486,10 @@ def headline(results: Sequence[CaseResult]) -> dict[str, float]:
         ).report_ms,
         f"optuna_report_ms_p50_{size}_{most}w": opt_big.report_ms,
         f"report_speedup_vs_optuna_{size}_{most}w": opt_big.report_ms / auto_big.report_ms,
+        f"report_ms_rung_p50_{size}_{most}w": auto_big.report_ms_rung,
+        f"optuna_report_ms_rung_p50_{size}_{most}w": opt_big.report_ms_rung,
+        f"report_ms_mean_{size}_{most}w": auto_big.report_ms_mean,
+        f"optuna_report_ms_mean_{size}_{most}w": opt_big.report_ms_mean,
         f"trial_ms_p50_{size}_{most}w": auto_big.trial_ms,
         f"optuna_trial_ms_p50_{size}_{most}w": opt_big.trial_ms,
         f"overhead_pct_1s_{slow_workers}w": pick(
