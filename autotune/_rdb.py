@@ -32,11 +32,20 @@ and the next write to it raises ``UpdateFinishedTrialError`` at once, as Optuna'
 
 **One query per trial read** (:mod:`autotune._trial_query`): ``get_trial`` and the trial
 lists behind ``study.get_trials`` load every part of a trial in one query, not one per part.
+
+**Trials that never sent a heartbeat go stale too.** Optuna fails a RUNNING trial only
+when its last heartbeat is older than the grace period; a worker killed between creating a
+trial and its first heartbeat would leave the trial RUNNING forever, and its stage never
+finishes. Here such a trial is stale once this process's janitor has seen it without a
+heartbeat for the grace period (timed by this process's clock, so clock skew between
+machines does not matter).
 """
 
 from __future__ import annotations
 
 from collections.abc import Container
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 import json
@@ -101,11 +110,13 @@ class AutotuneStorage(RDBStorage):
         self._buffer_lock = threading.RLock()
         self._pending: dict[int, _Pending] = {}
         self._refused: set[int] = set()  # trials another process finished: writes raise
+        # study id -> RUNNING trials seen without a heartbeat -> when first seen (monotonic)
+        self._silent_since: dict[int, dict[int, float]] = {}
 
     def __getstate__(self) -> dict[Any, Any]:
         self.flush_all()
         state = super().__getstate__()
-        for name in ("_buffer_lock", "_pending", "_refused"):
+        for name in ("_buffer_lock", "_pending", "_refused", "_silent_since"):
             state.pop(name, None)
         return state
 
@@ -267,10 +278,36 @@ class AutotuneStorage(RDBStorage):
             self._flush_quietly(trial_id)
         return super().get_trial_user_attrs(trial_id)
 
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna's stale trials, and those silent since creation for the grace period."""
+        stale = super()._get_stale_trial_ids(study_id)
+        grace_s = self.grace_period or 2 * (self.heartbeat_interval or 0)
+        with self.engine.connect() as connection:
+            silent = set(connection.execute(_SILENT_TRIALS, {"study": study_id}).scalars())
+        now = time.monotonic()
+        since = silent_since(self._silent_since.get(study_id, {}), silent, now)
+        self._silent_since[study_id] = since
+        return stale + sorted(t for t, first in since.items() if now - first > grace_s)
+
     def record_heartbeat(self, trial_id: int) -> None:
         with self._buffer_lock:
             self._flush_quietly(trial_id)
         super().record_heartbeat(trial_id)
+
+
+def silent_since(
+    previous: Mapping[int, float], silent: Iterable[int], now: float
+) -> dict[int, float]:
+    """When each trial now silent was first seen so: as before if it was, else ``now``."""
+    return {trial_id: previous.get(trial_id, now) for trial_id in silent}
+
+
+_SILENT_TRIALS = sqlalchemy.text(
+    f"SELECT t.trial_id FROM {models.TrialModel.__tablename__} t "
+    "WHERE t.study_id = :study AND t.state = 'RUNNING' AND NOT EXISTS "
+    f"(SELECT 1 FROM {models.TrialHeartbeatModel.__tablename__} h "
+    "WHERE h.trial_id = t.trial_id)"
+)
 
 
 def _study_exists(connection: sqlalchemy.Connection, study_id: int) -> bool:

@@ -6,6 +6,7 @@ A second, plain ``RDBStorage`` plays the other processes (the dashboard, other w
 from __future__ import annotations
 
 import pickle
+import time
 
 import optuna
 from optuna.trial import TrialState
@@ -14,6 +15,7 @@ import pytest
 from autotune._rdb import AutotuneStorage
 from autotune._rdb import _Pending
 from autotune._rdb import flush_trial
+from autotune._retry import RetryStaleTrial
 
 HOUR = 3600.0
 
@@ -70,6 +72,34 @@ def test_parameters_of_known_distributions_are_written_behind_and_checked_at_onc
     other = study.ask()  # a changed distribution fails at the suggest, not at a later flush
     with pytest.raises(ValueError, match="dynamic value space"):
         other.suggest_categorical("c", ["a", "z"])
+
+
+def test_a_trial_that_never_sent_a_heartbeat_goes_stale_after_the_grace_period(
+    storage_url: str,
+) -> None:
+    storage = AutotuneStorage(
+        storage_url,
+        heartbeat_interval=1,
+        grace_period=1,
+        heartbeat_stale_trial_callback=RetryStaleTrial(),
+    )
+    study = optuna.create_study(study_name="s", storage=storage)
+    silent = study.ask()  # its worker was killed before the first heartbeat
+    beating = study.ask()
+    storage.record_heartbeat(beating._trial_id)
+    optuna.storages.fail_stale_trials(study)  # first seen silent: not stale yet
+    assert [t.state for t in study.trials] == [TrialState.RUNNING] * 2
+
+    time.sleep(1.5)
+    storage.record_heartbeat(beating._trial_id)
+    optuna.storages.fail_stale_trials(study)
+    first, second, retry = study.trials
+    assert (first.state, second.state, retry.state) == (
+        TrialState.FAIL,
+        TrialState.RUNNING,
+        TrialState.WAITING,
+    )
+    assert retry.system_attrs["failed_trial"] == silent.number
 
 
 def test_flush_interval_zero_writes_through(storage_url: str) -> None:
