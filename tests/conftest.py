@@ -112,7 +112,9 @@ def write_study(
     """A small study spec on digits-mlp (default space: search_spaces/mlp.yaml).
 
     The baseline run and the re-evaluation are off unless asked for, so tests count only
-    their own trials; ``extra`` is appended as more YAML lines.
+    their own trials; so is widening a hit bound unless ``extra`` sets ``boundary:`` (which
+    worker samples what depends on timing, so a widened stage would come and go); ``extra``
+    is appended as more YAML lines.
     """
     path = directory / f"{name}.yaml"
     min_steps = eval_interval if pruner_min_steps is None else pruner_min_steps
@@ -130,7 +132,9 @@ def write_study(
         "seed: 1\n"
         f"fixed: {fixed}\n"
         f"baseline: {str(baseline).lower()}\n"
-        f"reevaluation: {{enabled: {str(reevaluation).lower()}}}\n" + extra,
+        f"reevaluation: {{enabled: {str(reevaluation).lower()}}}\n"
+        + ("" if "boundary:" in extra else "boundary: {widen: false}\n")
+        + extra,
         encoding="utf-8",
     )
     return path

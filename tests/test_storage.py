@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import sqlalchemy
 
 from autotune.storage import HeartbeatSettings
 from autotune.storage import StorageError
+from autotune.storage import _start_embedded
 from autotune.storage import check_connection
 from autotune.storage import engine_kwargs
 from autotune.storage import mask_password
@@ -88,3 +90,15 @@ def test_cli_storage_from_environment_variable() -> None:
     result = run_autotune("status", "x", env={"AUTOTUNE_STORAGE": "sqlite:///x.db"})
     assert result.returncode == 2
     assert "unsupported storage URL scheme" in result.stderr
+
+
+def test_an_embedded_server_that_cannot_start_is_retried_then_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    (pgdata / "PG_VERSION").write_text("12\n")  # a data directory of another PostgreSQL
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=r"pgdata \(2 attempts\): Version mismatch"):
+        _start_embedded(pgdata, attempts=2, pause_s=0.5)
+    assert time.monotonic() - started >= 0.5  # it waited before the second attempt
