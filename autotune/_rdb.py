@@ -1,6 +1,6 @@
 """autotune's Optuna storage: ``RDBStorage`` on PostgreSQL with fewer round trips per trial.
 
-Two changes, both invisible to Optuna and to other processes:
+Three changes, invisible to Optuna and to other processes:
 
 **Write-behind of a running trial's reports.** A report (``trial.report``), a user
 attribute (``trial.set_user_attr``) and a parameter (``trial.suggest_*``) each cost a

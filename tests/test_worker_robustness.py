@@ -52,11 +52,16 @@ def trials_of(name: str, storage_url: str) -> list[FrozenTrial]:
 
 
 def wait_for_running_trial(name: str, storage_url: str, timeout_s: float = 120) -> FrozenTrial:
-    """Block until some trial is RUNNING and has reported at least one evaluation."""
+    """Block until some trial is RUNNING, has reported an evaluation and shows its seed.
+
+    Both arrive in one transaction, but Optuna's RDBStorage reads a trial's parts in
+    separate statements, so one read can see the reports and not yet the seed.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for trial in trials_of(name, storage_url):
-            if trial.state == TrialState.RUNNING and trial.intermediate_values:
+            started = trial.intermediate_values and "seed" in trial.user_attrs
+            if trial.state == TrialState.RUNNING and started:
                 return trial
         time.sleep(0.2)
     raise AssertionError(f"no trial of {name} started reporting within {timeout_s} s")
