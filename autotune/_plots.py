@@ -22,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import NullFormatter
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -393,10 +394,44 @@ def _draw_panel(ax: Axes, p: ParamPoints, panel: _Panel, metric: str) -> None:
         ax.plot(best_x, p.best_objective, "*", color=BEST_COLOR, markersize=14, mec="black")
     elif best_x is not None:
         ax.axvline(best_x, color=BEST_COLOR, linestyle=":")
+    if p.log and not p.categorical:
+        ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^1, 3x10^1, ... overlap
+    focus = focus_range(panel.y, p.best_objective)
+    if focus is not None:
+        ax.set_ylim(*focus)
+        outside = sum(1 for y in panel.y if not focus[0] <= y <= focus[1])
+        ax.annotate(
+            f"{outside} off the axis",
+            (0.99, 0.98),
+            xycoords="axes fraction",
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="gray",
+        )
     hit = "" if p.hit_side is BoundarySide.NONE else f" (best on {p.hit_side.value} bound)"
     ax.set_title(p.name + hit, color=HIT_COLOR if hit else "black", fontsize=10)
-    ax.set_xlabel(p.name)
     ax.set_ylabel(metric)
+
+
+def focus_range(ys: Sequence[float], keep: float | None = None) -> tuple[float, float] | None:
+    """A y-range that leaves far outliers (diverged runs) off the plot, or None if none.
+
+    Outliers lie beyond Tukey's far fences (quartiles -/+ 3 IQR); the range spans the points
+    within them and ``keep`` (the best trial's value), with a 5% margin.
+    """
+    if len(ys) < 4:
+        return None
+    ordered = sorted(ys)
+    q1, q3 = ordered[len(ordered) // 4], ordered[(3 * len(ordered)) // 4]
+    low_fence, high_fence = q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)
+    inside = [y for y in ordered if low_fence <= y <= high_fence]
+    if len(inside) == len(ordered):
+        return None
+    kept = inside if keep is None else [*inside, keep]
+    low, high = min(kept), max(kept)
+    margin = 0.05 * ((high - low) or abs(high) or 1.0)
+    return low - margin, high + margin
 
 
 def _boundary_figure(

@@ -21,6 +21,7 @@ from autotune._plots import NO_DATA
 from autotune._plots import ParamPoints
 from autotune._plots import best_step_histogram
 from autotune._plots import boundary_plot
+from autotune._plots import focus_range
 from autotune._plots import funnel_plot
 from autotune._plots import learning_curves_plot
 from autotune._plots import markdown_to_html
@@ -102,6 +103,15 @@ def test_boundary_plot_draws_bounds_log_axis_categories_and_best(tmp_path: Path)
     assert fig.layout.xaxis.type == "log"
     assert fig.layout.xaxis2.type == "category"
     assert list(fig.layout.xaxis2.categoryarray) == ["adam", "lion", "sgd"]
+
+
+def test_the_y_axis_leaves_diverged_runs_off_but_keeps_the_best() -> None:
+    losses = [0.06, 0.07, 0.08, 0.09, 0.1, 0.11, 0.3, 2.2, 2.3]
+    low, high = focus_range(losses)  # type: ignore[misc]
+    assert low < 0.06 and 0.3 < high < 2.2  # 0.3 is within the far fence, 2.2 beyond
+    assert focus_range([0.1, 0.2, 0.3, 0.4]) is None  # no outlier: matplotlib's own range
+    assert focus_range([1.0, 1.0, 1.0, 1.0, 9.0], keep=9.0)[1] > 9.0  # type: ignore[index]
+    assert focus_range([0.5, 0.6]) is None  # too few points to call any an outlier
 
 
 def test_boundary_plot_without_best_objective_marks_best_value_line(tmp_path: Path) -> None:
