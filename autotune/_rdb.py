@@ -201,10 +201,6 @@ class AutotuneStorage(RDBStorage):
 
     # --- writes and reads that see the buffered writes first ------------------------------
 
-    def set_trial_param(self, trial_id: int, *args: Any, **kwargs: Any) -> None:
-        self.flush(trial_id)
-        super().set_trial_param(trial_id, *args, **kwargs)
-
     def _set_trial_param(
         self,
         trial_id: int,
@@ -213,7 +209,8 @@ class AutotuneStorage(RDBStorage):
         distribution: BaseDistribution,
         previous_distribution: BaseDistribution | None,
     ) -> None:
-        """Optuna's _CachedStorage calls this one, with the distribution it has seen."""
+        """Optuna's _CachedStorage calls this one, with the distribution it has seen
+        (``set_trial_param`` too, with none: written through)."""
         if previous_distribution is None or self.flush_interval_s == 0:
             self.flush(trial_id)
             super()._set_trial_param(

@@ -37,8 +37,8 @@ their false-positive rate grows to 6.5% and 8% (seeds of one period are not inde
 pairs) while 12 x 1 stays at 4.2%, so periods are preferred over seeds.
 """
 MIN_RANK_RHO = 0.5
-EXACT_SPEARMAN_MAX_N = 7  # 7! = 5,040 orderings: scipy enumerates them all (exact)
 """Fast mode is trusted when its Spearman rho with full runs is at least this (and p < alpha)."""
+EXACT_SPEARMAN_MAX_N = 7  # 7! = 5,040 orderings: scipy enumerates them all (exact)
 
 _MAX_PAIRS = 10_000
 
