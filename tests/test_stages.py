@@ -280,4 +280,6 @@ def test_step_advice_is_applied_to_the_next_round_when_asked(
     expected, note = adapted_round_steps(120, 60, advice, 20)
     assert Campaign.steps_of(second) == expected
     assert second.user_attrs[ATTR_STEP_ADVICE] == note
-    assert {t.user_attrs["steps_done"] for t in second.trials} == {expected}
+    # every trial gets the advised budget (early stopping, a tuned knob, may end one sooner)
+    assert {t.user_attrs["max_train_steps"] for t in second.trials} == {expected}
+    assert max(t.user_attrs["steps_done"] for t in second.trials) == expected

@@ -340,7 +340,7 @@ def test_optimize_a_toy_objective(storage_url: str) -> None:
                 raise optuna.TrialPruned()
         return loss
 
-    study.optimize(objective, n_trials=30, n_jobs=2)
+    study.optimize(objective, n_trials=30)  # one thread: the order, so the counts, are fixed
     states = [t.state for t in study.trials]
     assert states.count(TrialState.PRUNED) >= 15
     assert states.count(TrialState.COMPLETE) >= 2
