@@ -75,6 +75,9 @@ def mask_password(url: str) -> str:
     return re.sub(r"(?i)(password=)[^&]*", r"\1***", masked)
 
 
+ABANDONED_TRANSACTION_S = 120.0  # far above any lock autotune holds (end_abandoned_transactions)
+
+
 def engine_kwargs() -> dict[str, object]:
     """SQLAlchemy engine options: detect dropped connections, recycle old ones, time out fast."""
     return {
@@ -82,6 +85,27 @@ def engine_kwargs() -> dict[str, object]:
         "pool_recycle": POOL_RECYCLE_S,
         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
     }
+
+
+def end_abandoned_transactions(
+    engine: sqlalchemy.Engine, timeout_s: float = ABANDONED_TRANSACTION_S
+) -> None:
+    """Have the server end this engine's sessions that sit in a transaction for ``timeout_s``.
+
+    A worker frozen inside a transaction (SIGSTOP, a paused VM) would otherwise keep its row
+    locks and the campaign's advisory lock (held in a transaction) for ever, and every other
+    worker would wait for it. Set per session after connecting, so it passes PgBouncer.
+    """
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(
+                "SET idle_in_transaction_session_timeout = %s", (int(timeout_s * 1000),)
+            )
+        dbapi_connection.commit()
+
+    sqlalchemy.event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener: reopened with it
 
 
 def check_connection(url: str) -> None:
@@ -172,7 +196,7 @@ def open_storage(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return AutotuneStorage(
+            storage = AutotuneStorage(
                 resolved,
                 flush_interval_s=flush_interval_s,
                 engine_kwargs=engine_kwargs(),
@@ -180,6 +204,8 @@ def open_storage(
                 grace_period=heartbeat.grace_period_s,
                 heartbeat_stale_trial_callback=RetryStaleTrial(heartbeat.max_retry),
             )
+            end_abandoned_transactions(storage.engine)
+            return storage
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
         raise StorageError(

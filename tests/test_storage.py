@@ -12,6 +12,7 @@ from autotune.storage import HeartbeatSettings
 from autotune.storage import StorageError
 from autotune.storage import _start_embedded
 from autotune.storage import check_connection
+from autotune.storage import end_abandoned_transactions
 from autotune.storage import engine_kwargs
 from autotune.storage import mask_password
 from autotune.storage import normalize_url
@@ -102,3 +103,18 @@ def test_an_embedded_server_that_cannot_start_is_retried_then_a_clear_error(
     with pytest.raises(StorageError, match=r"pgdata \(2 attempts\): Version mismatch"):
         _start_embedded(pgdata, attempts=2, pause_s=0.5)
     assert time.monotonic() - started >= 0.5  # it waited before the second attempt
+
+
+def test_a_session_left_in_a_transaction_is_ended_by_the_server(storage_url: str) -> None:
+    """A frozen worker cannot hold its locks for ever (end_abandoned_transactions)."""
+    engine = sqlalchemy.create_engine(storage_url)
+    end_abandoned_transactions(engine, timeout_s=0.5)
+    with engine.connect() as frozen:
+        frozen.execute(sqlalchemy.text("SELECT pg_advisory_lock(42)"))  # in a transaction
+        time.sleep(1.5)
+        with engine.connect() as other:  # the lock went with the ended session
+            assert other.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(42)")).scalar()
+            other.execute(sqlalchemy.text("SELECT pg_advisory_unlock(42)"))
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            frozen.execute(sqlalchemy.text("SELECT 1"))
+    engine.dispose()
