@@ -18,6 +18,8 @@ from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from autotune import training
 from autotune._artifacts import CheckpointRef
@@ -310,12 +312,33 @@ def takes_recovery_checkpoint(
     return step < max_train_steps and (stopping or step % interval == 0)
 
 
+def recovery_checkpoint_to_discard(trial: FrozenTrial) -> str | None:
+    """The artifact id of a told trial's recovery checkpoint that no retry will need.
+
+    Only once a trial is recorded COMPLETE or PRUNED: before that (a worker killed between
+    the end of training and ``tell``) its retry resumes from it, and a failed trial's
+    retry inherits it.
+    """
+    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+        return None
+    ref = CheckpointRef.from_attr(trial.user_attrs.get(ATTR_RECOVERY))
+    return None if ref is None else ref.artifact_id
+
+
+def discard_recovery_checkpoint(store: CheckpointStore, trial: FrozenTrial) -> None:
+    """Remove a told trial's last recovery checkpoint (see recovery_checkpoint_to_discard)."""
+    artifact_id = recovery_checkpoint_to_discard(trial)
+    if artifact_id is not None:
+        store.remove(artifact_id)
+
+
 class _RecoveryCheckpoints:
-    """The latest recovery checkpoint of one trial: upload, supersede, discard.
+    """The latest recovery checkpoint of one trial: upload and supersede.
 
     The reference lives in the trial's ATTR_RECOVERY, which a retry inherits; the previous
     checkpoint (this trial's or the one it resumed from) is removed once a newer one is
-    recorded, and the last one when the trial completes or is pruned.
+    recorded. The last one is removed by the worker once the trial's end is recorded
+    (:func:`discard_recovery_checkpoint`).
     """
 
     def __init__(self, trial: optuna.Trial, store: CheckpointStore) -> None:
@@ -335,12 +358,6 @@ class _RecoveryCheckpoints:
         ref = CheckpointRef(artifact_id, step).to_attr() | {"trial": self._trial.number}
         self._trial.set_user_attr(ATTR_RECOVERY, ref)
         flush_trial(self._trial)  # durable before the checkpoint it replaces is removed
-        self._supersede(artifact_id)
-
-    def discard(self) -> None:
-        self._supersede(None)
-
-    def _supersede(self, artifact_id: str | None) -> None:
         if self._latest is not None:
             self._store.remove(self._latest)
         self._latest = artifact_id
@@ -375,13 +392,7 @@ class _TuningObjective(_Objective):
         with tempfile.TemporaryDirectory(prefix="autotune-") as scratch:
             settings = training.CheckpointSettings(Path(scratch) / "run", keep_last=1)
             resume = self._fetch_resume(trial, Path(scratch))
-            try:
-                value = self._run(trial, hparams, settings, resume, recovery)
-            except optuna.TrialPruned:
-                recovery.discard()
-                raise
-        recovery.discard()  # not on a stop or crash: the retry resumes from it
-        return value
+            return self._run(trial, hparams, settings, resume, recovery)
 
     def _run(
         self,

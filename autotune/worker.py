@@ -40,6 +40,7 @@ from autotune.campaign import Campaign
 from autotune.campaign import Stage
 from autotune.objective import RoundSetting
 from autotune.objective import StopRequested
+from autotune.objective import discard_recovery_checkpoint
 from autotune.objective import make_objective
 from autotune.pipeline import advance
 from autotune.pruning import RungPruner
@@ -329,6 +330,8 @@ class Worker:
         )
         if frozen.state == TrialState.FAIL:
             forget_rung_values(self._round.study, frozen)
+        if self._checkpoints is not None:
+            discard_recovery_checkpoint(self._checkpoints, frozen)
         _logger.info("trial %d %s value=%s", trial.number, frozen.state.name, frozen.value)
         return frozen.state.name
 

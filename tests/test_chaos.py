@@ -27,6 +27,7 @@ import sqlalchemy
 import autotune
 from autotune._attrs import ATTR_PARENT_TRIAL
 from autotune._attrs import ATTR_RECOVERY
+from autotune.objective import ATTR_RESUME_ERROR
 from autotune.objective import ATTR_RESUMED_FROM
 from autotune.worker import ATTR_WORKER
 from tests.conftest import REPO_ROOT
@@ -176,6 +177,8 @@ def test_sigkilled_workers_lose_nothing_and_retries_resume(
     killed_runs = [t for t in failed if t.user_attrs.get(ATTR_WORKER) in chaos.killed]
     # A victim is busy when picked; its trial may just finish before the signal lands.
     assert len(killed_runs) >= len(chaos.killed) - 2, (len(killed_runs), chaos.killed)
+    # Every checkpoint a retry was handed was still there: none restarted from scratch.
+    assert not [t.user_attrs for t in everything if ATTR_RESUME_ERROR in t.user_attrs]
     redone = []
     for name, study in studies.items():
         for trial in (t for t in study if t.state == TrialState.FAIL):
@@ -183,7 +186,14 @@ def test_sigkilled_workers_lose_nothing_and_retries_resume(
             retries = retry_of(trial, study)
             assert len(retries) == 1, (name, trial.number, trial.system_attrs, trial.user_attrs)
             redone.append(steps_redone(trial, study))
-            assert redone[-1] <= CHECKPOINT_INTERVAL, (name, trial.number, redone[-1])
+            assert redone[-1] <= CHECKPOINT_INTERVAL, (
+                name,
+                trial.number,
+                redone[-1],
+                trial.user_attrs,
+                [(t.number, t.state, t.user_attrs) for t in retries],
+                chaos.outputs,
+            )
 
     first = [t for t in studies["chaos/joint/1"] if t.state != TrialState.FAIL]
     assert len(first) == trials

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+from optuna.trial import TrialState
+from optuna.trial import create_trial
+import pytest
 
 from autotune import training
 from autotune._artifacts import CheckpointRef
 from autotune.objective import ResumeSource
+from autotune.objective import recovery_checkpoint_to_discard
 from autotune.objective import result_attrs
 from autotune.objective import resume_sources
 from autotune.objective import suggest
@@ -70,3 +74,22 @@ def test_resume_sources_prefer_the_recovery_checkpoint_and_skip_malformed_ones()
     no_trial = {**attrs, "recovery_checkpoint": {"artifact_id": "r", "step": 300}}
     assert [s.checkpoint.artifact_id for s in resume_sources(no_trial, "c/joint/2")] == ["p"]
     assert resume_sources({"recovery_checkpoint": "junk"}, "c/joint/1") == ()
+
+
+@pytest.mark.parametrize(
+    ("state", "discarded"),
+    [
+        (TrialState.COMPLETE, "r"),
+        (TrialState.PRUNED, "r"),
+        (TrialState.FAIL, None),  # its retry resumes from it
+        (TrialState.RUNNING, None),  # not told yet: a retry may still need it
+    ],
+)
+def test_a_recovery_checkpoint_is_discarded_only_once_the_trial_ended_well(
+    state: TrialState, discarded: str | None
+) -> None:
+    recovery = {"recovery_checkpoint": {"artifact_id": "r", "step": 300, "trial": 7}}
+    value = 0.5 if state == TrialState.COMPLETE else None
+    told = create_trial(state=state, value=value, user_attrs=recovery)
+    assert recovery_checkpoint_to_discard(told) == discarded
+    assert recovery_checkpoint_to_discard(create_trial(state=state, value=value)) is None

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 import signal
 import subprocess
 import time
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
+from autotune._artifacts import CheckpointRef
+from autotune._artifacts import CheckpointStore
+from autotune._artifacts import open_artifact_store
 from autotune._attrs import ATTR_RECOVERY
+from autotune.campaign import load_campaign
 from autotune.objective import ATTR_RESUME_ERROR
 from autotune.objective import ATTR_RESUMED_FROM
+from autotune.objective import make_objective
+from autotune.storage import open_storage
+from autotune.worker import Worker
+from autotune.worker import WorkerOptions
 from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command
@@ -190,7 +200,7 @@ def test_sigterm_stops_within_an_eval_and_the_trial_is_retried(
 
 
 def test_sigkilled_worker_trial_is_failed_as_stale_and_retried(
-    storage_url: str, long_trial_spec: Path
+    storage_url: str, long_trial_spec: Path, artifact_directory: Path
 ) -> None:
     create(long_trial_spec, storage_url)
     doomed = start_worker("slow", storage_url)
@@ -206,6 +216,55 @@ def test_sigkilled_worker_trial_is_failed_as_stale_and_retried(
     retry = assert_retried_and_completed(trials, running)
     assert "interrupted" not in trials[0].user_attrs
     assert_resumed_from_last_checkpoint(trials[0], retry)
+    for trial in (trials[0], retry):  # superseded, then removed once the retry was told
+        assert not (artifact_directory / trial.user_attrs[ATTR_RECOVERY]["artifact_id"]).exists()
+
+
+def test_the_last_recovery_checkpoint_is_kept_until_the_trial_is_told(
+    storage_url: str, tmp_path: Path, artifact_directory: Path
+) -> None:
+    """A worker killed after training, before ``tell``, leaves a RUNNING trial whose retry
+    resumes from its last recovery checkpoint: it must outlive the objective. (The chaos
+    test caught a retry that restarted from scratch because it did not.)"""
+    space = write_space(tmp_path, "told", "{type: float, low: 1.0e-3, high: 2.0e-3, log: true}")
+    spec = write_study(
+        tmp_path,
+        "told",
+        trials=1,
+        max_train_steps=400,
+        eval_interval=20,
+        space=space,
+        extra="checkpoint_interval: 100\n",
+    )
+    create(spec, storage_url)
+    after_training: list[bool] = []
+
+    def checking_objective(*args: Any) -> Callable[[optuna.Trial], float]:
+        objective = make_objective(*args)
+
+        def run(trial: optuna.Trial) -> float:
+            value = objective(trial)
+            ref = CheckpointRef.from_attr(trial.user_attrs[ATTR_RECOVERY])
+            assert ref is not None
+            after_training.append((artifact_directory / ref.artifact_id).exists())
+            return value
+
+        return run
+
+    storage = open_storage(storage_url)
+    checkpoints = CheckpointStore(open_artifact_store(str(artifact_directory)))
+    worker = Worker(
+        load_campaign("told", storage),
+        storage,
+        WorkerOptions(worker_id="told", max_trials=1),
+        checkpoints,
+        objective_factory=checking_objective,
+    )
+    assert worker.run().states == {"COMPLETE": 1}
+    assert after_training == [True]
+    (trial,) = trials_of("told", storage_url)
+    assert trial.user_attrs[ATTR_RECOVERY]["step"] == 300
+    assert not (artifact_directory / trial.user_attrs[ATTR_RECOVERY]["artifact_id"]).exists()
 
 
 def test_a_failed_trial_whose_retry_was_never_queued_is_retried(
