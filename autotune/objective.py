@@ -50,6 +50,7 @@ ATTR_STEPS_TO_FIT = "steps_to_fit"
 ATTR_DIVERGED = "diverged"
 ATTR_RESUMED_FROM = "resumed_from_step"
 ATTR_RESUME_ERROR = "resume_error"
+ATTR_MAX_TRAIN_STEPS = "max_train_steps"  # the trial's budget, set before it trains
 ATTR_STEPS_DONE = "steps_done"  # steps the run reached, resumed ones included
 TRIVIAL_PREFIX = "trivial_"
 SWEEP_PARAM_RANGE = (1e-8, 1e3)  # the sweep's learning rates are enqueued; any fit inside
@@ -221,7 +222,12 @@ class _Objective:
         self.task = training.get_task(spec.task)
 
     def budget(self, trial: optuna.Trial) -> training.Budget:
+        """The trial's training budget, recorded on it before it trains (pruned and failed
+        runs show theirs too)."""
         seed, setting = trial_seed(self.spec, trial), self.setting
+        trial.set_user_attr(ATTR_MAX_TRAIN_STEPS, setting.max_train_steps)
+        if setting.train_fraction < 1.0:
+            trial.set_user_attr("train_fraction", setting.train_fraction)
         return trial_budget(self.spec, seed, setting.max_train_steps, setting.train_fraction)
 
     def check_stop(self, step: int) -> None:
@@ -252,9 +258,6 @@ class _Objective:
         """Record the result's metrics; the best value of the metric (non-finite: pruned)."""
         for key, value in result_attrs(result).items():
             trial.set_user_attr(key, value)
-        trial.set_user_attr("max_train_steps", self.setting.max_train_steps)
-        if self.setting.train_fraction < 1.0:
-            trial.set_user_attr("train_fraction", self.setting.train_fraction)
         metric = self.spec.metric.name
         value = result.best.metrics[metric]
         if not math.isfinite(value):

@@ -285,5 +285,8 @@ def test_step_advice_is_applied_to_the_next_round_when_asked(
     expected, note = adapted_round_steps(120, 60, advice, 20)
     assert Campaign.steps_of(second) == expected
     assert second.user_attrs[ATTR_STEP_ADVICE] == note
-    assert {t.user_attrs["max_train_steps"] for t in second.trials} == {expected}
-    assert {t.user_attrs["steps_done"] for t in second.trials} == {expected}
+    # Every run gets the advised budget; a promoted run may still diverge (pruned, NaN).
+    ran = [t for t in second.trials if t.state != TrialState.FAIL]
+    assert {t.user_attrs["max_train_steps"] for t in ran} == {expected}
+    trained = [t for t in ran if t.state == TrialState.COMPLETE]
+    assert trained and {t.user_attrs["steps_done"] for t in trained} == {expected}
