@@ -17,6 +17,7 @@ from ._hparams import parse_float
 from ._hparams import parse_int
 from ._results import EvaluatedModel
 from ._schedules import SCHEDULE_HYPERPARAMETERS
+from ._schedules import STOPPING_HYPERPARAMETERS
 from ._schedules import ScheduleConfig
 
 OPTIMIZER_HYPERPARAMETERS: frozenset[str] = frozenset(
@@ -25,7 +26,6 @@ OPTIMIZER_HYPERPARAMETERS: frozenset[str] = frozenset(
 WEIGHTS_HYPERPARAMETERS: frozenset[str] = frozenset(
     {"ema_decay", "ema_dynamic", "average_last_checkpoints", "evaluated_model"}
 )
-STOPPING_HYPERPARAMETERS: frozenset[str] = frozenset({"early_stopping_patience"})
 TRAINING_HYPERPARAMETERS: frozenset[str] = (
     OPTIMIZER_HYPERPARAMETERS
     | SCHEDULE_HYPERPARAMETERS

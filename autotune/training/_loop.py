@@ -44,8 +44,8 @@ from ._schedules import SCHEDULE_HYPERPARAMETERS
 from ._schedules import default_model_dim
 from ._schedules import identical_between
 from ._schedules import learning_rate_at
-from ._schedules import non_schedule_hparams
 from ._schedules import schedule_of
+from ._schedules import trajectory_hparams
 from ._task import Task
 from ._task import TaskData
 
@@ -359,8 +359,8 @@ def _fingerprint(
 
 
 def _without_schedule(fingerprint: Mapping[str, Any]) -> State:
-    """The fingerprint with its schedule hyperparameters left out."""
-    return {**fingerprint, "hparams": non_schedule_hparams(fingerprint["hparams"])}
+    """The fingerprint with its schedule (and stopping) hyperparameters left out."""
+    return {**fingerprint, "hparams": trajectory_hparams(fingerprint["hparams"])}
 
 
 def _schedule_only(fingerprint: Mapping[str, Any]) -> State:

@@ -47,6 +47,8 @@ SCHEDULE_HYPERPARAMETERS: frozenset[str] = frozenset(
         "minimum_learning_rate",
     }
 )
+STOPPING_HYPERPARAMETERS: frozenset[str] = frozenset({"early_stopping_patience"})
+"""When a run ends, not how it trains: a run resumed from a checkpoint may change them."""
 
 
 class Schedule(enum.Enum):
@@ -238,9 +240,11 @@ def default_model_dim(hparams: Mapping[str, Any]) -> int | None:
     return int(value) if integral else None
 
 
-def non_schedule_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """`hparams` without the SCHEDULE_HYPERPARAMETERS (learning_rate stays)."""
-    return {k: v for k, v in hparams.items() if k not in SCHEDULE_HYPERPARAMETERS}
+def trajectory_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """What, besides the schedule, decides a run's weights step by step: `hparams`
+    without the SCHEDULE_ and STOPPING_HYPERPARAMETERS (learning_rate stays)."""
+    left_out = SCHEDULE_HYPERPARAMETERS | STOPPING_HYPERPARAMETERS
+    return {k: v for k, v in hparams.items() if k not in left_out}
 
 
 def schedule_of(hparams: Mapping[str, Any], model_dim: int | None = None) -> ScheduleConfig:
@@ -261,10 +265,10 @@ def resumable_step(
 
     That is the last of the parent's eval steps (every eval_interval, and its last step) up
     to which both runs use the same learning rates; 0 if none, or if a hyperparameter other
-    than the schedule ones differs (`learning_rate` included). `model_dim` is Noam's model
-    dimension when `noam_model_dim` is absent (default: `hidden_units`).
+    than the schedule and stopping ones differs (`learning_rate` included). `model_dim` is
+    Noam's model dimension when `noam_model_dim` is absent (default: `hidden_units`).
     """
-    if non_schedule_hparams(parent_hparams) != non_schedule_hparams(child_hparams):
+    if trajectory_hparams(parent_hparams) != trajectory_hparams(child_hparams):
         return 0
     rate = parse_float(parent_hparams, "learning_rate", None, "a float > 0", lambda v: v > 0)
     same = identical_between(
