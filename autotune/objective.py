@@ -50,7 +50,6 @@ ATTR_STEPS_TO_FIT = "steps_to_fit"
 ATTR_DIVERGED = "diverged"
 ATTR_RESUMED_FROM = "resumed_from_step"
 ATTR_RESUME_ERROR = "resume_error"
-EARLY_STOPPING_PATIENCE = "early_stopping_patience"
 ATTR_MAX_TRAIN_STEPS = "max_train_steps"  # the trial's budget, set before it trains
 ATTR_STEPS_DONE = "steps_done"  # steps the run reached, resumed ones included
 TRIVIAL_PREFIX = "trivial_"
@@ -145,22 +144,18 @@ def result_attrs(result: training.TrainResult) -> dict[str, Any]:
 
 
 def promotion_overrides(hparams: Mapping[str, Any], parent_steps: int) -> dict[str, Any]:
-    """Settings that spend a longer budget's extra steps at a high learning rate.
+    """Schedule settings that spend a longer budget's extra steps at a high learning rate.
 
     METHOD §1, round-2 rule: the warmup keeps its length; linear and WSD keep the parent's
     decay length, so the constant phase grows; cosine keeps its base rate and stretches to
-    the new budget; Noam does not depend on the budget. Early stopping is off: a patience
-    tuned on short runs would end the long run in its longer constant phase, before the
-    decay it is promoted for (its best step is picked retrospectively all the same).
+    the new budget; Noam does not depend on the budget. Early stopping is kept (turning it
+    off in promoted runs was measured: more steps, no better result; BENCHMARKS.md §2).
     """
-    overrides: dict[str, Any] = {}
-    if hparams.get(EARLY_STOPPING_PATIENCE):
-        overrides[EARLY_STOPPING_PATIENCE] = 0
     # model_dim only scales Noam, which has no budget-dependent part: any value will do.
     schedule = training.ScheduleConfig.from_hparams(hparams, model_dim=1)
     if schedule.kind is training.Schedule.NOAM:
-        return overrides
-    overrides |= {
+        return {}
+    overrides: dict[str, Any] = {
         "warmup_fraction": 0.0,
         "warmup_steps": training.resolved_warmup_steps(schedule, parent_steps),
     }

@@ -55,16 +55,6 @@ def test_promotion_keeps_warmup_and_decay_lengths() -> None:
     assert promotion_overrides({"schedule": "noam", "warmup_steps": 10}, 300) == {}
 
 
-def test_promotion_turns_early_stopping_off() -> None:
-    """A patience tuned on short runs would end the long run in its constant phase."""
-    patient = {"learning_rate": 0.1, "schedule": "wsd", "early_stopping_patience": 3}
-    assert promotion_overrides(patient, 300)["early_stopping_patience"] == 0
-    noam = {"schedule": "noam", "warmup_steps": 10, "early_stopping_patience": 3}
-    assert promotion_overrides(noam, 300) == {"early_stopping_patience": 0}
-    config = training.ScheduleConfig.from_hparams({**patient, **promotion_overrides(patient, 300)})
-    assert training.identical_until(config, 0.1, 300, 1200) == 240
-
-
 def test_rounds_are_validated(tmp_path: Path) -> None:
     path = write_study(tmp_path, "r", trials=4)
     path.write_text(

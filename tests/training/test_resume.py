@@ -221,7 +221,7 @@ PROMOTED = {
     "weight_decay": 0.01,
     "dropout": 0.1,
     "hidden_units": 32,
-    "early_stopping_patience": 20,  # never reached in round 1; off in the promoted run
+    "early_stopping_patience": 20,  # never reached in round 1
 }
 ROUND_1 = Budget(max_train_steps=300, eval_interval=30, batch_size=32, seed=2)
 ROUND_2 = Budget(max_train_steps=600, eval_interval=30, batch_size=32, seed=2)
@@ -237,7 +237,10 @@ def round_1(task: Task, tmp_path_factory: pytest.TempPathFactory) -> TrainResult
 
 
 def promoted_child() -> dict:
-    return PROMOTED | promotion_overrides(PROMOTED, ROUND_1.max_train_steps)
+    """Round 2's configuration; it may stop differently (when a run ends is no bar to
+    resuming it), here never."""
+    overrides = promotion_overrides(PROMOTED, ROUND_1.max_train_steps)
+    return PROMOTED | overrides | {"early_stopping_patience": 0}
 
 
 def test_promoted_child_resumes_from_its_parent_exactly(
@@ -245,7 +248,6 @@ def test_promoted_child_resumes_from_its_parent_exactly(
 ) -> None:
     """Round 2 (constant until 540) continues the parent from step 240 (METHOD §1)."""
     child = promoted_child()
-    assert child["early_stopping_patience"] == 0  # when a run stops: no bar to resuming
     assert resumable_step(PROMOTED, 300, child, 600, eval_interval=30) == 240
     scratch, scratch_evals = run(
         task, child, ROUND_2, checkpoints=CheckpointSettings(tmp_path / "scratch")
