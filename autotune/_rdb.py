@@ -178,7 +178,9 @@ class AutotuneStorage(RDBStorage):
                 self._flush_quietly(trial_id)
 
     def _flush_quietly(self, trial_id: int) -> None:
-        """Flush before a read: a trial finished elsewhere drops its writes, no error."""
+        """Flush before a read: a trial finished elsewhere drops its writes, no error.
+
+        (``flush`` takes the buffer lock itself.)"""
         try:
             self.flush(trial_id)
         except optuna.exceptions.UpdateFinishedTrialError as error:
@@ -234,8 +236,7 @@ class AutotuneStorage(RDBStorage):
         return super().set_trial_state_values(trial_id, state=state, values=values)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
-        with self._buffer_lock:
-            self._flush_quietly(trial_id)
+        self._flush_quietly(trial_id)
         with self.engine.connect() as connection:
             trials = read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})
         if not trials:
@@ -266,13 +267,11 @@ class AutotuneStorage(RDBStorage):
         return trials
 
     def get_trial_param(self, trial_id: int, param_name: str) -> float:
-        with self._buffer_lock:
-            self._flush_quietly(trial_id)
+        self._flush_quietly(trial_id)
         return super().get_trial_param(trial_id, param_name)
 
     def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
-        with self._buffer_lock:
-            self._flush_quietly(trial_id)
+        self._flush_quietly(trial_id)
         return super().get_trial_user_attrs(trial_id)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
@@ -287,8 +286,7 @@ class AutotuneStorage(RDBStorage):
         return stale + sorted(t for t, first in since.items() if now - first > grace_s)
 
     def record_heartbeat(self, trial_id: int) -> None:
-        with self._buffer_lock:
-            self._flush_quietly(trial_id)
+        self._flush_quietly(trial_id)
         super().record_heartbeat(trial_id)
 
 

@@ -32,6 +32,7 @@ from tests.conftest import run_autotune
 from tests.conftest import write_study
 
 RECOVERY_INTERVAL = 100
+STABLE_LEARNING_RATE = "{type: float, low: 1.0e-3, high: 2.0e-3, log: true}"  # never diverges
 
 
 def write_space(directory: Path, name: str, learning_rate: str, extra_params: str = "") -> Path:
@@ -131,7 +132,7 @@ def test_nan_loss_prunes_the_trial_with_its_reason(storage_url: str, tmp_path: P
 @pytest.fixture
 def long_trial_spec(tmp_path: Path) -> Path:
     """One trial long enough to be interrupted (thousands of steps, frequent evals)."""
-    space = write_space(tmp_path, "slow", "{type: float, low: 1.0e-3, high: 2.0e-3, log: true}")
+    space = write_space(tmp_path, "slow", STABLE_LEARNING_RATE)
     return write_study(
         tmp_path,
         "slow",
@@ -226,7 +227,7 @@ def test_the_last_recovery_checkpoint_is_kept_until_the_trial_is_told(
     """A worker killed after training, before ``tell``, leaves a RUNNING trial whose retry
     resumes from its last recovery checkpoint: it must outlive the objective. (The chaos
     test caught a retry that restarted from scratch because it did not.)"""
-    space = write_space(tmp_path, "told", "{type: float, low: 1.0e-3, high: 2.0e-3, log: true}")
+    space = write_space(tmp_path, "told", STABLE_LEARNING_RATE)
     spec = write_study(
         tmp_path,
         "told",
