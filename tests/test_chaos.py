@@ -27,8 +27,10 @@ import sqlalchemy
 import autotune
 from autotune._attrs import ATTR_PARENT_TRIAL
 from autotune._attrs import ATTR_RECOVERY
+from autotune._trial_budget import RETRY_HISTORY
 from autotune.objective import ATTR_RESUME_ERROR
 from autotune.objective import ATTR_RESUMED_FROM
+from autotune.storage import HeartbeatSettings
 from autotune.worker import ATTR_WORKER
 from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command
@@ -39,6 +41,7 @@ from tests.conftest import write_study
 HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "5")
 CHECKPOINT_INTERVAL = 100
 TOP_K = 4
+MAX_RETRY = HeartbeatSettings().max_retry  # the workers' default
 
 
 def start_worker(name: str, storage_url: str, worker_id: str) -> subprocess.Popen[str]:
@@ -83,8 +86,8 @@ def running_workers(trials: dict[str, list[FrozenTrial]]) -> set[str]:
     """Worker ids that hold a RUNNING trial which has written a recovery checkpoint itself.
 
     (A retry inherits its original's checkpoint reference: killing it before it writes one
-    of its own tests nothing new, and a configuration killed past the retry limit would be
-    given up on.)
+    of its own tests nothing new.) A configuration's last attempt is spared: killed past
+    the retry limit, it would be given up on by design, and the test would see it lost.
     """
     return {
         t.user_attrs.get(ATTR_WORKER)
@@ -92,6 +95,7 @@ def running_workers(trials: dict[str, list[FrozenTrial]]) -> set[str]:
         for t in study
         if t.state == TrialState.RUNNING
         and t.user_attrs.get(ATTR_RECOVERY, {}).get("trial") == t.number
+        and len(t.system_attrs.get(RETRY_HISTORY, [])) < MAX_RETRY
     }
 
 
