@@ -11,12 +11,12 @@ from autotune._errors import CampaignExistsError
 from autotune._errors import CampaignNotFoundError
 from autotune._errors import SpecError
 from autotune._errors import StorageError
-from autotune.campaign import BestResult
-from autotune.campaign import Campaign
-from autotune.campaign import TrialRecord
+from autotune.campaign._campaign import BestResult
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import TrialRecord
 from autotune.spec import load_study_spec
-from autotune.storage import DEFAULT_STATE_DIR
-from autotune.storage import open_storage
+from autotune.storage._open import DEFAULT_STATE_DIR
+from autotune.storage._open import open_storage
 
 __all__ = [
     "AutotuneError",
@@ -37,7 +37,7 @@ def load(
     name: str, storage: str | RDBStorage | None = None, state_dir: Path = DEFAULT_STATE_DIR
 ) -> Campaign:
     """The campaign ``name`` from a PostgreSQL URL, an open storage, or the embedded server."""
-    from autotune.campaign import load_campaign
+    from autotune.campaign._campaign import load_campaign
 
     if not isinstance(storage, RDBStorage):
         storage = open_storage(storage, state_dir=state_dir)

@@ -15,25 +15,25 @@ import optuna
 import yaml
 
 from autotune._errors import AutotuneError
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.campaign import create_campaign
-from autotune.campaign import delete_campaign
-from autotune.campaign import list_campaigns
-from autotune.campaign import load_campaign
-from autotune.launcher import STORAGE_ENV
-from autotune.launcher import run_local_workers
-from autotune.progress import format_best
-from autotune.progress import progress_table
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._campaign import create_campaign
+from autotune.campaign._campaign import delete_campaign
+from autotune.campaign._campaign import list_campaigns
+from autotune.campaign._campaign import load_campaign
+from autotune.report._progress import format_best
+from autotune.report._progress import progress_table
+from autotune.report._summary import campaign_lines
+from autotune.report._summary import pipeline_text
 from autotune.spec import load_study_spec
 from autotune.spec import study_spec_from_dict
-from autotune.storage import DEFAULT_STATE_DIR
-from autotune.storage import HeartbeatSettings
-from autotune.storage import mask_password
-from autotune.storage import open_storage
-from autotune.storage import resolve_url
-from autotune.summary import campaign_lines
-from autotune.summary import pipeline_text
+from autotune.storage._open import DEFAULT_STATE_DIR
+from autotune.storage._open import HeartbeatSettings
+from autotune.storage._open import mask_password
+from autotune.storage._open import open_storage
+from autotune.storage._open import resolve_url
+from autotune.worker._launcher import STORAGE_ENV
+from autotune.worker._launcher import run_local_workers
 
 EXIT_USER_ERROR = 2
 EXIT_CAMPAIGN_STOPPED = 3
@@ -254,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
     campaign = load_campaign(campaign.name, storage)
     print(_summary(campaign, args))
     report = _write_report(campaign, args.state_dir / "reports" / campaign.name)
-    from autotune.report import publish_to_dashboard
+    from autotune.report._report import publish_to_dashboard
 
     publish_to_dashboard(campaign, report)
     print(f"report: {report.html_path} (also in the dashboard as notes and figures)")
@@ -315,11 +315,11 @@ def _create(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import torch
 
-    from autotune._artifacts import CheckpointStore
-    from autotune._artifacts import open_artifact_store
-    from autotune._reconnect import DatabaseUnavailableError
-    from autotune.worker import Worker
-    from autotune.worker import WorkerOptions
+    from autotune.storage._artifacts import CheckpointStore
+    from autotune.storage._artifacts import open_artifact_store
+    from autotune.storage._outage import DatabaseUnavailableError
+    from autotune.worker._worker import Worker
+    from autotune.worker._worker import WorkerOptions
 
     torch.set_num_threads(max(1, args.threads))
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
@@ -374,7 +374,7 @@ def _report(args: argparse.Namespace) -> int:
     campaign = load_campaign(args.name, storage)
     report = _write_report(campaign, args.out or args.state_dir / "reports" / campaign.name)
     if not args.no_dashboard:
-        from autotune.report import publish_to_dashboard
+        from autotune.report._report import publish_to_dashboard
 
         publish_to_dashboard(campaign, report)
     print(f"report: {report.markdown_path} and {report.html_path}")
@@ -382,7 +382,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _write_report(campaign: Campaign, directory: Path):  # noqa: ANN202
-    from autotune.report import write_report
+    from autotune.report._report import write_report
 
     try:
         return write_report(campaign, directory)
@@ -485,9 +485,9 @@ def _parse_assignments(assignments: list[str]) -> dict[str, object]:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from autotune._artifacts import open_artifact_store
-    from autotune.dashboard import dashboard_app
-    from autotune.dashboard import serve
+    from autotune.storage._artifacts import open_artifact_store
+    from autotune.storage._dashboard import dashboard_app
+    from autotune.storage._dashboard import serve
 
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
     app = dashboard_app(storage, open_artifact_store(_artifacts(args)), args.read_only)

@@ -3,7 +3,7 @@ checkpointing, storage calls, the rest of the worker's code, and idle.
 
 Runs round-1 trials of ``studies/quickstart.yaml`` (digits-mlp, 150 steps, an eval every 30,
 rung pruning, a recovery checkpoint every 5 evals; the baseline switched off so that every
-trial is a tuning trial) through a real :class:`autotune.worker.Worker` on an embedded
+trial is a tuning trial) through a real :class:`autotune.worker._worker.Worker` on an embedded
 PostgreSQL of its own, one worker, one torch thread. Timers wrap the functions of each part
 and count exclusive time (a part called inside another counts for itself only), on the
 worker's main thread; the heartbeat and janitor threads run beside it and are not counted.
@@ -114,11 +114,11 @@ class Clock:
 
 def instrument(clock: Clock) -> None:
     """Wrap the functions of every part (see the module docstring)."""
-    from autotune import _artifacts
-    from autotune import _rdb
-    from autotune import worker
     from autotune.pruning import _pruner
+    from autotune.storage import _write_behind as _rdb
+    from autotune.storage._open import _artifacts as _artifacts
     from autotune.training import _loop
+    from autotune.worker import _worker as worker
 
     clock.patch(_loop._Run, "train_until", Part.TRAINING)
     clock.patch(_loop._Run, "evaluate", Part.EVALUATION)
@@ -159,14 +159,14 @@ def quickstart_spec(directory: Path, trials: int) -> Path:
 
 
 def run_trials(trials: int, directory: Path) -> list[TrialTimes]:
-    from autotune._artifacts import CheckpointStore
-    from autotune._artifacts import open_artifact_store
-    from autotune.campaign import create_campaign
+    from autotune.campaign._campaign import create_campaign
     from autotune.spec import load_study_spec
-    from autotune.storage import embedded_url
-    from autotune.storage import open_storage
-    from autotune.worker import Worker
-    from autotune.worker import WorkerOptions
+    from autotune.storage._artifacts import CheckpointStore
+    from autotune.storage._artifacts import open_artifact_store
+    from autotune.storage._open import embedded_url
+    from autotune.storage._open import open_storage
+    from autotune.worker._worker import Worker
+    from autotune.worker._worker import WorkerOptions
 
     url = embedded_url(directory / "state")
     storage = open_storage(url)

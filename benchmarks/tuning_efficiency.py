@@ -96,25 +96,25 @@ import torch
 import yaml
 
 from autotune import training
-from autotune._trial_budget import ATTR_ERROR
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.campaign import load_campaign
-from autotune.campaign import space_distributions
-from autotune.objective import ATTR_PRUNED_REASON
-from autotune.objective import ATTR_RESUMED_FROM
-from autotune.objective import stage_base_hparams
-from autotune.objective import suggest_from
-from autotune.objective import trial_budget
-from autotune.objective import trial_hparams
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._campaign import load_campaign
+from autotune.campaign._campaign import space_distributions
+from autotune.campaign._staging import ATTR_CARRIED_FROM
+from autotune.campaign._staging import study_base
+from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.spec import Direction
 from autotune.spec import StudySpec
 from autotune.spec import load_study_spec
-from autotune.staging import ATTR_CARRIED_FROM
-from autotune.staging import study_base
-from autotune.storage import embedded_url
-from autotune.storage import open_storage
-from autotune.worker import ATTR_INTERRUPTED
+from autotune.storage._open import embedded_url
+from autotune.storage._open import open_storage
+from autotune.worker._objectives import ATTR_PRUNED_REASON
+from autotune.worker._objectives import ATTR_RESUMED_FROM
+from autotune.worker._objectives import stage_base_hparams
+from autotune.worker._objectives import suggest_from
+from autotune.worker._objectives import trial_budget
+from autotune.worker._objectives import trial_hparams
+from autotune.worker._worker import ATTR_INTERRUPTED
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TASKS = ("digits-mlp", "co2-lstm")
@@ -122,7 +122,7 @@ FRACTIONS = (0.25, 0.5, 1.0)
 HELDOUT_PERIODS = 4
 HELDOUT_SEED = 7_000_000
 WORKERS = 2
-TRIAL_SEED_STRIDE = 100_003  # as autotune.objective.trial_seed
+TRIAL_SEED_STRIDE = 100_003  # as autotune.worker._objectives.trial_seed
 STEP_IN_REASON = re.compile(r"at step (\d+)")
 
 

@@ -19,13 +19,13 @@ import re
 from optuna.trial import TrialState
 
 import autotune
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.pipeline import ATTR_SWEEP_DECISION
-from autotune.reevaluation import ATTR_DESIGN
-from autotune.reevaluation import ATTR_SIGNIFICANCE
-from autotune.staging import ATTR_BOUNDARIES
-from autotune.staging import study_distributions
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._pipeline import ATTR_SWEEP_DECISION
+from autotune.campaign._reevaluation import ATTR_DESIGN
+from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
+from autotune.campaign._staging import ATTR_BOUNDARIES
+from autotune.campaign._staging import study_distributions
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 from tests.conftest import run_workers

@@ -25,13 +25,13 @@ import pytest
 import sqlalchemy
 
 import autotune
-from autotune._attrs import ATTR_PARENT_TRIAL
-from autotune._attrs import ATTR_RECOVERY
-from autotune._trial_budget import RETRY_HISTORY
-from autotune.objective import ATTR_RESUME_ERROR
-from autotune.objective import ATTR_RESUMED_FROM
-from autotune.storage import HeartbeatSettings
-from autotune.worker import ATTR_WORKER
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
+from autotune.campaign._trial_attrs import ATTR_RECOVERY
+from autotune.campaign._trial_budget import RETRY_HISTORY
+from autotune.storage._open import HeartbeatSettings
+from autotune.worker._objectives import ATTR_RESUME_ERROR
+from autotune.worker._objectives import ATTR_RESUMED_FROM
+from autotune.worker._worker import ATTR_WORKER
 from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command
 from tests.conftest import run_autotune

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 import autotune
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.pipeline import ATTR_BASELINE
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._pipeline import ATTR_BASELINE
 from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune

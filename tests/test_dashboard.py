@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy
 
 from autotune._errors import StorageError
-from autotune.campaign import create_campaign
-from autotune.dashboard import dashboard_app
+from autotune.campaign._campaign import create_campaign
 from autotune.spec import load_study_spec
-from autotune.storage import open_storage
+from autotune.storage._dashboard import dashboard_app
+from autotune.storage._open import open_storage
 from tests.conftest import write_study
 
 

@@ -7,15 +7,15 @@ from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
 
-from autotune._trial_budget import unretried_failures
-from autotune.progress import eta_seconds
-from autotune.progress import progress_line
-from autotune.progress import progress_of
+from autotune.campaign._trial_budget import unretried_failures
+from autotune.report._progress import eta_seconds
+from autotune.report._progress import progress_line
+from autotune.report._progress import progress_of
 from autotune.spec import Direction
-from autotune.worker import NextStep
-from autotune.worker import advisory_lock_key
-from autotune.worker import consumes_budget
-from autotune.worker import next_step
+from autotune.worker._worker import NextStep
+from autotune.worker._worker import advisory_lock_key
+from autotune.worker._worker import consumes_budget
+from autotune.worker._worker import next_step
 
 
 def trial(state: TrialState, value: float | None = None, **user_attrs: object) -> FrozenTrial:

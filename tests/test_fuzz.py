@@ -39,9 +39,7 @@ import torch
 import yaml
 
 from autotune import cli
-from autotune import storage
 from autotune import training
-from autotune.launcher import STORAGE_ENV
 from autotune.spec import BoundarySpec
 from autotune.spec import FastModeSpec
 from autotune.spec import MetricSpec
@@ -55,6 +53,8 @@ from autotune.spec import StudySpec
 from autotune.spec import load_search_space
 from autotune.spec import load_study_spec
 from autotune.spec import study_spec_from_dict
+from autotune.storage import _open as storage
+from autotune.worker._launcher import STORAGE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"

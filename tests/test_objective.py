@@ -10,15 +10,15 @@ from optuna.trial import create_trial
 import pytest
 
 from autotune import training
-from autotune._artifacts import CheckpointRef
-from autotune.objective import ResumeSource
-from autotune.objective import recovery_checkpoint_to_discard
-from autotune.objective import result_attrs
-from autotune.objective import resume_sources
-from autotune.objective import suggest
-from autotune.objective import takes_recovery_checkpoint
-from autotune.objective import trial_budget
 from autotune.spec import load_study_spec
+from autotune.storage._artifacts import CheckpointRef
+from autotune.worker._objectives import ResumeSource
+from autotune.worker._objectives import recovery_checkpoint_to_discard
+from autotune.worker._objectives import result_attrs
+from autotune.worker._objectives import resume_sources
+from autotune.worker._objectives import suggest
+from autotune.worker._objectives import takes_recovery_checkpoint
+from autotune.worker._objectives import trial_budget
 from tests.conftest import REPO_ROOT
 from tests.conftest import write_study
 

@@ -15,14 +15,14 @@ import pytest
 import sqlalchemy
 
 from autotune import training
-from autotune.campaign import Campaign
-from autotune.campaign import create_campaign
-from autotune.campaign import load_campaign
-from autotune.pipeline import advance
-from autotune.pipeline import promotion_overrides
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import create_campaign
+from autotune.campaign._campaign import load_campaign
+from autotune.campaign._pipeline import advance
+from autotune.campaign._pipeline import promotion_overrides
 from autotune.spec import SpecError
 from autotune.spec import load_study_spec
-from autotune.storage import open_storage
+from autotune.storage._open import open_storage
 from tests.conftest import write_study
 
 TWO_ROUNDS = "rounds:\n  - {budget_fraction: 0.5}\n  - {budget_fraction: 1.0, top_k: 3}\n"

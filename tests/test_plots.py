@@ -14,20 +14,20 @@ import optuna_dashboard
 import plotly.graph_objects as go
 import pytest
 
-from autotune._plots import BEST_COLOR
-from autotune._plots import DID_NOT_FIT
-from autotune._plots import HIT_COLOR
-from autotune._plots import NO_DATA
-from autotune._plots import ParamPoints
-from autotune._plots import best_step_histogram
-from autotune._plots import boundary_plot
-from autotune._plots import focus_range
-from autotune._plots import funnel_plot
-from autotune._plots import learning_curves_plot
-from autotune._plots import markdown_to_html
-from autotune._plots import period_comparison_plot
-from autotune._plots import sweep_plot
 from autotune.analysis import BoundarySide
+from autotune.report._plots import BEST_COLOR
+from autotune.report._plots import DID_NOT_FIT
+from autotune.report._plots import HIT_COLOR
+from autotune.report._plots import NO_DATA
+from autotune.report._plots import ParamPoints
+from autotune.report._plots import best_step_histogram
+from autotune.report._plots import boundary_plot
+from autotune.report._plots import focus_range
+from autotune.report._plots import funnel_plot
+from autotune.report._plots import learning_curves_plot
+from autotune.report._plots import markdown_to_html
+from autotune.report._plots import period_comparison_plot
+from autotune.report._plots import sweep_plot
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

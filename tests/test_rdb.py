@@ -12,10 +12,10 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
-from autotune._rdb import AutotuneStorage
-from autotune._rdb import _Pending
-from autotune._rdb import flush_trial
-from autotune._retry import RetryStaleTrial
+from autotune.storage._retry import RetryStaleTrial
+from autotune.storage._write_behind import AutotuneStorage
+from autotune.storage._write_behind import _Pending
+from autotune.storage._write_behind import flush_trial
 
 HOUR = 3600.0
 

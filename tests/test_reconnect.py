@@ -9,10 +9,10 @@ import optuna
 import pytest
 import sqlalchemy
 
-from autotune._reconnect import DatabaseUnavailableError
-from autotune._reconnect import backoff_delays
-from autotune._reconnect import is_connection_lost
-from autotune._reconnect import wait_for_database
+from autotune.storage._outage import DatabaseUnavailableError
+from autotune.storage._outage import backoff_delays
+from autotune.storage._outage import is_connection_lost
+from autotune.storage._outage import wait_for_database
 from tests.conftest import free_port
 
 

@@ -6,8 +6,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from autotune._retry import RetryStaleTrial
-from autotune._retry import retry_trial
+from autotune.storage._retry import RetryStaleTrial
+from autotune.storage._retry import retry_trial
 
 
 def failed_trial(

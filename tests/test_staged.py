@@ -14,20 +14,20 @@ from optuna.trial import create_trial
 import pytest
 
 import autotune
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.campaign import create_campaign
-from autotune.pipeline import advance
-from autotune.reevaluation import ATTR_DESIGN
-from autotune.reevaluation import ATTR_SIGNIFICANCE
-from autotune.reevaluation import rotating_period_seed
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._campaign import create_campaign
+from autotune.campaign._pipeline import advance
+from autotune.campaign._reevaluation import ATTR_DESIGN
+from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
+from autotune.campaign._reevaluation import rotating_period_seed
+from autotune.campaign._staging import ATTR_BOUNDARIES
+from autotune.campaign._staging import ATTR_CARRIED_FROM
+from autotune.campaign._staging import ranked_at_a_rung
+from autotune.campaign._staging import study_distributions
 from autotune.spec import SpecError
 from autotune.spec import load_study_spec
-from autotune.staging import ATTR_BOUNDARIES
-from autotune.staging import ATTR_CARRIED_FROM
-from autotune.staging import ranked_at_a_rung
-from autotune.staging import study_distributions
-from autotune.storage import open_storage
+from autotune.storage._open import open_storage
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 from tests.conftest import run_workers

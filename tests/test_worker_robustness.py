@@ -14,17 +14,17 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-from autotune._artifacts import CheckpointRef
-from autotune._artifacts import CheckpointStore
-from autotune._artifacts import open_artifact_store
-from autotune._attrs import ATTR_RECOVERY
-from autotune.campaign import load_campaign
-from autotune.objective import ATTR_RESUME_ERROR
-from autotune.objective import ATTR_RESUMED_FROM
-from autotune.objective import make_objective
-from autotune.storage import open_storage
-from autotune.worker import Worker
-from autotune.worker import WorkerOptions
+from autotune.campaign._campaign import load_campaign
+from autotune.campaign._trial_attrs import ATTR_RECOVERY
+from autotune.storage._artifacts import CheckpointRef
+from autotune.storage._artifacts import CheckpointStore
+from autotune.storage._artifacts import open_artifact_store
+from autotune.storage._open import open_storage
+from autotune.worker._objectives import ATTR_RESUME_ERROR
+from autotune.worker._objectives import ATTR_RESUMED_FROM
+from autotune.worker._objectives import make_objective
+from autotune.worker._worker import Worker
+from autotune.worker._worker import WorkerOptions
 from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command

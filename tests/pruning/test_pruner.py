@@ -16,17 +16,17 @@ import pytest
 import sqlalchemy
 
 from autotune.pruning import RungDecision
-from autotune.pruning import RungPruner
 from autotune.pruning import decide
-from autotune.pruning import engine_of
-from autotune.pruning import ensure_schema
 from autotune.pruning import keep_count
-from autotune.pruning import rank_at_rung
-from autotune.pruning import record_rung_value
-from autotune.pruning import remove_failed_trials
-from autotune.pruning import remove_trial
 from autotune.pruning import rung_reports
 from autotune.spec import Direction
+from autotune.storage._rung_store import engine_of
+from autotune.storage._rung_store import ensure_schema
+from autotune.storage._rung_store import rank_at_rung
+from autotune.storage._rung_store import record_rung_value
+from autotune.storage._rung_store import remove_failed_trials
+from autotune.storage._rung_store import remove_trial
+from autotune.worker._pruner import RungPruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

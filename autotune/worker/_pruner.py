@@ -13,10 +13,10 @@ import sqlalchemy
 from autotune.pruning._rungs import RungDecision
 from autotune.pruning._rungs import rung_reports
 from autotune.pruning._rungs import rung_steps
-from autotune.pruning._store import engine_of
-from autotune.pruning._store import record_rung_value
-from autotune.pruning._store import recorded_rungs
 from autotune.spec import Direction
+from autotune.storage._rung_store import engine_of
+from autotune.storage._rung_store import record_rung_value
+from autotune.storage._rung_store import recorded_rungs
 
 # Running trials whose progress a pruner remembers; a forgotten trial costs one more query
 # (its recorded rungs) at its next rung.

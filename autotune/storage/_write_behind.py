@@ -66,7 +66,7 @@ from optuna.trial import TrialState
 import sqlalchemy
 from sqlalchemy.dialects import postgresql
 
-from autotune._trial_query import read_trials
+from autotune.storage._trial_query import read_trials
 
 _logger = logging.getLogger(__name__)
 

@@ -21,27 +21,26 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 
-from autotune._plain import to_attr
 from autotune.analysis import ParamBoundary
 from autotune.analysis import carried_over
 from autotune.analysis import check_boundaries
 from autotune.analysis import top_k
 from autotune.analysis import widen
-from autotune.campaign import ATTR_BOUNDARIES  # noqa: F401 (re-exported)
-from autotune.campaign import ATTR_DISTRIBUTIONS
-from autotune.campaign import ATTR_STAGE_FIXED
-from autotune.campaign import ATTR_STAGE_INDEX
-from autotune.campaign import ATTR_WIDENING
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.campaign import StudyPlan
-from autotune.campaign import create_stage_study
-from autotune.campaign import distributions_from_json
-from autotune.campaign import distributions_to_json
-from autotune.campaign import publish_stage_study
-from autotune.campaign import space_distributions
-from autotune.campaign import tuning_plan
-from autotune.objective import stage_base_hparams
+from autotune.campaign._campaign import ATTR_BOUNDARIES  # noqa: F401 (re-exported)
+from autotune.campaign._campaign import ATTR_DISTRIBUTIONS
+from autotune.campaign._campaign import ATTR_STAGE_FIXED
+from autotune.campaign._campaign import ATTR_STAGE_INDEX
+from autotune.campaign._campaign import ATTR_WIDENING
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._campaign import StudyPlan
+from autotune.campaign._campaign import create_stage_study
+from autotune.campaign._campaign import distributions_from_json
+from autotune.campaign._campaign import distributions_to_json
+from autotune.campaign._campaign import publish_stage_study
+from autotune.campaign._campaign import space_distributions
+from autotune.campaign._campaign import tuning_plan
+from autotune.campaign._plain import to_attr
 from autotune.pruning import rung_reports
 from autotune.pruning import rung_steps
 from autotune.spec import CategoricalParam
@@ -49,6 +48,7 @@ from autotune.spec import IntParam
 from autotune.spec import PrunerKind
 from autotune.spec import StageSpec
 from autotune.spec import StudySpec
+from autotune.worker._objectives import stage_base_hparams
 
 ATTR_CARRIED_FROM = "carried_from"
 LEARNING_RATE = "learning_rate"

@@ -21,35 +21,35 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from autotune._artifacts import CheckpointStore
-from autotune._locks import advisory_lock
-from autotune._locks import advisory_lock_key  # noqa: F401 (re-exported)
-from autotune._reconnect import STORAGE_ERRORS
-from autotune._reconnect import first_line
-from autotune._reconnect import is_connection_lost
-from autotune._reconnect import wait_for_database
-from autotune._retry import RetryStaleTrial
-from autotune._retry import forget_rung_values
-from autotune._retry import retry_unretried_failures
-from autotune._trial_budget import ATTR_ERROR
-from autotune._trial_budget import NextStep
-from autotune._trial_budget import consumes_budget  # noqa: F401 (re-exported)
-from autotune._trial_budget import next_step
-from autotune.campaign import ATTR_STAGE_INDEX
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.objective import RoundSetting
-from autotune.objective import StopRequested
-from autotune.objective import discard_recovery_checkpoint
-from autotune.objective import make_objective
-from autotune.pipeline import advance
-from autotune.pruning import RungPruner
+from autotune.campaign._campaign import ATTR_STAGE_INDEX
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._pipeline import advance
+from autotune.campaign._staging import stage_spec_of
+from autotune.campaign._staging import study_base
+from autotune.campaign._staging import study_distributions
+from autotune.campaign._trial_budget import ATTR_ERROR
+from autotune.campaign._trial_budget import NextStep
+from autotune.campaign._trial_budget import consumes_budget  # noqa: F401 (re-exported)
+from autotune.campaign._trial_budget import next_step
 from autotune.spec import PrunerKind
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
-from autotune.staging import stage_spec_of
-from autotune.staging import study_base
-from autotune.staging import study_distributions
+from autotune.storage._artifacts import CheckpointStore
+from autotune.storage._locks import advisory_lock
+from autotune.storage._locks import advisory_lock_key  # noqa: F401 (re-exported)
+from autotune.storage._outage import STORAGE_ERRORS
+from autotune.storage._outage import first_line
+from autotune.storage._outage import is_connection_lost
+from autotune.storage._outage import wait_for_database
+from autotune.storage._retry import RetryStaleTrial
+from autotune.storage._retry import forget_rung_values
+from autotune.storage._retry import retry_unretried_failures
+from autotune.worker._objectives import RoundSetting
+from autotune.worker._objectives import StopRequested
+from autotune.worker._objectives import discard_recovery_checkpoint
+from autotune.worker._objectives import make_objective
+from autotune.worker._pruner import RungPruner
 
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -188,7 +188,7 @@ ObjectiveFactory = Callable[
     [StudySpec, threading.Event, RoundSetting, CheckpointStore | None],
     Callable[[optuna.Trial], float],
 ]
-"""Builds a round's objective (default :func:`autotune.objective.make_objective`)."""
+"""Builds a round's objective (default :func:`autotune.worker._objectives.make_objective`)."""
 
 
 class Worker:

@@ -22,26 +22,26 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from autotune import training
-from autotune._artifacts import CheckpointRef
-from autotune._artifacts import CheckpointStore
-from autotune._attrs import ATTR_FINALIST  # noqa: F401 (re-exported)
-from autotune._attrs import ATTR_HPARAMS
-from autotune._attrs import ATTR_OVERRIDES
-from autotune._attrs import ATTR_PARENT_STUDY
-from autotune._attrs import ATTR_PARENT_TRIAL
-from autotune._attrs import ATTR_PERIOD_COUNT
-from autotune._attrs import ATTR_PERIOD_INDEX
-from autotune._attrs import ATTR_PERIOD_NAME  # noqa: F401 (re-exported)
-from autotune._attrs import ATTR_PERIOD_SEED
-from autotune._attrs import ATTR_RECOVERY
-from autotune._attrs import ATTR_REPLICATE  # noqa: F401 (re-exported)
-from autotune._attrs import ATTR_RESUME
-from autotune._attrs import ATTR_SEED
-from autotune._rdb import flush_trial
-from autotune.campaign import Stage
-from autotune.campaign import space_distributions
+from autotune.campaign._campaign import Stage
+from autotune.campaign._campaign import space_distributions
+from autotune.campaign._trial_attrs import ATTR_FINALIST  # noqa: F401 (re-exported)
+from autotune.campaign._trial_attrs import ATTR_HPARAMS
+from autotune.campaign._trial_attrs import ATTR_OVERRIDES
+from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
+from autotune.campaign._trial_attrs import ATTR_PERIOD_COUNT
+from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME  # noqa: F401 (re-exported)
+from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
+from autotune.campaign._trial_attrs import ATTR_RECOVERY
+from autotune.campaign._trial_attrs import ATTR_REPLICATE  # noqa: F401 (re-exported)
+from autotune.campaign._trial_attrs import ATTR_RESUME
+from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
+from autotune.storage._artifacts import CheckpointRef
+from autotune.storage._artifacts import CheckpointStore
+from autotune.storage._write_behind import flush_trial
 
 _logger = logging.getLogger(__name__)
 

@@ -28,19 +28,19 @@ from optuna.trial import TrialState
 
 from autotune._errors import CampaignExistsError
 from autotune._errors import CampaignNotFoundError
-from autotune._locks import advisory_lock
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import analyze_best_steps
 from autotune.analysis import best_step_records
 from autotune.analysis import sweep_learning_rates
-from autotune.progress import Progress
-from autotune.progress import progress_of
+from autotune.report._progress import Progress
+from autotune.report._progress import progress_of
 from autotune.spec import Direction
 from autotune.spec import FloatParam
 from autotune.spec import IntParam
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
 from autotune.spec import study_spec_from_dict
+from autotune.storage._locks import advisory_lock
 
 ATTR_CAMPAIGN = "autotune.campaign"
 ATTR_STAGE = "autotune.stage"

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import optuna
 
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.objective import ATTR_RESUMED_FROM
-from autotune.pipeline import ATTR_BASELINE
-from autotune.pipeline import ATTR_STEP_ADVICE
-from autotune.pipeline import ATTR_SWEEP_DECISION
-from autotune.reevaluation import ATTR_RANK_AGREEMENT
-from autotune.reevaluation import ATTR_SIGNIFICANCE
-from autotune.reevaluation import ATTR_SKIPPED
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._pipeline import ATTR_BASELINE
+from autotune.campaign._pipeline import ATTR_STEP_ADVICE
+from autotune.campaign._pipeline import ATTR_SWEEP_DECISION
+from autotune.campaign._reevaluation import ATTR_RANK_AGREEMENT
+from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
+from autotune.campaign._reevaluation import ATTR_SKIPPED
+from autotune.campaign._staging import ATTR_BOUNDARIES
 from autotune.spec import StudySpec
-from autotune.staging import ATTR_BOUNDARIES
+from autotune.worker._objectives import ATTR_RESUMED_FROM
 
 
 def pipeline_text(spec: StudySpec) -> str:

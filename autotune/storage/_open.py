@@ -16,9 +16,9 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from autotune._errors import StorageError
-from autotune._rdb import DEFAULT_FLUSH_INTERVAL_S
-from autotune._rdb import AutotuneStorage
-from autotune._retry import RetryStaleTrial
+from autotune.storage._retry import RetryStaleTrial
+from autotune.storage._write_behind import DEFAULT_FLUSH_INTERVAL_S
+from autotune.storage._write_behind import AutotuneStorage
 
 _logger = logging.getLogger(__name__)
 

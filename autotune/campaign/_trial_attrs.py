@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 ATTR_SEED = "seed"
-ATTR_OVERRIDES = "schedule_overrides"  # set on promoted trials (autotune.pipeline)
+ATTR_OVERRIDES = "schedule_overrides"  # set on promoted trials (autotune.campaign._pipeline)
 ATTR_PARENT_STUDY = "parent_study"  # lineage of a promoted trial
 ATTR_PARENT_TRIAL = "parent_trial"
 ATTR_PARENT_BUDGET = "parent_budget"

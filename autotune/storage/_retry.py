@@ -9,12 +9,12 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from autotune._attrs import ATTR_SEED  # noqa: F401 (re-exported)
-from autotune._attrs import INHERITED_BY_RETRIES
-from autotune._trial_budget import RETRY_HISTORY
-from autotune._trial_budget import unretried_failures
-from autotune.pruning import engine_of
-from autotune.pruning import remove_trial
+from autotune.campaign._trial_attrs import ATTR_SEED  # noqa: F401 (re-exported)
+from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
+from autotune.campaign._trial_budget import RETRY_HISTORY
+from autotune.campaign._trial_budget import unretried_failures
+from autotune.storage._rung_store import engine_of
+from autotune.storage._rung_store import remove_trial
 
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None = None) -> bool:

@@ -18,7 +18,7 @@ import optuna_dashboard
 import sqlalchemy
 
 from autotune._errors import StorageError
-from autotune.pruning import engine_of
+from autotune.storage._rung_store import engine_of
 
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE")
 

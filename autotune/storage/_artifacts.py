@@ -13,8 +13,8 @@ from optuna.artifacts import Boto3ArtifactStore
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts._protocol import ArtifactStore
 
-from autotune._attrs import ATTR_CHECKPOINT
 from autotune._errors import StorageError
+from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
 
 S3_PREFIX = "s3://"
 _logger = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ import sys
 import time
 from typing import TextIO
 
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.campaign import load_campaign
-from autotune.progress import progress_line
-from autotune.storage import HeartbeatSettings
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._campaign import load_campaign
+from autotune.report._progress import progress_line
+from autotune.storage._open import HeartbeatSettings
 
 STORAGE_ENV = "AUTOTUNE_STORAGE"
 QUIET_PRINT_INTERVAL_S = 10.0

@@ -18,28 +18,28 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from autotune import training
-from autotune._attrs import ATTR_PARENT_VALUE
-from autotune._attrs import ATTR_SEED
-from autotune._plain import to_attr
 from autotune.analysis import compare_finalists
 from autotune.analysis import rank_agreement
 from autotune.analysis import top_k
-from autotune.campaign import ATTR_SIGNIFICANCE
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.campaign import StudyPlan
-from autotune.campaign import create_stage_study
-from autotune.campaign import publish_stage_study
-from autotune.objective import ATTR_FINALIST
-from autotune.objective import ATTR_HPARAMS
-from autotune.objective import ATTR_PERIOD_COUNT
-from autotune.objective import ATTR_PERIOD_INDEX
-from autotune.objective import ATTR_PERIOD_NAME
-from autotune.objective import ATTR_PERIOD_SEED
-from autotune.objective import ATTR_REPLICATE
-from autotune.objective import trial_hparams
+from autotune.campaign._campaign import ATTR_SIGNIFICANCE
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._campaign import StudyPlan
+from autotune.campaign._campaign import create_stage_study
+from autotune.campaign._campaign import publish_stage_study
+from autotune.campaign._plain import to_attr
+from autotune.campaign._staging import study_base
+from autotune.campaign._trial_attrs import ATTR_PARENT_VALUE
+from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.spec import StudySpec
-from autotune.staging import study_base
+from autotune.worker._objectives import ATTR_FINALIST
+from autotune.worker._objectives import ATTR_HPARAMS
+from autotune.worker._objectives import ATTR_PERIOD_COUNT
+from autotune.worker._objectives import ATTR_PERIOD_INDEX
+from autotune.worker._objectives import ATTR_PERIOD_NAME
+from autotune.worker._objectives import ATTR_PERIOD_SEED
+from autotune.worker._objectives import ATTR_REPLICATE
+from autotune.worker._objectives import trial_hparams
 
 ATTR_DESIGN = "autotune.reevaluation"
 ATTR_RANK_AGREEMENT = "autotune.rank_agreement"

@@ -15,23 +15,23 @@ from optuna.trial import TrialState
 import optuna_dashboard
 import plotly.graph_objects as go
 
-from autotune import _plots
 from autotune.analysis import best_step_records
 from autotune.analysis import grid_trends
-from autotune.campaign import Campaign
-from autotune.campaign import Stage
-from autotune.pipeline import ATTR_BASELINE
-from autotune.pipeline import ATTR_SWEEP_DECISION
-from autotune.pipeline import sweep_points
-from autotune.reevaluation import ATTR_DESIGN
-from autotune.reevaluation import ATTR_RANK_AGREEMENT
-from autotune.reevaluation import ATTR_SIGNIFICANCE
-from autotune.reevaluation import reevaluation_results
-from autotune.staging import ATTR_BOUNDARIES
-from autotune.staging import study_distributions
-from autotune.summary import campaign_lines
-from autotune.summary import pipeline_text
-from autotune.summary import steps_saved
+from autotune.campaign._campaign import Campaign
+from autotune.campaign._campaign import Stage
+from autotune.campaign._pipeline import ATTR_BASELINE
+from autotune.campaign._pipeline import ATTR_SWEEP_DECISION
+from autotune.campaign._pipeline import sweep_points
+from autotune.campaign._reevaluation import ATTR_DESIGN
+from autotune.campaign._reevaluation import ATTR_RANK_AGREEMENT
+from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
+from autotune.campaign._reevaluation import reevaluation_results
+from autotune.campaign._staging import ATTR_BOUNDARIES
+from autotune.campaign._staging import study_distributions
+from autotune.report import _plots as _plots
+from autotune.report._summary import campaign_lines
+from autotune.report._summary import pipeline_text
+from autotune.report._summary import steps_saved
 
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
