@@ -1,4 +1,4 @@
-"""Report figures (PNG + plotly) and the Markdown-to-HTML converter."""
+"""Report figures (PNG + plotly) and their saving into optuna-dashboard."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from autotune.report._plots import boundary_plot
 from autotune.report._plots import focus_range
 from autotune.report._plots import funnel_plot
 from autotune.report._plots import learning_curves_plot
-from autotune.report._plots import markdown_to_html
 from autotune.report._plots import period_comparison_plot
 from autotune.report._plots import sweep_plot
 
@@ -247,65 +246,6 @@ def test_empty_inputs_write_a_no_data_png(tmp_path: Path, name: str) -> None:
     _assert_png(path, min_bytes=100)
     assert len(fig.data) == 0
     assert [a.text for a in fig.layout.annotations] == [NO_DATA]
-
-
-SAMPLE_MARKDOWN = """\
-# Campaign <report>
-
-Intro with **bold text**, `a < b` code and a [link](https://example.org).
-Second line of the same paragraph <script>alert(1)</script>.
-
-## Stage 1
-
-- first item with **bold**
-- second item
-  continued
-
-### Table
-
-| name | value |
-|:-----|------:|
-| lr | `1e-3` |
-| a \\| b | 2 |
-
-![boundary plot](boundary.png)
-
-[bad](javascript:steal)
-
-```
-x = 1 < 2
-```
-"""
-
-
-def test_markdown_to_html_converts_every_construct() -> None:
-    page = markdown_to_html(SAMPLE_MARKDOWN, "Report & co")
-    assert page.startswith("<!DOCTYPE html>")
-    assert "<title>Report &amp; co</title>" in page
-    assert "<style>" in page and page.rstrip().endswith("</html>")
-    assert "<h1>Campaign &lt;report&gt;</h1>" in page
-    assert "<h2>Stage 1</h2>" in page and "<h3>Table</h3>" in page
-    assert "<strong>bold text</strong>" in page
-    assert "<code>a &lt; b</code>" in page
-    assert '<a href="https://example.org">link</a>' in page
-    assert page.count("<p>") == 3
-    assert "<ul>\n<li>first item with <strong>bold</strong></li>\n" in page
-    assert "<li>second item continued</li>" in page
-    assert '<th style="text-align: left">name</th><th style="text-align: right">value</th>' in (
-        page
-    )
-    assert '<td style="text-align: right"><code>1e-3</code></td>' in page
-    assert '<td style="text-align: left">a | b</td>' in page
-    assert '<img src="boundary.png" alt="boundary plot">' in page
-    assert '<a href="#">bad</a>' in page
-    assert "<pre><code>x = 1 &lt; 2</code></pre>" in page
-
-
-def test_markdown_to_html_escapes_html_in_text() -> None:
-    page = markdown_to_html(SAMPLE_MARKDOWN, "<script>t</script>")
-    assert "<script>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "javascript:" not in page
 
 
 def test_figures_and_notes_save_into_an_optuna_study(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Report figures over plain data, and a minimal Markdown-to-HTML converter for the report.
+"""Report figures over plain data (the report's HTML page is in ``_html``).
 
 Every ``*_plot``/``*_histogram`` function writes a matplotlib PNG to ``path`` (creating its
 folder) and returns the matching plotly ``go.Figure``, ready for
@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-import html
 import math
 from pathlib import Path
-import re
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -299,25 +297,6 @@ def sweep_plot(
     ax.legend(fontsize=8)
     _save(fig, path)
     return _sweep_figure(fitted, unfitted, max_steps, chosen, star, title)
-
-
-def markdown_to_html(markdown: str, title: str) -> str:
-    """A self-contained HTML page from the report's Markdown subset; all text is escaped.
-
-    Supported: ``#`` to ``######`` headings, paragraphs, ``- `` bullet lists, pipe tables
-    (header and separator row), fenced code blocks, ``![alt](src)`` images,
-    ``[text](href)`` links, ``**bold**`` and ``code`` spans. URLs with a scheme other than
-    http, https or mailto become ``#``.
-    """
-    lines = markdown.splitlines()
-    blocks, i = [], 0
-    while i < len(lines):
-        if not lines[i].strip():
-            i += 1
-            continue
-        i, block = _block(lines, i)
-        blocks.append(block)
-    return _page(title, "\n".join(blocks))
 
 
 # --- boundary plot ------------------------------------------------------------------------
@@ -627,169 +606,3 @@ def _no_data(path: Path, title: str) -> go.Figure:
     plotly = go.Figure(layout={"title": title})
     plotly.add_annotation(text=NO_DATA, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
     return plotly
-
-
-# --- Markdown ---------------------------------------------------------------------------------
-
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
-_CELL_SPLIT = re.compile(r"(?<!\\)\|")
-_INLINE = re.compile(
-    r"(?P<ticks>`+)(?P<code>.+?)(?P=ticks)"
-    r"|!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)"
-    r"|\[(?P<text>[^\]]+)\]\((?P<href>[^)\s]+)\)"
-    r"|\*\*(?P<bold>.+?)\*\*"
-)
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-_SAFE_SCHEMES = ("http", "https", "mailto")
-_CSS = """
-body { font-family: system-ui, sans-serif; max-width: 64rem; margin: 2rem auto;
-       padding: 0 1rem; line-height: 1.5; color: #222; }
-h1, h2, h3 { line-height: 1.2; }
-table { border-collapse: collapse; margin: 1rem 0; }
-th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; }
-th { background: #f3f3f3; }
-code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
-pre { background: #f3f3f3; padding: 0.8rem; overflow-x: auto; }
-pre code { padding: 0; }
-img { max-width: 100%; }
-"""
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"{body}\n</body>\n</html>\n"
-    )
-
-
-def _block(lines: list[str], i: int) -> tuple[int, str]:
-    """The HTML of the block starting at non-blank line `i`, and the line after it."""
-    line = lines[i].strip()
-    heading = _HEADING.match(line)
-    if line.startswith("```"):
-        return _code_block(lines, i)
-    if heading:
-        level = len(heading.group(1))
-        return i + 1, f"<h{level}>{_inline(heading.group(2))}</h{level}>"
-    if _is_table(lines, i):
-        return _table(lines, i)
-    if line.startswith("- "):
-        return _bullets(lines, i)
-    return _paragraph(lines, i)
-
-
-def _starts_block(lines: list[str], i: int) -> bool:
-    line = lines[i].strip()
-    return (
-        not line
-        or line.startswith(("```", "- "))
-        or bool(_HEADING.match(line))
-        or _is_table(lines, i)
-    )
-
-
-def _is_table(lines: list[str], i: int) -> bool:
-    return (
-        lines[i].strip().startswith("|")
-        and i + 1 < len(lines)
-        and bool(_TABLE_SEPARATOR.match(lines[i + 1].strip()))
-    )
-
-
-def _code_block(lines: list[str], i: int) -> tuple[int, str]:
-    end = i + 1
-    while end < len(lines) and not lines[end].strip().startswith("```"):
-        end += 1
-    code = html.escape("\n".join(lines[i + 1 : end]))
-    return end + 1, f"<pre><code>{code}</code></pre>"
-
-
-def _paragraph(lines: list[str], i: int) -> tuple[int, str]:
-    end = i + 1
-    while end < len(lines) and not _starts_block(lines, end):
-        end += 1
-    text = " ".join(line.strip() for line in lines[i:end])
-    return end, f"<p>{_inline(text)}</p>"
-
-
-def _bullets(lines: list[str], i: int) -> tuple[int, str]:
-    items: list[str] = []
-    end = i
-    while end < len(lines) and lines[end].strip():
-        line = lines[end].strip()
-        if line.startswith("- "):
-            items.append(line[2:].strip())
-        elif lines[end][:1].isspace() and items:
-            items[-1] += " " + line
-        else:
-            break
-        end += 1
-    body = "\n".join(f"<li>{_inline(item)}</li>" for item in items)
-    return end, f"<ul>\n{body}\n</ul>"
-
-
-def _table(lines: list[str], i: int) -> tuple[int, str]:
-    header = _cells(lines[i])
-    aligns = [_alignment(cell) for cell in _cells(lines[i + 1])]
-    aligns += [""] * (len(header) - len(aligns))
-    end = i + 2
-    rows = []
-    while end < len(lines) and lines[end].strip().startswith("|"):
-        cells = (_cells(lines[end]) + [""] * len(header))[: len(header)]
-        rows.append(_table_row("td", cells, aligns))
-        end += 1
-    head = _table_row("th", header, aligns)
-    body = "\n".join(rows)
-    return end, f"<table>\n<thead>\n{head}\n</thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-
-
-def _cells(line: str) -> list[str]:
-    line = line.strip()
-    line = line[1:] if line.startswith("|") else line
-    line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
-    return [cell.strip().replace("\\|", "|") for cell in _CELL_SPLIT.split(line)]
-
-
-def _alignment(separator: str) -> str:
-    left, right = separator.startswith(":"), separator.endswith(":")
-    if left and right:
-        return "center"
-    return "right" if right else ("left" if left else "")
-
-
-def _table_row(tag: str, cells: Sequence[str], aligns: Sequence[str]) -> str:
-    parts = []
-    for cell, align in zip(cells, aligns, strict=False):
-        style = f' style="text-align: {align}"' if align else ""
-        parts.append(f"<{tag}{style}>{_inline(cell)}</{tag}>")
-    return "<tr>" + "".join(parts) + "</tr>"
-
-
-def _inline(text: str) -> str:
-    """Escaped `text` with code spans, images, links and bold turned into tags."""
-    out, pos = [], 0
-    for match in _INLINE.finditer(text):
-        out.append(html.escape(text[pos : match.start()]))
-        out.append(_inline_tag(match))
-        pos = match.end()
-    out.append(html.escape(text[pos:]))
-    return "".join(out)
-
-
-def _inline_tag(match: re.Match[str]) -> str:
-    if match.group("ticks"):
-        return f"<code>{html.escape(match.group('code').strip())}</code>"
-    if match.group("src") is not None:
-        alt, src = html.escape(match.group("alt")), html.escape(_safe_url(match.group("src")))
-        return f'<img src="{src}" alt="{alt}">'
-    if match.group("href") is not None:
-        href = html.escape(_safe_url(match.group("href")))
-        return f'<a href="{href}">{_inline(match.group("text"))}</a>'
-    return f"<strong>{_inline(match.group('bold'))}</strong>"
-
-
-def _safe_url(url: str) -> str:
-    scheme = _SCHEME.match(url)
-    return url if scheme is None or scheme.group(1).lower() in _SAFE_SCHEMES else "#"

@@ -29,6 +29,7 @@ from autotune.campaign._reevaluation import reevaluation_results
 from autotune.campaign._staging import ATTR_BOUNDARIES
 from autotune.campaign._staging import study_distributions
 from autotune.report import _plots as _plots
+from autotune.report._html import markdown_to_html
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import steps_saved
@@ -86,7 +87,7 @@ def write_report(campaign: Campaign, directory: Path) -> Report:
     _finalists_section(builder, campaign)
     markdown = "\n".join(builder.lines) + "\n"
     (directory / REPORT_MARKDOWN).write_text(markdown, encoding="utf-8")
-    html = _plots.markdown_to_html(markdown, f"autotune: {spec.name}")
+    html = markdown_to_html(markdown, f"autotune: {spec.name}")
     (directory / REPORT_HTML).write_text(html, encoding="utf-8")
     return Report(directory, markdown, tuple(builder.figures))
 
