@@ -342,7 +342,8 @@ def _worker(args: argparse.Namespace) -> int:
         print(f"autotune: error: worker {args.worker_id} gives up: {error}", file=sys.stderr)
         return 1
     print(
-        f"worker {args.worker_id}: ran {summary.trials_run} trials {summary.states}"
+        f"worker {args.worker_id}: ran {summary.trials_run} trials "
+        + str({outcome.name: count for outcome, count in summary.states.items()})
         + (" (stopped by signal)" if summary.stopped_by_signal else "")
     )
     return 0

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+import threading
 
 import optuna
-from optuna.trial import TrialState
-from optuna.trial import create_trial
 import pytest
 
 from autotune import training
+from autotune.campaign._campaign import Stage
 from autotune.spec import load_study_spec
-from autotune.storage._artifacts import CheckpointRef
-from autotune.worker._objectives import ResumeSource
-from autotune.worker._objectives import recovery_checkpoint_to_discard
+from autotune.worker._objectives import TRIVIAL_PREFIX
+from autotune.worker._objectives import RoundSetting
+from autotune.worker._objectives import make_objective
 from autotune.worker._objectives import result_attrs
-from autotune.worker._objectives import resume_sources
 from autotune.worker._objectives import suggest
-from autotune.worker._objectives import takes_recovery_checkpoint
 from autotune.worker._objectives import trial_budget
 from tests.conftest import REPO_ROOT
 from tests.conftest import write_study
@@ -55,41 +53,33 @@ def test_result_attrs_name_the_best_step_and_evaluated_model() -> None:
     assert attrs["steps_done"] == 60
 
 
-def test_recovery_checkpoints_every_interval_and_on_stop_never_at_the_end() -> None:
-    taken = [s for s in range(20, 401, 20) if takes_recovery_checkpoint(s, 100, 400, False)]
-    assert taken == [100, 200, 300]
-    assert takes_recovery_checkpoint(40, 100, 400, stopping=True)
-    assert not takes_recovery_checkpoint(400, 100, 400, stopping=True)
+PLAIN_TASK = """from types import SimpleNamespace
+
+from autotune.training._task import TASK_MEMBERS
+from examples.sine_task import SineTask
 
 
-def test_resume_sources_prefer_the_recovery_checkpoint_and_skip_malformed_ones() -> None:
-    recovery = {"artifact_id": "r", "step": 300, "trial": 7}
-    parent = {"artifact_id": "p", "step": 100}
-    lineage = {"parent_study": "c/joint/1", "parent_trial": 2}
-    attrs = {"recovery_checkpoint": recovery, "resume_checkpoint": parent, **lineage}
-    assert resume_sources(attrs, "c/joint/2") == (
-        ResumeSource(CheckpointRef("r", 300), "c/joint/2", 7),
-        ResumeSource(CheckpointRef("p", 100), "c/joint/1", 2),
-    )
-    no_trial = {**attrs, "recovery_checkpoint": {"artifact_id": "r", "step": 300}}
-    assert [s.checkpoint.artifact_id for s in resume_sources(no_trial, "c/joint/2")] == ["p"]
-    assert resume_sources({"recovery_checkpoint": "junk"}, "c/joint/1") == ()
+def make():
+    full = SineTask()
+    return SimpleNamespace(**{name: getattr(full, name) for name in TASK_MEMBERS})
+"""
 
 
 @pytest.mark.parametrize(
-    ("state", "discarded"),
+    ("task", "trivial"),
     [
-        (TrialState.COMPLETE, "r"),
-        (TrialState.PRUNED, "r"),
-        (TrialState.FAIL, None),  # its retry resumes from it
-        (TrialState.RUNNING, None),  # not told yet: a retry may still need it
+        ("digits-mlp", {"trivial_val_loss", "trivial_val_accuracy"}),
+        ("at_plain_task:make", set()),  # no trivial_metrics: nothing to compare with
     ],
 )
-def test_a_recovery_checkpoint_is_discarded_only_once_the_trial_ended_well(
-    state: TrialState, discarded: str | None
+def test_the_baseline_records_a_task_s_trivial_metrics_when_it_has_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str, trivial: set[str]
 ) -> None:
-    recovery = {"recovery_checkpoint": {"artifact_id": "r", "step": 300, "trial": 7}}
-    value = 0.5 if state == TrialState.COMPLETE else None
-    told = create_trial(state=state, value=value, user_attrs=recovery)
-    assert recovery_checkpoint_to_discard(told) == discarded
-    assert recovery_checkpoint_to_discard(create_trial(state=state, value=value)) is None
+    (tmp_path / "at_plain_task.py").write_text(PLAIN_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = load_study_spec(write_study(tmp_path, "base", trials=1, max_train_steps=40))
+    spec = spec.model_copy(update={"task": task})
+    objective = make_objective(spec, threading.Event(), RoundSetting(Stage.BASELINE, 40))
+    trial = optuna.create_study().ask()
+    objective(trial)
+    assert {k for k in trial.user_attrs if k.startswith(TRIVIAL_PREFIX)} == trivial

@@ -23,6 +23,7 @@ from autotune.storage._open import open_storage
 from autotune.worker._objectives import ATTR_RESUME_ERROR
 from autotune.worker._objectives import ATTR_RESUMED_FROM
 from autotune.worker._objectives import make_objective
+from autotune.worker._outcome import TrialOutcome
 from autotune.worker._worker import Worker
 from autotune.worker._worker import WorkerOptions
 from tests.conftest import FAST_HEARTBEAT
@@ -261,7 +262,7 @@ def test_the_last_recovery_checkpoint_is_kept_until_the_trial_is_told(
         checkpoints,
         objective_factory=checking_objective,
     )
-    assert worker.run().states == {"COMPLETE": 1}
+    assert worker.run().states == {TrialOutcome.COMPLETE: 1}
     assert after_training == [True]
     (trial,) = trials_of("told", storage_url)
     assert trial.user_attrs[ATTR_RECOVERY]["step"] == 300

@@ -64,6 +64,8 @@ from ._schedules import learning_rate_at
 from ._schedules import resolved_decay_steps
 from ._schedules import resolved_warmup_steps
 from ._schedules import resumable_step
+from ._task import HasFitThreshold
+from ._task import HasTrivialMetrics
 from ._task import Task
 from ._task import TaskData
 from ._task import TaskInfo
@@ -81,6 +83,8 @@ __all__ = [
     "EvalResult",
     "EvaluatedModel",
     "ExponentialMovingAverage",
+    "HasFitThreshold",
+    "HasTrivialMetrics",
     "MetricDirection",
     "NoBatchSizeFitsError",
     "NonFiniteLossError",

@@ -73,17 +73,13 @@ class Task(Protocol):
       instance: the loop calls `data` once per run and a worker runs many.
     - `evaluate` is called in eval mode under torch.no_grad.
 
-    Optional members (not required by the protocol, so tasks without them stay valid;
-    callers look them up with ``getattr(task, name, None)``):
+    Optional capabilities (not required by this protocol, so tasks without them stay
+    valid); each is a protocol of its own, which callers test with ``isinstance``:
 
-    - ``trivial_metrics(period=None) -> dict[str, float]``: the metrics `evaluate` names,
-      measured for a trivial predictor on the validation data of `period` (e.g. the
-      training class frequencies, the training mean, the last observed value). A baseline
-      that does not beat it means a broken pipeline or data (METHOD §4).
-    - ``fit_threshold: float``: the training loss ("train_loss") at or below which the
-      training set counts as fitted; the learning-rate sweep that measures
-      max_train_steps counts the steps to reach it (METHOD §1). For noisy regression use
-      a small multiple of the noise floor rather than 0.
+    - `HasTrivialMetrics`: ``trivial_metrics(period=None)``, what a trivial predictor
+      scores; the baseline run records it (METHOD §4).
+    - `HasFitThreshold`: ``fit_threshold``, the training loss that counts as fitted; a
+      spec's ``max_train_steps: auto`` needs it (METHOD §1).
     """
 
     name: str
@@ -140,3 +136,28 @@ TASK_MEMBERS: tuple[str, ...] = (
     "evaluate",
     "describe",
 )
+
+
+@runtime_checkable
+class HasTrivialMetrics(Protocol):
+    """A task that knows what a trivial predictor scores: a baseline that does not beat it
+    means a broken pipeline or data (METHOD §4)."""
+
+    def trivial_metrics(self, period: Period | None = None) -> dict[str, float]:
+        """The metrics `evaluate` names, measured for a trivial predictor on the validation
+        data of `period` (e.g. the training class frequencies, the training mean, the last
+        observed value)."""
+        ...
+
+
+@runtime_checkable
+class HasFitThreshold(Protocol):
+    """A task whose training set counts as fitted below a training loss.
+
+    ``fit_threshold`` is the training loss ("train_loss") at or below which the training
+    set counts as fitted; the learning-rate sweep that measures max_train_steps counts the
+    steps to reach it (METHOD §1). For noisy regression use a small multiple of the noise
+    floor rather than 0.
+    """
+
+    fit_threshold: float

@@ -18,8 +18,6 @@ from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
-from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
 
 from autotune import training
 from autotune.campaign._campaign import Stage
@@ -27,21 +25,20 @@ from autotune.campaign._campaign import space_distributions
 from autotune.campaign._trial_attrs import ATTR_FINALIST  # noqa: F401 (re-exported)
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_OVERRIDES
-from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
-from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PERIOD_COUNT
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME  # noqa: F401 (re-exported)
 from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
-from autotune.campaign._trial_attrs import ATTR_RECOVERY
 from autotune.campaign._trial_attrs import ATTR_REPLICATE  # noqa: F401 (re-exported)
-from autotune.campaign._trial_attrs import ATTR_RESUME
 from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
 from autotune.storage._artifacts import CheckpointRef
 from autotune.storage._artifacts import CheckpointStore
 from autotune.storage._write_behind import flush_trial
+from autotune.worker._checkpoints import RecoveryCheckpoints
+from autotune.worker._checkpoints import resume_sources
+from autotune.worker._checkpoints import takes_recovery_checkpoint
 
 _logger = logging.getLogger(__name__)
 
@@ -274,99 +271,6 @@ def _prune(trial: optuna.Trial, reason: str, steps_done: int | None = None) -> N
     raise optuna.TrialPruned(reason)
 
 
-@dataclass(frozen=True)
-class ResumeSource:
-    """A checkpoint a trial may resume from, and the trial whose run wrote it."""
-
-    checkpoint: CheckpointRef
-    study_name: str
-    trial_number: int
-
-    @property
-    def step(self) -> int:
-        return self.checkpoint.step
-
-
-def resume_sources(user_attrs: Mapping[str, Any], study_name: str) -> tuple[ResumeSource, ...]:
-    """Where a trial may resume, best first: its recovery checkpoint (a retry), then its
-    parent's checkpoint (a promoted trial). Malformed references are skipped."""
-    recovery = user_attrs.get(ATTR_RECOVERY)
-    candidates = (
-        (recovery, study_name, recovery.get("trial") if isinstance(recovery, dict) else None),
-        (
-            user_attrs.get(ATTR_RESUME),
-            user_attrs.get(ATTR_PARENT_STUDY),
-            user_attrs.get(ATTR_PARENT_TRIAL),
-        ),
-    )
-    return tuple(
-        ResumeSource(ref, name, number)
-        for attr, name, number in candidates
-        if (ref := CheckpointRef.from_attr(attr)) is not None
-        and isinstance(name, str)
-        and isinstance(number, int)
-    )
-
-
-def takes_recovery_checkpoint(
-    step: int, interval: int, max_train_steps: int, stopping: bool
-) -> bool:
-    """Whether an eval uploads a recovery checkpoint: every ``interval`` steps and when the
-    worker is stopping, never at the last step (the result is in)."""
-    return step < max_train_steps and (stopping or step % interval == 0)
-
-
-def recovery_checkpoint_to_discard(trial: FrozenTrial) -> str | None:
-    """The artifact id of a told trial's recovery checkpoint that no retry will need.
-
-    Only once a trial is recorded COMPLETE or PRUNED: before that (a worker killed between
-    the end of training and ``tell``) its retry resumes from it, and a failed trial's
-    retry inherits it.
-    """
-    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
-        return None
-    ref = CheckpointRef.from_attr(trial.user_attrs.get(ATTR_RECOVERY))
-    return None if ref is None else ref.artifact_id
-
-
-def discard_recovery_checkpoint(store: CheckpointStore, trial: FrozenTrial) -> None:
-    """Remove a told trial's last recovery checkpoint (see recovery_checkpoint_to_discard)."""
-    artifact_id = recovery_checkpoint_to_discard(trial)
-    if artifact_id is not None:
-        store.remove(artifact_id)
-
-
-class _RecoveryCheckpoints:
-    """The latest recovery checkpoint of one trial: upload and supersede.
-
-    The reference lives in the trial's ATTR_RECOVERY, which a retry inherits; the previous
-    checkpoint (this trial's or the one it resumed from) is removed once a newer one is
-    recorded. The last one is removed by the worker once the trial's end is recorded
-    (:func:`discard_recovery_checkpoint`).
-    """
-
-    def __init__(self, trial: optuna.Trial, store: CheckpointStore) -> None:
-        self._trial, self._store = trial, store
-        inherited = CheckpointRef.from_attr(trial.user_attrs.get(ATTR_RECOVERY))
-        self._latest = None if inherited is None else inherited.artifact_id
-
-    def upload(self, directory: Path, step: int) -> None:
-        path = training.latest_checkpoint(directory)
-        try:
-            if path is None:
-                raise FileNotFoundError(f"no checkpoint in {directory}")
-            artifact_id = self._store.save_recovery(path)
-        except Exception as error:  # a retry then resumes from an older one or from scratch
-            _logger.warning("trial %d: recovery checkpoint failed: %s", self._trial.number, error)
-            return
-        ref = CheckpointRef(artifact_id, step).to_attr() | {"trial": self._trial.number}
-        self._trial.set_user_attr(ATTR_RECOVERY, ref)
-        flush_trial(self._trial)  # durable before the checkpoint it replaces is removed
-        if self._latest is not None:
-            self._store.remove(self._latest)
-        self._latest = artifact_id
-
-
 class _TuningObjective(_Objective):
     """A tuning trial: suggest, train (resuming where possible), prune.
 
@@ -392,7 +296,7 @@ class _TuningObjective(_Objective):
         hparams = trial_hparams(self.setting.base, params, trial.user_attrs)
         if self.checkpoints is None:
             return self._run(trial, hparams, None, None, None)
-        recovery = _RecoveryCheckpoints(trial, self.checkpoints)
+        recovery = RecoveryCheckpoints(trial, self.checkpoints)
         with tempfile.TemporaryDirectory(prefix="autotune-") as scratch:
             settings = training.CheckpointSettings(Path(scratch) / "run", keep_last=1)
             resume = self._fetch_resume(trial, Path(scratch))
@@ -404,7 +308,7 @@ class _TuningObjective(_Objective):
         hparams: dict[str, Any],
         settings: training.CheckpointSettings | None,
         resume: Path | None,
-        recovery: _RecoveryCheckpoints | None,
+        recovery: RecoveryCheckpoints | None,
     ) -> float:
         on_eval = self._on_eval(trial, settings, self._upload_step(hparams), recovery)
         try:
@@ -426,7 +330,7 @@ class _TuningObjective(_Objective):
         trial: optuna.Trial,
         settings: training.CheckpointSettings | None,
         upload_step: int,
-        recovery: _RecoveryCheckpoints | None,
+        recovery: RecoveryCheckpoints | None,
     ) -> Callable[[training.EvalResult], None]:
         metric, steps = self.spec.metric.name, self.setting.max_train_steps
 
@@ -527,9 +431,8 @@ class _BaselineObjective(_Objective):
     def __call__(self, trial: optuna.Trial) -> float:
         hparams = baseline_hparams(self.spec, self.task)
         trial.set_user_attr(ATTR_HPARAMS, hparams)
-        trivial = getattr(self.task, "trivial_metrics", None)
-        if callable(trivial):
-            for name, value in trivial().items():
+        if isinstance(self.task, training.HasTrivialMetrics):
+            for name, value in self.task.trivial_metrics().items():
                 trial.set_user_attr(f"{TRIVIAL_PREFIX}{name}", float(value))
         return self.run_reporting(trial, hparams)
 
@@ -550,7 +453,9 @@ class _SweepObjective(_Objective):
         hparams = sweep_hparams(self.spec, self.task, learning_rate)
         trial.set_user_attr(ATTR_HPARAMS, hparams)
         flush_trial(trial)  # durable before training: a retry copies the learning rate
-        threshold = float(self.task.fit_threshold)  # type: ignore[attr-defined]
+        if not isinstance(self.task, training.HasFitThreshold):  # the spec loader checks it
+            raise TypeError(f"task {self.task.name!r} has no fit_threshold to sweep for")
+        threshold = float(self.task.fit_threshold)
 
         def on_eval(evaluation: training.EvalResult) -> None:
             loss = evaluation.metrics[training.TRAIN_LOSS]

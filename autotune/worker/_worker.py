@@ -32,7 +32,6 @@ from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.campaign._trial_budget import NextStep
 from autotune.campaign._trial_budget import consumes_budget  # noqa: F401 (re-exported)
 from autotune.campaign._trial_budget import next_step
-from autotune.spec import PrunerKind
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
 from autotune.storage._artifacts import CheckpointStore
@@ -45,11 +44,13 @@ from autotune.storage._outage import wait_for_database
 from autotune.storage._retry import RetryStaleTrial
 from autotune.storage._retry import forget_rung_values
 from autotune.storage._retry import retry_unretried_failures
+from autotune.worker._checkpoints import discard_recovery_checkpoint
+from autotune.worker._factories import make_pruner
+from autotune.worker._factories import make_sampler
 from autotune.worker._objectives import RoundSetting
 from autotune.worker._objectives import StopRequested
-from autotune.worker._objectives import discard_recovery_checkpoint
 from autotune.worker._objectives import make_objective
-from autotune.worker._pruner import RungPruner
+from autotune.worker._outcome import TrialOutcome
 
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -79,7 +80,7 @@ class WorkerSummary:
     """What one worker did."""
 
     trials_run: int
-    states: dict[str, int]
+    states: dict[TrialOutcome, int]
     stopped_by_signal: bool
 
 
@@ -119,31 +120,6 @@ def fail_stale_trials(study: optuna.Study, storage: RDBStorage) -> None:
     with advisory_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-
-
-def make_sampler(
-    spec: StudySpec, seed: int | None, kind: SamplerKind | None = None
-) -> optuna.samplers.BaseSampler:
-    """The sampler of a stage (default: the study's); grid stages only run queued trials."""
-    kind = spec.sampler.type if kind is None else kind
-    if kind in (SamplerKind.RANDOM, SamplerKind.GRID):
-        return optuna.samplers.RandomSampler(seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            n_startup_trials=spec.sampler.n_startup_trials, seed=seed, constant_liar=True
-        )
-
-
-def make_pruner(
-    spec: StudySpec, stage: Stage, round_number: int, steps: int
-) -> optuna.pruners.BasePruner:
-    """Rung pruning in round 1; promoted configurations, baseline and sweep run to the end."""
-    if spec.pruner.type == PrunerKind.NONE or stage is not Stage.JOINT or round_number > 1:
-        return optuna.pruners.NopPruner()
-    return RungPruner(
-        spec.pruner.min_steps, spec.pruner.reduction_factor, steps, spec.metric.direction
-    )
 
 
 @dataclass(frozen=True)
@@ -244,7 +220,7 @@ class Worker:
         signal.signal(signal.SIGINT, self.request_stop)
 
     def run(self) -> WorkerSummary:
-        outcomes: Counter[str] = Counter()
+        outcomes: Counter[TrialOutcome] = Counter()
         janitor = _Periodic(
             self._options.janitor_interval_s,
             lambda: fail_stale_trials(self._round.study, self._storage),
@@ -285,7 +261,7 @@ class Worker:
         self._round = self._open_round(latest)
         return True
 
-    def _reached_max_trials(self, outcomes: Counter[str]) -> bool:
+    def _reached_max_trials(self, outcomes: Counter[TrialOutcome]) -> bool:
         limit = self._options.max_trials
         return limit is not None and sum(outcomes.values()) >= limit
 
@@ -302,7 +278,7 @@ class Worker:
         trial.set_user_attr(ATTR_WORKER, self._options.worker_id)
         return trial, step
 
-    def _run_trial(self, trial: optuna.Trial) -> str:
+    def _run_trial(self, trial: optuna.Trial) -> TrialOutcome:
         interval = self._storage.get_heartbeat_interval() or 10
         heartbeat = _Periodic(
             interval, lambda: self._storage.record_heartbeat(trial._trial_id), "heartbeat"
@@ -316,7 +292,7 @@ class Worker:
             state = TrialState.PRUNED
         except optuna.exceptions.UpdateFinishedTrialError:
             _logger.warning("trial %d was finished by another worker (stale)", trial.number)
-            return "lost"
+            return TrialOutcome.LOST
         except StopRequested as stop:
             return self._interrupt(trial, str(stop))
         except Exception as error:  # a training failure must not kill the worker
@@ -333,7 +309,7 @@ class Worker:
         if self._checkpoints is not None:
             discard_recovery_checkpoint(self._checkpoints, frozen)
         _logger.info("trial %d %s value=%s", trial.number, frozen.state.name, frozen.value)
-        return frozen.state.name
+        return TrialOutcome.of_state(frozen.state)
 
     def _ride_out(self, error: Exception) -> None:
         """Wait for the database to return after a lost connection; re-raise other errors."""
@@ -351,7 +327,7 @@ class Worker:
             except STORAGE_ERRORS as error:
                 self._ride_out(error)
 
-    def _interrupt(self, trial: optuna.Trial, reason: str) -> str:
+    def _interrupt(self, trial: optuna.Trial, reason: str) -> TrialOutcome:
         self._set_attr(trial, ATTR_INTERRUPTED, reason)
         study = self._round.study
         with advisory_lock(self._storage, study.study_name):  # see fail_stale_trials
@@ -361,7 +337,7 @@ class Worker:
                 retry = self._storage.get_heartbeat_stale_trial_callback() or RetryStaleTrial()
                 retry(study, frozen)
         _logger.warning("trial %d interrupted (%s); queued for retry", trial.number, reason)
-        return "interrupted"
+        return TrialOutcome.INTERRUPTED
 
     @staticmethod
     def _set_attr(trial: optuna.Trial, key: str, value: str) -> None:

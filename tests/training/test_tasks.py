@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,6 +16,9 @@ from autotune.training._registry import available_tasks
 from autotune.training._registry import check_task
 from autotune.training._registry import get_task
 from autotune.training._results import MetricDirection
+from autotune.training._task import TASK_MEMBERS
+from autotune.training._task import HasFitThreshold
+from autotune.training._task import HasTrivialMetrics
 from autotune.training._task import Task
 from autotune.training._task import TaskData
 from autotune.training._task import TaskInfo
@@ -34,6 +38,22 @@ def test_satisfies_the_protocol(task: Task) -> None:
     assert task.default_metric == "val_loss"
     assert task.metrics["val_loss"] is MetricDirection.MINIMIZE
     assert TRAIN_LOSS not in task.metrics
+
+
+def test_has_the_optional_capabilities(task: Task) -> None:
+    assert isinstance(task, HasTrivialMetrics) and isinstance(task, HasFitThreshold)
+    assert set(task.trivial_metrics()) == set(task.metrics)
+    assert task.fit_threshold > 0
+
+
+def test_a_task_without_the_optional_members_lacks_the_capabilities() -> None:
+    full = get_task(EXAMPLE)
+    minimal = SimpleNamespace(**{name: getattr(full, name) for name in TASK_MEMBERS})
+    assert check_task(minimal, "minimal") is minimal
+    assert not isinstance(minimal, HasTrivialMetrics)
+    assert not isinstance(minimal, HasFitThreshold)
+    unset = SimpleNamespace(**vars(minimal), trivial_metrics=None, fit_threshold=0.1)
+    assert not isinstance(unset, HasTrivialMetrics) and isinstance(unset, HasFitThreshold)
 
 
 def test_describe(task: Task) -> None:
