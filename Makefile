@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install browser clean
+.PHONY: run test test-fast lint install browser clean
 
 run: install
 	$(BIN)/autotune run studies/quickstart.yaml
@@ -11,6 +11,12 @@ run: install
 test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# The fast lane: every test but the end-to-end ones (worker processes, `autotune run`, chaos,
+# browser, dashboard server, PostgreSQL restarts; marked e2e), in under 2 minutes.
+test-fast: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not e2e"
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,22 +1,30 @@
-"""autotune: tuning service for PyTorch training on Optuna and PostgreSQL."""
+"""autotune: tuning service for PyTorch training on Optuna and PostgreSQL.
+
+The public names are imported on first use (PEP 562), so ``import autotune`` loads neither
+torch nor Optuna nor SQLAlchemy: querying a campaign needs no training code.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-
-from optuna.storages import RDBStorage
+from typing import TYPE_CHECKING
+from typing import Any
 
 from autotune._errors import AutotuneError
 from autotune._errors import CampaignExistsError
 from autotune._errors import CampaignNotFoundError
 from autotune._errors import SpecError
 from autotune._errors import StorageError
-from autotune.campaign._campaign import BestResult
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import TrialRecord
-from autotune.spec import load_study_spec
-from autotune.storage._open import DEFAULT_STATE_DIR
-from autotune.storage._open import open_storage
+
+if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+
+    from autotune.campaign._campaign import BestResult
+    from autotune.campaign._campaign import Campaign
+    from autotune.campaign._campaign import TrialRecord
+    from autotune.storage import open_storage
+    from autotune.worker._task_checks import load_checked_study_spec as load_study_spec
 
 __all__ = [
     "AutotuneError",
@@ -32,13 +40,41 @@ __all__ = [
     "open_storage",
 ]
 
+_LAZY: dict[str, tuple[str, str]] = {
+    "BestResult": ("autotune.campaign._campaign", "BestResult"),
+    "Campaign": ("autotune.campaign._campaign", "Campaign"),
+    "TrialRecord": ("autotune.campaign._campaign", "TrialRecord"),
+    # checked against its task: a spec a user loads is one a worker can run
+    "load_study_spec": ("autotune.worker._task_checks", "load_checked_study_spec"),
+    "open_storage": ("autotune.storage", "open_storage"),
+}
+"""Public name -> (module, attribute), imported when first asked for."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'autotune' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    return getattr(importlib.import_module(module), attribute)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 def load(
-    name: str, storage: str | RDBStorage | None = None, state_dir: Path = DEFAULT_STATE_DIR
+    name: str, storage: str | RDBStorage | None = None, state_dir: Path | None = None
 ) -> Campaign:
-    """The campaign ``name`` from a PostgreSQL URL, an open storage, or the embedded server."""
+    """The campaign ``name`` from a PostgreSQL URL, an open storage, or the embedded server.
+
+    Needs neither torch nor the campaign's task code: the stored spec is read, not re-checked.
+    """
+    from optuna.storages import RDBStorage
+
     from autotune.campaign._campaign import load_campaign
+    from autotune.storage import DEFAULT_STATE_DIR
+    from autotune.storage import open_storage
 
     if not isinstance(storage, RDBStorage):
-        storage = open_storage(storage, state_dir=state_dir)
+        storage = open_storage(storage, state_dir=state_dir or DEFAULT_STATE_DIR)
     return load_campaign(name, storage)

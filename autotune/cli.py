@@ -25,7 +25,6 @@ from autotune.report._progress import format_best
 from autotune.report._progress import progress_table
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
-from autotune.spec import load_study_spec
 from autotune.spec import study_spec_from_dict
 from autotune.storage._open import DEFAULT_STATE_DIR
 from autotune.storage._open import HeartbeatSettings
@@ -222,7 +221,9 @@ def _heartbeat(args: argparse.Namespace) -> HeartbeatSettings:
 
 
 def _load_spec(args: argparse.Namespace):  # noqa: ANN202
-    spec = load_study_spec(args.spec)
+    from autotune.worker._task_checks import load_checked_study_spec
+
+    spec = load_checked_study_spec(args.spec)  # create and run check the task, readers not
     if args.name:
         spec = study_spec_from_dict({**spec.to_json_dict(), "name": args.name}, str(args.spec))
     return spec
@@ -318,12 +319,14 @@ def _worker(args: argparse.Namespace) -> int:
     from autotune.storage._artifacts import CheckpointStore
     from autotune.storage._artifacts import open_artifact_store
     from autotune.storage._outage import DatabaseUnavailableError
+    from autotune.worker._task_checks import check_spec_task
     from autotune.worker._worker import Worker
     from autotune.worker._worker import WorkerOptions
 
     torch.set_num_threads(max(1, args.threads))
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
     campaign = load_campaign(args.name, storage)
+    check_spec_task(campaign.spec, f"campaign {args.name!r}")  # the task must be here
     try:
         options = WorkerOptions(
             worker_id=args.worker_id,

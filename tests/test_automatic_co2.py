@@ -17,6 +17,7 @@ from pathlib import Path
 import re
 
 from optuna.trial import TrialState
+import pytest
 
 import autotune
 from autotune.campaign._campaign import Campaign
@@ -29,6 +30,8 @@ from autotune.campaign._staging import study_distributions
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 from tests.conftest import run_workers
+
+pytestmark = pytest.mark.e2e
 
 LEARNING_RATE_LINE = r"learning_rate: \{type: float, low: [^,]+, high: [^,]+, log: true,"
 HIGH_LEARNING_RATES = "learning_rate: {type: float, low: 3.0e-2, high: 3.0, log: true,"

@@ -24,6 +24,8 @@ from tests.conftest import free_port
 from tests.conftest import run_autotune
 from tests.conftest import write_study
 
+pytestmark = pytest.mark.e2e
+
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -38,6 +38,8 @@ from tests.conftest import run_autotune
 from tests.conftest import space_without_early_stopping
 from tests.conftest import write_study
 
+pytestmark = pytest.mark.e2e
+
 HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "5")
 CHECKPOINT_INTERVAL = 100
 TOP_K = 4

@@ -39,6 +39,7 @@ def shrink_study(path: Path, directory: Path) -> Path:
     return small
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("study", SHIPPED_STUDIES)
 def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -> None:
     spec = shrink_study(REPO_ROOT / "studies" / study, tmp_path)

@@ -39,6 +39,7 @@ import torch
 import yaml
 
 from autotune import cli
+from autotune import load_study_spec  # checked against the task, as create does
 from autotune import training
 from autotune.spec import BoundarySpec
 from autotune.spec import FastModeSpec
@@ -51,7 +52,6 @@ from autotune.spec import SpecError
 from autotune.spec import StepsSweepSpec
 from autotune.spec import StudySpec
 from autotune.spec import load_search_space
-from autotune.spec import load_study_spec
 from autotune.spec import study_spec_from_dict
 from autotune.storage import _open as storage
 from autotune.worker._launcher import STORAGE_ENV

@@ -24,6 +24,8 @@ from tests.conftest import free_port
 from tests.conftest import run_autotune
 from tests.conftest import write_study
 
+pytestmark = pytest.mark.e2e
+
 PROXY = (
     "import sys; from optuna.storages import RDBStorage, run_grpc_proxy_server; "
     "run_grpc_proxy_server(RDBStorage(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]))"

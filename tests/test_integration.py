@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+import pytest
 
 import autotune
 from tests.conftest import FAST_HEARTBEAT
@@ -15,6 +16,8 @@ from tests.conftest import run_autotune
 from tests.conftest import run_workers
 from tests.conftest import space_without_early_stopping
 from tests.conftest import write_study
+
+pytestmark = pytest.mark.e2e
 
 METRIC_ATTRS = (
     "best_val_loss",

@@ -14,6 +14,7 @@ from optuna.trial import create_trial
 import pytest
 
 import autotune
+from autotune import load_study_spec  # checked against the task, as create does
 from autotune.campaign._campaign import Campaign
 from autotune.campaign._campaign import Stage
 from autotune.campaign._campaign import create_campaign
@@ -26,7 +27,6 @@ from autotune.campaign._staging import ATTR_CARRIED_FROM
 from autotune.campaign._staging import ranked_at_a_rung
 from autotune.campaign._staging import study_distributions
 from autotune.spec import SpecError
-from autotune.spec import load_study_spec
 from autotune.storage._open import open_storage
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
@@ -102,6 +102,7 @@ def test_periods_rotate_with_the_calendar_month() -> None:
 # --- the pipeline on real workers -----------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_staged_campaign_runs_to_a_verdict_and_a_report(storage_url: str, tmp_path: Path) -> None:
     path = write_study(
         tmp_path,

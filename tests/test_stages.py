@@ -145,6 +145,7 @@ def test_auto_steps_needs_the_sweeps_steps(tmp_path: Path) -> None:
 # --- real workers on PostgreSQL -------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_auto_steps_sweep_widens_then_baseline_then_rounds(
     storage_url: str, tmp_path: Path
 ) -> None:
@@ -186,6 +187,7 @@ def test_auto_steps_sweep_widens_then_baseline_then_rounds(
     assert "baseline: the baseline beats the trivial predictor" in status.stdout
 
 
+@pytest.mark.e2e
 def test_a_baseline_that_loses_to_the_trivial_predictor_stops_the_campaign(
     tmp_path: Path,
 ) -> None:
@@ -213,6 +215,7 @@ groups:
 """
 
 
+@pytest.mark.e2e
 def test_promoted_wsd_trials_resume_from_their_parents_checkpoints(
     storage_url: str, tmp_path: Path
 ) -> None:
@@ -267,6 +270,7 @@ def test_promoted_wsd_trials_resume_from_their_parents_checkpoints(
     assert f"round 2: {saved} training steps saved by resuming" in status.stdout
 
 
+@pytest.mark.e2e
 def test_step_advice_is_applied_to_the_next_round_when_asked(
     storage_url: str, tmp_path: Path
 ) -> None:

@@ -32,6 +32,8 @@ from tests.conftest import autotune_command
 from tests.conftest import run_autotune
 from tests.conftest import write_study
 
+pytestmark = pytest.mark.e2e
+
 RECOVERY_INTERVAL = 100
 STABLE_LEARNING_RATE = "{type: float, low: 1.0e-3, high: 2.0e-3, log: true}"  # never diverges
 

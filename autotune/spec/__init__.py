@@ -1,4 +1,7 @@
-"""Search-space and study specs: frozen, validated, loaded from YAML."""
+"""Search-space and study specs: frozen, validated, loaded from YAML.
+
+No torch, no task import: checks that need the task take its TaskFacts from a lookup.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,10 @@ from autotune.spec._study import SamplerSpec
 from autotune.spec._study import StageSpec
 from autotune.spec._study import StepsSweepSpec
 from autotune.spec._study import StudySpec
+from autotune.spec._task_facts import TaskFacts
+from autotune.spec._task_facts import TaskLookup
+from autotune.spec._task_facts import check_against_task
+from autotune.spec._task_facts import task_problems
 
 __all__ = [
     "BoundarySpec",
@@ -49,7 +56,11 @@ __all__ = [
     "SpecError",
     "StepsSweepSpec",
     "StudySpec",
+    "TaskFacts",
+    "TaskLookup",
+    "check_against_task",
     "load_search_space",
     "load_study_spec",
     "study_spec_from_dict",
+    "task_problems",
 ]

@@ -10,11 +10,13 @@ from typing import Any
 from pydantic import ValidationError
 import yaml
 
-from autotune import training
 from autotune._errors import SpecError
 from autotune.spec._space import ParamType
 from autotune.spec._space import SearchSpace
 from autotune.spec._study import StudySpec
+from autotune.spec._task_facts import TaskLookup
+from autotune.spec._task_facts import check_against_task
+from autotune.spec._task_facts import look_up_task
 
 SEARCH_SPACES_DIR = "search_spaces"
 BUILTIN_SPACES_DIR = Path(__file__).resolve().parents[2] / SEARCH_SPACES_DIR  # the checkout's
@@ -43,8 +45,12 @@ def load_search_space(path: str | Path) -> SearchSpace:
     return _validate(SearchSpace, data, str(path))
 
 
-def load_study_spec(path: str | Path) -> StudySpec:
-    """Load a study spec YAML file, resolving its search-space reference, and validate it."""
+def load_study_spec(path: str | Path, tasks: TaskLookup | None = None) -> StudySpec:
+    """Load a study spec YAML file, resolving its search-space reference, and validate it.
+
+    With ``tasks`` the spec is also checked against its task (and automatic mode takes the
+    task's default metric); without, only the file's own rules are checked.
+    """
     path = Path(path)
     data = _read_yaml_mapping(path)
     if "search_space" not in data and isinstance(data.get("task"), str):
@@ -52,41 +58,53 @@ def load_study_spec(path: str | Path) -> StudySpec:
     reference = data.get("search_space")
     if isinstance(reference, str):
         data = {**data, "search_space": load_search_space(_find_search_space(reference, path))}
-    return study_spec_from_dict(data, str(path))
+    return study_spec_from_dict(data, str(path), tasks)
 
 
-def study_spec_from_dict(data: dict[str, Any], source: str) -> StudySpec:
+def study_spec_from_dict(
+    data: dict[str, Any], source: str, tasks: TaskLookup | None = None
+) -> StudySpec:
     """Validate a study spec given as a mapping (inline search space or SearchSpace object).
 
     A spec that names only the task (and its search space) gets every other value from the
-    automatic-mode defaults: the staged pipeline over the built-in ranges.
+    automatic-mode defaults: the staged pipeline over the built-in ranges, which needs
+    ``tasks``. Without ``tasks`` no task is looked up: a stored campaign's spec loads where
+    the task's code is absent.
     """
     if not AUTOMATIC_KEYS & set(data):
-        data = automatic_spec(data, source)
+        data = automatic_spec(data, source, tasks)
     spec = _validate(StudySpec, data, source)
-    problems = list(_task_problems(spec))
-    if problems:
-        raise SpecError(source, problems)
+    if tasks is not None:
+        check_against_task(spec, tasks, source)
     return spec
 
 
-def automatic_spec(data: dict[str, Any], source: str) -> dict[str, Any]:
+def automatic_spec(data: dict[str, Any], source: str, tasks: TaskLookup | None) -> dict[str, Any]:
     """Automatic mode: the task's metric, measured max_train_steps, learning rate first.
 
     Stage 1 tunes the learning-rate group, stage 2 every other group with the learning rate
     re-tuned around stage 1's best; the best 4 then train at the full budget.
     """
     name = data.get("task")
-    try:
-        task = training.get_task(name) if isinstance(name, str) else None
-    except training.UnknownTaskError as error:
-        raise SpecError(source, [f"task: {error}"]) from None
-    if task is None:
+    if not isinstance(name, str):
         raise SpecError(source, ["task: required key is missing"])
+    if tasks is None:
+        raise SpecError(
+            source,
+            [
+                f"metric: required key is missing (a spec that sets none of "
+                f"{', '.join(sorted(AUTOMATIC_KEYS))} is in automatic mode, which takes the "
+                f"metric from its task: load it with a task lookup, as autotune.load_study_spec "
+                f"does)"
+            ],
+        )
+    task = look_up_task(tasks, name, source)
     filled = {**AUTOMATIC_DEFAULTS, **data}
     filled.setdefault("name", re.sub(r"[^A-Za-z0-9_.-]", "-", task.name).strip("-") or "campaign")
-    direction = task.metrics[task.default_metric].value
-    filled["metric"] = {"name": task.default_metric, "direction": direction}
+    filled["metric"] = {
+        "name": task.default_metric,
+        "direction": task.metrics[task.default_metric].value,
+    }
     space = filled.get("search_space")
     if isinstance(space, SearchSpace) and len(space.groups) > 1:
         first, *rest = space.group_names
@@ -176,43 +194,3 @@ def _key_path(loc: Iterable[str | int]) -> str:
     for part in cleaned:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-
-
-def _task_problems(spec: StudySpec) -> Iterable[str]:
-    """Problems that need the task: unknown task, metric or hyperparameter names."""
-    try:
-        task = training.get_task(spec.task)
-    except training.UnknownTaskError as error:
-        yield f"task: {error}"
-        return
-    direction = task.metrics.get(spec.metric.name)
-    if direction is None:
-        yield (
-            f"metric.name: task {spec.task!r} has no metric {spec.metric.name!r}; "
-            f"its metrics: {', '.join(task.metrics)}"
-        )
-    elif direction.value != spec.metric.direction.value:
-        yield (
-            f"metric.direction: {spec.metric.name!r} is to be {direction.value}d, "
-            f"got {spec.metric.direction.value!r}"
-        )
-    if spec.measures_max_train_steps and getattr(task, "fit_threshold", None) is None:
-        yield (
-            f"max_train_steps: 'auto' needs a task with fit_threshold (the training loss that "
-            f"counts as fitted); task {spec.task!r} has none, so give max_train_steps as a number"
-        )
-    known = training.TRAINING_HYPERPARAMETERS | task.model_hyperparameters
-    allowed = ", ".join(sorted(known))
-    for index, group in enumerate(spec.search_space.groups):
-        for name in group.params:
-            if name not in known:
-                yield (
-                    f"search_space.groups[{index}].params.{name}: task {spec.task!r} has no "
-                    f"hyperparameter {name!r}; allowed: {allowed}"
-                )
-    for name in spec.fixed:
-        if name not in known:
-            yield (
-                f"fixed.{name}: task {spec.task!r} has no hyperparameter {name!r}; "
-                f"allowed: {allowed}"
-            )

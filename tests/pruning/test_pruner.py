@@ -359,6 +359,7 @@ def _run_worker(url: str, seed: int, n_trials: int) -> None:
     study.optimize(curve_objective(table[seed * 500 :]), n_trials=n_trials)
 
 
+@pytest.mark.e2e
 def test_two_processes_deciding_concurrently_keep_the_store_consistent(storage_url: str) -> None:
     study = new_study(storage_url)
     context = multiprocessing.get_context("spawn")

@@ -7,11 +7,11 @@ import textwrap
 
 import pytest
 
+from autotune import load_study_spec  # checked against the task, as create does
 from autotune.spec import Direction
 from autotune.spec import FloatParam
 from autotune.spec import SpecError
 from autotune.spec import load_search_space
-from autotune.spec import load_study_spec
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 

@@ -1,0 +1,103 @@
+"""What spec checks need to know about a task, as plain data; the checks over it.
+
+spec never imports the training code: whoever has the task (``autotune create``, a starting
+worker) looks it up and passes these facts, so reading a stored campaign needs no task at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from autotune._errors import SpecError
+from autotune.spec._study import Direction
+from autotune.spec._study import StudySpec
+
+
+@dataclass(frozen=True, eq=False)
+class TaskFacts:
+    """A task as spec checks see it: its metrics, default metric and hyperparameter names.
+
+    ``hyperparameters`` holds every name a spec may tune or fix (the training loop's and
+    the model's); ``has_fit_threshold`` whether max_train_steps "auto" can be measured.
+    """
+
+    name: str
+    metrics: Mapping[str, Direction]
+    default_metric: str
+    hyperparameters: frozenset[str]
+    has_fit_threshold: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+        object.__setattr__(self, "hyperparameters", frozenset(self.hyperparameters))
+        if self.default_metric not in self.metrics:
+            raise ValueError(
+                f"task {self.name!r}: default_metric {self.default_metric!r} is not one of "
+                f"its metrics ({', '.join(self.metrics)})"
+            )
+
+
+TaskLookup = Callable[[str], TaskFacts]
+"""The facts of a task by its name in a spec; raises ValueError naming what is wrong."""
+
+
+def look_up_task(tasks: TaskLookup, name: str, source: str) -> TaskFacts:
+    """``tasks(name)``, its ValueError turned into a SpecError on the ``task`` key."""
+    try:
+        return tasks(name)
+    except ValueError as error:
+        raise SpecError(source, [f"task: {error}"]) from None
+
+
+def check_against_task(spec: StudySpec, tasks: TaskLookup, source: str) -> None:
+    """Raise SpecError if the task is unknown or does not fit the spec."""
+    problems = list(task_problems(spec, look_up_task(tasks, spec.task, source)))
+    if problems:
+        raise SpecError(source, problems)
+
+
+def task_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
+    """Problems that need the task: metric, max_train_steps "auto", hyperparameter names."""
+    yield from _metric_problems(spec, task)
+    if spec.measures_max_train_steps and not task.has_fit_threshold:
+        yield (
+            f"max_train_steps: 'auto' needs a task with fit_threshold (the training loss that "
+            f"counts as fitted); task {spec.task!r} has none, so give max_train_steps as a number"
+        )
+    yield from _hyperparameter_problems(spec, task)
+
+
+def _metric_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
+    direction = task.metrics.get(spec.metric.name)
+    if direction is None:
+        yield (
+            f"metric.name: task {spec.task!r} has no metric {spec.metric.name!r}; "
+            f"its metrics: {', '.join(task.metrics)}"
+        )
+    elif direction is not spec.metric.direction:
+        yield (
+            f"metric.direction: {spec.metric.name!r} is to be {direction.value}d, "
+            f"got {spec.metric.direction.value!r}"
+        )
+
+
+def _hyperparameter_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
+    known = task.hyperparameters
+    allowed = ", ".join(sorted(known))
+    for index, group in enumerate(spec.search_space.groups):
+        for name in group.params:
+            if name not in known:
+                yield (
+                    f"search_space.groups[{index}].params.{name}: task {spec.task!r} has no "
+                    f"hyperparameter {name!r}; allowed: {allowed}"
+                )
+    for name in spec.fixed:
+        if name not in known:
+            yield (
+                f"fixed.{name}: task {spec.task!r} has no hyperparameter {name!r}; "
+                f"allowed: {allowed}"
+            )
