@@ -15,22 +15,23 @@ import optuna
 import yaml
 
 from autotune._errors import AutotuneError
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._campaign import create_campaign
-from autotune.campaign._campaign import delete_campaign
-from autotune.campaign._campaign import list_campaigns
-from autotune.campaign._campaign import load_campaign
-from autotune.report._progress import format_best
+from autotune.campaign import Campaign
+from autotune.campaign import create_campaign
+from autotune.campaign import delete_campaign
+from autotune.campaign import list_campaigns
+from autotune.campaign import load_campaign
+from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
 from autotune.report._progress import progress_table
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
+from autotune.report._summary import run_summary
 from autotune.spec import study_spec_from_dict
-from autotune.storage._open import DEFAULT_STATE_DIR
-from autotune.storage._open import HeartbeatSettings
-from autotune.storage._open import mask_password
-from autotune.storage._open import open_storage
-from autotune.storage._open import resolve_url
+from autotune.storage import DEFAULT_STATE_DIR
+from autotune.storage import HeartbeatSettings
+from autotune.storage import mask_password
+from autotune.storage import open_storage
+from autotune.storage import resolve_url
+from autotune.worker._defaults import task_defaults
 from autotune.worker._launcher import STORAGE_ENV
 from autotune.worker._launcher import run_local_workers
 
@@ -215,7 +216,9 @@ def _plain_command(commands, name: str, help_text: str, handler) -> argparse.Arg
 
 def _heartbeat(args: argparse.Namespace) -> HeartbeatSettings:
     try:
-        return HeartbeatSettings(args.heartbeat_interval, args.grace_period)
+        return HeartbeatSettings(
+            args.heartbeat_interval, args.grace_period, retry_inherits=INHERITED_BY_RETRIES
+        )
     except ValueError as error:
         raise AutotuneError(str(error)) from None
 
@@ -237,7 +240,7 @@ def _run(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage, args.state_dir)
     heartbeat = _heartbeat(args)
     storage = open_storage(url, heartbeat, args.state_dir)
-    campaign, created = create_campaign(spec, storage)
+    campaign, created = create_campaign(spec, storage, task_defaults(spec))
     verb = "created" if created else "resuming"
     print(
         f"{verb} campaign {spec.name!r} ({pipeline_text(spec)}; task {spec.task}) "
@@ -272,27 +275,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
-    spec = campaign.spec
-    lines = [f"campaign {spec.name}:"]
-    for study in campaign.studies:
-        progress = campaign.progress(study)
-        lines.append(
-            f"  {Campaign.label_of(study)} ({Campaign.steps_of(study)} steps): "
-            f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
-            f"of {progress.budget}; {format_best(progress, campaign.value_name(study))}"
-        )
-    rounds_run = len(campaign.stage_studies(Stage.JOINT))
-    if campaign.stopped is None and rounds_run < len(spec.rounds):
-        missing = len(spec.rounds) - rounds_run
-        lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
-    lines += [f"  {line}" for line in campaign_lines(campaign)]
-    best = campaign.best()
-    if best is not None:
-        lines.append(
-            f"best: {spec.metric.name} {best.value:.5g} ({best.study} trial {best.trial_number})"
-        )
-        lines.append(f"best parameters: {json.dumps(best.params, sort_keys=True)}")
-        lines.append(f"best step: {best.user_attrs.get('best_step')}")
+    lines = run_summary(campaign)
     lines.append(f"dashboard: {_dashboard_command(args)}")
     return "\n".join(lines)
 
@@ -307,7 +290,8 @@ def _dashboard_command(args: argparse.Namespace) -> str:
 def _create(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
     url = resolve_url(args.storage, args.state_dir)
-    campaign, created = create_campaign(spec, open_storage(url, _heartbeat(args), args.state_dir))
+    storage = open_storage(url, _heartbeat(args), args.state_dir)
+    campaign, created = create_campaign(spec, storage, task_defaults(spec))
     print(f"{'created' if created else 'exists (same spec)'}: campaign {campaign.name!r}")
     print(f"start workers with: autotune worker {campaign.name} --storage '{mask_password(url)}'")
     return 0
@@ -316,9 +300,9 @@ def _create(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import torch
 
-    from autotune.storage._artifacts import CheckpointStore
-    from autotune.storage._artifacts import open_artifact_store
-    from autotune.storage._outage import DatabaseUnavailableError
+    from autotune.storage import CheckpointStore
+    from autotune.storage import DatabaseUnavailableError
+    from autotune.storage import open_artifact_store
     from autotune.worker._task_checks import check_spec_task
     from autotune.worker._worker import Worker
     from autotune.worker._worker import WorkerOptions
@@ -360,7 +344,7 @@ def _status(args: argparse.Namespace) -> int:
     campaign = load_campaign(args.name, storage)
     spec = campaign.spec
     rows = [
-        (f"{study.study_name} ({Campaign.steps_of(study)} steps)", campaign.progress(study))
+        (f"{study.name} ({study.max_train_steps} steps)", campaign.progress(study))
         for study in campaign.studies
     ]
     print(
@@ -489,9 +473,9 @@ def _parse_assignments(assignments: list[str]) -> dict[str, object]:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from autotune.storage._artifacts import open_artifact_store
-    from autotune.storage._dashboard import dashboard_app
-    from autotune.storage._dashboard import serve
+    from autotune.storage import dashboard_app
+    from autotune.storage import open_artifact_store
+    from autotune.storage import serve
 
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
     app = dashboard_app(storage, open_artifact_store(_artifacts(args)), args.read_only)

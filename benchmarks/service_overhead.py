@@ -8,13 +8,13 @@ intermediate values each, with 1, 4 and 8 concurrent worker processes.
 - **plain Optuna**: ``RDBStorage(url)`` with its defaults, ``SuccessiveHalvingPruner
   (min_resource=2, reduction_factor=3)``, ``RandomSampler``; the ``study.ask`` / ``tell``
   loop that ``study.optimize`` runs.
-- **autotune**: ``autotune.storage._open.open_storage`` (``AutotuneStorage``: reports written
+- **autotune**: ``autotune.storage.open_storage`` (``WriteBehindStorage``: reports written
   behind, one query per trial read; heartbeats, pooling, pre-ping) and a real
   :class:`autotune.worker._worker.Worker` (advisory-locked budget check, stale-trial janitor,
   heartbeat thread, rung pruner over the PostgreSQL rung store, retries), with the trivial
   objective in place of training (``objective_factory``).
 - **autotune on RDBStorage**: the same worker on Optuna's ``RDBStorage`` with the same
-  settings: autotune before ``AutotuneStorage`` (the before/after of that change).
+  settings: autotune before ``WriteBehindStorage`` (the before/after of that change).
 
 Prefilled trials are written with SQL in bulk (Optuna's tables; for plain Optuna with the
 ``completed_rung_*`` system attributes its pruner reads, for autotune with the rung store's
@@ -69,7 +69,7 @@ SLOW_STEP_S = 0.05  # 20 steps of 50 ms: 1-second trials
 class System(enum.Enum):
     OPTUNA = "optuna"
     AUTOTUNE = "autotune"
-    AUTOTUNE_ON_RDB = "autotune-on-rdbstorage"  # before AutotuneStorage: Optuna's RDBStorage
+    AUTOTUNE_ON_RDB = "autotune-on-rdbstorage"  # before WriteBehindStorage: Optuna's RDBStorage
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,8 @@ def run_optuna_worker(url: str, case: Case, seed: int, start: Any) -> WorkerTime
 
 def run_autotune_worker(url: str, case: Case, seed: int, start: Any) -> WorkerTimes:
     """autotune: a real Worker around the trivial objective."""
-    from autotune.campaign._campaign import load_campaign
-    from autotune.storage._open import open_storage
+    from autotune.campaign import load_campaign
+    from autotune.storage import open_storage
     from autotune.worker._objectives import suggest_from
     from autotune.worker._worker import Worker
     from autotune.worker._worker import WorkerOptions
@@ -293,8 +293,8 @@ def _prefill_optuna_rungs(connection: sqlalchemy.Connection) -> None:
 def _prefill_autotune_rungs(connection: sqlalchemy.Connection, study_id: int) -> None:
     """The rung store's values and, per rung, its count and cursor on the k-th best."""
     from autotune.pruning import keep_count
-    from autotune.storage._rung_store import STATE_TABLE
-    from autotune.storage._rung_store import VALUES_TABLE
+    from autotune.storage import STATE_TABLE
+    from autotune.storage import VALUES_TABLE
 
     for rung, step in enumerate(RUNG_STEPS):
         value = f"(power(log(lr) + 2, 2) / 4 + 0.5 / {step})"
@@ -357,14 +357,16 @@ def create_study(url: str, case: Case, directory: Path) -> None:
         study = optuna.create_study(study_name=case.study_name, storage=storage)
         study_id = study._study_id
     else:
-        from autotune.campaign._campaign import create_campaign
+        from autotune.campaign import create_campaign
         from autotune.spec import load_study_spec
-        from autotune.storage._open import open_storage
-        from autotune.storage._rung_store import ensure_schema
+        from autotune.storage import ensure_schema
+        from autotune.storage import open_storage
+        from autotune.worker._defaults import task_defaults
 
         storage = open_storage(url)
-        campaign, _ = create_campaign(load_study_spec(autotune_spec(case, directory)), storage)
-        study_id = campaign.current_study._study_id
+        spec = load_study_spec(autotune_spec(case, directory))
+        campaign, _ = create_campaign(spec, storage, task_defaults(spec))
+        study_id = campaign.current.study_id
         ensure_schema(storage.engine)
     if case.finished:
         with storage.engine.begin() as connection:
@@ -420,7 +422,7 @@ def summarize(case: Case, times: Sequence[WorkerTimes]) -> CaseResult:
 
 
 def embedded_server(directory: Path) -> str:
-    from autotune.storage._open import embedded_url
+    from autotune.storage import embedded_url
 
     return embedded_url(directory / "state")
 
@@ -516,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory = Path(scratch)
         url = args.storage or embedded_server(directory)
         if args.storage:
-            from autotune.storage._open import normalize_url
+            from autotune.storage import normalize_url
 
             url = normalize_url(args.storage)
         print(describe_machine(url), flush=True)

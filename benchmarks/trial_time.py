@@ -12,7 +12,7 @@ worker's main thread; the heartbeat and janitor threads run beside it and are no
 - evaluation: ``_Run.evaluate``;
 - checkpointing: writing and pruning local checkpoint files, uploading, removing and
   downloading them through the artifact store;
-- storage: every call into the Optuna storage (``AutotuneStorage``), the rung store and
+- storage: every call into the Optuna storage (``WriteBehindStorage``), the rung store and
   PostgreSQL itself (SQLAlchemy ``Connection.execute`` and commits), advisory locks;
 - worker code: the rest of ``Worker._next_trial`` / ``_run_trial`` (sampling, the
   objective's bookkeeping, Python around the calls above);
@@ -114,9 +114,7 @@ class Clock:
 
 def instrument(clock: Clock) -> None:
     """Wrap the functions of every part (see the module docstring)."""
-    from autotune.pruning import _pruner
-    from autotune.storage import _write_behind as _rdb
-    from autotune.storage._open import _artifacts as _artifacts
+    from autotune import storage
     from autotune.training import _loop
     from autotune.worker import _worker as worker
 
@@ -125,16 +123,16 @@ def instrument(clock: Clock) -> None:
     for name in ("save_checkpoint", "prune_checkpoints"):
         clock.patch(_loop, name, Part.CHECKPOINTING)
     for name in ("upload", "save_recovery", "remove", "download"):
-        clock.patch(_artifacts.CheckpointStore, name, Part.CHECKPOINTING)
+        clock.patch(storage.CheckpointStore, name, Part.CHECKPOINTING)
     storage_methods = [
         name
         for name, value in vars(optuna.storages.RDBStorage).items()
         if callable(value) and not name.startswith("__")
     ]
     for name in storage_methods + ["flush", "flush_all"]:
-        clock.patch(_rdb.AutotuneStorage, name, Part.STORAGE)
-    for name in ("record_rung_value", "recorded_rungs"):
-        clock.patch(_pruner, name, Part.STORAGE)
+        clock.patch(storage.WriteBehindStorage, name, Part.STORAGE)
+    for name in ("record", "recorded"):
+        clock.patch(storage.TrialRungs, name, Part.STORAGE)
     for name in ("execute", "commit", "exec_driver_sql"):
         clock.patch(sqlalchemy.engine.Connection, name, Part.STORAGE)
     clock.patch(sqlalchemy.orm.Session, "commit", Part.STORAGE)
@@ -159,18 +157,20 @@ def quickstart_spec(directory: Path, trials: int) -> Path:
 
 
 def run_trials(trials: int, directory: Path) -> list[TrialTimes]:
-    from autotune.campaign._campaign import create_campaign
+    from autotune.campaign import create_campaign
     from autotune.spec import load_study_spec
-    from autotune.storage._artifacts import CheckpointStore
-    from autotune.storage._artifacts import open_artifact_store
-    from autotune.storage._open import embedded_url
-    from autotune.storage._open import open_storage
+    from autotune.storage import CheckpointStore
+    from autotune.storage import embedded_url
+    from autotune.storage import open_artifact_store
+    from autotune.storage import open_storage
+    from autotune.worker._defaults import task_defaults
     from autotune.worker._worker import Worker
     from autotune.worker._worker import WorkerOptions
 
     url = embedded_url(directory / "state")
     storage = open_storage(url)
-    campaign, _ = create_campaign(load_study_spec(quickstart_spec(directory, trials)), storage)
+    spec = load_study_spec(quickstart_spec(directory, trials))
+    campaign, _ = create_campaign(spec, storage, task_defaults(spec))
     checkpoints = CheckpointStore(open_artifact_store(str(directory / "artifacts")))
     clock = Clock(threading.get_ident())
     instrument(clock)

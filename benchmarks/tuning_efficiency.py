@@ -96,24 +96,23 @@ import torch
 import yaml
 
 from autotune import training
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._campaign import load_campaign
-from autotune.campaign._campaign import space_distributions
-from autotune.campaign._staging import ATTR_CARRIED_FROM
-from autotune.campaign._staging import study_base
+from autotune.campaign import Campaign
+from autotune.campaign import Stage
+from autotune.campaign import load_campaign
+from autotune.campaign import space_distributions
+from autotune.campaign import stage_base_hparams
+from autotune.campaign import trial_hparams
+from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
+from autotune.campaign._trial_attrs import ATTR_PRUNED_REASON
+from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.spec import Direction
 from autotune.spec import StudySpec
 from autotune.spec import load_study_spec
-from autotune.storage._open import embedded_url
-from autotune.storage._open import open_storage
-from autotune.worker._objectives import ATTR_PRUNED_REASON
-from autotune.worker._objectives import ATTR_RESUMED_FROM
-from autotune.worker._objectives import stage_base_hparams
+from autotune.storage import embedded_url
+from autotune.storage import open_storage
 from autotune.worker._objectives import suggest_from
 from autotune.worker._objectives import trial_budget
-from autotune.worker._objectives import trial_hparams
 from autotune.worker._worker import ATTR_INTERRUPTED
 
 REPO = Path(__file__).resolve().parent.parent
@@ -280,14 +279,14 @@ def campaign_trials(
     states: dict[str, int] = {}
     failures = []
     for study in campaign.studies:
-        valued = Campaign.stage_of(study) in (Stage.BASELINE, Stage.JOINT)
-        for trial in study.get_trials(deepcopy=False):
+        valued = study.stage in (Stage.BASELINE, Stage.JOINT)
+        for trial in campaign.trials_of(study):
             if ATTR_CARRIED_FROM in trial.user_attrs or trial.datetime_complete is None:
                 continue
             states[trial.state.name] = states.get(trial.state.name, 0) + 1
             if trial.state is TrialState.FAIL:
                 failures.append(
-                    f"{study.study_name} trial {trial.number}: {failure_reason(trial)}"
+                    f"{study.name} trial {trial.number}: {failure_reason(trial)}"
                 )
             value = trial.value if valued and trial.state is TrialState.COMPLETE else None
             rows.append((trial.datetime_complete, TrialRecord(autotune_trial_steps(trial), value)))
@@ -300,8 +299,10 @@ def campaign_final_hparams(campaign: Campaign) -> dict[str, Any] | None:
     best = campaign.best()
     if best is None:
         return None
-    study = next(s for s in campaign.studies if s.study_name == best.study)
-    return trial_hparams(study_base(campaign.spec, study), best.params, best.user_attrs)
+    study = next(s for s in campaign.studies if s.name == best.study)
+    defaults = campaign.task_defaults.hyperparameters
+    base = stage_base_hparams(campaign.spec, defaults, study.plan.stage_fixed)
+    return trial_hparams(base, best.params, best.user_attrs)
 
 
 def run_campaign(name: str, spec: Path, url: str, state_dir: Path) -> float:
@@ -414,7 +415,7 @@ def optuna_run(job: OptunaJob) -> Run:
     spec = load_study_spec(job.spec_path)
     task = training.get_task(spec.task)
     distributions = space_distributions(spec.search_space.params)
-    base = stage_base_hparams(spec, {})
+    base = stage_base_hparams(spec, task.default_hyperparameters(), {})
     study = make_study(job, spec)
     sign = direction_sign(spec.metric.direction)
     records: list[TrialRecord] = []

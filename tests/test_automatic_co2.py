@@ -20,13 +20,7 @@ from optuna.trial import TrialState
 import pytest
 
 import autotune
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._pipeline import ATTR_SWEEP_DECISION
-from autotune.campaign._reevaluation import ATTR_DESIGN
-from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
-from autotune.campaign._staging import ATTR_BOUNDARIES
-from autotune.campaign._staging import study_distributions
+from autotune.campaign import Stage
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 from tests.conftest import run_workers
@@ -60,38 +54,40 @@ def test_automatic_co2_lstm_campaign_widens_promotes_reevaluates_and_reports(
     campaign = autotune.load("auto-co2", storage=storage_url)
     assert campaign.stopped is None
     (sweep,) = campaign.stage_studies(Stage.STEPS_SWEEP)
-    steps = sweep.user_attrs[ATTR_SWEEP_DECISION]["max_train_steps"]
+    steps = sweep.facts.sweep.max_train_steps
     assert campaign.max_train_steps == steps > 0
 
     tuning = campaign.stage_studies(Stage.JOINT)
-    stages = {s.user_attrs["autotune.stage_name"] for s in tuning}
+    stages = {s.plan.name for s in tuning}
     assert stages == {"learning_rate", "optimizer-model-regularization"}
-    first = [s for s in tuning if s.user_attrs["autotune.stage_index"] == 0]
-    record = {r["name"]: r for r in first[0].user_attrs[ATTR_BOUNDARIES]}["learning_rate"]
-    assert record["hit"] and record["side"] == "low", record["message"]
-    assert [s.study_name for s in first] == [
+    first = [s for s in tuning if s.plan.stage_index == 0]
+    record = {f.name: f for f in first[0].facts.boundaries.findings}["learning_rate"]
+    assert record.hit and record.side.value == "low", record.message
+    assert [s.name for s in first] == [
         "auto-co2/learning_rate/1",
         "auto-co2/learning_rate/1-widened1",
     ]
-    widened = study_distributions(first[1])["learning_rate"]
+    widened = first[1].distributions["learning_rate"]
     assert widened.low < 3.0e-2 and widened.high == 3.0
 
     last = tuning[-1]
-    assert Campaign.round_of(last) == 2 and Campaign.steps_of(last) == steps
-    parent_round = [s for s in tuning if s.user_attrs["autotune.stage_index"] == 1][-2]
-    candidates = parent_round.get_trials(states=(TrialState.COMPLETE,))
-    promoted = last.get_trials()
+    assert last.round_number == 2 and last.max_train_steps == steps
+    parent_round = [s for s in tuning if s.plan.stage_index == 1][-2]
+    candidates = campaign.trials_of(parent_round, states=(TrialState.COMPLETE,))
+    promoted = campaign.trials_of(last)
     assert len(promoted) == min(4, len(candidates)) >= 2  # top 4 of round 1's COMPLETE trials
     assert all(t.state is TrialState.COMPLETE for t in promoted)
     assert {t.user_attrs["parent_trial"] for t in promoted} <= {t.number for t in candidates}
 
     (reevaluation,) = campaign.stage_studies(Stage.REEVALUATION)
-    design = reevaluation.user_attrs[ATTR_DESIGN]
-    assert len(design["periods"]) == 4 and len(design["finalists"]) == 2
-    assert all(re.match(r"\d{4}-\d{2}-\d{2}", p) for p in design["periods"]), design["periods"]
-    assert len(reevaluation.get_trials(states=(TrialState.COMPLETE,))) == 8
-    verdict = reevaluation.user_attrs[ATTR_SIGNIFICANCE]
-    assert verdict["comparisons"] and "periods" in verdict["comparisons"][0]["verdict"]
+    design = reevaluation.facts.design
+    assert design.period_count == 4 and len(design.finalists) == 2
+    runs = campaign.trials_of(reevaluation, states=(TrialState.COMPLETE,))
+    periods = {t.user_attrs["period"] for t in runs}
+    assert len(periods) == 4 and all(re.match(r"\d{4}-\d{2}-\d{2}", p) for p in periods)
+    assert len(runs) == 8
+    verdict = reevaluation.facts.significance.report
+    assert verdict.comparisons and "periods" in verdict.comparisons[0].verdict
 
     out = tmp_path / "report"
     report = run_autotune("report", "auto-co2", "--storage", storage_url, "--out", str(out))

@@ -8,9 +8,7 @@ import pytest
 import yaml
 
 import autotune
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._pipeline import ATTR_BASELINE
+from autotune.campaign import Stage
 from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
@@ -59,9 +57,9 @@ def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -
     assert bool(sweeps) == (campaign.spec.max_train_steps == "auto")
     baseline = campaign.studies[len(sweeps)]
     joint = campaign.stage_studies(Stage.JOINT)
-    rounds = [s for s in joint if not s.user_attrs["autotune.widening"]]
-    assert Campaign.stage_of(baseline) is Stage.BASELINE
-    assert baseline.user_attrs[ATTR_BASELINE]["passed"], baseline.user_attrs[ATTR_BASELINE]
+    rounds = [s for s in joint if not s.plan.widening]
+    assert baseline.stage is Stage.BASELINE
+    assert baseline.facts.baseline.passed, baseline.facts.baseline
     assert "baseline: the baseline beats the trivial predictor" in result.stdout
     first = campaign.progress(rounds[0])
     assert first.complete >= 1 and first.complete + first.pruned == 4
@@ -72,8 +70,9 @@ def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -
     complete = campaign.progress(joint[-1]).complete
     if complete >= 2:
         (reevaluation,) = campaign.stage_studies(Stage.REEVALUATION)
-        finalists = reevaluation.user_attrs["autotune.reevaluation"]["finalists"]
-        assert len(reevaluation.trials) == min(complete, 3) * 12 == len(finalists) * 12
+        finalists = reevaluation.facts.design.finalists
+        runs = campaign.trials_of(reevaluation)
+        assert len(runs) == min(complete, 3) * 12 == len(finalists) * 12
         assert campaign.significance() is not None
     else:  # pruning left a single complete trial: nothing to compare it with
         assert "re-evaluation skipped: 1 complete trial(s)" in result.stdout

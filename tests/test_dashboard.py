@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy
 
 from autotune._errors import StorageError
-from autotune.campaign._campaign import create_campaign
+from autotune.campaign import create_campaign
 from autotune.spec import load_study_spec
-from autotune.storage._dashboard import dashboard_app
-from autotune.storage._open import open_storage
+from autotune.storage import dashboard_app
+from autotune.storage import open_storage
+from autotune.worker._defaults import task_defaults
 from tests.conftest import write_study
 
 
@@ -66,8 +67,8 @@ def read_only_role(storage_url: str) -> Iterator[str]:
 def read_only_url(storage_url: str, tmp_path: Path) -> Iterator[str]:
     """A campaign with one trial, and the URL of a role that may only read it."""
     spec = load_study_spec(write_study(tmp_path, "dash", trials=3))
-    campaign, _ = create_campaign(spec, open_storage(storage_url))
-    campaign.current_study.add_trial(
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    campaign.optuna_study(campaign.current).add_trial(
         create_trial(
             value=0.5,
             params={"learning_rate": 0.01},
@@ -112,7 +113,7 @@ def test_read_only_dashboard_loads_pages_and_refuses_writes(
 def test_read_only_mode_refuses_a_role_that_can_write(storage_url: str, tmp_path: Path) -> None:
     spec = load_study_spec(write_study(tmp_path, "dash", trials=3))
     storage = open_storage(storage_url)
-    create_campaign(spec, storage)
+    create_campaign(spec, storage, task_defaults(spec))
     with pytest.raises(StorageError, match="this database role can write"):
         dashboard_app(storage, None, read_only=True)
     writable = dashboard_app(storage, None, read_only=False)

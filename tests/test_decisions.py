@@ -7,10 +7,10 @@ from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
 
+from autotune.campaign import progress_of
 from autotune.campaign._trial_budget import unretried_failures
 from autotune.report._progress import eta_seconds
 from autotune.report._progress import progress_line
-from autotune.report._progress import progress_of
 from autotune.spec import Direction
 from autotune.worker._worker import NextStep
 from autotune.worker._worker import advisory_lock_key

@@ -15,14 +15,14 @@ import pytest
 import sqlalchemy
 
 from autotune import training
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import create_campaign
-from autotune.campaign._campaign import load_campaign
-from autotune.campaign._pipeline import advance
-from autotune.campaign._pipeline import promotion_overrides
+from autotune.campaign import advance
+from autotune.campaign import create_campaign
+from autotune.campaign import load_campaign
+from autotune.campaign import promotion_overrides
 from autotune.spec import SpecError
 from autotune.spec import load_study_spec
-from autotune.storage._open import open_storage
+from autotune.storage import open_storage
+from autotune.worker._defaults import task_defaults
 from tests.conftest import write_study
 
 TWO_ROUNDS = "rounds:\n  - {budget_fraction: 0.5}\n  - {budget_fraction: 1.0, top_k: 3}\n"
@@ -81,7 +81,7 @@ def test_loading_a_campaign_reads_no_trials(storage_url: str, tmp_path: Path) ->
     sqlalchemy.event.listen(storage.engine, "before_cursor_execute", record)
     campaign = load_campaign("loaded", storage)
     sqlalchemy.event.remove(storage.engine, "before_cursor_execute", record)
-    assert [s.study_name for s in campaign.studies] == ["loaded/joint/1"]
+    assert [s.name for s in campaign.studies] == ["loaded/joint/1"]
     assert statements and not [s for s in statements if "FROM trials" in s]
 
 
@@ -89,10 +89,10 @@ def finished_round_one(storage_url: str, tmp_path: Path, name: str) -> None:
     path = write_study(tmp_path, name, trials=6)
     path.write_text(path.read_text() + TWO_ROUNDS)
     spec = load_study_spec(path)
-    campaign, _ = create_campaign(spec, open_storage(storage_url))
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    study = campaign.optuna_study(campaign.current)
     for index, value in enumerate([0.5, 0.2, 0.9, 0.1, 0.3, 0.4]):
-        trial = complete(value, number_hint=0.01 * (index + 1))
-        campaign.current_study.add_trial(trial)
+        study.add_trial(complete(value, number_hint=0.01 * (index + 1)))
 
 
 def race(name: str, storages: list[RDBStorage]) -> None:
@@ -135,8 +135,9 @@ def sweep_finished_at_its_top_end(storage_url: str, tmp_path: Path, name: str) -
         extra="steps_sweep: {count: 3, steps: 200, max_widenings: 1}\n",
     )
     path.write_text(path.read_text().replace("max_train_steps: 120", "max_train_steps: auto"))
-    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
-    run_queued_sweep(campaign.current_study, [None, 160, 60])
+    spec = load_study_spec(path)
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    run_queued_sweep(campaign.optuna_study(campaign.current), [None, 160, 60])
 
 
 def run_queued_sweep(study: optuna.Study, steps_to_fit: list[int | None]) -> None:
@@ -173,12 +174,12 @@ def test_concurrent_advancing_widens_the_sweep_once_then_opens_the_baseline_once
         run_queued_sweep(widened, [None, 40])  # the top end again, but no widening is left
         race(name, storages)
         campaign = load_campaign(name, storages[0])
-        assert [s.study_name for s in campaign.studies] == [*names, f"{name}/baseline/1"]
-        decision = campaign.studies[1].user_attrs["autotune.steps_decision"]
-        assert decision["max_train_steps"] == 40 and decision["on_boundary"] == "high"
-        assert decision["fastest_learning_rate"] == pytest.approx(1000.0)
-        assert "treat max_train_steps as an upper estimate" in decision["reason"]
-        assert Campaign.steps_of(campaign.current_study) == 40  # round 1 = all 40 steps
+        assert [s.name for s in campaign.studies] == [*names, f"{name}/baseline/1"]
+        decision = campaign.studies[1].facts.sweep
+        assert decision.max_train_steps == 40 and decision.on_boundary.value == "high"
+        assert decision.fastest_learning_rate == pytest.approx(1000.0)
+        assert "treat max_train_steps as an upper estimate" in decision.reason
+        assert campaign.current.max_train_steps == 40  # round 1 = all 40 steps
 
 
 def test_concurrent_advancing_after_the_baseline_opens_round_one_once(
@@ -188,23 +189,27 @@ def test_concurrent_advancing_after_the_baseline_opens_round_one_once(
     for attempt in range(6):
         name = f"base{attempt}"
         path = write_study(tmp_path, name, trials=4, baseline=True)
-        campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
-        campaign.current_study.add_trial(
+        spec = load_study_spec(path)
+        campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+        campaign.optuna_study(campaign.current).add_trial(
             create_trial(value=0.3, user_attrs={"trivial_val_loss": 2.3, "seed": 1})
         )
         race(name, storages)
         names = sorted(s for s in optuna.get_all_study_names(storage_url) if s.startswith(name))
         assert names == [f"{name}/baseline/1", f"{name}/joint/1"]
-        joint = optuna.load_study(study_name=names[1], storage=storage_url)
-        assert joint.trials == [] and joint.user_attrs["autotune.trials"] == 4
+        joint = load_campaign(name, storages[0]).current
+        assert joint.name == names[1] and joint.trial_budget == 4
+        assert optuna.load_study(study_name=names[1], storage=storage_url).trials == []
 
 
 def test_a_sweep_where_nothing_fits_stops_the_campaign(storage_url: str, tmp_path: Path) -> None:
     path = write_study(tmp_path, "unfit", trials=4, extra="steps_sweep: {count: 2, steps: 200}\n")
     path.write_text(path.read_text().replace("max_train_steps: 120", "max_train_steps: auto"))
-    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
-    run_queued_sweep(campaign.current_study, [None, None])
-    campaign = advance("unfit", open_storage(storage_url))
+    spec = load_study_spec(path)
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    run_queued_sweep(campaign.optuna_study(campaign.current), [None, None])
+    advance("unfit", open_storage(storage_url))
+    campaign = load_campaign("unfit", open_storage(storage_url))
     assert len(campaign.studies) == 1
     assert campaign.stopped is not None
     assert "no learning rate in [0.001, 1] fitted the training set" in campaign.stopped

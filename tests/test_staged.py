@@ -15,19 +15,16 @@ import pytest
 
 import autotune
 from autotune import load_study_spec  # checked against the task, as create does
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._campaign import create_campaign
-from autotune.campaign._pipeline import advance
-from autotune.campaign._reevaluation import ATTR_DESIGN
-from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
-from autotune.campaign._reevaluation import rotating_period_seed
-from autotune.campaign._staging import ATTR_BOUNDARIES
-from autotune.campaign._staging import ATTR_CARRIED_FROM
-from autotune.campaign._staging import ranked_at_a_rung
-from autotune.campaign._staging import study_distributions
+from autotune.campaign import Stage
+from autotune.campaign import advance
+from autotune.campaign import create_campaign
+from autotune.campaign import load_campaign
+from autotune.campaign import rotating_period_seed
+from autotune.campaign._boundaries import ranked_at_a_rung
+from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.spec import SpecError
-from autotune.storage._open import open_storage
+from autotune.storage import open_storage
+from autotune.worker._defaults import task_defaults
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 from tests.conftest import run_workers
@@ -121,35 +118,36 @@ def test_staged_campaign_runs_to_a_verdict_and_a_report(storage_url: str, tmp_pa
 
     campaign = autotune.load("staged", storage=storage_url)
     tuning = campaign.stage_studies(Stage.JOINT)
-    first = [s for s in tuning if s.user_attrs["autotune.stage_index"] == 0]
-    second = [s for s in tuning if s.user_attrs["autotune.stage_index"] == 1]
-    assert first and second and Campaign.round_of(second[-1]) == 2
+    first = [s for s in tuning if s.plan.stage_index == 0]
+    second = [s for s in tuning if s.plan.stage_index == 1]
+    assert first and second and second[-1].round_number == 2
     stage_one_best = min(
-        (t for t in first[-1].trials if t.state is TrialState.COMPLETE), key=lambda t: t.value
+        campaign.trials_of(first[-1], states=(TrialState.COMPLETE,)), key=lambda t: t.value
     )
-    fixed = second[0].user_attrs["autotune.stage_fixed"]
+    fixed = second[0].plan.stage_fixed
     assert fixed == {k: v for k, v in stage_one_best.params.items() if k != "learning_rate"}
-    narrowed = study_distributions(second[0])["learning_rate"]
+    narrowed = second[0].distributions["learning_rate"]
     best_rate = stage_one_best.params["learning_rate"]
     assert narrowed.low == pytest.approx(max(best_rate / 3, 1e-6))
     assert narrowed.high == pytest.approx(min(best_rate * 3, 3.0))
-    assert all(ATTR_BOUNDARIES in s.user_attrs for s in tuning if Campaign.round_of(s) == 1)
+    assert all(s.facts.boundaries for s in tuning if s.round_number == 1)
     for study in tuning:  # fast mode: round 1 on half the training rows, round 2 on all
-        complete = study.get_trials(states=(TrialState.COMPLETE,))
+        complete = campaign.trials_of(study, states=(TrialState.COMPLETE,))
         fractions = {t.user_attrs.get("train_fraction") for t in complete}
-        assert fractions == ({0.5} if Campaign.round_of(study) == 1 else {None})
+        assert fractions == ({0.5} if study.round_number == 1 else {None})
 
     (reevaluation,) = campaign.stage_studies(Stage.REEVALUATION)
-    design = reevaluation.user_attrs[ATTR_DESIGN]
-    assert design["period_seed"] == 7 and design["periods_pinned"] and len(design["periods"]) == 3
-    assert len(design["finalists"]) == 2
-    runs = reevaluation.trials
+    design = reevaluation.facts.design
+    assert design.period_seed == 7 and design.periods_pinned and design.period_count == 3
+    assert len(design.finalists) == 2
+    runs = campaign.trials_of(reevaluation)
     assert len(runs) == 6 and all(t.state is TrialState.COMPLETE for t in runs)
-    assert {(t.user_attrs["finalist"], t.user_attrs["period"]) for t in runs} == {
-        (f, p) for f in design["finalists"] for p in design["periods"]
-    }
-    significance = reevaluation.user_attrs[ATTR_SIGNIFICANCE]
-    assert "can never reach" in significance["too_few_pairs_warning"]
+    pairs = {(t.user_attrs["finalist"], t.user_attrs["period"]) for t in runs}
+    periods = {t.user_attrs["period"] for t in runs}
+    assert len(periods) == 3
+    assert pairs == {(f.label, p) for f in design.finalists for p in periods}
+    significance = reevaluation.facts.significance
+    assert "can never reach" in significance.report.too_few_pairs_warning
 
     out = tmp_path / "report"
     result = run_autotune("report", "staged", "--storage", storage_url, "--out", str(out))
@@ -161,8 +159,7 @@ def test_staged_campaign_runs_to_a_verdict_and_a_report(storage_url: str, tmp_pa
     pictures = re.findall(r"^!\[[^\]]*\]\(([^)]+)\)$", markdown, flags=re.MULTILINE)
     assert len(pictures) >= 6 and all((out / picture).is_file() for picture in pictures)
     assert "<table>" in (out / "report.html").read_text()
-    study_id = campaign.current_study._study_id
-    system_attrs = campaign.storage.get_study_system_attrs(study_id)
+    system_attrs = campaign.storage.get_study_system_attrs(campaign.current.study_id)
     note_keys = [k for k in system_attrs if k.startswith("dashboard:")]
     assert note_keys, "the report is written into the dashboard as a note"
 
@@ -173,12 +170,13 @@ def test_grid_stage_queues_every_combination(storage_url: str, tmp_path: Path) -
         "boundary: {widen: false}\n"
     )
     path = write_study(tmp_path, "grid", trials=1, max_train_steps=40, extra=extra)
-    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
-    trials = campaign.current_study.trials
+    spec = load_study_spec(path)
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    trials = campaign.trials_of(campaign.current)
     # learning_rate x warmup_fraction x schedule x early_stopping_patience: 2 x 2 x 2 x 2
     assert len(trials) == 16 and all(t.state is TrialState.WAITING for t in trials)
-    assert campaign.current_study.user_attrs["autotune.trials"] == 16
-    assert not Campaign.samples(campaign.current_study)
+    assert campaign.current.trial_budget == 16
+    assert not campaign.current.samples
     params = {json.dumps(t.system_attrs["fixed_params"], sort_keys=True) for t in trials}
     assert len(params) == 16
 
@@ -198,8 +196,9 @@ def test_a_hit_bound_is_widened_and_the_trials_carried_over(
     space = tmp_path / "space.yaml"
     space.write_text(LR_ONLY)
     path = write_study(tmp_path, "widen", trials=8, space=space, extra="boundary: {trials: 3}\n")
-    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
-    study = campaign.current_study
+    spec = load_study_spec(path)
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    study = campaign.optuna_study(campaign.current)
     distribution = FloatDistribution(1e-4, 1e-2, log=True)
     rates = [1e-4, 3e-4, 6e-3, 7e-3, 8e-3, 9e-3, 9.5e-3, 1e-2]  # the best at the top end
     for rate in rates:
@@ -210,38 +209,42 @@ def test_a_hit_bound_is_widened_and_the_trials_carried_over(
                 distributions={"learning_rate": distribution},
             )
         )
-    campaign = advance("widen", open_storage(storage_url))
+    advance("widen", open_storage(storage_url))
+    campaign = load_campaign("widen", open_storage(storage_url))
     original, widened = campaign.studies
-    (record,) = original.user_attrs[ATTR_BOUNDARIES]
-    assert record["hit"] and record["side"] == "high"
-    assert widened.study_name == "widen/joint/1-widened1"
-    assert study_distributions(widened)["learning_rate"] == FloatDistribution(1e-4, 0.03, log=True)
-    carried = widened.trials
+    (finding,) = original.facts.boundaries.findings
+    assert finding.hit and finding.side.value == "high"
+    assert widened.name == "widen/joint/1-widened1"
+    assert widened.distributions["learning_rate"] == FloatDistribution(1e-4, 0.03, log=True)
+    carried = campaign.trials_of(widened)
     assert sorted(t.user_attrs[ATTR_CARRIED_FROM] for t in carried) == list(range(8))
     assert [t.params["learning_rate"] for t in carried] == rates
-    assert Campaign.trial_budget(widened) == 8 + 3
-    assert Campaign.label_of(widened) == "round 1 (widened 1x)"
+    assert widened.trial_budget == 8 + 3
+    assert widened.label == "round 1 (widened 1x)"
 
 
 def test_a_hit_hard_limit_is_reported_and_not_widened(storage_url: str, tmp_path: Path) -> None:
     space = tmp_path / "space.yaml"
     space.write_text(LR_ONLY.replace("hard_high: 0.05", "hard_high: 1.0e-2"))
     path = write_study(tmp_path, "limit", trials=8, space=space)
-    campaign, _ = create_campaign(load_study_spec(path), open_storage(storage_url))
+    spec = load_study_spec(path)
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
     distribution = FloatDistribution(1e-4, 1e-2, log=True)
+    study = campaign.optuna_study(campaign.current)
     for rate in [1e-4, 3e-4, 6e-3, 7e-3, 8e-3, 9e-3, 9.5e-3, 1e-2]:
-        campaign.current_study.add_trial(
+        study.add_trial(
             create_trial(
                 value=1.0 / rate,
                 params={"learning_rate": rate},
                 distributions={"learning_rate": distribution},
             )
         )
-    campaign = advance("limit", open_storage(storage_url))
-    assert [s.study_name for s in campaign.studies] == ["limit/joint/1"]  # nothing to widen
-    (record,) = campaign.studies[0].user_attrs[ATTR_BOUNDARIES]
-    assert record["hit"] and record["side"] == "high"
-    assert "hard limit of the space, not widened" in record["message"]
+    advance("limit", open_storage(storage_url))
+    campaign = load_campaign("limit", open_storage(storage_url))
+    assert [s.name for s in campaign.studies] == ["limit/joint/1"]  # nothing to widen
+    (finding,) = campaign.studies[0].facts.boundaries.findings
+    assert finding.hit and finding.side.value == "high"
+    assert "hard limit of the space, not widened" in finding.message
 
 
 def rung_trial(number: int, state: TrialState, curve: dict[int, float]) -> FrozenTrial:

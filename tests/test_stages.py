@@ -17,17 +17,13 @@ from autotune import training
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import BoundarySide
 from autotune.analysis import StepRecommendation
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._pipeline import ATTR_BASELINE
-from autotune.campaign._pipeline import ATTR_STEP_ADVICE
-from autotune.campaign._pipeline import ATTR_SWEEP_DECISION
-from autotune.campaign._pipeline import adapted_round_steps
-from autotune.campaign._pipeline import baseline_outcome
-from autotune.campaign._pipeline import promotion_overrides
-from autotune.campaign._pipeline import resolved_max_train_steps
-from autotune.campaign._pipeline import sweep_points
-from autotune.campaign._pipeline import widened_rates
+from autotune.campaign import Stage
+from autotune.campaign import promotion_overrides
+from autotune.campaign import sweep_points
+from autotune.campaign._promotion import adapted_round_steps
+from autotune.campaign._transitions import baseline_outcome
+from autotune.campaign._transitions import resolved_max_train_steps
+from autotune.campaign._transitions import widened_rates
 from autotune.spec import SpecError
 from autotune.spec import load_study_spec
 from autotune.worker._objectives import sweep_hparams
@@ -96,11 +92,13 @@ def analysis(recommendation: StepRecommendation, suggested: int | None) -> BestS
     ],
 )
 def test_step_advice_scales_the_next_round(
-    recommendation: StepRecommendation, suggested: int | None, expected: int
+    recommendation: StepRecommendation, suggested: int | None, expected: int, tmp_path: Path
 ) -> None:
-    steps, note = adapted_round_steps(120, 60, analysis(recommendation, suggested), 30)
-    assert steps == expected
-    assert ("->" in note) == (expected != 120 or recommendation is StepRecommendation.MORE)
+    spec = spec_of(tmp_path, eval_interval=30)
+    advice = adapted_round_steps(120, 60, analysis(recommendation, suggested), spec)
+    assert advice.steps == expected and advice.planned_steps == 120
+    changed = expected != 120 or recommendation is StepRecommendation.MORE
+    assert ("->" in advice.note) == changed
 
 
 def baseline_trial(state: TrialState, value: float | None, **attrs: object):  # noqa: ANN201
@@ -164,23 +162,25 @@ def test_auto_steps_sweep_widens_then_baseline_then_rounds(
     run_workers("auto", storage_url, count=2)
 
     campaign = autotune.load("auto", storage=storage_url)
-    labels = [Campaign.label_of(s) for s in campaign.studies]
+    labels = [s.label for s in campaign.studies]
     assert labels == ["steps sweep", "steps sweep (widened 1x)", "baseline", "round 1", "round 2"]
     sweep, widened = campaign.stage_studies(Stage.STEPS_SWEEP)
-    assert sorted(t.params["learning_rate"] for t in widened.trials) == pytest.approx([0.1, 1.0])
-    decision = widened.user_attrs[ATTR_SWEEP_DECISION]
+    sweep_trials = campaign.trials_of(sweep) + campaign.trials_of(widened)
+    rates = sorted(t.params["learning_rate"] for t in campaign.trials_of(widened))
+    assert rates == pytest.approx([0.1, 1.0])
+    decision = widened.facts.sweep
     fastest = min(
-        (t for s in (sweep, widened) for t in s.trials if t.user_attrs["steps_to_fit"]),
+        (t for t in sweep_trials if t.user_attrs["steps_to_fit"]),
         key=lambda t: (t.value, t.params["learning_rate"]),
     )
-    assert decision["fastest_learning_rate"] == fastest.params["learning_rate"]
-    assert decision["max_train_steps"] == max(fastest.user_attrs["steps_to_fit"], 30)
-    assert campaign.max_train_steps == decision["max_train_steps"]
+    assert decision.fastest_learning_rate == fastest.params["learning_rate"]
+    assert decision.max_train_steps == max(fastest.user_attrs["steps_to_fit"], 30)
+    assert campaign.max_train_steps == decision.max_train_steps
     baseline, *rounds = campaign.studies[2:]
-    assert baseline.user_attrs[ATTR_BASELINE]["passed"]
-    assert Campaign.steps_of(baseline) == Campaign.steps_of(rounds[0])
-    assert Campaign.steps_of(rounds[1]) == campaign.max_train_steps
-    assert all(t.state is TrialState.COMPLETE for t in rounds[1].trials)
+    assert baseline.facts.baseline.passed
+    assert baseline.max_train_steps == rounds[0].max_train_steps
+    assert rounds[1].max_train_steps == campaign.max_train_steps
+    assert all(t.state is TrialState.COMPLETE for t in campaign.trials_of(rounds[1]))
 
     status = run_autotune("status", "auto", "--storage", storage_url)
     assert "max_train_steps: the fastest learning rate" in status.stdout
@@ -202,7 +202,7 @@ def test_a_baseline_that_loses_to_the_trivial_predictor_stops_the_campaign(
     assert "campaign stopped: the baseline does NOT beat the trivial predictor" in result.stderr
     assert "Traceback" not in result.stderr
     campaign = autotune.load("broken", state_dir=tmp_path / "state")
-    assert [Campaign.stage_of(s) for s in campaign.studies] == [Stage.BASELINE]
+    assert [s.stage for s in campaign.studies] == [Stage.BASELINE]
     assert campaign.stopped is not None and "pipeline or the data is broken" in campaign.stopped
 
 
@@ -237,9 +237,10 @@ def test_promoted_wsd_trials_resume_from_their_parents_checkpoints(
 
     campaign = autotune.load("wsd", storage=storage_url)
     first, second = campaign.studies
-    parents = {t.number: t for t in first.trials}
+    parents = {t.number: t for t in campaign.trials_of(first)}
     spec = campaign.spec
-    for trial in second.trials:
+    promoted = campaign.trials_of(second)
+    for trial in promoted:
         parent = parents[trial.user_attrs["parent_trial"]]
         # Round 1 trains 60 steps, decaying over the last 12: constant up to step 48, so the
         # checkpoint of eval step 40 is the one a 120-step run shares.
@@ -266,7 +267,7 @@ def test_promoted_wsd_trials_resume_from_their_parents_checkpoints(
             s: v for s, v in parent.intermediate_values.items() if s <= 40
         }
     status = run_autotune("status", "wsd", "--storage", storage_url)
-    saved = 40 * len(second.trials)
+    saved = 40 * len(promoted)
     assert f"round 2: {saved} training steps saved by resuming" in status.stdout
 
 
@@ -285,12 +286,12 @@ def test_step_advice_is_applied_to_the_next_round_when_asked(
     run_workers("advised", storage_url, count=2)
     campaign = autotune.load("advised", storage=storage_url)
     first, second = campaign.studies
-    advice = campaign.best_steps(first)
-    expected, note = adapted_round_steps(120, 60, advice, 20)
-    assert Campaign.steps_of(second) == expected
-    assert second.user_attrs[ATTR_STEP_ADVICE] == note
+    advice = adapted_round_steps(120, 60, campaign.best_steps(first), campaign.spec)
+    expected = advice.steps
+    assert second.max_train_steps == expected
+    assert second.facts.step_advice == advice
     # Every run gets the advised budget; a promoted run may still diverge (pruned, NaN).
-    ran = [t for t in second.trials if t.state != TrialState.FAIL]
+    ran = [t for t in campaign.trials_of(second) if t.state != TrialState.FAIL]
     assert {t.user_attrs["max_train_steps"] for t in ran} == {expected}
     trained = [t for t in ran if t.state == TrialState.COMPLETE]
     assert trained and {t.user_attrs["steps_done"] for t in trained} == {expected}

@@ -1,9 +1,9 @@
-"""Names of the trial user attributes that several modules read and write."""
+"""Names of the trial user attributes: lineage, configuration, results (one place)."""
 
 from __future__ import annotations
 
 ATTR_SEED = "seed"
-ATTR_OVERRIDES = "schedule_overrides"  # set on promoted trials (autotune.campaign._pipeline)
+ATTR_OVERRIDES = "schedule_overrides"  # set on promoted trials (campaign/_promotion.py)
 ATTR_PARENT_STUDY = "parent_study"  # lineage of a promoted trial
 ATTR_PARENT_TRIAL = "parent_trial"
 ATTR_PARENT_BUDGET = "parent_budget"
@@ -45,3 +45,16 @@ Not Optuna's system attributes (they would carry the pruner's rung records, judg
 retry at rungs it never reached) and not the trial's results or its promotion checkpoint;
 the recovery checkpoint is inherited, so the retry resumes where the failed trial left off.
 """
+
+# Results and bookkeeping a run records on its trial.
+ATTR_PRUNED_REASON = "pruned_reason"
+ATTR_STEPS_TO_FIT = "steps_to_fit"  # sweep trials: steps until the training set is fitted
+ATTR_DIVERGED = "diverged"
+ATTR_RESUMED_FROM = "resumed_from_step"
+ATTR_RESUME_ERROR = "resume_error"
+ATTR_MAX_TRAIN_STEPS = "max_train_steps"  # the trial's budget, set before it trains
+ATTR_STEPS_DONE = "steps_done"  # steps the run reached, resumed ones included
+ATTR_BEST_STEP = "best_step"
+TRIVIAL_PREFIX = "trivial_"  # trivial_<metric>: the trivial predictor's value (baseline)
+ATTR_CARRIED_FROM = "carried_from"  # a widened stage's copy of a finished trial
+ATTR_QUEUED_AS = "queued_as"  # the key that makes queuing a trial idempotent

@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -17,17 +16,13 @@ import plotly.graph_objects as go
 
 from autotune.analysis import best_step_records
 from autotune.analysis import grid_trends
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._pipeline import ATTR_BASELINE
-from autotune.campaign._pipeline import ATTR_SWEEP_DECISION
-from autotune.campaign._pipeline import sweep_points
-from autotune.campaign._reevaluation import ATTR_DESIGN
-from autotune.campaign._reevaluation import ATTR_RANK_AGREEMENT
-from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
-from autotune.campaign._reevaluation import reevaluation_results
-from autotune.campaign._staging import ATTR_BOUNDARIES
-from autotune.campaign._staging import study_distributions
+from autotune.campaign import BoundaryCheck
+from autotune.campaign import Campaign
+from autotune.campaign import CampaignStudy
+from autotune.campaign import Stage
+from autotune.campaign import reevaluation_results
+from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.report import _plots as _plots
 from autotune.report._html import markdown_to_html
 from autotune.report._summary import campaign_lines
@@ -94,12 +89,13 @@ def write_report(campaign: Campaign, directory: Path) -> Report:
 
 def publish_to_dashboard(campaign: Campaign, report: Report) -> None:
     """The report as the note of the campaign's last study, its figures on their studies."""
-    studies = {study.study_name: study for study in campaign.studies}
-    optuna_dashboard.save_note(campaign.current_study, _dashboard_note(report.markdown))
+    studies = {study.name: study for study in campaign.studies}
+    note = _dashboard_note(report.markdown)
+    optuna_dashboard.save_note(campaign.optuna_study(campaign.current), note)
     for study_name, figure_id, figure in report.figures:
         if study_name in studies:
             optuna_dashboard.save_plotly_graph_object(
-                studies[study_name], figure, graph_object_id=figure_id
+                campaign.optuna_study(studies[study_name]), figure, graph_object_id=figure_id
             )
 
 
@@ -143,15 +139,15 @@ def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
     for study in campaign.studies:
         p = campaign.progress(study)
         best = "—" if p.best_value is None else f"{p.best_value:.5g}"
-        label = Campaign.label_of(study)
+        label = study.label
         builder.add(
-            f"| {label} | {Campaign.steps_of(study)} | {p.budget} | {p.complete} | "
+            f"| {label} | {study.max_train_steps} | {p.budget} | {p.complete} | "
             f"{p.pruned} | {p.failed} | {best} |"
         )
         rows.append((label, p.complete + p.pruned + p.failed, p.pruned, p.complete))
     builder.add("")
     builder.plot(
-        campaign.current_study.study_name,
+        campaign.current.name,
         "funnel",
         lambda path: _plots.funnel_plot(rows, path, "trials per stage: started, pruned, complete"),
         "trial funnel",
@@ -169,17 +165,16 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
     if not sweeps:
         builder.add(f"Fixed in the spec: {campaign.spec.max_train_steps} steps.", "")
         return
-    decision = sweeps[-1].user_attrs.get(ATTR_SWEEP_DECISION)
-    builder.add(decision["reason"] if decision else "The sweep has not decided yet.", "")
-    trials = [t for s in sweeps for t in s.get_trials(deepcopy=False)]
-    points = sweep_points(trials, Campaign.steps_of(sweeps[0]))
-    chosen = decision["fastest_learning_rate"] if decision else None
+    decision = sweeps[-1].facts.sweep
+    builder.add(decision.reason if decision else "The sweep has not decided yet.", "")
+    points = campaign.sweep_points()
+    chosen = decision.fastest_learning_rate if decision else None
     builder.plot(
-        sweeps[-1].study_name,
+        sweeps[-1].name,
         "steps-sweep",
         lambda path: _plots.sweep_plot(
             [(p.learning_rate, p.steps_to_fit) for p in points],
-            Campaign.steps_of(sweeps[0]),
+            sweeps[0].max_train_steps,
             chosen,
             path,
         ),
@@ -189,61 +184,59 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
 
 def _baseline_section(builder: _Builder, campaign: Campaign) -> None:
     for study in campaign.stage_studies(Stage.BASELINE):
-        outcome = study.user_attrs.get(ATTR_BASELINE)
+        outcome = study.facts.baseline
         if outcome is not None:
-            builder.add("## Baseline", "", outcome["message"], "")
+            builder.add("## Baseline", "", outcome.message, "")
 
 
-def _round_section(builder: _Builder, campaign: Campaign, study: optuna.Study) -> None:
-    label = Campaign.label_of(study)
-    slug = study.study_name.split("/", 1)[1].replace("/", "-")
+def _round_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
+    label = study.label
+    slug = study.name.split("/", 1)[1].replace("/", "-")
     builder.add(f"## {label}", "")
-    records = study.user_attrs.get(ATTR_BOUNDARIES) or []
-    if records:
+    check = study.facts.boundaries
+    if check is not None:
         builder.add("| parameter | best | side | distance | top-k near low / high | hit |")
         builder.add("| --- | ---: | --- | ---: | ---: | --- |")
-        for r in records:
-            distance = r.get("distance")
-            distance_text = "—" if distance is None else f"{distance:.3f}"
+        for f in check.findings:
+            distance = "—" if f.distance is None else f"{f.distance:.3f}"
             builder.add(
-                f"| {r['name']} | {_fmt(r.get('best_value', r.get('best_choice')))} | "
-                f"{r['side']} | {distance_text} | {r['near_low']} / {r['near_high']} | "
-                f"{'**yes**' if r['hit'] else 'no'} |"
+                f"| {f.name} | {_fmt(f.best)} | {f.side.value} | {distance} | "
+                f"{f.near_low} / {f.near_high} | {'**yes**' if f.hit else 'no'} |"
             )
         builder.add("")
-    if not Campaign.samples(study) and Campaign.round_of(study) == 1:
+    if not study.samples and study.round_number == 1:
         _grid_section(builder, campaign, study)
-    points = _param_points(campaign, study, records)
+    points = _param_points(campaign, study, check)
     if points:
         builder.plot(
-            study.study_name,
+            study.name,
             f"boundary-{slug}",
             lambda path: _plots.boundary_plot(points, campaign.spec.metric.name, label, path),
             f"{campaign.spec.metric.name} against each parameter, search bounds drawn",
         )
-    records_steps = best_step_records(study.get_trials(deepcopy=False))
+    records_steps = best_step_records(campaign.trials_of(study))
     fractions = [best / budget for best, budget in records_steps]
     builder.plot(
-        study.study_name,
+        study.name,
         f"best-steps-{slug}",
         lambda path: _plots.best_step_histogram(fractions, path, f"{label}: best step / budget"),
         "best step as a fraction of the budget",
     )
-    saved = steps_saved(study)
+    saved = steps_saved(campaign, study)
     if saved:
         builder.add(f"{saved} training steps saved by resuming from parents' checkpoints.", "")
 
 
-def _grid_section(builder: _Builder, campaign: Campaign, study: optuna.Study) -> None:
+def _grid_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
     """A grid stage's per-value trends: median and best objective for each value."""
-    metric, trials = campaign.spec.metric.name, study.get_trials(deepcopy=False)
+    metric, trials = campaign.spec.metric.name, campaign.trials_of(study)
     builder.add(
         "Grid trends:",
         "",
         f"| parameter | value | trials | median {metric} | best {metric} |",
         "| --- | --- | ---: | ---: | ---: |",
     )
-    for name in study_distributions(study):
+    for name in study.distributions:
         for trend in grid_trends(trials, name, campaign.spec.metric.direction):
             builder.add(
                 f"| {name} | {_fmt(trend.value)} | {trend.trials} | {trend.median:.5g} | "
@@ -253,20 +246,21 @@ def _grid_section(builder: _Builder, campaign: Campaign, study: optuna.Study) ->
 
 
 def _param_points(
-    campaign: Campaign, study: optuna.Study, records: list[dict[str, Any]]
+    campaign: Campaign, study: CampaignStudy, check: BoundaryCheck | None
 ) -> list[_plots.ParamPoints]:
     complete = [
         t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        for t in campaign.trials_of(study, states=(TrialState.COMPLETE,))
         if t.value is not None and math.isfinite(t.value)
     ]
     if not complete:
         return []
     best = campaign.progress(study).best_number
     best_trial = next((t for t in complete if t.number == best), None)
-    sides = {r["name"]: r["side"] if r["hit"] else "none" for r in records}
+    findings = check.findings if check is not None else ()
+    sides = {f.name: f.side.value if f.hit else "none" for f in findings}
     points = []
-    for name, dist in study_distributions(study).items():
+    for name, dist in study.distributions.items():
         having = [t for t in complete if name in t.params]
         categorical = isinstance(dist, CategoricalDistribution)
         points.append(
@@ -302,14 +296,14 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
         last = rounds[-1]
         curves = {
             f"trial {t.number}": dict(t.intermediate_values)
-            for t in last.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            for t in campaign.trials_of(last, states=(TrialState.COMPLETE,))
         }
         baselines = campaign.stage_studies(Stage.BASELINE)
-        outcome = baselines[0].user_attrs.get(ATTR_BASELINE) if baselines else None
-        reference = None if outcome is None else outcome.get("value")
+        outcome = baselines[0].facts.baseline if baselines else None
+        reference = None if outcome is None else outcome.value
         builder.add("## Finalists", "")
         builder.plot(
-            last.study_name,
+            last.name,
             "learning-curves",
             lambda path: _plots.learning_curves_plot(
                 curves, campaign.spec.metric.name, path, reference
@@ -320,36 +314,51 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
         _reevaluation_section(builder, campaign, study)
 
 
-def _reevaluation_section(builder: _Builder, campaign: Campaign, study: optuna.Study) -> None:
-    design = study.user_attrs.get(ATTR_DESIGN) or {}
-    how = "pinned in the spec" if design.get("periods_pinned") else "rotated by calendar month"
-    builder.add(
-        "## Re-evaluation on several periods",
-        "",
-        f"Periods ({how}, seed {design.get('period_seed')}): "
-        f"{', '.join(design.get('periods', []))}; {design.get('seeds')} seed(s) each.",
-        "",
-    )
-    significance = study.user_attrs.get(ATTR_SIGNIFICANCE)
+def _reevaluation_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
+    design, trials = study.facts.design, campaign.trials_of(study)
+    builder.add("## Re-evaluation on several periods", "")
+    if design is not None:
+        how = "pinned in the spec" if design.periods_pinned else "rotated by calendar month"
+        names = _period_names(trials)
+        shown = ", ".join(names[i] for i in sorted(names)) or f"{design.period_count} periods"
+        builder.add(
+            f"Periods ({how}, seed {design.period_seed}): {shown}; "
+            f"{design.seeds} seed(s) each.",
+            "",
+        )
+    significance = study.facts.significance
     if significance is None:
         builder.add("The re-evaluation has not finished yet.", "")
     else:
-        builder.add(*(f"- {line}" for line in significance.get("summary", [])), "")
-    agreement = study.user_attrs.get(ATTR_RANK_AGREEMENT)
-    if agreement is not None:
-        builder.add(f"Fast mode: {agreement['message']}", "")
-    results = reevaluation_results(study.get_trials(deepcopy=False))
-    by_period = {finalist: _mean_by_period(values) for finalist, values in results.items()}
+        builder.add(*(f"- {line}" for line in significance.summary), "")
+    if study.facts.rank_agreement is not None:
+        builder.add(f"Fast mode: {study.facts.rank_agreement.message}", "")
+    names = _period_names(trials)
+    results = reevaluation_results(trials)
+    by_period = {
+        finalist: _mean_by_period(values, names) for finalist, values in results.items()
+    }
     builder.plot(
-        study.study_name,
+        study.name,
         "periods",
         lambda path: _plots.period_comparison_plot(by_period, campaign.spec.metric.name, path),
         "finalists by period",
     )
 
 
-def _mean_by_period(values: dict[tuple[str, int], float]) -> dict[str, float]:
+def _period_names(trials: list[FrozenTrial]) -> dict[int, str]:
+    """Period index -> name, as the workers that ran the periods recorded them."""
+    return {
+        int(t.user_attrs[ATTR_PERIOD_INDEX]): str(t.user_attrs[ATTR_PERIOD_NAME])
+        for t in trials
+        if ATTR_PERIOD_NAME in t.user_attrs and ATTR_PERIOD_INDEX in t.user_attrs
+    }
+
+
+def _mean_by_period(
+    values: dict[tuple[str, int], float], names: dict[int, str]
+) -> dict[str, float]:
     grouped: dict[str, list[float]] = {}
-    for (period, _), value in values.items():
-        grouped.setdefault(period, []).append(value)
+    for (index, _), value in values.items():
+        grouped.setdefault(names.get(int(index), f"period {index}"), []).append(value)
     return {period: sum(v) / len(v) for period, v in grouped.items()}

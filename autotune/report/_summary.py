@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import optuna
+import json
 
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._pipeline import ATTR_BASELINE
-from autotune.campaign._pipeline import ATTR_STEP_ADVICE
-from autotune.campaign._pipeline import ATTR_SWEEP_DECISION
-from autotune.campaign._reevaluation import ATTR_RANK_AGREEMENT
-from autotune.campaign._reevaluation import ATTR_SIGNIFICANCE
-from autotune.campaign._reevaluation import ATTR_SKIPPED
-from autotune.campaign._staging import ATTR_BOUNDARIES
+from autotune.campaign import Campaign
+from autotune.campaign import CampaignStudy
+from autotune.campaign import Stage
+from autotune.campaign._trial_attrs import ATTR_BEST_STEP
+from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
+from autotune.report._progress import format_best
 from autotune.spec import StudySpec
-from autotune.worker._objectives import ATTR_RESUMED_FROM
 
 
 def pipeline_text(spec: StudySpec) -> str:
@@ -55,66 +51,65 @@ def pipeline_text(spec: StudySpec) -> str:
     return "; ".join(parts)
 
 
-def study_lines(campaign: Campaign, study: optuna.Study) -> list[str]:
+def study_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
     """What a finished stage decided: the sweep's steps, the baseline verdict, best steps."""
-    attrs, stage = study.user_attrs, Campaign.stage_of(study)
-    lines = []
-    if stage is Stage.STEPS_SWEEP and ATTR_SWEEP_DECISION in attrs:
-        lines.append(f"max_train_steps: {attrs[ATTR_SWEEP_DECISION]['reason']}")
-    if stage is Stage.BASELINE and ATTR_BASELINE in attrs:
-        lines.append(f"baseline: {attrs[ATTR_BASELINE]['message']}")
-    if stage is Stage.REEVALUATION:
-        significance = attrs.get(ATTR_SIGNIFICANCE) or {}
-        lines += [f"re-evaluation: {line}" for line in significance.get("summary", [])]
-        agreement = attrs.get(ATTR_RANK_AGREEMENT)
-        if agreement is not None:
-            lines.append(f"fast mode: {agreement['message']}")
-    if stage is Stage.JOINT:
-        lines += [
-            f"{Campaign.label_of(study)} bounds: {record['message']}"
-            for record in attrs.get(ATTR_BOUNDARIES) or []
-            if record.get("hit")
-        ]
-        if ATTR_SKIPPED in attrs:
-            lines.append(attrs[ATTR_SKIPPED])
-        versus = _versus_baseline(campaign, study)
-        if versus:
-            lines.append(versus)
-        if ATTR_STEP_ADVICE in attrs:
-            lines.append(f"{Campaign.label_of(study)} steps: {attrs[ATTR_STEP_ADVICE]}")
-        analysis = campaign.best_steps(study)
-        steps, total = Campaign.steps_of(study), campaign.max_train_steps
-        shortened = "" if total is None or steps >= total else f" of its {steps}-step budget"
-        lines.append(
-            f"{Campaign.label_of(study)} best steps{shortened}: "
-            f"{analysis.recommendation.value} — {analysis.reason}"
-        )
-        saved = steps_saved(study)
-        if saved:
-            lines.append(
-                f"{Campaign.label_of(study)}: {saved} training steps saved by resuming "
-                "promoted trials from their parents' checkpoints"
-            )
+    facts, lines = study.facts, []
+    if facts.sweep is not None:
+        lines.append(f"max_train_steps: {facts.sweep.reason}")
+    if facts.baseline is not None:
+        lines.append(f"baseline: {facts.baseline.message}")
+    if facts.significance is not None:
+        lines += [f"re-evaluation: {line}" for line in facts.significance.summary]
+    if facts.rank_agreement is not None:
+        lines.append(f"fast mode: {facts.rank_agreement.message}")
+    if study.stage is Stage.JOINT:
+        lines += _round_lines(campaign, study)
     return lines
 
 
-def _versus_baseline(campaign: Campaign, study: optuna.Study) -> str | None:
+def _round_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
+    facts, label = study.facts, study.label
+    lines = []
+    if facts.boundaries is not None:
+        lines += [f"{label} bounds: {finding.message}" for finding in facts.boundaries.hits]
+    if facts.skipped is not None:
+        lines.append(facts.skipped.reason)
+    versus = _versus_baseline(campaign, study)
+    if versus:
+        lines.append(versus)
+    if facts.step_advice is not None:
+        lines.append(f"{label} steps: {facts.step_advice.note}")
+    analysis = campaign.best_steps(study)
+    steps, total = study.max_train_steps, campaign.max_train_steps
+    shortened = "" if total is None or steps >= total else f" of its {steps}-step budget"
+    lines.append(
+        f"{label} best steps{shortened}: {analysis.recommendation.value} — {analysis.reason}"
+    )
+    saved = steps_saved(campaign, study)
+    if saved:
+        lines.append(
+            f"{label}: {saved} training steps saved by resuming promoted trials from their "
+            "parents' checkpoints"
+        )
+    return lines
+
+
+def _versus_baseline(campaign: Campaign, study: CampaignStudy) -> str | None:
     """The round's best value against the baseline's, the reference of every stage."""
     baselines = campaign.stage_studies(Stage.BASELINE)
-    outcome = baselines[0].user_attrs.get(ATTR_BASELINE) if baselines else None
+    outcome = baselines[0].facts.baseline if baselines else None
     best = campaign.progress(study).best_value
-    if outcome is None or outcome.get("value") is None or best is None:
+    if outcome is None or outcome.value is None or best is None:
         return None
-    metric, reference = campaign.spec.metric.name, outcome["value"]
+    metric, reference = campaign.spec.metric.name, outcome.value
     change = "" if reference == 0 else f" ({(best - reference) / abs(reference):+.1%})"
-    label = Campaign.label_of(study)
-    return f"{label} best {metric} {best:.5g} vs baseline {reference:.5g}{change}"
+    return f"{study.label} best {metric} {best:.5g} vs baseline {reference:.5g}{change}"
 
 
-def steps_saved(study: optuna.Study) -> int:
+def steps_saved(campaign: Campaign, study: CampaignStudy) -> int:
     """Training steps promoted trials did not re-run because they resumed a checkpoint."""
     return sum(
-        int(t.user_attrs.get(ATTR_RESUMED_FROM) or 0) for t in study.get_trials(deepcopy=False)
+        int(t.user_attrs.get(ATTR_RESUMED_FROM) or 0) for t in campaign.trials_of(study)
     )
 
 
@@ -123,4 +118,30 @@ def campaign_lines(campaign: Campaign) -> list[str]:
     lines = [line for study in campaign.studies for line in study_lines(campaign, study)]
     if campaign.stopped is not None:
         lines.append(f"STOPPED: {campaign.stopped}")
+    return lines
+
+
+def run_summary(campaign: Campaign) -> list[str]:
+    """The end of ``autotune run``: every study's counts, the decisions, the best trial."""
+    spec = campaign.spec
+    lines = [f"campaign {spec.name}:"]
+    for study in campaign.studies:
+        progress = campaign.progress(study)
+        lines.append(
+            f"  {study.label} ({study.max_train_steps} steps): "
+            f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
+            f"of {progress.budget}; {format_best(progress, campaign.value_name(study))}"
+        )
+    rounds_run = len(campaign.stage_studies(Stage.JOINT))
+    if campaign.stopped is None and rounds_run < len(spec.rounds):
+        missing = len(spec.rounds) - rounds_run
+        lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
+    lines += [f"  {line}" for line in campaign_lines(campaign)]
+    best = campaign.best()
+    if best is not None:
+        lines.append(
+            f"best: {spec.metric.name} {best.value:.5g} ({best.study} trial {best.trial_number})"
+        )
+        lines.append(f"best parameters: {json.dumps(best.params, sort_keys=True)}")
+        lines.append(f"best step: {best.user_attrs.get(ATTR_BEST_STEP)}")
     return lines

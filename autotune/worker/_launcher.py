@@ -12,11 +12,10 @@ import sys
 import time
 from typing import TextIO
 
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._campaign import load_campaign
-from autotune.report._progress import progress_line
-from autotune.storage._open import HeartbeatSettings
+from autotune.campaign import Campaign
+from autotune.campaign import load_campaign
+from autotune.report._progress import campaign_progress_line
+from autotune.storage import HeartbeatSettings
 
 STORAGE_ENV = "AUTOTUNE_STORAGE"
 QUIET_PRINT_INTERVAL_S = 10.0
@@ -115,17 +114,14 @@ def _progress_printer(out: TextIO) -> Callable[[Campaign, float], None]:
     last: dict[str, object] = {"key": None, "at": -QUIET_PRINT_INTERVAL_S}
 
     def show(campaign: Campaign, elapsed_s: float) -> None:
-        study = campaign.current_study
+        study = campaign.current
         progress = campaign.progress(study)
-        label = Campaign.label_of(study)
-        if Campaign.stage_of(study) is Stage.JOINT:
-            label += f"/{len(campaign.spec.rounds)}"
-        line = f"{label} " + progress_line(progress, campaign.value_name(study), elapsed_s)
+        line = campaign_progress_line(campaign, study, progress, elapsed_s)
         if out.isatty():
             out.write("\r" + line.ljust(130)[:170])
             out.flush()
             return
-        key = (study.study_name, progress.complete, progress.pruned, progress.failed)
+        key = (study.name, progress.complete, progress.pruned, progress.failed)
         if key != last["key"] and elapsed_s - float(last["at"]) >= QUIET_PRINT_INTERVAL_S:
             out.write(line + "\n")
             out.flush()

@@ -20,36 +20,38 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
 from autotune import training
-from autotune.campaign._campaign import Stage
-from autotune.campaign._campaign import space_distributions
-from autotune.campaign._trial_attrs import ATTR_FINALIST  # noqa: F401 (re-exported)
+from autotune.campaign import Stage
+from autotune.campaign import baseline_hparams
+from autotune.campaign import promotion_overrides
+from autotune.campaign import space_distributions
+from autotune.campaign import trial_hparams
+from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
+from autotune.campaign._trial_attrs import ATTR_DIVERGED
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
-from autotune.campaign._trial_attrs import ATTR_OVERRIDES
+from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
 from autotune.campaign._trial_attrs import ATTR_PERIOD_COUNT
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
-from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME  # noqa: F401 (re-exported)
+from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
-from autotune.campaign._trial_attrs import ATTR_REPLICATE  # noqa: F401 (re-exported)
+from autotune.campaign._trial_attrs import ATTR_PRUNED_REASON
+from autotune.campaign._trial_attrs import ATTR_RESUME_ERROR
+from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
+from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
-from autotune.storage._artifacts import CheckpointRef
-from autotune.storage._artifacts import CheckpointStore
-from autotune.storage._write_behind import flush_trial
+from autotune.storage import CheckpointRef
+from autotune.storage import CheckpointStore
+from autotune.storage import flush
+from autotune.storage import trial_curve
 from autotune.worker._checkpoints import RecoveryCheckpoints
 from autotune.worker._checkpoints import resume_sources
 from autotune.worker._checkpoints import takes_recovery_checkpoint
 
 _logger = logging.getLogger(__name__)
 
-ATTR_PRUNED_REASON = "pruned_reason"
-ATTR_STEPS_TO_FIT = "steps_to_fit"
-ATTR_DIVERGED = "diverged"
-ATTR_RESUMED_FROM = "resumed_from_step"
-ATTR_RESUME_ERROR = "resume_error"
-ATTR_MAX_TRAIN_STEPS = "max_train_steps"  # the trial's budget, set before it trains
-ATTR_STEPS_DONE = "steps_done"  # steps the run reached, resumed ones included
-TRIVIAL_PREFIX = "trivial_"
 SWEEP_PARAM_RANGE = (1e-8, 1e3)  # the sweep's learning rates are enqueued; any fit inside
 _REGULARIZATION_OFF = {"weight_decay": 0.0, "dropout": 0.0}
 
@@ -94,7 +96,7 @@ def suggest_from(
             values[name] = trial.suggest_categorical(name, list(dist.choices))
         else:
             raise TypeError(f"unsupported distribution {type(dist).__name__} for {name!r}")
-    flush_trial(trial)
+    flush(trial)
     return values
 
 
@@ -140,54 +142,12 @@ def result_attrs(result: training.TrainResult) -> dict[str, Any]:
     return attrs
 
 
-def promotion_overrides(hparams: Mapping[str, Any], parent_steps: int) -> dict[str, Any]:
-    """Schedule settings that spend a longer budget's extra steps at a high learning rate.
-
-    METHOD §1, round-2 rule: the warmup keeps its length; linear and WSD keep the parent's
-    decay length, so the constant phase grows; cosine keeps its base rate and stretches to
-    the new budget; Noam does not depend on the budget. Early stopping is kept (turning it
-    off in promoted runs was measured: more steps, no better result; BENCHMARKS.md §2).
-    """
-    # model_dim only scales Noam, which has no budget-dependent part: any value will do.
-    schedule = training.ScheduleConfig.from_hparams(hparams, model_dim=1)
-    if schedule.kind is training.Schedule.NOAM:
-        return {}
-    overrides: dict[str, Any] = {
-        "warmup_fraction": 0.0,
-        "warmup_steps": training.resolved_warmup_steps(schedule, parent_steps),
-    }
-    if schedule.kind in (training.Schedule.LINEAR, training.Schedule.WSD):
-        overrides |= {
-            "decay_fraction": None,
-            "decay_steps": training.resolved_decay_steps(schedule, parent_steps),
-        }
-    return overrides
-
-
-def stage_base_hparams(spec: StudySpec, stage_fixed: Mapping[str, Any]) -> dict[str, Any]:
-    """What a tuning stage does not tune: the task's defaults, fixed values, earlier bests."""
-    task = training.get_task(spec.task)
-    return {**task.default_hyperparameters(), **spec.fixed, **stage_fixed}
-
-
-def trial_hparams(
-    base: Mapping[str, Any], params: Mapping[str, Any], user_attrs: Mapping[str, Any]
-) -> dict[str, Any]:
-    """A tuning trial's configuration: the stage's base, its parameters, schedule overrides."""
-    return {**base, **params, **(user_attrs.get(ATTR_OVERRIDES) or {})}
-
-
-def baseline_hparams(spec: StudySpec, task: training.Task) -> dict[str, Any]:
-    """The baseline: the task's default configuration with the spec's fixed values."""
-    return {**task.default_hyperparameters(), **spec.fixed}
-
-
 def sweep_hparams(spec: StudySpec, task: training.Task, learning_rate: float) -> dict[str, Any]:
     """A sweep trial: the baseline at a constant learning rate, without regularization."""
     known = training.TRAINING_HYPERPARAMETERS | task.model_hyperparameters
     hparams = {
         k: v
-        for k, v in baseline_hparams(spec, task).items()
+        for k, v in baseline_hparams(spec, task.default_hyperparameters()).items()
         if k not in training.SCHEDULE_HYPERPARAMETERS
     }
     hparams |= {k: v for k, v in _REGULARIZATION_OFF.items() if k in known}
@@ -359,7 +319,8 @@ class _TuningObjective(_Objective):
         try:
             if path is None:
                 raise FileNotFoundError(f"no checkpoint in {settings.directory}")
-            self.checkpoints.upload(trial, path, step)
+            ref = self.checkpoints.upload(trial, path, step)
+            trial.set_user_attr(ATTR_CHECKPOINT, ref.to_attr())
         except Exception as error:  # a promoted copy then trains from scratch
             _logger.warning("trial %d: checkpoint upload failed: %s", trial.number, error)
 
@@ -410,13 +371,8 @@ class _TuningObjective(_Objective):
 
 def _report_curve_of(trial: optuna.Trial, study_name: str, number: int, until_step: int) -> None:
     """Report another trial's values up to the resumed step: the learning curve stays whole."""
-    storage = trial.storage
-    study_id = storage.get_study_id_from_name(study_name)
-    source_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-    curve = storage.get_trial(source_id).intermediate_values
-    for step, value in sorted(curve.items()):
-        if step <= until_step:
-            trial.report(value, step)
+    for step, value in trial_curve(trial.storage, study_name, number, until_step).items():
+        trial.report(value, step)
 
 
 def _resume_failed(trial: optuna.Trial, reason: str) -> None:
@@ -429,7 +385,7 @@ class _BaselineObjective(_Objective):
     """The baseline run: the task's default configuration, with the trivial predictor's value."""
 
     def __call__(self, trial: optuna.Trial) -> float:
-        hparams = baseline_hparams(self.spec, self.task)
+        hparams = baseline_hparams(self.spec, self.task.default_hyperparameters())
         trial.set_user_attr(ATTR_HPARAMS, hparams)
         if isinstance(self.task, training.HasTrivialMetrics):
             for name, value in self.task.trivial_metrics().items():
@@ -452,7 +408,7 @@ class _SweepObjective(_Objective):
         learning_rate = trial.suggest_float("learning_rate", *SWEEP_PARAM_RANGE, log=True)
         hparams = sweep_hparams(self.spec, self.task, learning_rate)
         trial.set_user_attr(ATTR_HPARAMS, hparams)
-        flush_trial(trial)  # durable before training: a retry copies the learning rate
+        flush(trial)  # durable before training: a retry copies the learning rate
         if not isinstance(self.task, training.HasFitThreshold):  # the spec loader checks it
             raise TypeError(f"task {self.task.name!r} has no fit_threshold to sweep for")
         threshold = float(self.task.fit_threshold)
@@ -482,4 +438,6 @@ class _ReevaluationObjective(_Objective):
     def __call__(self, trial: optuna.Trial) -> float:
         attrs = trial.user_attrs
         periods = self.task.periods(attrs[ATTR_PERIOD_COUNT], attrs[ATTR_PERIOD_SEED])
-        return self.run_reporting(trial, attrs[ATTR_HPARAMS], periods[attrs[ATTR_PERIOD_INDEX]])
+        period = periods[attrs[ATTR_PERIOD_INDEX]]
+        trial.set_user_attr(ATTR_PERIOD_NAME, period.name)
+        return self.run_reporting(trial, attrs[ATTR_HPARAMS], period)

@@ -21,29 +21,29 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from autotune.campaign._campaign import ATTR_STAGE_INDEX
-from autotune.campaign._campaign import Campaign
-from autotune.campaign._campaign import Stage
-from autotune.campaign._pipeline import advance
-from autotune.campaign._staging import stage_spec_of
-from autotune.campaign._staging import study_base
-from autotune.campaign._staging import study_distributions
+from autotune.campaign import Campaign
+from autotune.campaign import CampaignStudy
+from autotune.campaign import Stage
+from autotune.campaign import advance
+from autotune.campaign import load_campaign
+from autotune.campaign import stage_base_hparams
 from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.campaign._trial_budget import NextStep
 from autotune.campaign._trial_budget import consumes_budget  # noqa: F401 (re-exported)
 from autotune.campaign._trial_budget import next_step
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
-from autotune.storage._artifacts import CheckpointStore
-from autotune.storage._locks import advisory_lock
-from autotune.storage._locks import advisory_lock_key  # noqa: F401 (re-exported)
-from autotune.storage._outage import STORAGE_ERRORS
-from autotune.storage._outage import first_line
-from autotune.storage._outage import is_connection_lost
-from autotune.storage._outage import wait_for_database
-from autotune.storage._retry import RetryStaleTrial
-from autotune.storage._retry import forget_rung_values
-from autotune.storage._retry import retry_unretried_failures
+from autotune.storage import STORAGE_ERRORS
+from autotune.storage import CheckpointStore
+from autotune.storage import advisory_lock
+from autotune.storage import advisory_lock_key  # noqa: F401 (re-exported)
+from autotune.storage import first_line
+from autotune.storage import forget_rung_values
+from autotune.storage import is_connection_lost
+from autotune.storage import record_heartbeat
+from autotune.storage import retry_failed_trial
+from autotune.storage import retry_unretried_failures
+from autotune.storage import wait_for_database
 from autotune.worker._checkpoints import discard_recovery_checkpoint
 from autotune.worker._factories import make_pruner
 from autotune.worker._factories import make_sampler
@@ -133,29 +133,30 @@ class _Round:
     objective: Callable[[optuna.Trial], float]
 
 
-def _stage_sampler(spec: StudySpec, study: optuna.Study) -> SamplerKind | None:
-    if Campaign.stage_of(study) is not Stage.JOINT:
+def _stage_sampler(spec: StudySpec, study: CampaignStudy) -> SamplerKind | None:
+    if study.stage is not Stage.JOINT:
         return SamplerKind.RANDOM  # queued trials only
-    return spec.stage_sampler(stage_spec_of(spec, study))
+    return spec.stage_sampler(spec.tuning_stages[study.plan.stage_index])
 
 
-def round_setting(campaign: Campaign, study: optuna.Study) -> RoundSetting:
+def round_setting(campaign: Campaign, study: CampaignStudy) -> RoundSetting:
     """What the objective of a stage/round study needs: its steps and the next round's."""
-    stage, number, spec = Campaign.stage_of(study), Campaign.round_of(study), campaign.spec
-    if stage is not Stage.JOINT:
-        return RoundSetting(stage, Campaign.steps_of(study))
+    spec, plan = campaign.spec, study.plan
+    if plan.stage is not Stage.JOINT:
+        return RoundSetting(plan.stage, plan.max_train_steps)
     promote_to = None
-    total = campaign.max_train_steps
-    last_stage = study.user_attrs.get(ATTR_STAGE_INDEX, 0) == len(spec.tuning_stages) - 1
-    if last_stage and number < len(spec.rounds) and total is not None:
-        promote_to = spec.round_steps(number + 1, total)
-    fast = spec.fast_mode.enabled and number == 1
+    total = plan.campaign_max_train_steps
+    last_stage = plan.stage_index == len(spec.tuning_stages) - 1
+    if last_stage and plan.round_number < len(spec.rounds) and total is not None:
+        promote_to = spec.round_steps(plan.round_number + 1, total)
+    fast = spec.fast_mode.enabled and plan.round_number == 1
+    defaults = campaign.task_defaults.hyperparameters
     return RoundSetting(
-        stage,
-        Campaign.steps_of(study),
+        plan.stage,
+        plan.max_train_steps,
         promote_to,
-        distributions=study_distributions(study),
-        base=study_base(spec, study),
+        distributions=study.distributions,
+        base=stage_base_hparams(spec, defaults, plan.stage_fixed),
         train_fraction=spec.fast_mode.train_fraction if fast else 1.0,
     )
 
@@ -188,22 +189,18 @@ class Worker:
         self._checkpoints = checkpoints
         self._objective_factory = objective_factory
         self._stop_requested = threading.Event()
-        self._round = self._open_round(campaign.current_study)
+        self._round = self._open_round(campaign.current)
 
-    def _open_round(self, study: optuna.Study) -> _Round:
-        spec = self._campaign.spec
-        stage, number = Campaign.stage_of(study), Campaign.round_of(study)
+    def _open_round(self, study: CampaignStudy) -> _Round:
+        spec, plan = self._campaign.spec, study.plan
         setting = round_setting(self._campaign, study)
+        sampler = make_sampler(spec, self._options.seed, _stage_sampler(spec, study))
+        pruner = make_pruner(spec, plan.stage, plan.round_number, setting.max_train_steps)
         return _Round(
-            study=optuna.load_study(
-                study_name=study.study_name,
-                storage=self._storage,
-                sampler=make_sampler(spec, self._options.seed, _stage_sampler(spec, study)),
-                pruner=make_pruner(spec, stage, number, setting.max_train_steps),
-            ),
-            label=Campaign.label_of(study),
-            sampling=Campaign.samples(study),
-            budget=Campaign.trial_budget(study),
+            study=self._campaign.optuna_study(study, sampler=sampler, pruner=pruner),
+            label=study.label,
+            sampling=study.samples,
+            budget=study.trial_budget,
             objective=self._objective_factory(
                 spec, self._stop_requested, setting, self._checkpoints
             ),
@@ -250,14 +247,16 @@ class Worker:
 
     def _advance(self) -> bool:
         """Move to the next stage/round (creating it if first); False when done or stopped."""
-        self._campaign = advance(self._campaign.name, self._storage)
-        latest = self._campaign.current_study
-        if latest.study_name == self._round.study.study_name:
+        name = self._campaign.name
+        advance(name, self._storage)
+        self._campaign = load_campaign(name, self._storage)
+        latest = self._campaign.current
+        if latest.name == self._round.study.study_name:
             stopped = self._campaign.stopped
             if stopped is not None:
-                _logger.error("campaign %s stopped: %s", self._campaign.name, stopped)
+                _logger.error("campaign %s stopped: %s", name, stopped)
             return False
-        _logger.info("campaign %s: %s", self._campaign.name, Campaign.label_of(latest))
+        _logger.info("campaign %s: %s", name, latest.label)
         self._round = self._open_round(latest)
         return True
 
@@ -281,7 +280,7 @@ class Worker:
     def _run_trial(self, trial: optuna.Trial) -> TrialOutcome:
         interval = self._storage.get_heartbeat_interval() or 10
         heartbeat = _Periodic(
-            interval, lambda: self._storage.record_heartbeat(trial._trial_id), "heartbeat"
+            interval, lambda: record_heartbeat(self._storage, trial), "heartbeat"
         )
         state, value = TrialState.FAIL, None
         try:
@@ -316,7 +315,7 @@ class Worker:
         if not is_connection_lost(error):
             raise error
         _logger.warning("database connection lost: %s", first_line(error))
-        waited = wait_for_database(self._storage.engine, self._options.outage_limit_s)
+        waited = wait_for_database(self._storage, self._options.outage_limit_s)
         _logger.warning("database back after %.1f s", waited)
 
     def _reconnecting(self, call: Callable[[], _T]) -> _T:
@@ -334,8 +333,7 @@ class Worker:
             frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             forget_rung_values(study, frozen)
             if frozen.user_attrs.get(ATTR_INTERRUPTED) == reason:
-                retry = self._storage.get_heartbeat_stale_trial_callback() or RetryStaleTrial()
-                retry(study, frozen)
+                retry_failed_trial(study, frozen)
         _logger.warning("trial %d interrupted (%s); queued for retry", trial.number, reason)
         return TrialOutcome.INTERRUPTED
 

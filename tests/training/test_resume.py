@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from autotune.campaign._pipeline import promotion_overrides
+from autotune.campaign import promotion_overrides
 from autotune.training import Budget
 from autotune.training import EvalResult
 from autotune.training import Task

@@ -1,0 +1,120 @@
+"""Writing transitions: the only code that changes a campaign's studies.
+
+``advance`` reads a snapshot, decides with ``next_transition`` and applies the result, all
+under the campaign's advisory lock. Applying is idempotent: a worker that dies half-way
+leaves the new study unpublished, and the next worker decides the same transition from the
+same snapshot and completes it (queued and carried trials are keyed, never added twice).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+from autotune._errors import CampaignNotFoundError
+from autotune.campaign._plain import plain
+from autotune.campaign._plan import NewStudy
+from autotune.campaign._records import Stage
+from autotune.campaign._records import StudyKey
+from autotune.campaign._records import TaskDefaults
+from autotune.campaign._records import fact_attr
+from autotune.campaign._snapshot import read_snapshot
+from autotune.campaign._transitions import Transition
+from autotune.campaign._transitions import next_transition
+from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
+from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
+from autotune.spec import Direction
+from autotune.spec import StudySpec
+from autotune.storage import advisory_lock
+
+_DIRECTIONS = {
+    Direction.MINIMIZE: optuna.study.StudyDirection.MINIMIZE,
+    Direction.MAXIMIZE: optuna.study.StudyDirection.MAXIMIZE,
+}
+
+
+def campaign_lock_name(campaign: str) -> str:
+    return f"campaign:{campaign}"
+
+
+def advance(campaign: str, storage: BaseStorage, today: datetime.date | None = None) -> Transition:
+    """Decide and apply the campaign's next transition, under its advisory lock."""
+    with advisory_lock(storage, campaign_lock_name(campaign)):
+        snapshot = read_snapshot(
+            storage, campaign, today or datetime.date.today(), max_retry(storage)
+        )
+        if snapshot is None:
+            raise CampaignNotFoundError(f"no campaign {campaign!r} in this storage")
+        transition = next_transition(snapshot)
+        apply(transition, storage, snapshot.spec, snapshot.task_defaults)
+    return transition
+
+
+def max_retry(storage: BaseStorage) -> int | None:
+    """The storage's retry limit for stale trials (None: unlimited or no retry)."""
+    get_callback = getattr(storage, "get_heartbeat_stale_trial_callback", None)
+    callback = get_callback() if callable(get_callback) else None
+    return getattr(callback, "max_retry", None)
+
+
+def apply(
+    transition: Transition, storage: BaseStorage, spec: StudySpec, defaults: TaskDefaults
+) -> None:
+    """Write the transition's facts, then create and publish its new study (if any)."""
+    for study_name, fact in transition.facts:
+        key, value = fact_attr(fact)
+        storage.set_study_user_attr(storage.get_study_id_from_name(study_name), key, value)
+    if transition.new_study is not None:
+        create_stage_study(storage, spec, defaults, transition.new_study)
+
+
+def create_stage_study(
+    storage: BaseStorage, spec: StudySpec, defaults: TaskDefaults, new: NewStudy
+) -> optuna.Study:
+    """Create (or, after an interrupted attempt, complete) a stage/round study; publish it
+    last, so readers never see a study half made."""
+    plan = new.plan
+    study = optuna.create_study(
+        study_name=plan.study_name(spec.name),
+        storage=storage,
+        direction=_direction(spec, plan.stage),
+        load_if_exists=True,
+    )
+    attrs: dict[str, Any] = {
+        StudyKey.SPEC_HASH.value: spec.spec_hash,
+        StudyKey.SPEC.value: spec.to_json_dict(),
+        StudyKey.TASK_DEFAULTS.value: plain(defaults),
+    }
+    attrs |= dict(fact_attr(f) for f in (plan, *new.facts))
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    _add_trials(study, new)
+    study.set_user_attr(StudyKey.CAMPAIGN.value, spec.name)
+    return study
+
+
+def _add_trials(study: optuna.Study, new: NewStudy) -> None:
+    existing = study.get_trials(deepcopy=False)
+    queued = {t.user_attrs.get(ATTR_QUEUED_AS) for t in existing}
+    for trial in new.queued:
+        if trial.key not in queued:
+            study.enqueue_trial(
+                trial.params, user_attrs={**trial.user_attrs, ATTR_QUEUED_AS: trial.key}
+            )
+    carried = {t.user_attrs.get(ATTR_CARRIED_FROM) for t in existing}
+    for frozen in new.carried:
+        if frozen.user_attrs.get(ATTR_CARRIED_FROM) not in carried:
+            study.add_trial(frozen)
+
+
+def _direction(spec: StudySpec, stage: Stage) -> optuna.study.StudyDirection:
+    if stage is Stage.STEPS_SWEEP:  # a sweep trial's value is its steps to fit
+        return optuna.study.StudyDirection.MINIMIZE
+    return _DIRECTIONS[spec.metric.direction]
+
+
+def optuna_direction(direction: Direction) -> optuna.study.StudyDirection:
+    return _DIRECTIONS[direction]

@@ -1,0 +1,198 @@
+"""Boundary check and widening after round 1 of a tuning stage (METHOD §1).
+
+Every numeric parameter is checked for a best value on a bound of the range it was searched
+in (bad search spaces deceive). A hit bound is widened within the space's hard limits, and
+the stage continues as a new study that carries the finished trials over with the widened
+distributions, so nothing is re-run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+from optuna.trial import create_trial
+
+from autotune.analysis import CategoricalEdge
+from autotune.analysis import ParamBoundary
+from autotune.analysis import carried_over
+from autotune.analysis import check_boundaries
+from autotune.analysis import widen
+from autotune.campaign._records import BoundaryAction
+from autotune.campaign._records import BoundaryCheck
+from autotune.campaign._records import BoundaryFinding
+from autotune.campaign._snapshot import StudySnapshot
+from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
+from autotune.pruning import rung_reports
+from autotune.pruning import rung_steps
+from autotune.spec import CategoricalParam
+from autotune.spec import IntParam
+from autotune.spec import PrunerKind
+from autotune.spec import StudySpec
+
+LEARNING_RATE = "learning_rate"
+
+
+def boundary_check(spec: StudySpec, study: StudySnapshot) -> BoundaryCheck:
+    """The boundary check of a finished round-1 study, one finding per parameter."""
+    ordered = frozenset(
+        name
+        for name, param in spec.search_space.params.items()
+        if isinstance(param, CategoricalParam) and param.ordered
+    )
+    trials = list(study.trials)
+    if spec.pruner.type is not PrunerKind.NONE:
+        pruner = spec.pruner
+        rungs = rung_steps(pruner.min_steps, pruner.reduction_factor, study.plan.max_train_steps)
+        trials = ranked_at_a_rung(trials, rungs, spec.boundary.top_k)
+    distributions = study.plan.decoded_distributions()
+    records = check_boundaries(
+        trials,
+        distributions,
+        spec.metric.direction,
+        top_k=spec.boundary.top_k,
+        tolerance=spec.boundary.tolerance,
+        ordered_categoricals=ordered,
+    )
+    return BoundaryCheck(tuple(_finding(spec, distributions, r) for r in records))
+
+
+def _finding(
+    spec: StudySpec,
+    distributions: Mapping[str, BaseDistribution],
+    record: ParamBoundary | CategoricalEdge,
+) -> BoundaryFinding:
+    if isinstance(record, CategoricalEdge):
+        action = BoundaryAction.MORE_CHOICES if record.hit else BoundaryAction.NONE
+        return BoundaryFinding(
+            record.name, True, record.best_choice, record.side, None,
+            record.near_low, record.near_high, record.hit, action, record.message,
+        )  # fmt: skip
+    action, message = BoundaryAction.NONE, record.message
+    if record.hit:
+        action = BoundaryAction.WIDEN
+        if _widened(spec, distributions, record) is None:
+            action, message = BoundaryAction.HARD_LIMIT, _hard_limit_message(record)
+    return BoundaryFinding(
+        record.name, False, record.best_value, record.side, record.distance,
+        record.near_low, record.near_high, record.hit, action, message,
+    )  # fmt: skip
+
+
+def _hard_limit_message(record: ParamBoundary) -> str:
+    end, bound = ("upper", record.high) if record.side.value == "high" else ("lower", record.low)
+    return (
+        f"{record.name}: best {record.best_value:g} is at the {end} bound {bound:g}: it is a "
+        "hard limit of the space, not widened (the best may lie beyond)"
+    )
+
+
+def ranked_at_a_rung(
+    trials: list[FrozenTrial], rungs: tuple[int, ...], top_k: int
+) -> list[FrozenTrial]:
+    """The trials for the boundary check, with values that compare like with like.
+
+    Under rung pruning most trials stop early, and a pruned trial's value (its last report)
+    does not compare with a complete one's. With fewer than ``top_k`` COMPLETE trials, every
+    trial that reached the deepest rung at least ``top_k`` trials reached is ranked by its
+    report there (pruned or not), as a COMPLETE copy with that value; else ``trials``.
+    Deeper rungs rank on more training: at the first rungs seed noise can outweigh the
+    parameters.
+    """
+    complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    if len(complete) >= top_k:
+        return trials
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    reports = {t.number: rung_reports(t.intermediate_values, rungs) for t in finished}
+    for rung in reversed(range(len(rungs))):
+        reached = [t for t in finished if len(reports[t.number]) > rung]
+        if len(reached) >= top_k:
+            return [_valued(t, reports[t.number][rung].value) for t in reached]
+    return trials
+
+
+def _valued(trial: FrozenTrial, value: float) -> FrozenTrial:
+    copy = create_trial(
+        value=value, params=dict(trial.params), distributions=dict(trial.distributions)
+    )
+    copy.number = trial.number
+    return copy
+
+
+def default_hard_low(param: Any) -> float | None:
+    """How far down a range may widen: the space's hard_low, else keep the sign.
+
+    A range starting at 0 or above stays non-negative (dropout, fractions); an integer
+    range starting at 1 or above stays positive (layer and unit counts).
+    """
+    if param is None or getattr(param, "hard_low", None) is not None:
+        return None if param is None else param.hard_low
+    if isinstance(param, IntParam) and param.low >= 1:
+        return 1
+    return 0.0 if param.low >= 0 else None
+
+
+def widened_distributions(
+    spec: StudySpec, distributions: Mapping[str, BaseDistribution], check: BoundaryCheck
+) -> dict[str, BaseDistribution] | None:
+    """The distributions with each widenable hit bound moved out; None if none moves."""
+    widened = dict(distributions)
+    for finding in check.findings:
+        if finding.action is BoundaryAction.WIDEN:
+            moved = _widened_side(spec, distributions, finding.name, finding.side)
+            if moved is not None:
+                widened[finding.name] = moved
+    return None if widened == dict(distributions) else widened
+
+
+def _widened(
+    spec: StudySpec, distributions: Mapping[str, BaseDistribution], record: ParamBoundary
+) -> BaseDistribution | None:
+    return _widened_side(spec, distributions, record.name, record.side)
+
+
+def _widened_side(
+    spec: StudySpec, distributions: Mapping[str, BaseDistribution], name: str, side: Any
+) -> BaseDistribution | None:
+    """The distribution with its ``side`` bound moved out; None: at a hard limit."""
+    param = spec.search_space.params.get(name)
+    return widen(
+        distributions[name],  # type: ignore[arg-type]
+        side,
+        log_factor=spec.boundary.log_factor,
+        linear_fraction=spec.boundary.linear_fraction,
+        hard_low=default_hard_low(param),
+        hard_high=getattr(param, "hard_high", None),
+    )
+
+
+def widened_trials(
+    trials: Sequence[FrozenTrial], distributions: Mapping[str, BaseDistribution]
+) -> tuple[FrozenTrial, ...]:
+    """The finished trials of a stage, copied for its widened study (nothing re-run)."""
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    return tuple(_carry(t, distributions) for t in finished)
+
+
+def _carry(trial: FrozenTrial, distributions: Mapping[str, BaseDistribution]) -> FrozenTrial:
+    copy = carried_over(trial, distributions)
+    copy.user_attrs = {**copy.user_attrs, ATTR_CARRIED_FROM: trial.number}
+    return copy
+
+
+def narrowed_learning_rate(spec: StudySpec, best: float) -> FloatDistribution:
+    """A log range around the previous best: [best / f, best * f] within the hard limits."""
+    factor = spec.learning_rate_narrowing
+    param = spec.search_space.params[LEARNING_RATE]
+    low, high = best / factor, best * factor
+    hard_low, hard_high = getattr(param, "hard_low", None), getattr(param, "hard_high", None)
+    if hard_low is not None and hard_low < best:
+        low = max(low, hard_low)
+    if hard_high is not None and hard_high > best:
+        high = min(high, hard_high)
+    return FloatDistribution(low, high, log=True)

@@ -1,0 +1,52 @@
+"""Progress of a study as plain numbers: counts against the budget, best so far."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+import math
+
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from autotune.spec import Direction
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts of one study's trials against its budget, and the best value so far."""
+
+    budget: int
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    waiting: int
+    best_value: float | None
+    best_number: int | None
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned + self.failed
+
+
+def progress_of(trials: list[FrozenTrial], budget: int, direction: Direction) -> Progress:
+    """Summarise trials: states counted, best COMPLETE value found in the given direction."""
+    states = Counter(t.state for t in trials)
+    complete = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+    ]
+    sign = 1.0 if direction == Direction.MINIMIZE else -1.0
+    best = min(complete, key=lambda t: sign * t.value) if complete else None
+    return Progress(
+        budget=budget,
+        complete=states[TrialState.COMPLETE],
+        pruned=states[TrialState.PRUNED],
+        failed=states[TrialState.FAIL],
+        running=states[TrialState.RUNNING],
+        waiting=states[TrialState.WAITING],
+        best_value=best.value if best else None,
+        best_number=best.number if best else None,
+    )

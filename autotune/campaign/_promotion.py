@@ -1,0 +1,125 @@
+"""Promotion: the top-k of a round re-run at the next round's longer budget (METHOD §1).
+
+A promoted configuration is a new queued trial in the next round's study, with its parent's
+seed and lineage. It resumes from the parent's uploaded checkpoint when both runs' learning
+rates agree up to it (the constant phase of linear/WSD schedules), else it restarts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from autotune.analysis import BestStepAnalysis
+from autotune.analysis import StepRecommendation
+from autotune.analysis import analyze_best_steps
+from autotune.analysis import best_step_records
+from autotune.analysis import top_k
+from autotune.campaign._hparams import promotion_overrides
+from autotune.campaign._hparams import resumable_step
+from autotune.campaign._hparams import stage_base_hparams
+from autotune.campaign._hparams import trial_hparams
+from autotune.campaign._plan import NewStudy
+from autotune.campaign._plan import QueuedTrial
+from autotune.campaign._records import StepAdvice
+from autotune.campaign._records import StudyPlan
+from autotune.campaign._snapshot import CampaignSnapshot
+from autotune.campaign._snapshot import StudySnapshot
+from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
+from autotune.campaign._trial_attrs import ATTR_OVERRIDES
+from autotune.campaign._trial_attrs import ATTR_PARENT_BUDGET
+from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
+from autotune.campaign._trial_attrs import ATTR_PARENT_VALUE
+from autotune.campaign._trial_attrs import ATTR_RESUME
+from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.spec import StudySpec
+from autotune.storage import CheckpointRef
+
+
+def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
+    """The next round of the latest study, its top-k queued; None: nothing to promote."""
+    spec, latest = snapshot.spec, snapshot.latest
+    plan = latest.plan
+    next_round = plan.round_number + 1
+    top = spec.rounds[next_round - 1].top_k
+    assert top is not None  # validated by the spec: every later round has top_k
+    parents = top_k(list(latest.trials), top, spec.metric.direction)
+    if not parents:
+        return None
+    total = plan.campaign_max_train_steps
+    assert total is not None  # rounds run once max_train_steps is known
+    steps, facts = spec.round_steps(next_round, total), ()
+    if spec.apply_step_advice:
+        advice = adapted_round_steps(steps, plan.max_train_steps, best_steps(spec, latest), spec)
+        steps, facts = advice.steps, (advice,)
+    new_plan = StudyPlan(
+        **{**plan.__dict__, "round_number": next_round, "trials": len(parents),
+           "max_train_steps": steps, "widening": 0, "sampling": False}
+    )  # fmt: skip
+    base = stage_base_hparams(spec, snapshot.task_defaults.hyperparameters, plan.stage_fixed)
+    queued = tuple(
+        QueuedTrial(
+            f"parent={parent.number}",
+            dict(parent.params),
+            promoted_trial_attrs(spec, base, parent, latest, steps),
+        )
+        for parent in parents
+    )
+    return NewStudy(new_plan, queued, facts=facts)
+
+
+def best_steps(spec: StudySpec, study: StudySnapshot) -> BestStepAnalysis:
+    """Where in their budget the round's trials peaked, and the max_train_steps advice."""
+    return analyze_best_steps(best_step_records(list(study.trials)), spec.eval_interval)
+
+
+def promoted_trial_attrs(
+    spec: StudySpec,
+    base: dict[str, Any],
+    parent: FrozenTrial,
+    parent_study: StudySnapshot,
+    steps: int,
+) -> dict[str, Any]:
+    """User attributes of a promoted trial: lineage, the parent's seed, schedule overrides,
+    and the parent's checkpoint where the child may resume from it."""
+    parent_steps = parent_study.plan.max_train_steps
+    parent_hparams = trial_hparams(base, parent.params, parent.user_attrs)
+    overrides = promotion_overrides(parent_hparams, parent_steps)
+    attrs = {
+        ATTR_PARENT_STUDY: parent_study.name,
+        ATTR_PARENT_TRIAL: parent.number,
+        ATTR_PARENT_BUDGET: parent_steps,
+        ATTR_PARENT_VALUE: parent.value,
+        ATTR_SEED: parent.user_attrs.get(ATTR_SEED),
+        ATTR_OVERRIDES: overrides,
+    }
+    checkpoint = CheckpointRef.from_attr(parent.user_attrs.get(ATTR_CHECKPOINT))
+    if checkpoint is not None:
+        child_hparams = {**parent_hparams, **overrides}
+        reusable = resumable_step(
+            parent_hparams, parent_steps, child_hparams, steps, spec.eval_interval
+        )
+        if checkpoint.step <= reusable:
+            attrs[ATTR_RESUME] = checkpoint.to_attr()
+    return attrs
+
+
+def adapted_round_steps(
+    planned: int, parent_steps: int, analysis: BestStepAnalysis, spec: StudySpec
+) -> StepAdvice:
+    """The next round's steps with the best-step advice applied, and what was done.
+
+    The advice for the parent round's budget scales the planned budget by the same factor,
+    rounded to eval_interval, never below the parent's steps.
+    """
+    interval = spec.eval_interval
+    suggested = analysis.suggested_max_train_steps
+    if analysis.recommendation not in (StepRecommendation.FEWER, StepRecommendation.MORE):
+        return StepAdvice(planned, planned, f"kept {planned} steps: {analysis.reason}")
+    assert suggested is not None  # FEWER and MORE always suggest
+    scaled = round(planned * suggested / parent_steps / interval) * interval
+    steps = max(parent_steps, interval, scaled)
+    change = f"{planned} -> {steps} steps ({analysis.recommendation.value})"
+    return StepAdvice(planned, steps, f"{change}: {analysis.reason}")

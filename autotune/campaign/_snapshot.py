@@ -1,0 +1,125 @@
+"""A campaign as one immutable snapshot: its studies' facts and the trials decisions need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import datetime
+
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
+
+from autotune.campaign._records import Stage
+from autotune.campaign._records import StudyFacts
+from autotune.campaign._records import StudyPlan
+from autotune.campaign._records import TaskDefaults
+from autotune.campaign._records import campaign_of
+from autotune.campaign._records import spec_data_of
+from autotune.campaign._records import task_defaults_of
+from autotune.spec import StudySpec
+from autotune.spec import study_spec_from_dict
+
+
+@dataclass(frozen=True)
+class StudySnapshot:
+    """One stage/round study: its name, its recorded facts and (where read) its trials."""
+
+    name: str
+    facts: StudyFacts
+    trials: tuple[FrozenTrial, ...] = ()
+
+    @property
+    def plan(self) -> StudyPlan:
+        return self.facts.plan
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    """Everything ``next_transition`` decides on: plain data, read in one go."""
+
+    spec: StudySpec
+    task_defaults: TaskDefaults
+    studies: tuple[StudySnapshot, ...]  # published studies, in pipeline order
+    today: datetime.date  # the re-evaluation's periods rotate with the calendar month
+    max_retry: int | None = None  # the storage's retry limit for stale trials
+
+    def __post_init__(self) -> None:
+        if not self.studies:
+            raise ValueError(f"campaign {self.spec.name!r} has no studies")
+
+    @property
+    def latest(self) -> StudySnapshot:
+        return self.studies[-1]
+
+    def stage_studies(self, stage: Stage) -> list[StudySnapshot]:
+        return [s for s in self.studies if s.plan.stage is stage]
+
+    @property
+    def stopped(self) -> str | None:
+        reasons = (s.facts.stopped.reason for s in self.studies if s.facts.stopped)
+        return next(reasons, None)
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """A published campaign study as found in the storage."""
+
+    study_id: int
+    name: str
+    facts: StudyFacts
+
+
+@dataclass(frozen=True)
+class StoredCampaign:
+    """A campaign's spec, task defaults and published studies, in pipeline order."""
+
+    spec: StudySpec
+    task_defaults: TaskDefaults
+    studies: tuple[StoredStudy, ...]
+
+
+def stored_campaign(storage: BaseStorage, campaign: str) -> StoredCampaign | None:
+    """The campaign as stored (None: no such campaign); reads study attributes only.
+
+    Optuna's study summaries would read every trial in the storage; this reads none. The
+    stored spec is validated against its schema only: reading a campaign never imports the
+    task's code.
+    """
+    frozen = [s for s in storage.get_all_studies() if campaign_of(s.user_attrs) == campaign]
+    if not frozen:
+        return None
+    found = sorted(
+        (
+            StoredStudy(s._study_id, s.study_name, StudyFacts.from_attrs(s.user_attrs))
+            for s in frozen
+        ),
+        key=lambda s: s.facts.plan.position,
+    )
+    first = next(s for s in frozen if s.study_name == found[0].name)
+    spec = study_spec_from_dict(spec_data_of(first.user_attrs), f"campaign {campaign!r}")
+    return StoredCampaign(spec, task_defaults_of(first.user_attrs), tuple(found))
+
+
+def read_snapshot(
+    storage: BaseStorage, campaign: str, today: datetime.date, max_retry: int | None
+) -> CampaignSnapshot | None:
+    """The campaign's snapshot with the trials its next decision needs; None: no campaign.
+
+    Trials are read for the latest study, and for every sweep study while sweeping (the
+    sweep decides on all its widenings' points).
+    """
+    stored = stored_campaign(storage, campaign)
+    if stored is None:
+        return None
+    latest = stored.studies[-1]
+    needs_trials = {latest.name}
+    if latest.facts.plan.stage is Stage.STEPS_SWEEP:
+        needs_trials |= {s.name for s in stored.studies if s.facts.plan.stage is Stage.STEPS_SWEEP}
+    studies = tuple(
+        StudySnapshot(s.name, s.facts, _trials(storage, s) if s.name in needs_trials else ())
+        for s in stored.studies
+    )
+    return CampaignSnapshot(stored.spec, stored.task_defaults, studies, today, max_retry)
+
+
+def _trials(storage: BaseStorage, study: StoredStudy) -> tuple[FrozenTrial, ...]:
+    return tuple(storage.get_all_trials(study.study_id, deepcopy=False))

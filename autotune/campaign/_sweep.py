@@ -1,0 +1,24 @@
+"""The max_train_steps sweep's trials as points (learning rate, steps to fit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from autotune.analysis import SweepPoint
+from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+
+LEARNING_RATE = "learning_rate"
+
+
+def sweep_points(trials: Sequence[FrozenTrial], sweep_steps: int) -> list[SweepPoint]:
+    """The finished sweep trials as (learning rate, steps to fit) points."""
+    points = []
+    for trial in trials:
+        if trial.state is TrialState.COMPLETE and LEARNING_RATE in trial.params:
+            fitted = trial.user_attrs.get(ATTR_STEPS_TO_FIT)
+            steps = int(fitted) if isinstance(fitted, int) else None
+            points.append(SweepPoint(trial.params[LEARNING_RATE], steps, sweep_steps))
+    return points

@@ -1,0 +1,318 @@
+"""The pipeline as one pure function: ``next_transition(snapshot) -> Transition``.
+
+sweep → baseline → round 1 of each tuning stage (boundary check, widening) → promotion to
+longer rounds → re-evaluation of the finalists on several periods → verdict. No I/O here:
+``apply`` writes a transition; replaying synthetic trial histories through this function
+tests the whole pipeline in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import enum
+import math
+
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from autotune.analysis import BoundarySide
+from autotune.analysis import SweepDecision
+from autotune.analysis import choose_max_train_steps
+from autotune.analysis import compare_to_trivial
+from autotune.analysis import top_k
+from autotune.campaign._boundaries import boundary_check
+from autotune.campaign._boundaries import narrowed_learning_rate
+from autotune.campaign._boundaries import widened_distributions
+from autotune.campaign._boundaries import widened_trials
+from autotune.campaign._plan import NewStudy
+from autotune.campaign._plan import space_distributions
+from autotune.campaign._plan import study_after_steps
+from autotune.campaign._plan import sweep_study
+from autotune.campaign._plan import tuning_study
+from autotune.campaign._promotion import promoted_study
+from autotune.campaign._records import BaselineOutcome
+from autotune.campaign._records import Fact
+from autotune.campaign._records import ReevaluationSkipped
+from autotune.campaign._records import Stage
+from autotune.campaign._records import Stopped
+from autotune.campaign._records import StudyPlan
+from autotune.campaign._records import SweepResult
+from autotune.campaign._reevaluation import finalists_of
+from autotune.campaign._reevaluation import reevaluation_study
+from autotune.campaign._reevaluation import verdict_facts
+from autotune.campaign._snapshot import CampaignSnapshot
+from autotune.campaign._snapshot import StudySnapshot
+from autotune.campaign._sweep import sweep_points
+from autotune.campaign._trial_attrs import ATTR_PRUNED_REASON
+from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
+from autotune.campaign._trial_budget import ATTR_ERROR
+from autotune.campaign._trial_budget import NextStep
+from autotune.campaign._trial_budget import next_step
+from autotune.campaign._trial_budget import unretried_failures
+from autotune.spec import StudySpec
+
+WIDENING_POINTS = 2  # sweep grid points added beyond the boundary per widening
+LEARNING_RATE = "learning_rate"
+
+
+class TransitionKind(enum.Enum):
+    """The closed set of things that can happen to a campaign between two studies."""
+
+    WAIT = "wait"  # the latest study still has trials to run
+    FINISHED = "finished"  # nothing left to do: finished or stopped
+    STOP = "stop"  # the campaign stops, with its reason
+    WIDEN_SWEEP = "widen_sweep"  # the fastest sweep rate is an end of the grid
+    STEPS_MEASURED = "steps_measured"  # the sweep's max_train_steps; baseline or round 1
+    BASELINE_PASSED = "baseline_passed"  # round 1 of the first stage
+    WIDEN_STAGE = "widen_stage"  # a hit bound moved out; the stage goes on
+    NEXT_STAGE = "next_stage"  # the next groups, earlier bests fixed
+    PROMOTE = "promote"  # the top-k at a longer budget
+    REEVALUATE = "reevaluate"  # the finalists on several periods
+    SKIP_REEVALUATION = "skip_reevaluation"  # fewer than 2 finalists
+    RECORD = "record"  # the last checks and the verdict, nothing more to run
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What to write: facts on existing studies (by name) and at most one new study."""
+
+    kind: TransitionKind
+    facts: tuple[tuple[str, Fact], ...] = ()
+    new_study: NewStudy | None = None
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.facts) or self.new_study is not None
+
+
+def next_transition(snapshot: CampaignSnapshot) -> Transition:
+    """The campaign's next step, decided on the snapshot alone (idempotent: a finished
+    transition's facts are in the snapshot, so it is not decided twice)."""
+    latest = snapshot.latest
+    if snapshot.stopped is not None:
+        return Transition(TransitionKind.FINISHED)
+    if not stage_is_finished(latest, snapshot.max_retry):
+        return Transition(TransitionKind.WAIT)
+    stage = latest.plan.stage
+    if stage is Stage.STEPS_SWEEP:
+        return _after_sweep(snapshot)
+    if stage is Stage.BASELINE:
+        return _after_baseline(snapshot)
+    if stage is Stage.JOINT:
+        return _after_round(snapshot)
+    return _after_reevaluation(snapshot)
+
+
+def stage_is_finished(study: StudySnapshot, max_retry: int | None) -> bool:
+    """Whether nothing of the study is left to run, running, or waiting for a retry."""
+    if unretried_failures(study.trials, max_retry):
+        return False  # the next worker to look for a trial queues the retry
+    plan = study.plan
+    return next_step(study.trials, plan.trials, plan.sampling) == NextStep.DONE
+
+
+def _stop(study: StudySnapshot, reason: str, *facts: tuple[str, Fact]) -> Transition:
+    return Transition(TransitionKind.STOP, (*facts, (study.name, Stopped(reason))))
+
+
+# --- the max_train_steps sweep ------------------------------------------------------------
+
+
+def widened_rates(rates: Sequence[float], side: BoundarySide, count: int) -> list[float]:
+    """``count`` more learning rates beyond the ``side`` end of the grid, same log spacing."""
+    ordered = sorted(rates)
+    ratio = math.exp((math.log(ordered[-1]) - math.log(ordered[0])) / (len(ordered) - 1))
+    if side is BoundarySide.HIGH:
+        return [ordered[-1] * ratio**k for k in range(1, count + 1)]
+    return [ordered[0] / ratio**k for k in range(1, count + 1)]
+
+
+def resolved_max_train_steps(measured: int, spec: StudySpec) -> int:
+    """The measured steps, at least long enough for one eval and the first rung."""
+    return max(measured, spec.eval_interval, spec.pruner.min_steps)
+
+
+def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
+    spec, latest = snapshot.spec, snapshot.latest
+    sweeps = snapshot.stage_studies(Stage.STEPS_SWEEP)
+    trials = [t for s in sweeps for t in s.trials]
+    points = sweep_points(trials, latest.plan.max_train_steps)
+    if len({p.learning_rate for p in points}) < 2:
+        return _stop(latest, "max_train_steps sweep: fewer than 2 sweep trials finished")
+    decision = choose_max_train_steps(points, spec.eval_interval)
+    if decision.max_train_steps is None:
+        return _stop(latest, f"max_train_steps sweep: {decision.reason}")
+    widenings = len(sweeps) - 1
+    side = decision.on_boundary
+    if side is not BoundarySide.NONE and widenings < spec.steps_sweep.max_widenings:
+        rates = widened_rates([p.learning_rate for p in points], side, WIDENING_POINTS)
+        return Transition(
+            TransitionKind.WIDEN_SWEEP, new_study=sweep_study(spec, rates, len(sweeps) + 1)
+        )
+    measured = resolved_max_train_steps(decision.max_train_steps, spec)
+    result = sweep_result(decision, measured, widenings)
+    return Transition(
+        TransitionKind.STEPS_MEASURED,
+        ((latest.name, result),),
+        study_after_steps(spec, measured),
+    )
+
+
+def sweep_result(decision: SweepDecision, measured: int, widenings: int) -> SweepResult:
+    """The sweep's decision and reasoning, as stored with the campaign."""
+    reason = decision.reason
+    if decision.on_boundary is not BoundarySide.NONE:
+        reason += (
+            f" (after {widenings} widening(s), the maximum: treat max_train_steps as an "
+            "upper estimate)"
+        )
+    if measured != decision.max_train_steps:
+        reason += f"; raised to {measured} for one eval interval and the first rung"
+    return SweepResult(
+        measured, decision.fastest_learning_rate, decision.on_boundary, widenings, reason
+    )
+
+
+# --- the baseline -------------------------------------------------------------------------
+
+
+def baseline_outcome(trial: FrozenTrial, spec: StudySpec) -> BaselineOutcome:
+    """The baseline trial against the trivial predictor.
+
+    A failed or diverged baseline fails; a task without a trivial predictor for the metric
+    passes with the value recorded unchecked.
+    """
+    metric = spec.metric.name
+    if trial.state is TrialState.FAIL:
+        error = trial.user_attrs.get(ATTR_ERROR, "unknown error")
+        return BaselineOutcome(False, f"the baseline run failed: {error}", None, None)
+    if trial.state is not TrialState.COMPLETE or trial.value is None:
+        reason = trial.user_attrs.get(ATTR_PRUNED_REASON, trial.state.name)
+        message = f"the baseline run did not finish ({reason}): the pipeline is broken"
+        return BaselineOutcome(False, message, None, None)
+    trivial = trial.user_attrs.get(f"{TRIVIAL_PREFIX}{metric}")
+    if trivial is None:
+        message = f"baseline {metric} {trial.value:g}; the task has no trivial predictor"
+        return BaselineOutcome(True, message, trial.value, None)
+    verdict = compare_to_trivial(trial.value, trivial, spec.metric.direction, metric=metric)
+    return BaselineOutcome(verdict.beats_trivial, verdict.message, trial.value, trivial)
+
+
+def _after_baseline(snapshot: CampaignSnapshot) -> Transition:
+    spec, latest = snapshot.spec, snapshot.latest
+    finished = [t for t in latest.trials if t.state.is_finished()]
+    outcome = baseline_outcome(finished[-1], spec)
+    recorded = (latest.name, outcome)
+    if not outcome.passed:
+        return _stop(latest, outcome.message, recorded)
+    steps = latest.plan.campaign_max_train_steps
+    assert steps is not None  # the baseline runs once max_train_steps is known
+    return Transition(TransitionKind.BASELINE_PASSED, (recorded,), tuning_study(spec, 0, steps))
+
+
+# --- tuning rounds ------------------------------------------------------------------------
+
+
+def _after_round(snapshot: CampaignSnapshot) -> Transition:
+    """Round 1: bounds, widening, the next stage; then promotion; then the re-evaluation."""
+    spec, latest = snapshot.spec, snapshot.latest
+    facts: tuple[tuple[str, Fact], ...] = ()
+    if latest.plan.round_number == 1:
+        check = boundary_check(spec, latest)
+        if latest.facts.boundaries is None:
+            facts = ((latest.name, check),)
+        after = _after_round_one(snapshot, check)
+        if after is not None:
+            kind, new_study = after
+            return Transition(kind, facts, new_study)
+    if latest.plan.round_number < len(spec.rounds):
+        promoted = promoted_study(snapshot)
+        if promoted is not None:
+            return Transition(TransitionKind.PROMOTE, facts, promoted)
+        return Transition(TransitionKind.RECORD if facts else TransitionKind.FINISHED, facts)
+    return _start_reevaluation(snapshot, facts)
+
+
+def _after_round_one(snapshot: CampaignSnapshot, check) -> tuple[TransitionKind, NewStudy] | None:  # noqa: ANN001
+    """Widen a hit bound, or open the next stage; None: the stages are done."""
+    spec, latest = snapshot.spec, snapshot.latest
+    plan = latest.plan
+    if spec.boundary.widen and plan.widening < spec.boundary.max_widenings:
+        widened = widened_distributions(spec, plan.decoded_distributions(), check)
+        if widened is not None:
+            return TransitionKind.WIDEN_STAGE, _widened_study(spec, latest, widened)
+    if plan.stage_index + 1 >= len(spec.tuning_stages):
+        return None
+    best = top_k(list(latest.trials), 1, spec.metric.direction)
+    if not best:
+        return None
+    return TransitionKind.NEXT_STAGE, _next_stage(snapshot, best[0])
+
+
+def _widened_study(spec: StudySpec, latest: StudySnapshot, distributions) -> NewStudy:  # noqa: ANN001
+    plan = latest.plan
+    carried = widened_trials(latest.trials, distributions)
+    stage = spec.tuning_stages[plan.stage_index]
+    new_trials = spec.boundary.trials or max(1, spec.stage_trials(stage) // 2)
+    widened = tuning_study(
+        spec, plan.stage_index, _campaign_steps(plan), plan.stage_fixed, distributions
+    )
+    new_plan = StudyPlan(
+        **{
+            **widened.plan.__dict__,
+            "trials": len(carried) + new_trials,
+            "max_train_steps": plan.max_train_steps,
+            "widening": plan.widening + 1,
+            "sampling": True,
+        }
+    )
+    return NewStudy(new_plan, carried=carried)
+
+
+def _next_stage(snapshot: CampaignSnapshot, best: FrozenTrial) -> NewStudy:
+    spec, plan = snapshot.spec, snapshot.latest.plan
+    index = plan.stage_index + 1
+    stage = spec.tuning_stages[index]
+    fixed = dict(plan.stage_fixed) | {k: v for k, v in best.params.items() if k != LEARNING_RATE}
+    base_rate = {**snapshot.task_defaults.hyperparameters, **spec.fixed, **plan.stage_fixed}
+    learning_rate = best.params.get(LEARNING_RATE, base_rate.get(LEARNING_RATE))
+    distributions = {LEARNING_RATE: narrowed_learning_rate(spec, float(learning_rate))}
+    distributions |= space_distributions(spec.search_space.group_params(stage.groups))
+    return tuning_study(spec, index, _campaign_steps(plan), fixed, distributions)
+
+
+def _campaign_steps(plan: StudyPlan) -> int:
+    steps = plan.campaign_max_train_steps
+    assert steps is not None  # tuning runs once max_train_steps is known
+    return steps
+
+
+# --- re-evaluation ------------------------------------------------------------------------
+
+
+def _start_reevaluation(
+    snapshot: CampaignSnapshot, facts: tuple[tuple[str, Fact], ...]
+) -> Transition:
+    spec, latest = snapshot.spec, snapshot.latest
+    nothing = TransitionKind.RECORD if facts else TransitionKind.FINISHED
+    if not spec.reevaluation.enabled:
+        return Transition(nothing, facts)
+    finalists = finalists_of(snapshot)
+    if len(finalists) >= 2:
+        return Transition(TransitionKind.REEVALUATE, facts, reevaluation_study(snapshot))
+    if latest.facts.skipped is not None:
+        return Transition(nothing, facts)
+    reason = (
+        f"re-evaluation skipped: {len(finalists)} complete trial(s) in {latest.name}, "
+        "at least 2 finalists are needed"
+    )
+    skipped = (latest.name, ReevaluationSkipped(reason))
+    return Transition(TransitionKind.SKIP_REEVALUATION, (*facts, skipped))
+
+
+def _after_reevaluation(snapshot: CampaignSnapshot) -> Transition:
+    latest = snapshot.latest
+    if latest.facts.significance is not None:
+        return Transition(TransitionKind.FINISHED)
+    return Transition(TransitionKind.RECORD, verdict_facts(snapshot))

@@ -1,0 +1,272 @@
+"""Replay a campaign without a database: snapshot → next_transition → applied in memory.
+
+A synthetic "task" gives every configuration a value (a smooth function of its parameters
+with an optimum inside or outside the range, plus seeded noise) and a learning curve, so
+whole pipelines (sweep, baseline, rounds, widening, stages, promotion, re-evaluation) run
+in milliseconds, as Syne Tune replays recorded curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+import datetime
+import math
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+from optuna.trial import create_trial
+
+from autotune.campaign import CampaignSnapshot
+from autotune.campaign import Stage
+from autotune.campaign import StudyFacts
+from autotune.campaign import StudySnapshot
+from autotune.campaign import TaskDefaults
+from autotune.campaign import Transition
+from autotune.campaign import TransitionKind
+from autotune.campaign import first_study
+from autotune.campaign import next_transition
+from autotune.campaign._plan import NewStudy
+from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
+from autotune.campaign._trial_attrs import ATTR_HPARAMS
+from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
+from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
+from autotune.spec import StudySpec
+from autotune.spec import study_spec_from_dict
+
+SWEEP_RATES = FloatDistribution(1e-8, 1e3, log=True)  # as the sweep objective suggests
+DEFAULTS = {"learning_rate": 0.01, "optimizer": "adamw", "schedule": "constant"}
+TODAY = datetime.date(2026, 12, 5)
+Objective = Callable[[dict[str, Any]], float]
+
+
+def spec_of(**overrides: Any) -> StudySpec:
+    """A small fixed-steps spec over a two-group space; keys of ``overrides`` replace."""
+    data: dict[str, Any] = {
+        "name": "replay",
+        "task": "synthetic",
+        "search_space": {
+            "name": "synthetic",
+            "groups": [
+                {
+                    "name": "learning_rate",
+                    "params": {
+                        "learning_rate": {
+                            "type": "float", "low": 1e-3, "high": 1.0, "log": True,
+                            "hard_low": 1e-6, "hard_high": 10.0,
+                        }
+                    },
+                },
+                {
+                    "name": "model",
+                    "params": {
+                        "width": {"type": "int", "low": 8, "high": 64, "log": True},
+                        "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+                    },
+                },
+            ],
+        },
+        "metric": {"name": "val_loss", "direction": "minimize"},
+        "max_train_steps": 400,
+        "eval_interval": 10,
+        "batch_size": 32,
+        "trials": 12,
+        "rounds": [{"budget_fraction": 0.25}, {"budget_fraction": 1.0, "top_k": 3}],
+        "pruner": {"type": "none"},
+        "reevaluation": {"finalists": 3, "periods": 4, "period_seed": 11},
+        "seed": 3,
+    }  # fmt: skip
+    data |= overrides
+    return study_spec_from_dict(data, "replay")
+
+
+def bowl(optimum_log_rate: float = math.log(0.05)) -> Objective:
+    """A value with its best learning rate at ``exp(optimum_log_rate)``, width 32, no dropout."""
+
+    def value(hparams: dict[str, Any]) -> float:
+        rate = math.log(float(hparams.get("learning_rate", 0.01)))
+        width = math.log(float(hparams.get("width", 32)) / 32)
+        return (
+            0.1
+            + (rate - optimum_log_rate) ** 2
+            + 0.2 * width**2
+            + float(hparams.get("dropout", 0.0))
+        )
+
+    return value
+
+
+@dataclass
+class ReplayedStudy:
+    name: str
+    facts: StudyFacts
+    trials: list[FrozenTrial] = field(default_factory=list)
+
+    def snapshot(self) -> StudySnapshot:
+        return StudySnapshot(self.name, self.facts, tuple(self.trials))
+
+
+@dataclass
+class Replay:
+    """One campaign, advanced by the real transition function, trained by ``objective``."""
+
+    spec: StudySpec
+    objective: Objective = field(default_factory=bowl)
+    trivial: float | None = 5.0  # the trivial predictor's value (baseline)
+    steps_to_fit: Callable[[float], int | None] = lambda rate: None
+    max_retry: int | None = None
+    studies: list[ReplayedStudy] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._rng = np.random.default_rng(self.spec.seed)
+        self._create(first_study(self.spec))
+
+    def snapshot(self) -> CampaignSnapshot:
+        return CampaignSnapshot(
+            self.spec,
+            TaskDefaults(dict(DEFAULTS)),
+            tuple(s.snapshot() for s in self.studies),
+            TODAY,
+            self.max_retry,
+        )
+
+    def study(self, name: str) -> ReplayedStudy:
+        return next(s for s in self.studies if s.name == name)
+
+    @property
+    def latest(self) -> ReplayedStudy:
+        return self.studies[-1]
+
+    def step(self) -> Transition:
+        """Decide on the snapshot and apply the transition in memory."""
+        transition = next_transition(self.snapshot())
+        for name, fact in transition.facts:
+            study = self.study(name)
+            study.facts = study.facts.with_fact(fact)
+        if transition.new_study is not None:
+            self._create(transition.new_study)
+        self.transitions.append(transition)
+        return transition
+
+    def run(self, limit: int = 30) -> list[TransitionKind]:
+        """Train the latest study's trials and advance until nothing is left to do."""
+        for _ in range(limit):
+            self.train_latest()
+            kind = self.step().kind
+            if kind in (TransitionKind.FINISHED, TransitionKind.STOP):
+                break
+        return [t.kind for t in self.transitions]
+
+    def _create(self, new: NewStudy) -> None:
+        name = new.plan.study_name(self.spec.name)
+        facts = StudyFacts(new.plan)
+        for fact in new.facts:
+            facts = facts.with_fact(fact)
+        known = {**new.plan.decoded_distributions(), "learning_rate": SWEEP_RATES}
+        queued = [
+            _waiting(
+                len(new.carried) + i, q.params, {**q.user_attrs, ATTR_QUEUED_AS: q.key}, known
+            )
+            for i, q in enumerate(new.queued)
+        ]
+        carried = list(new.carried)
+        for number, trial in enumerate(carried):
+            trial.number = number
+        self.studies.append(ReplayedStudy(name, facts, carried + queued))
+
+    def train_latest(self) -> None:
+        """Run every waiting trial, then sample new ones up to the study's budget."""
+        study = self.latest
+        plan = study.facts.plan
+        study.trials = [
+            self._run(study, t) if t.state is TrialState.WAITING else t for t in study.trials
+        ]
+        while plan.sampling and len(study.trials) < plan.trials:
+            distributions = plan.decoded_distributions()
+            trial = _waiting(len(study.trials), self._sample(distributions), {}, distributions)
+            study.trials.append(self._run(study, trial))
+
+    def _sample(self, distributions: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {name: _draw(self._rng, d) for name, d in distributions.items()}
+
+    def _run(self, study: ReplayedStudy, trial: FrozenTrial) -> FrozenTrial:
+        plan = study.facts.plan
+        attrs = dict(trial.user_attrs)
+        attrs.setdefault(ATTR_SEED, self.spec.seed * 100_003 + trial.number)
+        if plan.stage is Stage.STEPS_SWEEP:
+            steps = self.steps_to_fit(float(trial.params["learning_rate"]))
+            attrs[ATTR_STEPS_TO_FIT] = steps
+            value = math.inf if steps is None else float(steps)
+            return _finished(trial, value, attrs, {})
+        hparams = attrs.get(ATTR_HPARAMS) or {
+            **DEFAULTS,
+            **self.spec.fixed,
+            **plan.stage_fixed,
+            **trial.params,
+        }
+        value = self.objective(hparams)
+        if plan.stage is Stage.REEVALUATION:
+            value += 0.01 * (int(attrs[ATTR_PERIOD_INDEX]) + 1)  # periods differ alike
+        if plan.stage is Stage.BASELINE and self.trivial is not None:
+            attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial
+        curve = {s: value * (1 + 10 / s) for s in range(10, plan.max_train_steps + 1, 10)}
+        attrs |= {"best_step": plan.max_train_steps, "max_train_steps": plan.max_train_steps}
+        return _finished(trial, value, attrs, curve)
+
+
+def _draw(rng: np.random.Generator, dist: BaseDistribution) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(rng.integers(len(dist.choices)))]
+    assert isinstance(dist, FloatDistribution | IntDistribution)
+    low, high = (math.log(dist.low), math.log(dist.high)) if dist.log else (dist.low, dist.high)
+    value = float(rng.uniform(low, high))
+    value = math.exp(value) if dist.log else value
+    return int(round(value)) if isinstance(dist, IntDistribution) else value
+
+
+def _waiting(
+    number: int,
+    params: dict[str, Any],
+    attrs: dict[str, Any],
+    distributions: dict[str, BaseDistribution],
+) -> FrozenTrial:
+    trial = create_trial(
+        state=TrialState.WAITING,
+        params=dict(params),
+        distributions={name: distributions[name] for name in params},
+        user_attrs=attrs,
+    )
+    trial.number = number
+    return trial
+
+
+def _finished(
+    trial: FrozenTrial, value: float, attrs: dict[str, Any], curve: dict[int, float]
+) -> FrozenTrial:
+    done = create_trial(
+        state=TrialState.COMPLETE,
+        value=value,
+        params=dict(trial.params),
+        distributions=dict(trial.distributions),
+        user_attrs=attrs,
+        intermediate_values=curve,
+    )
+    done.number = trial.number
+    return done
+
+
+def carried_numbers(study: ReplayedStudy) -> list[int]:
+    return sorted(
+        t.user_attrs[ATTR_CARRIED_FROM] for t in study.trials if ATTR_CARRIED_FROM in t.user_attrs
+    )

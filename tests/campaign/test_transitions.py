@@ -1,0 +1,228 @@
+"""The whole pipeline replayed on synthetic trial histories: every transition, no database."""
+
+from __future__ import annotations
+
+import math
+
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+from optuna.trial import create_trial
+import pytest
+
+from autotune.analysis import BoundarySide
+from autotune.campaign import BoundaryAction
+from autotune.campaign import Stage
+from autotune.campaign import TransitionKind
+from autotune.campaign import next_transition
+from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
+from autotune.campaign._trial_attrs import ATTR_FINALIST
+from autotune.campaign._trial_attrs import ATTR_OVERRIDES
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
+from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_RESUME
+from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+from tests.campaign.replay import Replay
+from tests.campaign.replay import bowl
+from tests.campaign.replay import carried_numbers
+from tests.campaign.replay import spec_of
+
+K = TransitionKind
+
+
+def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
+    replay = Replay(spec_of(boundary={"widen": False}))
+    kinds = replay.run()
+    assert kinds == [K.BASELINE_PASSED, K.PROMOTE, K.REEVALUATE, K.RECORD, K.FINISHED]
+    names = [s.name for s in replay.studies]
+    assert names == ["replay/baseline/1", "replay/joint/1", "replay/joint/2", "replay/reeval/1"]
+    assert replay.study("replay/baseline/1").facts.baseline.passed
+    round_two = replay.study("replay/joint/2")
+    assert round_two.facts.plan.max_train_steps == 400 and round_two.facts.plan.trials == 3
+    reeval = replay.latest
+    design = reeval.facts.design
+    assert design.period_count == 4 and design.period_seed == 11 and design.periods_pinned
+    assert len(reeval.trials) == 3 * 4 and len(design.finalists) == 3
+    assert {t.user_attrs[ATTR_PERIOD_INDEX] for t in reeval.trials} == {0, 1, 2, 3}
+    assert reeval.facts.significance is not None and reeval.facts.significance.report
+    assert replay.snapshot().stopped is None
+
+
+def test_promotion_queues_the_top_k_with_their_seed_and_lineage() -> None:
+    replay = Replay(spec_of(baseline=False, boundary={"widen": False}))
+    replay.train_latest()
+    round_one = replay.latest
+    assert replay.step().kind is K.PROMOTE
+    promoted = replay.latest.trials
+    best = sorted((t for t in round_one.trials), key=lambda t: t.value)[:3]
+    assert [t.user_attrs[ATTR_PARENT_TRIAL] for t in promoted] == [t.number for t in best]
+    assert [t.user_attrs[ATTR_SEED] for t in promoted] == [t.user_attrs[ATTR_SEED] for t in best]
+    assert all(t.state is TrialState.WAITING for t in promoted)
+    assert all(t.params == p.params for t, p in zip(promoted, best, strict=True))
+
+
+def test_a_promoted_wsd_trial_resumes_from_its_parents_checkpoint() -> None:
+    spec = spec_of(
+        baseline=False, boundary={"widen": False}, fixed={"schedule": "wsd", "decay_fraction": 0.2}
+    )
+    replay = Replay(spec)
+    replay.train_latest()
+    round_one = replay.latest
+    round_one.trials = [
+        _with_attrs(t, {ATTR_CHECKPOINT: {"artifact_id": f"ck{t.number}", "step": 50}})
+        for t in round_one.trials
+    ]
+    replay.step()
+    for trial in replay.latest.trials:
+        assert trial.user_attrs[ATTR_RESUME]["step"] == 50
+        assert trial.user_attrs[ATTR_OVERRIDES]["decay_steps"] == 20  # 0.2 of 100 steps, kept
+
+
+def test_a_baseline_that_loses_to_the_trivial_predictor_stops_the_campaign() -> None:
+    replay = Replay(spec_of(), trivial=0.01)
+    kinds = replay.run()
+    assert kinds == [K.STOP]
+    assert "does NOT beat the trivial predictor" in replay.snapshot().stopped
+    assert next_transition(replay.snapshot()).kind is K.FINISHED
+
+
+def test_a_hit_bound_is_widened_and_the_finished_trials_carried_over() -> None:
+    replay = Replay(spec_of(baseline=False), objective=bowl(math.log(3.0)))  # best above 1.0
+    replay.train_latest()
+    assert replay.step().kind is K.WIDEN_STAGE
+    first, widened = replay.studies[0], replay.latest
+    finding = next(f for f in first.facts.boundaries.findings if f.name == "learning_rate")
+    assert finding.hit and finding.side is BoundarySide.HIGH
+    assert finding.action is BoundaryAction.WIDEN
+    assert widened.name == "replay/joint/1-widened1"
+    distribution = widened.facts.plan.decoded_distributions()["learning_rate"]
+    assert distribution == FloatDistribution(1e-3, 3.0, log=True)
+    assert carried_numbers(widened) == list(range(12))
+    assert widened.facts.plan.trials == 12 + 6
+
+
+def test_a_hit_hard_limit_is_reported_and_not_widened() -> None:
+    space_limit = spec_of(baseline=False).search_space.model_dump()
+    space_limit["groups"][0]["params"]["learning_rate"]["hard_high"] = 1.0
+    replay = Replay(
+        spec_of(baseline=False, search_space=space_limit), objective=bowl(math.log(3.0))
+    )
+    replay.train_latest()
+    assert replay.step().kind is K.PROMOTE  # nothing to widen: round 2 follows
+    finding = next(
+        f for f in replay.studies[0].facts.boundaries.findings if f.name == "learning_rate"
+    )
+    assert finding.action is BoundaryAction.HARD_LIMIT
+    assert "hard limit of the space, not widened" in finding.message
+
+
+def test_learning_rate_first_stages_fix_the_earlier_best_and_narrow_the_rate() -> None:
+    stages = [{"groups": ["learning_rate"], "trials": 6}, {"groups": ["model"], "trials": 6}]
+    replay = Replay(spec_of(baseline=False, stages=stages, boundary={"widen": False}))
+    replay.train_latest()
+    first = replay.latest
+    assert replay.step().kind is K.NEXT_STAGE
+    best = min(first.trials, key=lambda t: t.value)
+    second = replay.latest.facts.plan
+    assert second.stage_index == 1 and second.name == "model"
+    narrowed = second.decoded_distributions()["learning_rate"]
+    rate = best.params["learning_rate"]
+    assert narrowed.low == pytest.approx(rate / 3) and narrowed.high == pytest.approx(rate * 3)
+    assert set(second.decoded_distributions()) == {"learning_rate", "width", "dropout"}
+    assert replay.run()[-1] is K.FINISHED
+
+
+def test_a_grid_stage_queues_every_combination_and_samples_nothing() -> None:
+    stages = [
+        {"groups": ["learning_rate"], "sampler": "grid", "grid_points": 4},
+        {"groups": ["model"]},
+    ]
+    replay = Replay(spec_of(baseline=False, stages=stages))
+    plan = replay.latest.facts.plan
+    assert not plan.sampling and plan.trials == len(replay.latest.trials) == 4
+    rates = sorted(t.params["learning_rate"] for t in replay.latest.trials)
+    assert rates == pytest.approx([1e-3, 1e-2, 1e-1, 1.0])
+
+
+def test_the_steps_sweep_widens_its_grid_then_measures_max_train_steps() -> None:
+    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 200, "max_widenings": 1}
+    spec = spec_of(max_train_steps="auto", steps_sweep=sweep, boundary={"widen": False})
+    replay = Replay(spec, steps_to_fit=_faster_when_higher)
+    kinds = replay.run()
+    assert kinds[:3] == [K.WIDEN_SWEEP, K.STEPS_MEASURED, K.BASELINE_PASSED]
+    widened = replay.study("replay/steps/2")
+    assert sorted(t.params["learning_rate"] for t in widened.trials) == pytest.approx([1.0, 10.0])
+    result = widened.facts.sweep
+    assert result.max_train_steps == 20 and result.on_boundary is BoundarySide.HIGH
+    assert "upper estimate" in result.reason
+    assert replay.study("replay/baseline/1").facts.plan.campaign_max_train_steps == 20
+
+
+def test_a_sweep_where_nothing_fits_stops_the_campaign() -> None:
+    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 200}
+    replay = Replay(spec_of(max_train_steps="auto", steps_sweep=sweep))
+    assert replay.run() == [K.STOP]
+    assert "fitted the training set" in replay.snapshot().stopped
+
+
+def test_the_stage_waits_while_trials_run_or_a_failure_awaits_its_retry() -> None:
+    replay = Replay(spec_of(baseline=False, trials=3))
+    replay.latest.trials = [create_trial(state=TrialState.RUNNING)]
+    assert next_transition(replay.snapshot()).kind is K.WAIT
+    stale = create_trial(state=TrialState.FAIL)
+    done = create_trial(state=TrialState.COMPLETE, value=1.0)
+    stale.number, done.number = 0, 1
+    replay.latest.trials = [stale, done]
+    assert next_transition(replay.snapshot()).kind is K.WAIT
+
+
+def test_fewer_than_two_finalists_skip_the_reevaluation_once() -> None:
+    replay = Replay(spec_of(baseline=False, rounds=[{"budget_fraction": 1.0}], trials=1))
+    assert replay.run() == [K.SKIP_REEVALUATION, K.FINISHED]
+    assert "at least 2 finalists" in replay.latest.facts.skipped.reason
+
+
+def test_a_transition_is_decided_once() -> None:
+    replay = Replay(spec_of(boundary={"widen": False}))
+    replay.run()
+    assert next_transition(replay.snapshot()).kind is K.FINISHED
+    assert not next_transition(replay.snapshot()).writes
+
+
+def test_reevaluation_runs_are_finalist_by_period_by_seed() -> None:
+    spec = spec_of(
+        baseline=False,
+        boundary={"widen": False},
+        reevaluation={"finalists": 2, "periods": 3, "seeds": 2, "period_seed": 5},
+    )
+    replay = Replay(spec)
+    replay.run()
+    runs = replay.study("replay/reeval/1").trials
+    keys = {
+        (t.user_attrs[ATTR_FINALIST], t.user_attrs[ATTR_PERIOD_INDEX], t.user_attrs["replicate"])
+        for t in runs
+    }
+    assert len(runs) == len(keys) == 2 * 3 * 2
+    assert replay.study("replay/reeval/1").facts.plan.stage is Stage.REEVALUATION
+
+
+def _with_attrs(trial, attrs):  # noqa: ANN001, ANN202
+    copy = create_trial(
+        state=trial.state,
+        value=trial.value,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs={**trial.user_attrs, **attrs},
+        intermediate_values=trial.intermediate_values,
+    )
+    copy.number = trial.number
+    return copy
+
+
+def test_steps_to_fit_is_read_from_the_sweep_trials() -> None:
+    assert ATTR_STEPS_TO_FIT == "steps_to_fit"
+
+
+def _faster_when_higher(rate: float) -> int | None:
+    steps = 20 + int(2 / rate)
+    return steps if steps <= 200 else None
