@@ -393,7 +393,7 @@ def _best(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
     campaign = load_campaign(args.name, storage)
-    names = ", ".join(study.study_name for study in campaign.studies)
+    names = ", ".join(study.name for study in campaign.studies)
     if not args.yes:
         print(f"autotune: would delete {names}; add --yes to delete", file=sys.stderr)
         return EXIT_USER_ERROR
