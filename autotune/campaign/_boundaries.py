@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 
+from autotune.analysis import BoundarySide
 from autotune.analysis import CategoricalEdge
 from autotune.analysis import ParamBoundary
 from autotune.analysis import carried_over
@@ -76,7 +77,7 @@ def _finding(
     action, message = BoundaryAction.NONE, record.message
     if record.hit:
         action = BoundaryAction.WIDEN
-        if _widened(spec, distributions, record) is None:
+        if _widened_side(spec, distributions, record.name, record.side) is None:
             action, message = BoundaryAction.HARD_LIMIT, _hard_limit_message(record)
     return BoundaryFinding(
         record.name, False, record.best_value, record.side, record.distance,
@@ -85,7 +86,8 @@ def _finding(
 
 
 def _hard_limit_message(record: ParamBoundary) -> str:
-    end, bound = ("upper", record.high) if record.side.value == "high" else ("lower", record.low)
+    upper = record.side is BoundarySide.HIGH
+    end, bound = ("upper", record.high) if upper else ("lower", record.low)
     return (
         f"{record.name}: best {record.best_value:g} is at the {end} bound {bound:g}: it is a "
         "hard limit of the space, not widened (the best may lie beyond)"
@@ -150,14 +152,11 @@ def widened_distributions(
     return None if widened == dict(distributions) else widened
 
 
-def _widened(
-    spec: StudySpec, distributions: Mapping[str, BaseDistribution], record: ParamBoundary
-) -> BaseDistribution | None:
-    return _widened_side(spec, distributions, record.name, record.side)
-
-
 def _widened_side(
-    spec: StudySpec, distributions: Mapping[str, BaseDistribution], name: str, side: Any
+    spec: StudySpec,
+    distributions: Mapping[str, BaseDistribution],
+    name: str,
+    side: BoundarySide,
 ) -> BaseDistribution | None:
     """The distribution with its ``side`` bound moved out; None: at a hard limit."""
     param = spec.search_space.params.get(name)

@@ -7,6 +7,7 @@ rates agree up to it (the constant phase of linear/WSD schedules), else it resta
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -23,7 +24,6 @@ from autotune.campaign._hparams import trial_hparams
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import QueuedTrial
 from autotune.campaign._records import StepAdvice
-from autotune.campaign._records import StudyPlan
 from autotune.campaign._snapshot import CampaignSnapshot
 from autotune.campaign._snapshot import StudySnapshot
 from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
@@ -54,10 +54,14 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     if spec.apply_step_advice:
         advice = adapted_round_steps(steps, plan.max_train_steps, best_steps(spec, latest), spec)
         steps, facts = advice.steps, (advice,)
-    new_plan = StudyPlan(
-        **{**plan.__dict__, "round_number": next_round, "trials": len(parents),
-           "max_train_steps": steps, "widening": 0, "sampling": False}
-    )  # fmt: skip
+    new_plan = dataclasses.replace(
+        plan,
+        round_number=next_round,
+        trials=len(parents),
+        max_train_steps=steps,
+        widening=0,
+        sampling=False,
+    )
     base = stage_base_hparams(spec, snapshot.task_defaults.hyperparameters, plan.stage_fixed)
     queued = tuple(
         QueuedTrial(

@@ -9,10 +9,12 @@ tests the whole pipeline in milliseconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 import enum
 import math
 
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -32,12 +34,14 @@ from autotune.campaign._plan import sweep_study
 from autotune.campaign._plan import tuning_study
 from autotune.campaign._promotion import promoted_study
 from autotune.campaign._records import BaselineOutcome
+from autotune.campaign._records import BoundaryCheck
 from autotune.campaign._records import Fact
 from autotune.campaign._records import ReevaluationSkipped
 from autotune.campaign._records import Stage
 from autotune.campaign._records import Stopped
 from autotune.campaign._records import StudyPlan
 from autotune.campaign._records import SweepResult
+from autotune.campaign._records import distributions_to_json
 from autotune.campaign._reevaluation import finalists_of
 from autotune.campaign._reevaluation import reevaluation_study
 from autotune.campaign._reevaluation import verdict_facts
@@ -234,7 +238,9 @@ def _after_round(snapshot: CampaignSnapshot) -> Transition:
     return _start_reevaluation(snapshot, facts)
 
 
-def _after_round_one(snapshot: CampaignSnapshot, check) -> tuple[TransitionKind, NewStudy] | None:  # noqa: ANN001
+def _after_round_one(
+    snapshot: CampaignSnapshot, check: BoundaryCheck
+) -> tuple[TransitionKind, NewStudy] | None:
     """Widen a hit bound, or open the next stage; None: the stages are done."""
     spec, latest = snapshot.spec, snapshot.latest
     plan = latest.plan
@@ -250,22 +256,19 @@ def _after_round_one(snapshot: CampaignSnapshot, check) -> tuple[TransitionKind,
     return TransitionKind.NEXT_STAGE, _next_stage(snapshot, best[0])
 
 
-def _widened_study(spec: StudySpec, latest: StudySnapshot, distributions) -> NewStudy:  # noqa: ANN001
+def _widened_study(
+    spec: StudySpec, latest: StudySnapshot, distributions: dict[str, BaseDistribution]
+) -> NewStudy:
     plan = latest.plan
     carried = widened_trials(latest.trials, distributions)
     stage = spec.tuning_stages[plan.stage_index]
     new_trials = spec.boundary.trials or max(1, spec.stage_trials(stage) // 2)
-    widened = tuning_study(
-        spec, plan.stage_index, _campaign_steps(plan), plan.stage_fixed, distributions
-    )
-    new_plan = StudyPlan(
-        **{
-            **widened.plan.__dict__,
-            "trials": len(carried) + new_trials,
-            "max_train_steps": plan.max_train_steps,
-            "widening": plan.widening + 1,
-            "sampling": True,
-        }
+    new_plan = dataclasses.replace(
+        plan,
+        trials=len(carried) + new_trials,
+        widening=plan.widening + 1,
+        distributions=distributions_to_json(distributions),
+        sampling=True,
     )
     return NewStudy(new_plan, carried=carried)
 

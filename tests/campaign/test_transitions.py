@@ -21,7 +21,6 @@ from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_RESUME
 from autotune.campaign._trial_attrs import ATTR_SEED
-from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
 from tests.campaign.replay import Replay
 from tests.campaign.replay import bowl
 from tests.campaign.replay import carried_numbers
@@ -217,10 +216,6 @@ def _with_attrs(trial, attrs):  # noqa: ANN001, ANN202
     )
     copy.number = trial.number
     return copy
-
-
-def test_steps_to_fit_is_read_from_the_sweep_trials() -> None:
-    assert ATTR_STEPS_TO_FIT == "steps_to_fit"
 
 
 def _faster_when_higher(rate: float) -> int | None:
