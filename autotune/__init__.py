@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from autotune.campaign._campaign import BestResult
     from autotune.campaign._campaign import Campaign
     from autotune.campaign._campaign import TrialRecord
-    from autotune.storage._open import open_storage
+    from autotune.storage import open_storage
     from autotune.worker._task_checks import load_checked_study_spec as load_study_spec
 
 __all__ = [
@@ -46,7 +46,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TrialRecord": ("autotune.campaign._campaign", "TrialRecord"),
     # checked against its task: a spec a user loads is one a worker can run
     "load_study_spec": ("autotune.worker._task_checks", "load_checked_study_spec"),
-    "open_storage": ("autotune.storage._open", "open_storage"),
+    "open_storage": ("autotune.storage", "open_storage"),
 }
 """Public name -> (module, attribute), imported when first asked for."""
 
@@ -72,8 +72,8 @@ def load(
     from optuna.storages import RDBStorage
 
     from autotune.campaign._campaign import load_campaign
-    from autotune.storage._open import DEFAULT_STATE_DIR
-    from autotune.storage._open import open_storage
+    from autotune.storage import DEFAULT_STATE_DIR
+    from autotune.storage import open_storage
 
     if not isinstance(storage, RDBStorage):
         storage = open_storage(storage, state_dir=state_dir or DEFAULT_STATE_DIR)

@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy
 
 from autotune.cli import ARTIFACTS_ENV
-from autotune.storage._open import embedded_url
-from autotune.storage._open import normalize_url
+from autotune.storage import embedded_url
+from autotune.storage import normalize_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_ENV = "AUTOTUNE_TEST_DATABASE_URL"

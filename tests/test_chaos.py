@@ -28,7 +28,7 @@ import autotune
 from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_RECOVERY
 from autotune.campaign._trial_budget import RETRY_HISTORY
-from autotune.storage._open import HeartbeatSettings
+from autotune.storage import HeartbeatSettings
 from autotune.worker._objectives import ATTR_RESUME_ERROR
 from autotune.worker._objectives import ATTR_RESUMED_FROM
 from autotune.worker._worker import ATTR_WORKER

@@ -6,7 +6,7 @@ from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
 
-from autotune.storage._artifacts import CheckpointRef
+from autotune.storage import CheckpointRef
 from autotune.worker._checkpoints import ResumeSource
 from autotune.worker._checkpoints import recovery_checkpoint_to_discard
 from autotune.worker._checkpoints import resume_sources

@@ -40,6 +40,7 @@ import yaml
 
 from autotune import cli
 from autotune import load_study_spec  # checked against the task, as create does
+from autotune import storage
 from autotune import training
 from autotune.spec import BoundarySpec
 from autotune.spec import FastModeSpec
@@ -53,7 +54,6 @@ from autotune.spec import StepsSweepSpec
 from autotune.spec import StudySpec
 from autotune.spec import load_search_space
 from autotune.spec import study_spec_from_dict
-from autotune.storage import _open as storage
 from autotune.worker._launcher import STORAGE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

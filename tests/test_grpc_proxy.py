@@ -19,7 +19,7 @@ from optuna.storages import GrpcStorageProxy
 from optuna.storages._heartbeat import is_heartbeat_enabled
 import pytest
 
-from autotune.storage._rung_store import engine_of
+from autotune.storage import engine_of
 from tests.conftest import free_port
 from tests.conftest import run_autotune
 from tests.conftest import write_study

@@ -12,17 +12,19 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
-from autotune.storage._retry import RetryStaleTrial
-from autotune.storage._write_behind import AutotuneStorage
+from autotune.storage import RetryStaleTrial
+from autotune.storage import WriteBehindStorage
+from autotune.storage import flush
+from autotune.storage import record_heartbeat
+from autotune.storage import trial_curve
 from autotune.storage._write_behind import _Pending
-from autotune.storage._write_behind import flush_trial
 
 HOUR = 3600.0
 
 
 def studies(url: str, flush_interval_s: float) -> tuple[optuna.Study, optuna.Study]:
     """The same study through a write-behind storage and through a plain one."""
-    buffered = AutotuneStorage(url, flush_interval_s=flush_interval_s)
+    buffered = WriteBehindStorage(url, flush_interval_s=flush_interval_s)
     study = optuna.create_study(study_name="s", storage=buffered)
     return study, optuna.load_study(study_name="s", storage=optuna.storages.RDBStorage(url))
 
@@ -65,7 +67,7 @@ def test_parameters_of_known_distributions_are_written_behind_and_checked_at_onc
     values = {"x": trial.suggest_float("x", 0, 1), "c": trial.suggest_categorical("c", ["a", "b"])}
     assert seen_elsewhere(observer, 1).params == {}
     assert study._storage.get_trial(trial._trial_id).params == values  # own writes
-    flush_trial(trial)
+    flush(trial)
     assert seen_elsewhere(observer, 1).params == values
     assert seen_elsewhere(observer, 1).distributions == first.distributions
 
@@ -77,7 +79,7 @@ def test_parameters_of_known_distributions_are_written_behind_and_checked_at_onc
 def test_a_trial_that_never_sent_a_heartbeat_goes_stale_after_the_grace_period(
     storage_url: str,
 ) -> None:
-    storage = AutotuneStorage(
+    storage = WriteBehindStorage(
         storage_url,
         heartbeat_interval=1,
         grace_period=1,
@@ -102,6 +104,17 @@ def test_a_trial_that_never_sent_a_heartbeat_goes_stale_after_the_grace_period(
     assert retry.system_attrs["failed_trial"] == silent.number
 
 
+def test_a_trials_curve_is_read_up_to_a_step_in_order(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    trial = study.ask()
+    for step in (30, 10, 20, 40):
+        trial.report(step / 100, step)
+    assert trial_curve(observer._storage, "s", 0, 30) == {}  # not written yet
+    assert trial_curve(study._storage, "s", 0, 30) == {10: 0.1, 20: 0.2, 30: 0.3}  # own writes
+    assert list(trial_curve(study._storage, "s", 0, 30)) == [10, 20, 30]
+    assert trial_curve(observer._storage, "s", 0, 100) == {10: 0.1, 20: 0.2, 30: 0.3, 40: 0.4}
+
+
 def test_flush_interval_zero_writes_through(storage_url: str) -> None:
     study, observer = studies(storage_url, 0.0)
     trial = study.ask()
@@ -116,10 +129,10 @@ def test_flush_and_heartbeat_make_writes_durable(storage_url: str) -> None:
     trial = study.ask()
     trial.report(0.5, 1)
     trial.set_user_attr("recovery", {"step": 1})
-    flush_trial(trial)
+    flush(trial)
     assert seen_elsewhere(observer).user_attrs == {"recovery": {"step": 1}}
     trial.report(0.25, 2)
-    study._storage.record_heartbeat(trial._trial_id)
+    record_heartbeat(study._storage, trial)
     assert seen_elsewhere(observer).intermediate_values == {1: 0.5, 2: 0.25}
 
 
@@ -156,7 +169,7 @@ def test_bad_attribute_values_fail_at_once_and_bad_intervals_are_refused(
     with pytest.raises(TypeError):
         trial.set_user_attr("handle", object())
     with pytest.raises(ValueError, match="flush_interval_s must be >= 0"):
-        AutotuneStorage(storage_url, flush_interval_s=-1)
+        WriteBehindStorage(storage_url, flush_interval_s=-1)
 
 
 def test_pickling_flushes_and_the_copy_works(storage_url: str) -> None:
@@ -200,7 +213,7 @@ def test_one_query_reads_match_optunas_own(storage_url: str) -> None:
     plain = optuna.storages.RDBStorage(storage_url)
     study = optuna.create_study(study_name="s", storage=plain)
     every_kind_of_trial(study)
-    ours = AutotuneStorage(storage_url)
+    ours = WriteBehindStorage(storage_url)
     study_id = study._study_id
     expected = plain.get_all_trials(study_id)
     assert repr(ours.get_all_trials(study_id)) == repr(expected)  # repr: NaN equals NaN

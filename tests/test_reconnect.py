@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import itertools
 import time
 
@@ -9,10 +11,11 @@ import optuna
 import pytest
 import sqlalchemy
 
-from autotune.storage._outage import DatabaseUnavailableError
-from autotune.storage._outage import backoff_delays
-from autotune.storage._outage import is_connection_lost
-from autotune.storage._outage import wait_for_database
+from autotune.storage import DatabaseUnavailableError
+from autotune.storage import backoff_delays
+from autotune.storage import is_connection_lost
+from autotune.storage import open_storage
+from autotune.storage import wait_for_database
 from tests.conftest import free_port
 
 
@@ -63,17 +66,46 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 
 def test_waiting_for_a_live_database_returns_at_once(storage_url: str) -> None:
     slept: list[float] = []
-    assert wait_for_database(sqlalchemy.create_engine(storage_url), 5, slept.append) < 5
+    assert wait_for_database(open_storage(storage_url), 5, slept.append) < 5
     assert slept == []
 
 
-def test_waiting_gives_up_after_the_limit_with_a_clear_error() -> None:
+@contextlib.contextmanager
+def connections_refused(server_url: str, storage_url: str) -> Iterator[None]:
+    """The storage's database refuses new connections and loses its open ones, meanwhile."""
+    database = sqlalchemy.engine.make_url(storage_url).database
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+        connection.execute(
+            sqlalchemy.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"
+            ),
+            {"name": database},
+        )
+        try:
+            yield
+        finally:
+            connection.execute(
+                sqlalchemy.text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            )
+    admin.dispose()
+
+
+def test_waiting_gives_up_after_the_limit_with_a_clear_error(
+    server_url: str, storage_url: str
+) -> None:
+    storage = open_storage(storage_url)
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         time.sleep(seconds)
 
-    with pytest.raises(DatabaseUnavailableError, match=r"unreachable .*limit --outage-limit 1 s"):
-        wait_for_database(unreachable_engine(), 1, sleep)
+    with connections_refused(server_url, storage_url):
+        with pytest.raises(
+            DatabaseUnavailableError, match=r"unreachable .*limit --outage-limit 1 s"
+        ):
+            wait_for_database(storage, 1, sleep)
     assert slept[0] == 0.5 and sum(slept) <= 1.0
+    assert wait_for_database(storage, 5) < 5  # back: the same storage reconnects

@@ -8,15 +8,15 @@ import time
 import pytest
 import sqlalchemy
 
-from autotune.storage._open import HeartbeatSettings
-from autotune.storage._open import StorageError
+from autotune._errors import StorageError
+from autotune.storage import HeartbeatSettings
+from autotune.storage import check_connection
+from autotune.storage import end_abandoned_transactions
+from autotune.storage import engine_kwargs
+from autotune.storage import mask_password
+from autotune.storage import normalize_url
+from autotune.storage import open_storage
 from autotune.storage._open import _start_embedded
-from autotune.storage._open import check_connection
-from autotune.storage._open import end_abandoned_transactions
-from autotune.storage._open import engine_kwargs
-from autotune.storage._open import mask_password
-from autotune.storage._open import normalize_url
-from autotune.storage._open import open_storage
 from tests.conftest import run_autotune
 
 

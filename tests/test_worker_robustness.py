@@ -16,10 +16,10 @@ import pytest
 
 from autotune.campaign._campaign import load_campaign
 from autotune.campaign._trial_attrs import ATTR_RECOVERY
-from autotune.storage._artifacts import CheckpointRef
-from autotune.storage._artifacts import CheckpointStore
-from autotune.storage._artifacts import open_artifact_store
-from autotune.storage._open import open_storage
+from autotune.storage import CheckpointRef
+from autotune.storage import CheckpointStore
+from autotune.storage import open_artifact_store
+from autotune.storage import open_storage
 from autotune.worker._objectives import ATTR_RESUME_ERROR
 from autotune.worker._objectives import ATTR_RESUMED_FROM
 from autotune.worker._objectives import make_objective

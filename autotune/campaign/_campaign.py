@@ -40,7 +40,7 @@ from autotune.campaign._snapshot import stored_campaign
 from autotune.campaign._sweep import sweep_points
 from autotune.spec import Direction
 from autotune.spec import StudySpec
-from autotune.storage._locks import advisory_lock
+from autotune.storage import advisory_lock
 
 
 @dataclass(frozen=True)

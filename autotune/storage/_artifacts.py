@@ -14,7 +14,6 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts._protocol import ArtifactStore
 
 from autotune._errors import StorageError
-from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
 
 S3_PREFIX = "s3://"
 _logger = logging.getLogger(__name__)
@@ -72,13 +71,12 @@ class CheckpointStore:
         self._store = artifact_store
 
     def upload(self, trial: optuna.Trial, path: Path, step: int) -> CheckpointRef:
-        """Store the checkpoint and record it on the trial (ATTR_CHECKPOINT)."""
+        """Store the checkpoint as an artifact of the trial (the dashboard lists it there);
+        the caller records the reference where its readers look for it."""
         artifact_id = optuna.artifacts.upload_artifact(
             artifact_store=self._store, file_path=str(path), study_or_trial=trial
         )
-        ref = CheckpointRef(artifact_id, step)
-        trial.set_user_attr(ATTR_CHECKPOINT, ref.to_attr())
-        return ref
+        return CheckpointRef(artifact_id, step)
 
     def save_recovery(self, path: Path) -> str:
         """Store a recovery checkpoint outside Optuna's artifact records; its artifact id.

@@ -14,11 +14,10 @@ from wsgiref.simple_server import make_server
 
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.storages import RDBStorage
-import optuna_dashboard
 import sqlalchemy
 
 from autotune._errors import StorageError
-from autotune.storage._rung_store import engine_of
+from autotune.storage._engine import engine_of
 
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE")
 
@@ -47,6 +46,8 @@ def dashboard_app(
                 f"{' …' if len(writable) > 5 else ''}; connect as the read-only role created "
                 "by deploy/postgres/roles.sql (autotune_dashboard)"
             )
+    import optuna_dashboard  # a third of a second to import: only when serving
+
     return optuna_dashboard.wsgi(storage, artifact_store=artifact_store)
 
 

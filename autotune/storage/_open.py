@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from autotune._errors import StorageError
 from autotune.storage._retry import RetryStaleTrial
 from autotune.storage._write_behind import DEFAULT_FLUSH_INTERVAL_S
-from autotune.storage._write_behind import AutotuneStorage
+from autotune.storage._write_behind import WriteBehindStorage
 
 _logger = logging.getLogger(__name__)
 
@@ -31,11 +31,15 @@ _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
 
 @dataclass(frozen=True)
 class HeartbeatSettings:
-    """How often running trials prove they are alive, and when silence makes them stale."""
+    """How often running trials prove they are alive, when silence makes them stale, and
+    how a stale or interrupted trial is retried: at most ``max_retry`` times, copying the
+    user attributes named in ``retry_inherits`` (autotune's commands name the campaign's
+    configuration and lineage: ``autotune.campaign._trial_attrs.INHERITED_BY_RETRIES``)."""
 
     interval_s: int = 10
     grace_period_s: int = 60
     max_retry: int = 3
+    retry_inherits: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.interval_s < 1:
@@ -47,6 +51,10 @@ class HeartbeatSettings:
             )
         if self.max_retry < 0:
             raise ValueError(f"max_retry must be >= 0, got {self.max_retry}")
+        if isinstance(self.retry_inherits, str):
+            raise ValueError(
+                f"retry_inherits must be a tuple of attribute names, got {self.retry_inherits!r}"
+            )
 
 
 def normalize_url(url: str) -> str:
@@ -188,7 +196,7 @@ def open_storage(
     """An Optuna RDBStorage with heartbeat and stale-trial retry; no URL → embedded server.
 
     Running trials' reports and user attributes are written behind, at most
-    ``flush_interval_s`` late (see :mod:`autotune._rdb`; 0 writes through).
+    ``flush_interval_s`` late (see :class:`WriteBehindStorage`; 0 writes through).
     """
     resolved = resolve_url(url, state_dir)
     check_connection(resolved)
@@ -196,13 +204,15 @@ def open_storage(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = AutotuneStorage(
+            storage = WriteBehindStorage(
                 resolved,
                 flush_interval_s=flush_interval_s,
                 engine_kwargs=engine_kwargs(),
                 heartbeat_interval=heartbeat.interval_s,
                 grace_period=heartbeat.grace_period_s,
-                heartbeat_stale_trial_callback=RetryStaleTrial(heartbeat.max_retry),
+                heartbeat_stale_trial_callback=RetryStaleTrial(
+                    heartbeat.max_retry, heartbeat.retry_inherits
+                ),
             )
             end_abandoned_transactions(storage.engine)
             return storage

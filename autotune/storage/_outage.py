@@ -9,9 +9,11 @@ import logging
 import time
 
 import optuna
+from optuna.storages import BaseStorage
 import sqlalchemy
 
 from autotune._errors import StorageError
+from autotune.storage._engine import engine_of
 
 _logger = logging.getLogger(__name__)
 
@@ -48,14 +50,15 @@ def backoff_delays(first_s: float = FIRST_DELAY_S, max_s: float = MAX_DELAY_S) -
 
 
 def wait_for_database(
-    engine: sqlalchemy.Engine,
+    storage: BaseStorage,
     limit_s: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
-    """Block until ``SELECT 1`` succeeds; the seconds waited.
+    """Block until ``SELECT 1`` on the storage's database succeeds; the seconds waited.
 
     Raises DatabaseUnavailableError after ``limit_s`` seconds of failed attempts.
     """
+    engine = engine_of(storage)
     started = time.monotonic()
     for delay in backoff_delays():
         try:

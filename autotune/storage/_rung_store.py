@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from dataclasses import replace
 import hashlib
 
-from optuna.storages import BaseStorage
-from optuna.storages import RDBStorage
+import optuna
+from optuna.trial import FrozenTrial
 import sqlalchemy
 from sqlalchemy import Connection
 from sqlalchemy import Engine
@@ -47,6 +47,7 @@ from autotune.pruning._rungs import badness
 from autotune.pruning._rungs import is_better
 from autotune.pruning._rungs import keep_count
 from autotune.spec import Direction
+from autotune.storage._engine import engine_of
 
 VALUES_TABLE = "autotune_rung_values"
 STATE_TABLE = "autotune_rung_state"
@@ -87,20 +88,6 @@ class _RungState:
     reduction_factor: int
     n: int
     cursor: _Entry | None
-
-
-def engine_of(storage: BaseStorage) -> Engine:
-    """The SQLAlchemy engine of a PostgreSQL ``RDBStorage`` (also behind Optuna's cache)."""
-    backend = getattr(storage, "_backend", storage)  # optuna.load_study wraps in _CachedStorage
-    if not isinstance(backend, RDBStorage):
-        raise TypeError(
-            f"rung pruning needs an RDBStorage on PostgreSQL, got {type(storage).__name__}"
-        )
-    if backend.engine.dialect.name != "postgresql":
-        raise ValueError(
-            f"rung pruning needs PostgreSQL, got the {backend.engine.dialect.name!r} dialect"
-        )
-    return backend.engine
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -211,6 +198,39 @@ def remove_failed_trials(engine: Engine, study_id: int) -> int:
         if not _is_missing_table(error):
             raise
         return 0
+
+
+@dataclass(frozen=True)
+class TrialRungs:
+    """One trial's entries in the rung store, for callers that hold Optuna's public objects."""
+
+    engine: Engine
+    study_id: int
+    trial_id: int
+
+    def recorded(self, rungs: int) -> tuple[int, ...]:
+        """See :func:`recorded_rungs`."""
+        return recorded_rungs(self.engine, self.study_id, self.trial_id, rungs)
+
+    def record(
+        self, rung: int, value: float, reduction_factor: int, direction: Direction
+    ) -> RungDecision:
+        """See :func:`record_rung_value`."""
+        return record_rung_value(
+            self.engine, self.study_id, rung, self.trial_id, value, reduction_factor, direction
+        )
+
+    def remove(self) -> int:
+        """See :func:`remove_trial`."""
+        return remove_trial(self.engine, self.study_id, self.trial_id)
+
+
+def trial_rungs(study: optuna.Study, trial: FrozenTrial) -> TrialRungs:
+    """The trial's rung entries in the study's PostgreSQL rung store.
+
+    Raises TypeError (not an ``RDBStorage``) or ValueError (not PostgreSQL) otherwise.
+    """
+    return TrialRungs(engine_of(study._storage), study._study_id, trial._trial_id)
 
 
 def _record(

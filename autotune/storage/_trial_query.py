@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from optuna import distributions
+from optuna.storages import BaseStorage
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -60,6 +61,19 @@ def read_trials(
     """The trials matching ``where`` (SQL over alias ``t``), as Optuna's storage builds them."""
     rows = connection.execute(trials_query(where), dict(parameters)).mappings()
     return [frozen_trial(row) for row in rows]
+
+
+def trial_curve(
+    storage: BaseStorage, study_name: str, trial_number: int, until_step: int
+) -> dict[int, float]:
+    """A trial's intermediate values up to ``until_step``, by step in order.
+
+    A trial resumed from another's checkpoint reports them again: its curve stays whole.
+    """
+    study_id = storage.get_study_id_from_name(study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+    curve = storage.get_trial(trial_id).intermediate_values
+    return {step: value for step, value in sorted(curve.items()) if step <= until_step}
 
 
 def frozen_trial(row: Mapping[str, Any]) -> FrozenTrial:

@@ -16,7 +16,7 @@ in one transaction:
   process reads its own writes;
 - with each heartbeat of the trial (a background thread), so reports that stop are written
   within one heartbeat interval;
-- on :meth:`AutotuneStorage.flush`, which callers use when a write must be durable before
+- on :meth:`WriteBehindStorage.flush`, which callers use when a write must be durable before
   they go on (a recovery checkpoint's reference, before the older checkpoint is removed;
   a trial's parameters, once all are suggested, so that its retry can copy them).
 
@@ -30,7 +30,7 @@ that much of its running trial's curve, which its retry re-reports. A trial that
 worker has failed (stale) refuses the buffered writes at the next flush: they are dropped,
 and the next write to it raises ``UpdateFinishedTrialError`` at once, as Optuna's would.
 
-**One query per trial read** (:mod:`autotune._trial_query`): ``get_trial`` and the trial
+**One query per trial read** (:mod:`autotune.storage._trial_query`): ``get_trial`` and the trial
 lists behind ``study.get_trials`` load every part of a trial in one query, not one per part.
 
 **Trials that never sent a heartbeat go stale too.** Optuna fails a RUNNING trial only
@@ -92,7 +92,7 @@ class _Pending:
         self.user_attrs = {**older.user_attrs, **self.user_attrs}
 
 
-class AutotuneStorage(RDBStorage):
+class WriteBehindStorage(RDBStorage):
     """Optuna's ``RDBStorage`` on PostgreSQL, writing a running trial's reports and user
     attributes behind and reading trials in one query (see the module docstring).
     ``flush_interval_s=0`` writes through."""
@@ -360,8 +360,14 @@ def _upsert_user_attrs(trial_id: int, pending: _Pending) -> Any:
     )
 
 
-def flush_trial(trial: optuna.Trial) -> None:
+def flush(trial: optuna.Trial) -> None:
     """Make the trial's writes so far durable (no-op on storages that write through)."""
     storage = getattr(trial.storage, "_backend", trial.storage)  # behind optuna's cache
-    if isinstance(storage, AutotuneStorage):
+    if isinstance(storage, WriteBehindStorage):
         storage.flush(trial._trial_id)
+
+
+def record_heartbeat(storage: RDBStorage, trial: optuna.Trial) -> None:
+    """Record that the trial is alive (and write its buffered reports, on a write-behind
+    storage): the worker calls this every heartbeat interval while the trial runs."""
+    storage.record_heartbeat(trial._trial_id)

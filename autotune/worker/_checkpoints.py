@@ -22,9 +22,9 @@ from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
 from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_RECOVERY
 from autotune.campaign._trial_attrs import ATTR_RESUME
-from autotune.storage._artifacts import CheckpointRef
-from autotune.storage._artifacts import CheckpointStore
-from autotune.storage._write_behind import flush_trial
+from autotune.storage import CheckpointRef
+from autotune.storage import CheckpointStore
+from autotune.storage import flush
 
 _logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class RecoveryCheckpoints:
             return
         ref = CheckpointRef(artifact_id, step).to_attr() | {"trial": self._trial.number}
         self._trial.set_user_attr(ATTR_RECOVERY, ref)
-        flush_trial(self._trial)  # durable before the checkpoint it replaces is removed
+        flush(self._trial)  # durable before the checkpoint it replaces is removed
         if self._latest is not None:
             self._store.remove(self._latest)
         self._latest = artifact_id

@@ -8,15 +8,13 @@ import threading
 
 import optuna
 from optuna.trial import FrozenTrial
-import sqlalchemy
 
 from autotune.pruning._rungs import RungDecision
 from autotune.pruning._rungs import rung_reports
 from autotune.pruning._rungs import rung_steps
 from autotune.spec import Direction
-from autotune.storage._rung_store import engine_of
-from autotune.storage._rung_store import record_rung_value
-from autotune.storage._rung_store import recorded_rungs
+from autotune.storage import TrialRungs
+from autotune.storage import trial_rungs
 
 # Running trials whose progress a pruner remembers; a forgotten trial costs one more query
 # (its recorded rungs) at its next rung.
@@ -41,8 +39,8 @@ class RungPruner(optuna.pruners.BasePruner):
     trial at a rung, it reads which rungs the trial already recorded (a primary-key probe per
     rung) rather than judging them again. Needs a PostgreSQL ``RDBStorage``.
 
-    The worker calls :func:`autotune.pruning.remove_trial` when a trial ends in FAIL, so that
-    failed and interrupted trials are no competitors.
+    The worker calls :func:`autotune.storage.forget_rung_values` when a trial ends in FAIL,
+    so that failed and interrupted trials are no competitors.
     """
 
     def __init__(
@@ -53,7 +51,7 @@ class RungPruner(optuna.pruners.BasePruner):
         self._rungs = rung_steps(min_steps, reduction_factor, max_train_steps)
         self._reduction_factor = reduction_factor
         self._direction = direction
-        self._progress: OrderedDict[tuple[int, int], _Progress] = OrderedDict()
+        self._progress: OrderedDict[tuple[str, int], _Progress] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -62,7 +60,7 @@ class RungPruner(optuna.pruners.BasePruner):
         return self._rungs
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        key = (study._study_id, trial._trial_id)
+        key = (study.study_name, trial.number)
         progress = self._recall(key)
         if progress is not None and progress.pruned:
             return True
@@ -70,40 +68,32 @@ class RungPruner(optuna.pruners.BasePruner):
         latest = max(trial.intermediate_values, default=None)
         if judged == len(self._rungs) or latest is None or latest < self._rungs[judged]:
             return False  # no new rung crossed: no query
-        engine = engine_of(study._storage)
+        store = trial_rungs(study, trial)
         if progress is None:  # first rung of this trial here, or forgotten: ask the store
             rungs = len(self._rungs)
-            recorded = recorded_rungs(engine, study._study_id, trial._trial_id, rungs)
+            recorded = store.recorded(rungs)
             judged = next((r for r in range(rungs) if r not in recorded), rungs)
-        progress = self._judge(engine, study._study_id, trial, judged)
+        progress = self._judge(store, trial, judged)
         self._remember(key, progress)
         return progress.pruned
 
-    def _judge(
-        self, engine: sqlalchemy.Engine, study_id: int, trial: FrozenTrial, judged: int
-    ) -> _Progress:
+    def _judge(self, store: TrialRungs, trial: FrozenTrial, judged: int) -> _Progress:
         """Record and decide every rung from ``judged`` on that the trial has reached."""
         progress = _Progress(judged, pruned=False)
         for report in rung_reports(trial.intermediate_values, self._rungs)[judged:]:
-            decision = record_rung_value(
-                engine,
-                study_id,
-                report.rung,
-                trial._trial_id,
-                report.value,
-                self._reduction_factor,
-                self._direction,
+            decision = store.record(
+                report.rung, report.value, self._reduction_factor, self._direction
             )
             progress = _Progress(report.rung + 1, pruned=decision == RungDecision.PRUNE)
             if progress.pruned:
                 break
         return progress
 
-    def _recall(self, key: tuple[int, int]) -> _Progress | None:
+    def _recall(self, key: tuple[str, int]) -> _Progress | None:
         with self._lock:
             return self._progress.get(key)
 
-    def _remember(self, key: tuple[int, int], progress: _Progress) -> None:
+    def _remember(self, key: tuple[str, int], progress: _Progress) -> None:
         with self._lock:
             self._progress[key] = progress
             self._progress.move_to_end(key)

@@ -20,12 +20,14 @@ from autotune.pruning import decide
 from autotune.pruning import keep_count
 from autotune.pruning import rung_reports
 from autotune.spec import Direction
-from autotune.storage._rung_store import engine_of
-from autotune.storage._rung_store import ensure_schema
-from autotune.storage._rung_store import rank_at_rung
-from autotune.storage._rung_store import record_rung_value
-from autotune.storage._rung_store import remove_failed_trials
-from autotune.storage._rung_store import remove_trial
+from autotune.storage import engine_of
+from autotune.storage import ensure_schema
+from autotune.storage import forget_rung_values
+from autotune.storage import rank_at_rung
+from autotune.storage import record_rung_value
+from autotune.storage import remove_failed_trials
+from autotune.storage import remove_trial
+from autotune.storage import trial_rungs
 from autotune.worker._pruner import RungPruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -246,6 +248,24 @@ def test_a_failed_trials_values_do_not_prune_its_retry(storage_url: str) -> None
     retry = study.ask()  # same configuration, slightly worse this time
     assert record_rung_value(engine, study_id, 0, retry._trial_id, 0.6, 2, MIN) == CONTINUE
     assert decide(0.6, [1.0, 0.5], 2, MIN) == PRUNE  # what the failed value would have done
+
+
+def test_a_trials_rungs_are_reached_through_optunas_public_objects(storage_url: str) -> None:
+    study = new_study(storage_url)
+    cached = optuna.load_study(study_name="s", storage=storage_url)  # behind Optuna's cache
+    trial = study.ask()
+    rungs = trial_rungs(cached, cached.trials[0])
+    assert rungs.record(0, 1.0, 2, MIN) == CONTINUE
+    assert rungs.record(1, 0.5, 2, MIN) == CONTINUE
+    assert trial_rungs(study, study.trials[0]).recorded(3) == (0, 1)
+    study.tell(trial, state=TrialState.FAIL)
+    forget_rung_values(study, study.trials[0])
+    assert rungs.recorded(3) == ()
+    in_memory = optuna.create_study()
+    in_memory.ask()
+    with pytest.raises(TypeError, match="RDBStorage"):
+        trial_rungs(in_memory, in_memory.trials[0])
+    forget_rung_values(in_memory, in_memory.trials[0])  # no rung store: nothing to forget
 
 
 def test_a_trial_that_is_no_longer_running_records_nothing(storage_url: str) -> None:
