@@ -20,9 +20,9 @@ from autotune._errors import StorageError
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
 
-    from autotune.campaign._campaign import BestResult
-    from autotune.campaign._campaign import Campaign
-    from autotune.campaign._campaign import TrialRecord
+    from autotune.campaign import BestResult
+    from autotune.campaign import Campaign
+    from autotune.campaign import TrialRecord
     from autotune.storage import open_storage
     from autotune.worker._task_checks import load_checked_study_spec as load_study_spec
 
@@ -71,7 +71,7 @@ def load(
     """
     from optuna.storages import RDBStorage
 
-    from autotune.campaign._campaign import load_campaign
+    from autotune.campaign import load_campaign
     from autotune.storage import DEFAULT_STATE_DIR
     from autotune.storage import open_storage
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from autotune.campaign._campaign import Stage
+from autotune.campaign import Stage
 from autotune.spec import PrunerKind
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec

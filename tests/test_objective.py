@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from autotune import training
-from autotune.campaign._campaign import Stage
+from autotune.campaign import Stage
 from autotune.spec import load_study_spec
 from autotune.worker._objectives import TRIVIAL_PREFIX
 from autotune.worker._objectives import RoundSetting

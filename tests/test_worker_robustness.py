@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-from autotune.campaign._campaign import load_campaign
+from autotune.campaign import load_campaign
 from autotune.campaign._trial_attrs import ATTR_RECOVERY
 from autotune.storage import CheckpointRef
 from autotune.storage import CheckpointStore

@@ -17,6 +17,7 @@ from autotune.campaign._records import spec_data_of
 from autotune.campaign._records import task_defaults_of
 from autotune.spec import StudySpec
 from autotune.spec import study_spec_from_dict
+from autotune.storage import study_id_of
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def stored_campaign(storage: BaseStorage, campaign: str) -> StoredCampaign | Non
         return None
     found = sorted(
         (
-            StoredStudy(s._study_id, s.study_name, StudyFacts.from_attrs(s.user_attrs))
+            StoredStudy(study_id_of(s), s.study_name, StudyFacts.from_attrs(s.user_attrs))
             for s in frozen
         ),
         key=lambda s: s.facts.plan.position,

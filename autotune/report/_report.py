@@ -322,8 +322,7 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
         names = _period_names(trials)
         shown = ", ".join(names[i] for i in sorted(names)) or f"{design.period_count} periods"
         builder.add(
-            f"Periods ({how}, seed {design.period_seed}): {shown}; "
-            f"{design.seeds} seed(s) each.",
+            f"Periods ({how}, seed {design.period_seed}): {shown}; {design.seeds} seed(s) each.",
             "",
         )
     significance = study.facts.significance
@@ -335,9 +334,7 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
         builder.add(f"Fast mode: {study.facts.rank_agreement.message}", "")
     names = _period_names(trials)
     results = reevaluation_results(trials)
-    by_period = {
-        finalist: _mean_by_period(values, names) for finalist, values in results.items()
-    }
+    by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}
     builder.plot(
         study.name,
         "periods",

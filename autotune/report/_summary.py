@@ -108,9 +108,7 @@ def _versus_baseline(campaign: Campaign, study: CampaignStudy) -> str | None:
 
 def steps_saved(campaign: Campaign, study: CampaignStudy) -> int:
     """Training steps promoted trials did not re-run because they resumed a checkpoint."""
-    return sum(
-        int(t.user_attrs.get(ATTR_RESUMED_FROM) or 0) for t in campaign.trials_of(study)
-    )
+    return sum(int(t.user_attrs.get(ATTR_RESUMED_FROM) or 0) for t in campaign.trials_of(study))
 
 
 def campaign_lines(campaign: Campaign) -> list[str]:

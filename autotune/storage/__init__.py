@@ -54,6 +54,7 @@ from autotune.storage._rung_store import recorded_rungs
 from autotune.storage._rung_store import remove_failed_trials
 from autotune.storage._rung_store import remove_trial
 from autotune.storage._rung_store import trial_rungs
+from autotune.storage._trial_query import study_id_of
 from autotune.storage._trial_query import trial_curve
 from autotune.storage._write_behind import DEFAULT_FLUSH_INTERVAL_S
 from autotune.storage._write_behind import WriteBehindStorage
@@ -107,6 +108,7 @@ __all__ = [
     "retry_trial",
     "retry_unretried_failures",
     "serve",
+    "study_id_of",
     "trial_curve",
     "trial_rungs",
     "unretried_failures",

@@ -17,6 +17,7 @@ from typing import Any
 from optuna import distributions
 from optuna.storages import BaseStorage
 from optuna.storages._rdb import models
+from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import sqlalchemy
@@ -129,3 +130,8 @@ def _local(utc: datetime.datetime | None) -> datetime.datetime | None:
     if utc is None:
         return None
     return utc.replace(tzinfo=datetime.UTC).astimezone().replace(tzinfo=None)
+
+
+def study_id_of(study: FrozenStudy) -> int:
+    """The storage's id of a study listed by ``get_all_studies`` (Optuna keeps it private)."""
+    return study._study_id

@@ -13,7 +13,7 @@ import warnings
 
 import optuna
 
-from autotune.campaign._campaign import Stage
+from autotune.campaign import Stage
 from autotune.spec import PrunerKind
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
