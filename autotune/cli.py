@@ -21,10 +21,11 @@ from autotune.campaign import delete_campaign
 from autotune.campaign import list_campaigns
 from autotune.campaign import load_campaign
 from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
-from autotune.report._progress import progress_table
-from autotune.report._summary import campaign_lines
+from autotune.report._answer import answer_dict
+from autotune.report._answer import recipe_dict
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import run_summary
+from autotune.report._summary import status_lines
 from autotune.spec import study_spec_from_dict
 from autotune.storage import DEFAULT_STATE_DIR
 from autotune.storage import HeartbeatSettings
@@ -101,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
 
     best = _command(commands, "best", "JSON of the best configuration so far", _best)
     best.add_argument("name", help="campaign name")
+
+    export = _command(
+        commands, "export", "print the recommended recipe (every setting to train it)", _export
+    )
+    export.add_argument("name", help="campaign name")
+    export.add_argument(
+        "--format", choices=("yaml", "json"), default="yaml", help="output format (yaml)"
+    )
 
     delete = _command(commands, "delete", "delete a campaign and all its trials", _delete)
     delete.add_argument("name", help="campaign name")
@@ -341,19 +350,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.name is None:
         print("\n".join(list_campaigns(storage)) or "no campaigns")
         return 0
-    campaign = load_campaign(args.name, storage)
-    spec = campaign.spec
-    rows = [
-        (f"{study.name} ({study.max_train_steps} steps)", campaign.progress(study))
-        for study in campaign.studies
-    ]
-    print(
-        f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
-        f"{spec.metric.name}; {pipeline_text(spec)}"
-    )
-    print(progress_table(rows, spec.metric.name))
-    for line in campaign_lines(campaign):
-        print(line)
+    print("\n".join(status_lines(load_campaign(args.name, storage))))
     return 0
 
 
@@ -382,11 +379,27 @@ def _best(args: argparse.Namespace) -> int:
     campaign = load_campaign(
         args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)
     )
-    best = campaign.best()
-    if best is None:
+    answer = answer_dict(campaign)
+    print(json.dumps(answer, indent=2, sort_keys=True))
+    if campaign.recommendation() is None and answer["best_so_far"] is None:
         print(f"autotune: campaign {args.name!r} has no completed trial yet", file=sys.stderr)
         return 1
-    print(json.dumps(best.to_json_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    answer = load_campaign(args.name, storage).recommendation()
+    if answer is None:
+        raise AutotuneError(
+            f"campaign {args.name!r} has no recommendation yet: it is chosen when the last "
+            f"stage finishes (see autotune status {args.name})"
+        )
+    recipe = recipe_dict(answer.recipe)
+    if args.format == "json":
+        print(json.dumps(recipe, indent=2, sort_keys=True))
+    else:
+        print(yaml.safe_dump(recipe, sort_keys=True), end="")
     return 0
 
 

@@ -68,7 +68,14 @@ def test_four_workers_finish_the_budget(storage_url: str, tmp_path: Path) -> Non
 
     best_json = run_autotune("best", "four", "--storage", storage_url)
     assert best_json.returncode == 0, best_json.stderr
-    assert json.loads(best_json.stdout)["trial_number"] == study.best_trial.number
+    answer = json.loads(best_json.stdout)
+    assert answer["finalist"] == f"four/joint/1 #{study.best_trial.number}"
+    assert not answer["verified"] and "unverified" in answer["verdict"]  # no re-evaluation
+    recipe = answer["recipe"]
+    assert recipe["hyperparameters"]["learning_rate"] == study.best_params["learning_rate"]
+    assert recipe["stop_at_step"] == study.best_trial.user_attrs["best_step"]
+    exported = run_autotune("export", "four", "--format", "json", "--storage", storage_url)
+    assert exported.returncode == 0 and json.loads(exported.stdout) == recipe
 
     status = run_autotune("status", "four", "--storage", storage_url)
     assert status.returncode == 0, status.stderr
@@ -119,7 +126,7 @@ def test_run_on_the_embedded_server_prints_progress_and_summary(tmp_path: Path) 
     assert "created campaign 'local'" in result.stdout
     assert "trials] complete" in result.stdout  # live progress line
     assert "campaign local:" in result.stdout and "best val_loss" in result.stdout
-    assert "best parameters: {" in result.stdout
+    assert "answer: local/joint/1 #" in result.stdout and "hyperparameters: " in result.stdout
     assert f"autotune dashboard --state-dir {state_dir}" in result.stdout
     assert (state_dir / "pgdata" / "PG_VERSION").is_file()
     logs = sorted((state_dir / "logs").glob("local-worker-*.log"))

@@ -25,12 +25,14 @@ from autotune.analysis._boundary import widen
 from autotune.analysis._significance import DEFAULT_PERIODS
 from autotune.analysis._significance import DEFAULT_SEEDS
 from autotune.analysis._significance import MIN_RANK_RHO
+from autotune.analysis._significance import MeanInterval
 from autotune.analysis._significance import PairedComparison
 from autotune.analysis._significance import PairedTest
 from autotune.analysis._significance import RankAgreement
 from autotune.analysis._significance import SignificanceReport
 from autotune.analysis._significance import compare_finalists
 from autotune.analysis._significance import holm_adjust
+from autotune.analysis._significance import mean_interval
 from autotune.analysis._significance import min_pairs_to_reach
 from autotune.analysis._significance import rank_agreement
 from autotune.analysis._significance import simulate_false_positive_rate
@@ -59,6 +61,7 @@ __all__ = [
     "FEWER_SHARE",
     "LATE_FRACTION",
     "MIN_RANK_RHO",
+    "MeanInterval",
     "MORE_FACTOR",
     "MORE_SHARE",
     "PairedComparison",
@@ -80,6 +83,7 @@ __all__ = [
     "compare_to_trivial",
     "grid_trends",
     "holm_adjust",
+    "mean_interval",
     "min_pairs_to_reach",
     "rank_agreement",
     "simulate_false_positive_rate",

@@ -158,6 +158,28 @@ def compare_finalists(
     )
 
 
+@dataclass(frozen=True)
+class MeanInterval:
+    """A mean with its two-sided 95% Student-t interval (None with a single value)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    n: int
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> MeanInterval:
+    """The mean of ``values`` and its t interval: how precisely the runs pin it down."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0 or not np.all(np.isfinite(data)):
+        raise ValueError(f"values={list(values)!r} is invalid; allowed: finite numbers, >= 1")
+    mean = float(data.mean())
+    if data.size < 2:
+        return MeanInterval(mean, None, None, 1)
+    half = float(stats.t.ppf(0.5 + confidence / 2, data.size - 1) * stats.sem(data))
+    return MeanInterval(mean, mean - half, mean + half, int(data.size))
+
+
 def min_pairs_to_reach(alpha: float, test: PairedTest, comparisons: int = 1) -> int:
     """The fewest pairs with which `test` can give a two-sided p < alpha / comparisons at all.
 

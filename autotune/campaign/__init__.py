@@ -30,11 +30,15 @@ from autotune.campaign._plan import grid_combinations
 from autotune.campaign._plan import space_distributions
 from autotune.campaign._progress import Progress
 from autotune.campaign._progress import progress_of
+from autotune.campaign._recipe import recipe_of
+from autotune.campaign._recipe import trial_label
 from autotune.campaign._records import BaselineOutcome
 from autotune.campaign._records import BoundaryAction
 from autotune.campaign._records import BoundaryCheck
 from autotune.campaign._records import BoundaryFinding
 from autotune.campaign._records import Finalist
+from autotune.campaign._records import Recipe
+from autotune.campaign._records import Recommendation
 from autotune.campaign._records import ReevaluationDesign
 from autotune.campaign._records import ReevaluationSkipped
 from autotune.campaign._records import Significance
@@ -70,6 +74,8 @@ __all__ = [
     "NewStudy",
     "Progress",
     "QueuedTrial",
+    "Recipe",
+    "Recommendation",
     "ReevaluationDesign",
     "ReevaluationSkipped",
     "Significance",
@@ -100,6 +106,7 @@ __all__ = [
     "progress_of",
     "promotion_overrides",
     "read_snapshot",
+    "recipe_of",
     "reevaluation_results",
     "rotating_period_seed",
     "space_distributions",
@@ -107,4 +114,5 @@ __all__ = [
     "stage_is_finished",
     "sweep_points",
     "trial_hparams",
+    "trial_label",
 ]

@@ -29,6 +29,7 @@ from autotune.campaign._plan import first_study
 from autotune.campaign._progress import Progress
 from autotune.campaign._progress import progress_of
 from autotune.campaign._records import BoundaryCheck
+from autotune.campaign._records import Recommendation
 from autotune.campaign._records import Significance
 from autotune.campaign._records import Stage
 from autotune.campaign._records import StudyFacts
@@ -130,7 +131,9 @@ class CampaignStudy:
         if plan.stage is Stage.STEPS_SWEEP:
             widenings = plan.round_number - 1
             return "steps sweep" if not widenings else f"steps sweep (widened {widenings}x)"
-        return "baseline" if plan.stage is Stage.BASELINE else "re-evaluation"
+        if plan.stage is Stage.BASELINE:
+            return "baseline" if plan.round_number == 1 else "baseline (full budget)"
+        return "re-evaluation"
 
 
 def create_campaign(
@@ -269,8 +272,27 @@ class Campaign:
         """Every trial of every study, as plain records."""
         return [_record(study, trial) for study, trial in self.frozen_trials()]
 
+    def recommendation(self) -> Recommendation | None:
+        """The campaign's answer, once its last stage has chosen it: one recipe, chosen by
+        the re-evaluation (or the last round's best run, marked unverified)."""
+        answers = (s.facts.recommendation for s in reversed(self.studies))
+        return next((answer for answer in answers if answer is not None), None)
+
     def best(self) -> BestResult | None:
-        """The best COMPLETE trial of the latest round that has one (longest budget)."""
+        """The recommended trial once there is a recommendation (its value: the
+        re-evaluation's mean), before that the best COMPLETE trial of the latest round."""
+        answer = self.recommendation()
+        if answer is not None:
+            return self._recommended(answer)
+        return self._best_so_far()
+
+    def _recommended(self, answer: Recommendation) -> BestResult:
+        study_name, _, number = answer.finalist.rpartition(" #")
+        study = next(s for s in self.studies if s.name == study_name)
+        trial = next(t for t in self.trials_of(study) if t.number == int(number))
+        return BestResult(study.name, trial.number, answer.value, trial.params, trial.user_attrs)
+
+    def _best_so_far(self) -> BestResult | None:
         for study in reversed(self.stage_studies(Stage.JOINT)):
             complete = [
                 t

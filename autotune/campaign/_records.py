@@ -22,6 +22,7 @@ from autotune.analysis import RankAgreement
 from autotune.analysis import SignificanceReport
 from autotune.campaign._plain import from_plain
 from autotune.campaign._plain import plain
+from autotune.spec import Direction
 
 
 class Stage(enum.Enum):
@@ -52,6 +53,7 @@ class StudyKey(enum.Enum):
     SIGNIFICANCE = "autotune.significance"
     RANK_AGREEMENT = "autotune.rank_agreement"
     REEVALUATION_SKIPPED = "autotune.reevaluation_skipped"
+    RECOMMENDATION = "autotune.recommendation"
     STOPPED = "autotune.stopped"
 
 
@@ -172,15 +174,66 @@ class BoundaryCheck:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """Everything needed to reproduce a model: what a trial's value is the value of.
+
+    The configuration is complete (task defaults, fixed values, earlier stages' bests, the
+    tuned parameters, schedule overrides). Training follows a schedule over
+    ``max_train_steps`` and stops at ``stop_at_step``, the step whose evaluation gave the
+    value (retrospective checkpoint selection made part of the recipe); early stopping is
+    off, so the recipe trains exactly that many steps wherever it is re-run.
+    """
+
+    task: str
+    hyperparameters: dict[str, Any]
+    batch_size: int
+    gradient_accumulation_steps: int
+    max_train_steps: int
+    stop_at_step: int
+    eval_interval: int
+    metric: str
+    direction: Direction
+    seed: int | None  # the seed of the run the value came from
+
+    @property
+    def stopping_rule(self) -> str:
+        if self.stop_at_step == self.max_train_steps:
+            return f"train to the end of the {self.max_train_steps}-step schedule"
+        return (
+            f"stop at step {self.stop_at_step} of a {self.max_train_steps}-step schedule "
+            "(where the validation metric was best)"
+        )
+
+
+@dataclass(frozen=True)
 class Finalist:
     """A configuration the re-evaluation re-trains, as the last round left it."""
 
-    label: str
+    label: str  # "<study> #<trial number>"
     trial: int
     value: float | None
     fast_value: float | None  # its value in round 1 (the short run it was promoted from)
     params: dict[str, Any]
-    hparams: dict[str, Any]
+    recipe: Recipe
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The campaign's answer: one recipe, and how far to trust it.
+
+    ``verified``: chosen by the re-evaluation (the finalist with the best mean over periods
+    and seeds, ``mean`` with its 95% interval over ``runs`` runs); otherwise the last
+    round's best single run, unverified.
+    """
+
+    finalist: str
+    recipe: Recipe
+    verified: bool
+    value: float  # the mean over the re-evaluation's runs, or the single run's value
+    ci_low: float | None
+    ci_high: float | None
+    runs: int
+    verdict: str  # whether it is distinguishable from the others, and by which rule
 
 
 @dataclass(frozen=True)
@@ -225,6 +278,7 @@ _FACT_FIELDS: dict[StudyKey, tuple[str, type]] = {
     StudyKey.SIGNIFICANCE: ("significance", Significance),
     StudyKey.RANK_AGREEMENT: ("rank_agreement", RankAgreement),
     StudyKey.REEVALUATION_SKIPPED: ("skipped", ReevaluationSkipped),
+    StudyKey.RECOMMENDATION: ("recommendation", Recommendation),
     StudyKey.STOPPED: ("stopped", Stopped),
 }
 _KEY_OF_TYPE = {record_type: key for key, (_, record_type) in _FACT_FIELDS.items()}
@@ -239,6 +293,7 @@ Fact = (
     | Significance
     | RankAgreement
     | ReevaluationSkipped
+    | Recommendation
     | Stopped
 )
 
@@ -256,6 +311,7 @@ class StudyFacts:
     significance: Significance | None = None
     rank_agreement: RankAgreement | None = None
     skipped: ReevaluationSkipped | None = None
+    recommendation: Recommendation | None = None
     stopped: Stopped | None = None
 
     @classmethod

@@ -10,7 +10,6 @@ finalist with the best, paired by period and seed.
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import numpy as np
 from optuna.trial import FrozenTrial
@@ -19,12 +18,14 @@ from optuna.trial import TrialState
 from autotune.analysis import compare_finalists
 from autotune.analysis import rank_agreement
 from autotune.analysis import top_k
-from autotune.campaign._hparams import stage_base_hparams
-from autotune.campaign._hparams import trial_hparams
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import QueuedTrial
+from autotune.campaign._recipe import chosen
+from autotune.campaign._recipe import recipe_of
+from autotune.campaign._recipe import trial_label
 from autotune.campaign._records import Fact
 from autotune.campaign._records import Finalist
+from autotune.campaign._records import Recipe
 from autotune.campaign._records import ReevaluationDesign
 from autotune.campaign._records import Significance
 from autotune.campaign._records import Stage
@@ -38,6 +39,7 @@ from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
 from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
 
 SEED_STRIDE = 1_000_003
 MIN_FINALISTS_FOR_AGREEMENT = 3
@@ -46,10 +48,6 @@ MIN_FINALISTS_FOR_AGREEMENT = 3
 def rotating_period_seed(today: datetime.date) -> int:
     """The period seed of a calendar month, e.g. 202611: a new month picks new periods."""
     return today.year * 100 + today.month
-
-
-def finalist_label(trial: FrozenTrial) -> str:
-    return f"trial {trial.number}"
 
 
 def finalists_of(snapshot: CampaignSnapshot) -> list[FrozenTrial]:
@@ -70,7 +68,8 @@ def reevaluation_runs(
             {},
             {
                 ATTR_FINALIST: finalist.label,
-                ATTR_HPARAMS: finalist.hparams,
+                ATTR_HPARAMS: finalist.recipe.hyperparameters,
+                ATTR_STOP_AT_STEP: finalist.recipe.stop_at_step,
                 ATTR_PERIOD_INDEX: index,
                 ATTR_PERIOD_COUNT: period_count,
                 ATTR_PERIOD_SEED: period_seed,
@@ -90,8 +89,11 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
     design = spec.reevaluation
     pinned = design.period_seed is not None
     period_seed = design.period_seed if pinned else rotating_period_seed(snapshot.today)
-    base = stage_base_hparams(spec, snapshot.task_defaults.hyperparameters, last.plan.stage_fixed)
-    finalists = tuple(_finalist(t, base) for t in finalists_of(snapshot))
+    defaults = snapshot.task_defaults.hyperparameters
+    finalists = tuple(
+        _finalist(last.name, t, recipe_of(spec, defaults, last.plan, t))
+        for t in finalists_of(snapshot)
+    )
     record = ReevaluationDesign(
         last.name, finalists, design.periods, period_seed, pinned, design.seeds
     )
@@ -107,14 +109,14 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
     return NewStudy(plan, runs, facts=(record,))
 
 
-def _finalist(trial: FrozenTrial, base: dict[str, Any]) -> Finalist:
+def _finalist(study: str, trial: FrozenTrial, recipe: Recipe) -> Finalist:
     return Finalist(
-        finalist_label(trial),
+        trial_label(study, trial.number),
         trial.number,
         trial.value,
         trial.user_attrs.get(ATTR_PARENT_VALUE, trial.value),
         dict(trial.params),
-        trial_hparams(base, trial.params, trial.user_attrs),
+        recipe,
     )
 
 
@@ -144,7 +146,10 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     report = compare_finalists(usable, spec.metric.direction, design.alpha, design.test)
     facts: list[tuple[str, Fact]] = [(study.name, Significance(report, report.summary))]
     recorded = study.facts.design
-    fast = {f.label: f.fast_value for f in recorded.finalists} if recorded else {}
+    assert recorded is not None  # written with the study
+    recipes = {f.label: f.recipe for f in recorded.finalists}
+    facts.append((study.name, chosen(report, usable, recipes)))
+    fast = {f.label: f.fast_value for f in recorded.finalists}
     full = {label: float(np.mean(list(values.values()))) for label, values in usable.items()}
     if len(set(fast) & set(full)) >= MIN_FINALISTS_FOR_AGREEMENT:
         facts.append((study.name, rank_agreement(fast, full, spec.metric.direction)))

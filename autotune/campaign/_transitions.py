@@ -33,9 +33,13 @@ from autotune.campaign._plan import study_after_steps
 from autotune.campaign._plan import sweep_study
 from autotune.campaign._plan import tuning_study
 from autotune.campaign._promotion import promoted_study
+from autotune.campaign._recipe import recipe_of
+from autotune.campaign._recipe import trial_label
+from autotune.campaign._recipe import unverified
 from autotune.campaign._records import BaselineOutcome
 from autotune.campaign._records import BoundaryCheck
 from autotune.campaign._records import Fact
+from autotune.campaign._records import Recommendation
 from autotune.campaign._records import ReevaluationSkipped
 from autotune.campaign._records import Stage
 from autotune.campaign._records import Stopped
@@ -69,6 +73,7 @@ class TransitionKind(enum.Enum):
     WIDEN_SWEEP = "widen_sweep"  # the fastest sweep rate is an end of the grid
     STEPS_MEASURED = "steps_measured"  # the sweep's max_train_steps; baseline or round 1
     BASELINE_PASSED = "baseline_passed"  # round 1 of the first stage
+    RECHECK_BASELINE = "recheck_baseline"  # lost at round 1's budget: try the full one
     WIDEN_STAGE = "widen_stage"  # a hit bound moved out; the stage goes on
     NEXT_STAGE = "next_stage"  # the next groups, earlier bests fixed
     PROMOTE = "promote"  # the top-k at a longer budget
@@ -208,11 +213,18 @@ def _after_baseline(snapshot: CampaignSnapshot) -> Transition:
     finished = [t for t in latest.trials if t.state.is_finished()]
     outcome = baseline_outcome(finished[-1], spec)
     recorded = (latest.name, outcome)
-    if not outcome.passed:
-        return _stop(latest, outcome.message, recorded)
     steps = latest.plan.campaign_max_train_steps
     assert steps is not None  # the baseline runs once max_train_steps is known
-    return Transition(TransitionKind.BASELINE_PASSED, (recorded,), tuning_study(spec, 0, steps))
+    if outcome.passed:
+        first_round = tuning_study(spec, 0, steps)
+        return Transition(TransitionKind.BASELINE_PASSED, (recorded,), first_round)
+    short = latest.plan.max_train_steps
+    if outcome.value is not None and short < steps and latest.plan.round_number == 1:
+        full = StudyPlan(Stage.BASELINE, 2, 1, steps, steps)  # judged where tuning ends
+        return Transition(TransitionKind.RECHECK_BASELINE, (recorded,), NewStudy(full))
+    first = snapshot.stage_studies(Stage.BASELINE)[0].plan.max_train_steps
+    where = f"{short} steps" if first == short else f"{first} steps and at the full {short}"
+    return _stop(latest, f"{outcome.message} (lost at {where})", recorded)
 
 
 # --- tuning rounds ------------------------------------------------------------------------
@@ -297,21 +309,34 @@ def _campaign_steps(plan: StudyPlan) -> int:
 def _start_reevaluation(
     snapshot: CampaignSnapshot, facts: tuple[tuple[str, Fact], ...]
 ) -> Transition:
+    """Re-evaluate the finalists; with fewer than 2 (or none asked for), recommend the
+    last round's best run, unverified."""
     spec, latest = snapshot.spec, snapshot.latest
     nothing = TransitionKind.RECORD if facts else TransitionKind.FINISHED
-    if not spec.reevaluation.enabled:
+    if latest.facts.recommendation is not None:
         return Transition(nothing, facts)
     finalists = finalists_of(snapshot)
-    if len(finalists) >= 2:
+    if spec.reevaluation.enabled and len(finalists) >= 2:
         return Transition(TransitionKind.REEVALUATE, facts, reevaluation_study(snapshot))
-    if latest.facts.skipped is not None:
+    if not finalists:
         return Transition(nothing, facts)
+    if not spec.reevaluation.enabled:
+        answer = _unverified(snapshot, finalists[0], "the spec turns the re-evaluation off")
+        return Transition(TransitionKind.RECORD, (*facts, (latest.name, answer)))
     reason = (
         f"re-evaluation skipped: {len(finalists)} complete trial(s) in {latest.name}, "
         "at least 2 finalists are needed"
     )
-    skipped = (latest.name, ReevaluationSkipped(reason))
-    return Transition(TransitionKind.SKIP_REEVALUATION, (*facts, skipped))
+    answer = _unverified(snapshot, finalists[0], reason)
+    recorded = ((latest.name, ReevaluationSkipped(reason)), (latest.name, answer))
+    return Transition(TransitionKind.SKIP_REEVALUATION, (*facts, *recorded))
+
+
+def _unverified(snapshot: CampaignSnapshot, best: FrozenTrial, why: str) -> Recommendation:
+    spec, latest = snapshot.spec, snapshot.latest
+    recipe = recipe_of(spec, snapshot.task_defaults.hyperparameters, latest.plan, best)
+    assert best.value is not None  # a finalist is COMPLETE
+    return unverified(trial_label(latest.name, best.number), recipe, best.value, why)
 
 
 def _after_reevaluation(snapshot: CampaignSnapshot) -> Transition:

@@ -21,6 +21,7 @@ ATTR_PERIOD_INDEX = "period_index"
 ATTR_PERIOD_COUNT = "period_count"
 ATTR_PERIOD_SEED = "period_seed"
 ATTR_REPLICATE = "replicate"
+ATTR_STOP_AT_STEP = "stop_at_step"  # a recipe's fixed stop (re-evaluation runs)
 
 INHERITED_BY_RETRIES = (
     ATTR_SEED,
@@ -38,6 +39,7 @@ INHERITED_BY_RETRIES = (
     ATTR_PERIOD_COUNT,
     ATTR_PERIOD_SEED,
     ATTR_REPLICATE,
+    ATTR_STOP_AT_STEP,
 )
 """What a retry of a stale or interrupted trial copies: the configuration and its lineage.
 

@@ -27,6 +27,8 @@ def format_duration(seconds: float | None) -> str:
 def format_best(progress: Progress, metric: str) -> str:
     if progress.best_value is None:
         return f"best {metric} —"
+    if progress.best_number is None:  # a re-evaluation: the answer's mean over its runs
+        return f"answer's mean {metric} {progress.best_value:.5g}"
     return f"best {metric} {progress.best_value:.5g} (trial {progress.best_number})"
 
 
@@ -46,7 +48,8 @@ def progress_table(rows: list[tuple[str, Progress]], metric: str) -> str:
     header = ("study", "done/budget", "complete", "pruned", "failed", "running", "waiting")
     lines = [(*header, f"best {metric}")]
     for name, p in rows:
-        best = "—" if p.best_value is None else f"{p.best_value:.5g} (#{p.best_number})"
+        best = "—" if p.best_value is None else f"{p.best_value:.5g}"
+        best += "" if p.best_number is None else f" (#{p.best_number})"
         lines.append(
             (
                 name,

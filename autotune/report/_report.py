@@ -24,6 +24,7 @@ from autotune.campaign import reevaluation_results
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.report import _plots as _plots
+from autotune.report._answer import answer_lines
 from autotune.report._html import markdown_to_html
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
@@ -106,17 +107,24 @@ def _dashboard_note(markdown: str) -> str:
 
 
 def _summary_section(builder: _Builder, campaign: Campaign) -> None:
-    best = campaign.best()
-    builder.add("## Summary", "")
-    if best is None:
-        builder.add("No trial has completed yet.", "")
+    builder.add("## The answer", "")
+    answer = answer_lines(campaign)
+    if answer:
+        head, *details = answer
+        builder.add(f"**{head.removeprefix('answer: ')}**", "")
+        builder.add(*(f"- {line.strip()}" for line in details), "")
     else:
-        builder.add(
-            f"- Best {campaign.spec.metric.name}: **{best.value:.6g}** "
-            f"({best.study}, trial {best.trial_number}, best step "
-            f"{best.user_attrs.get('best_step')})",
-            f"- Parameters: `{_params_text(best.params)}`",
+        best = campaign.best()
+        shown = (
+            "no trial has completed yet"
+            if best is None
+            else (
+                f"best so far {campaign.spec.metric.name} {best.value:.6g} "
+                f"({best.study} #{best.trial_number})"
+            )
         )
+        builder.add(f"No recommendation yet ({shown}).", "")
+    builder.add("## Summary", "")
     builder.add(*(f"- {line}" for line in campaign_lines(campaign)), "")
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
+from autotune.campaign import Progress
 from autotune.campaign import Stage
-from autotune.campaign._trial_attrs import ATTR_BEST_STEP
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
+from autotune.report._answer import answer_lines
 from autotune.report._progress import format_best
+from autotune.report._progress import progress_table
 from autotune.spec import StudySpec
 
 
@@ -124,7 +126,7 @@ def run_summary(campaign: Campaign) -> list[str]:
     spec = campaign.spec
     lines = [f"campaign {spec.name}:"]
     for study in campaign.studies:
-        progress = campaign.progress(study)
+        progress = study_progress(campaign, study)
         lines.append(
             f"  {study.label} ({study.max_train_steps} steps): "
             f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
@@ -135,11 +137,40 @@ def run_summary(campaign: Campaign) -> list[str]:
         missing = len(spec.rounds) - rounds_run
         lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
     lines += [f"  {line}" for line in campaign_lines(campaign)]
+    answer = answer_lines(campaign)
     best = campaign.best()
-    if best is not None:
+    if answer:
+        lines += answer
+    elif best is not None:
+        trial = f"{best.study} #{best.trial_number}"
         lines.append(
-            f"best: {spec.metric.name} {best.value:.5g} ({best.study} trial {best.trial_number})"
+            f"best so far: {spec.metric.name} {best.value:.5g} ({trial}); no recommendation yet"
         )
-        lines.append(f"best parameters: {json.dumps(best.params, sort_keys=True)}")
-        lines.append(f"best step: {best.user_attrs.get(ATTR_BEST_STEP)}")
     return lines
+
+
+def study_progress(campaign: Campaign, study: CampaignStudy) -> Progress:
+    """A study's progress as people should read it: a re-evaluation's runs are on different
+    periods, so their minimum means nothing; its best is the answer's mean, once chosen."""
+    progress = campaign.progress(study)
+    if study.stage is not Stage.REEVALUATION:
+        return progress
+    answer = study.facts.recommendation
+    value = None if answer is None else answer.value
+    return dataclasses.replace(progress, best_value=value, best_number=None)
+
+
+def status_lines(campaign: Campaign) -> list[str]:
+    """``autotune status NAME``: the plan, a row per study, the decisions, the answer."""
+    spec = campaign.spec
+    rows = [
+        (f"{study.name} ({study.max_train_steps} steps)", study_progress(campaign, study))
+        for study in campaign.studies
+    ]
+    head = (
+        f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
+        f"{spec.metric.name}; {pipeline_text(spec)}"
+    )
+    return [head, progress_table(rows, spec.metric.name), *campaign_lines(campaign)] + (
+        answer_lines(campaign)
+    )

@@ -25,6 +25,7 @@ class Budget:
     seed: int
     gradient_accumulation_steps: int = 1
     train_fraction: float = 1.0  # fast mode: train on the most recent share of the rows
+    stop_at_step: int | None = None  # a recipe's fixed stop; the schedule still spans max
 
     def __post_init__(self) -> None:
         _require_int("max_train_steps", self.max_train_steps, 1)
@@ -37,6 +38,13 @@ class Budget:
             raise ValueError(f"Budget.train_fraction={fraction!r} is invalid; allowed: (0, 1]")
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"Budget.train_fraction={fraction!r} is invalid; allowed: (0, 1]")
+        if self.stop_at_step is not None:
+            _require_int("stop_at_step", self.stop_at_step, 1)
+            if self.stop_at_step > self.max_train_steps:
+                raise ValueError(
+                    f"Budget.stop_at_step={self.stop_at_step} is invalid; allowed: an int "
+                    f"<= max_train_steps ({self.max_train_steps})"
+                )
         if self.eval_interval > self.max_train_steps:
             raise ValueError(
                 f"Budget.eval_interval={self.eval_interval} is invalid; allowed: an int "
@@ -48,9 +56,16 @@ class Budget:
         """Training rows one step consumes: batch_size * gradient_accumulation_steps."""
         return self.batch_size * self.gradient_accumulation_steps
 
+    @property
+    def last_step(self) -> int:
+        """Where the run ends: ``stop_at_step`` if set, else ``max_train_steps``."""
+        return self.max_train_steps if self.stop_at_step is None else self.stop_at_step
+
     def eval_steps(self) -> tuple[int, ...]:
-        """Steps after which the loop evaluates: every eval_interval, and the last step."""
-        steps = list(range(self.eval_interval, self.max_train_steps + 1, self.eval_interval))
-        if steps[-1] != self.max_train_steps:
-            steps.append(self.max_train_steps)
+        """Steps after which the loop evaluates: every eval_interval, and the last step
+        (a run stopped early by ``stop_at_step`` evaluates there and ends)."""
+        last = self.last_step
+        steps = list(range(self.eval_interval, last + 1, self.eval_interval))
+        if not steps or steps[-1] != last:
+            steps.append(last)
         return tuple(steps)

@@ -39,6 +39,7 @@ from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
@@ -114,9 +115,14 @@ def trial_seed(spec: StudySpec, trial: optuna.Trial) -> int:
 
 
 def trial_budget(
-    spec: StudySpec, seed: int, max_train_steps: int, train_fraction: float = 1.0
+    spec: StudySpec,
+    seed: int,
+    max_train_steps: int,
+    train_fraction: float = 1.0,
+    stop_at_step: int | None = None,
 ) -> training.Budget:
-    """Training budget of one trial of a round that trains ``max_train_steps`` steps."""
+    """Training budget of one trial of a round that trains ``max_train_steps`` steps (a
+    recipe's run stops at its ``stop_at_step``)."""
     return training.Budget(
         max_train_steps=max_train_steps,
         eval_interval=spec.eval_interval,
@@ -124,6 +130,7 @@ def trial_budget(
         seed=seed,
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
         train_fraction=train_fraction,
+        stop_at_step=stop_at_step,
     )
 
 
@@ -186,7 +193,9 @@ class _Objective:
         trial.set_user_attr(ATTR_MAX_TRAIN_STEPS, setting.max_train_steps)
         if setting.train_fraction < 1.0:
             trial.set_user_attr("train_fraction", setting.train_fraction)
-        return trial_budget(self.spec, seed, setting.max_train_steps, setting.train_fraction)
+        stop = trial.user_attrs.get(ATTR_STOP_AT_STEP)
+        steps, fraction = setting.max_train_steps, setting.train_fraction
+        return trial_budget(self.spec, seed, steps, fraction, None if stop is None else int(stop))
 
     def check_stop(self, step: int) -> None:
         if self.stop_requested.is_set():
@@ -197,8 +206,10 @@ class _Objective:
         trial: optuna.Trial,
         hparams: Mapping[str, Any],
         period: training.Period | None = None,
+        final: bool = False,
     ) -> float:
-        """Train without pruning, reporting the metric at every eval; the best value."""
+        """Train without pruning, reporting the metric at every eval; the best value (with
+        ``final``, the value of the model where training ended: a recipe's)."""
         metric = self.spec.metric.name
 
         def on_eval(evaluation: training.EvalResult) -> None:
@@ -210,14 +221,17 @@ class _Objective:
             result = training.train(hparams, self.task, budget, on_eval, metric, period=period)
         except training.NonFiniteLossError as error:
             _prune(trial, str(error))
-        return self.finish(trial, result)
+        return self.finish(trial, result, final)
 
-    def finish(self, trial: optuna.Trial, result: training.TrainResult) -> float:
-        """Record the result's metrics; the best value of the metric (non-finite: pruned)."""
+    def finish(
+        self, trial: optuna.Trial, result: training.TrainResult, final: bool = False
+    ) -> float:
+        """Record the result's metrics; the best value of the metric, or with ``final`` the
+        last one (non-finite: pruned)."""
         for key, value in result_attrs(result).items():
             trial.set_user_attr(key, value)
         metric = self.spec.metric.name
-        value = result.best.metrics[metric]
+        value = (result.final if final else result.best).metrics[metric]
         if not math.isfinite(value):
             _prune(trial, f"{metric} is {value}")
         return value
@@ -433,11 +447,12 @@ class _SweepObjective(_Objective):
 
 
 class _ReevaluationObjective(_Objective):
-    """A finalist re-trained on one period with one seed (attributes set when queued)."""
+    """A finalist's recipe re-trained on one period with one seed (attributes set when
+    queued): trained to the recipe's stop, its value that of the model there."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         attrs = trial.user_attrs
         periods = self.task.periods(attrs[ATTR_PERIOD_COUNT], attrs[ATTR_PERIOD_SEED])
         period = periods[attrs[ATTR_PERIOD_INDEX]]
         trial.set_user_attr(ATTR_PERIOD_NAME, period.name)
-        return self.run_reporting(trial, attrs[ATTR_HPARAMS], period)
+        return self.run_reporting(trial, attrs[ATTR_HPARAMS], period, final=True)

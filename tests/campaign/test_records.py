@@ -13,6 +13,8 @@ from autotune.campaign import BoundaryAction
 from autotune.campaign import BoundaryCheck
 from autotune.campaign import BoundaryFinding
 from autotune.campaign import Finalist
+from autotune.campaign import Recipe
+from autotune.campaign import Recommendation
 from autotune.campaign import ReevaluationDesign
 from autotune.campaign import ReevaluationSkipped
 from autotune.campaign import Significance
@@ -26,6 +28,10 @@ from autotune.campaign import SweepResult
 from autotune.campaign._records import fact_attr
 from autotune.spec import Direction
 
+RECIPE = Recipe(
+    "digits-mlp", {"learning_rate": 0.1, "early_stopping_patience": 0}, 64, 1, 600, 360, 30,
+    "val_loss", Direction.MINIMIZE, 7,
+)  # fmt: skip
 PLAN = StudyPlan(Stage.JOINT, 1, 12, 100, 400, "lr", 0, 1, {"width": 32}, {"lr": "{}"}, True)
 
 
@@ -57,7 +63,7 @@ def test_every_fact_round_trips_through_json() -> None:
         boundaries=BoundaryCheck((finding,)),
         design=ReevaluationDesign(
             "x/joint/2",
-            (Finalist("trial 0", 0, 0.5, 0.6, {"lr": 0.1}, {"lr": 0.1}),),
+            (Finalist("x/joint/2 #0", 0, 0.5, 0.6, {"lr": 0.1}, RECIPE),),
             4,
             7,
             True,
@@ -68,6 +74,7 @@ def test_every_fact_round_trips_through_json() -> None:
             {"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.0, "b": 2.5, "c": 2.0}, Direction.MINIMIZE
         ),
         skipped=ReevaluationSkipped("too few"),
+        recommendation=Recommendation("x/joint/2 #0", RECIPE, True, 0.5, 0.4, 0.6, 4, "best"),
         stopped=Stopped("broken"),
     )
     assert round_trip(facts) == facts

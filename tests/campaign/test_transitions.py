@@ -45,6 +45,48 @@ def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
     assert {t.user_attrs[ATTR_PERIOD_INDEX] for t in reeval.trials} == {0, 1, 2, 3}
     assert reeval.facts.significance is not None and reeval.facts.significance.report
     assert replay.snapshot().stopped is None
+    answer = reeval.facts.recommendation
+    assert answer.verified and answer.runs == 4 and answer.ci_low < answer.value < answer.ci_high
+    finalist = next(f for f in design.finalists if f.label == answer.finalist)
+    assert answer.finalist.startswith("replay/joint/2 #") and answer.recipe == finalist.recipe
+    means = {
+        f.label: sum(t.value for t in reeval.trials if t.user_attrs[ATTR_FINALIST] == f.label) / 4
+        for f in design.finalists
+    }
+    assert answer.value == pytest.approx(min(means.values()))  # the best mean is the answer
+    assert answer.finalist == min(means, key=means.get)
+
+
+def test_the_recipe_is_the_whole_configuration_stopped_at_its_best_step() -> None:
+    spec = spec_of(boundary={"widen": False}, fixed={"momentum": 0.9})
+    replay = Replay(spec)
+    replay.run()
+    (finalist, *_) = replay.latest.facts.design.finalists
+    recipe = finalist.recipe
+    trial = next(t for t in replay.study("replay/joint/2").trials if t.number == finalist.trial)
+    assert recipe.hyperparameters == {
+        **trial.params, "momentum": 0.9, "optimizer": "adamw", "schedule": "constant",
+        "early_stopping_patience": 0, **trial.user_attrs[ATTR_OVERRIDES],
+    }  # fmt: skip
+    assert recipe.max_train_steps == 400 and recipe.stop_at_step == trial.user_attrs["best_step"]
+    assert (recipe.batch_size, recipe.eval_interval, recipe.seed) == (
+        32,
+        10,
+        trial.user_attrs["seed"],
+    )
+    runs = replay.latest.trials
+    assert {t.user_attrs["stop_at_step"] for t in runs} == {
+        f.recipe.stop_at_step for f in replay.latest.facts.design.finalists
+    }
+
+
+def test_without_reevaluation_the_answer_is_the_best_run_unverified() -> None:
+    replay = Replay(spec_of(boundary={"widen": False}, reevaluation={"enabled": False}))
+    assert replay.run() == [K.BASELINE_PASSED, K.PROMOTE, K.RECORD, K.FINISHED]
+    answer = replay.latest.facts.recommendation
+    best = min(replay.latest.trials, key=lambda t: t.value)
+    assert not answer.verified and answer.finalist == f"replay/joint/2 #{best.number}"
+    assert answer.value == best.value and "unverified" in answer.verdict
 
 
 def test_promotion_queues_the_top_k_with_their_seed_and_lineage() -> None:
@@ -77,12 +119,26 @@ def test_a_promoted_wsd_trial_resumes_from_its_parents_checkpoint() -> None:
         assert trial.user_attrs[ATTR_OVERRIDES]["decay_steps"] == 20  # 0.2 of 100 steps, kept
 
 
-def test_a_baseline_that_loses_to_the_trivial_predictor_stops_the_campaign() -> None:
+def test_a_baseline_that_loses_at_both_budgets_stops_the_campaign() -> None:
     replay = Replay(spec_of(), trivial=0.01)
     kinds = replay.run()
-    assert kinds == [K.STOP]
-    assert "does NOT beat the trivial predictor" in replay.snapshot().stopped
+    assert kinds == [K.RECHECK_BASELINE, K.STOP]
+    recheck = replay.study("replay/baseline/2").facts.plan
+    assert recheck.max_train_steps == 400  # the full budget, where tuning ends
+    stopped = replay.snapshot().stopped
+    assert "does NOT beat the trivial predictor" in stopped
+    assert "lost at 100 steps and at the full 400" in stopped
     assert next_transition(replay.snapshot()).kind is K.FINISHED
+
+
+def test_a_baseline_that_loses_only_at_the_short_budget_goes_on() -> None:
+    replay = Replay(spec_of(boundary={"widen": False}), trivial=5.0)
+    replay.objective = _worse_when_short(replay.objective)
+    kinds = replay.run()
+    assert kinds[:2] == [K.RECHECK_BASELINE, K.BASELINE_PASSED]
+    assert not replay.study("replay/baseline/1").facts.baseline.passed
+    assert replay.study("replay/baseline/2").facts.baseline.passed
+    assert kinds[-1] is K.FINISHED
 
 
 def test_a_hit_bound_is_widened_and_the_finished_trials_carried_over() -> None:
@@ -179,6 +235,8 @@ def test_fewer_than_two_finalists_skip_the_reevaluation_once() -> None:
     replay = Replay(spec_of(baseline=False, rounds=[{"budget_fraction": 1.0}], trials=1))
     assert replay.run() == [K.SKIP_REEVALUATION, K.FINISHED]
     assert "at least 2 finalists" in replay.latest.facts.skipped.reason
+    answer = replay.latest.facts.recommendation
+    assert not answer.verified and "at least 2 finalists" in answer.verdict
 
 
 def test_a_transition_is_decided_once() -> None:
@@ -221,3 +279,14 @@ def _with_attrs(trial, attrs):  # noqa: ANN001, ANN202
 def _faster_when_higher(rate: float) -> int | None:
     steps = 20 + int(2 / rate)
     return steps if steps <= 200 else None
+
+
+def _worse_when_short(objective):  # noqa: ANN001, ANN202
+    """The baseline (no tuned parameters) loses to the trivial predictor in short runs only."""
+    calls = {"n": 0}
+
+    def value(hparams):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        return 10.0 if calls["n"] == 1 else objective(hparams)
+
+    return value

@@ -330,3 +330,21 @@ def test_fast_mode_trains_on_the_most_recent_share_of_the_rows() -> None:
     assert fast.final.metrics != full.final.metrics
     with pytest.raises(ValueError, match="train_fraction"):
         Budget(max_train_steps=30, eval_interval=30, batch_size=32, seed=1, train_fraction=0.0)
+
+
+def test_a_run_stopped_at_a_step_reproduces_that_step_of_the_full_run(task: Task) -> None:
+    """A recipe's fixed stop: the same schedule (spanning max_train_steps), cut at the step."""
+    cosine = {**GOOD, "schedule": "cosine"}
+    full, evals = run(task, cosine, QUICKSTART)
+    stopped, stopped_evals = run(
+        task, cosine, Budget(max_train_steps=300, eval_interval=30, batch_size=64, seed=0,
+                             stop_at_step=120)
+    )  # fmt: skip
+    assert stopped.steps_done == 120 and stopped.final.step == 120
+    assert [e.metrics for e in stopped_evals] == [e.metrics for e in evals[:4]]
+
+
+def test_a_stop_past_the_schedule_is_refused() -> None:
+    with pytest.raises(ValueError, match="stop_at_step=400 is invalid"):
+        Budget(max_train_steps=300, eval_interval=30, batch_size=64, seed=0, stop_at_step=400)
+    assert Budget(300, 30, 64, 0, stop_at_step=100).eval_steps() == (30, 60, 90, 100)

@@ -1,0 +1,73 @@
+"""The campaign's answer in words and as data: the recommended recipe, and its trust."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autotune.campaign import Campaign
+from autotune.campaign import Recipe
+from autotune.campaign import Recommendation
+from autotune.campaign._plain import plain
+
+
+def recipe_dict(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as plain data (what ``autotune export`` writes), with its stopping rule."""
+    return {**plain(recipe), "stopping_rule": recipe.stopping_rule}
+
+
+def answer_dict(campaign: Campaign) -> dict[str, Any]:
+    """``autotune best``: the recommendation, or the best trial so far marked as such."""
+    answer = campaign.recommendation()
+    if answer is not None:
+        return {
+            "campaign": campaign.name,
+            "finalist": answer.finalist,
+            "verified": answer.verified,
+            "metric": answer.recipe.metric,
+            "value": answer.value,
+            "interval_95": None if answer.ci_low is None else [answer.ci_low, answer.ci_high],
+            "runs": answer.runs,
+            "verdict": answer.verdict,
+            "recipe": recipe_dict(answer.recipe),
+        }
+    best = campaign.best()
+    if best is None:
+        return {"campaign": campaign.name, "finished": False, "best_so_far": None}
+    return {
+        "campaign": campaign.name,
+        "finished": False,
+        "best_so_far": {**best.to_json_dict(), "trial": f"{best.study} #{best.trial_number}"},
+        "note": "no recommendation yet: the campaign has not finished its last stage",
+    }
+
+
+def answer_lines(campaign: Campaign) -> list[str]:
+    """The answer as the run summary, status and report state it (empty before it)."""
+    answer = campaign.recommendation()
+    if answer is None:
+        return []
+    return [
+        f"answer: {answer.finalist}, {_value_text(answer)}",
+        f"  {answer.verdict}",
+        f"  recipe: {answer.recipe.stopping_rule}; batch size {answer.recipe.batch_size}",
+        f"  hyperparameters: {_params_text(answer.recipe.hyperparameters)}",
+        f"  train it: autotune train {campaign.name}; export it: autotune export {campaign.name}",
+    ]
+
+
+def _value_text(answer: Recommendation) -> str:
+    metric = answer.recipe.metric
+    if answer.ci_low is None:
+        return f"{metric} {answer.value:.5g} (one run, unverified)"
+    return (
+        f"{metric} {answer.value:.5g}, 95% interval [{answer.ci_low:.5g}, {answer.ci_high:.5g}] "
+        f"over {answer.runs} re-evaluation runs"
+    )
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(params.items()))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
