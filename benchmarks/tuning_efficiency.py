@@ -285,9 +285,7 @@ def campaign_trials(
                 continue
             states[trial.state.name] = states.get(trial.state.name, 0) + 1
             if trial.state is TrialState.FAIL:
-                failures.append(
-                    f"{study.name} trial {trial.number}: {failure_reason(trial)}"
-                )
+                failures.append(f"{study.name} trial {trial.number}: {failure_reason(trial)}")
             value = trial.value if valued and trial.state is TrialState.COMPLETE else None
             rows.append((trial.datetime_complete, TrialRecord(autotune_trial_steps(trial), value)))
     rows.sort(key=lambda row: row[0])
