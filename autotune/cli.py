@@ -111,6 +111,15 @@ def _parser() -> argparse.ArgumentParser:
         "--format", choices=("yaml", "json"), default="yaml", help="output format (yaml)"
     )
 
+    train = _command(commands, "train", "train the recommended recipe and save its model", _train)
+    train.add_argument("name", help="campaign name")
+    train.add_argument(
+        "--period",
+        help="a re-evaluation period (name or index) to train on (default: the tuning data)",
+    )
+    train.add_argument("--out", type=Path, help="directory (default STATE_DIR/models/NAME)")
+    train.add_argument("--threads", type=_threads, default=1, help="torch threads (default 1)")
+
     delete = _command(commands, "delete", "delete a campaign and all its trials", _delete)
     delete.add_argument("name", help="campaign name")
     delete.add_argument("--yes", action="store_true", help="really delete (required)")
@@ -255,6 +264,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{verb} campaign {spec.name!r} ({pipeline_text(spec)}; task {spec.task}) "
         f"in {mask_password(url)}; {workers} local workers"
     )
+    _print_budget_plan(campaign)
     outcome = run_local_workers(
         campaign,
         url,
@@ -289,6 +299,14 @@ def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _print_budget_plan(campaign: Campaign) -> None:
+    plan = campaign.budget_plan()
+    if plan is not None:
+        print("\n".join(plan.lines()))
+    elif campaign.spec.budget is not None:
+        print(f"budget {campaign.spec.budget.steps:,} steps: planned once the sweep has run")
+
+
 def _dashboard_command(args: argparse.Namespace) -> str:
     if args.storage:
         return f"optuna-dashboard '{mask_password(resolve_url(args.storage))}'"
@@ -302,6 +320,7 @@ def _create(args: argparse.Namespace) -> int:
     storage = open_storage(url, _heartbeat(args), args.state_dir)
     campaign, created = create_campaign(spec, storage, task_defaults(spec))
     print(f"{'created' if created else 'exists (same spec)'}: campaign {campaign.name!r}")
+    _print_budget_plan(campaign)
     print(f"start workers with: autotune worker {campaign.name} --storage '{mask_password(url)}'")
     return 0
 
@@ -401,6 +420,53 @@ def _export(args: argparse.Namespace) -> int:
     else:
         print(yaml.safe_dump(recipe, sort_keys=True), end="")
     return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from autotune.campaign import Stage
+    from autotune.worker._train import PeriodChoices
+    from autotune.worker._train import resolve_period
+    from autotune.worker._train import train_recipe
+
+    campaign = load_campaign(
+        args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)
+    )
+    answer = campaign.recommendation()
+    if answer is None:
+        raise AutotuneError(
+            f"campaign {args.name!r} has no recommendation yet: it is chosen when the last "
+            f"stage finishes (see autotune status {args.name})"
+        )
+    out = args.out or args.state_dir / "models" / campaign.name
+    if out.exists() and not out.is_dir():
+        raise AutotuneError(f"--out {out} is a file; allowed: a directory (new or existing)")
+    reevaluations = campaign.stage_studies(Stage.REEVALUATION)
+    design = reevaluations[0].facts.design if reevaluations else None
+    choices = None if design is None else PeriodChoices(design.period_count, design.period_seed)
+    task = _get_task(answer.recipe.task)
+    period = resolve_period(task, args.period, choices)
+    torch.set_num_threads(args.threads)
+    on_data = "the tuning data" if period is None else f"period {period.name}"
+    print(f"training {answer.finalist} on {on_data}: {answer.recipe.stopping_rule}", flush=True)
+    try:
+        trained = train_recipe(answer.recipe, task, out, period=period, on_eval=_print_eval)
+    except OSError as error:
+        raise AutotuneError(f"cannot write the model into {out}: {error}") from None
+    print(f"final (step {trained.step}): {_metrics_text(trained.metrics)}")
+    recorded = "mean over re-evaluation runs" if answer.verified else "one run, tuning data"
+    print(f"recorded by the campaign: {answer.recipe.metric} {answer.value:.6g} ({recorded})")
+    print(f"model: {trained.model_path}\nrecipe: {trained.recipe_path}")
+    return 0
+
+
+def _print_eval(evaluation) -> None:  # noqa: ANN001
+    print(f"  step {evaluation.step}: {_metrics_text(evaluation.metrics)}", flush=True)
+
+
+def _metrics_text(metrics) -> str:  # noqa: ANN001
+    return ", ".join(f"{name} {value:.6g}" for name, value in sorted(metrics.items()))
 
 
 def _delete(args: argparse.Namespace) -> int:

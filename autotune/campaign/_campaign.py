@@ -19,12 +19,17 @@ from optuna.trial import TrialState
 
 from autotune._errors import CampaignExistsError
 from autotune._errors import CampaignNotFoundError
+from autotune._errors import SpecError
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import SweepPoint
 from autotune.analysis import analyze_best_steps
 from autotune.analysis import best_step_records
 from autotune.campaign._apply import campaign_lock_name
 from autotune.campaign._apply import create_stage_study
+from autotune.campaign._budget import BudgetPlan
+from autotune.campaign._budget import BudgetTooSmallError
+from autotune.campaign._budget import plan_budget
+from autotune.campaign._budget import steps_spent
 from autotune.campaign._plan import first_study
 from autotune.campaign._progress import Progress
 from autotune.campaign._progress import progress_of
@@ -156,9 +161,21 @@ def create_campaign(
                     f"(--name) or delete it: autotune delete {spec.name} --yes"
                 )
             return campaign, False
+        check_budget(spec)
         defaults = TaskDefaults(dict(task_defaults))
         create_stage_study(storage, spec, defaults, first_study(spec))
     return load_campaign(spec.name, storage), True
+
+
+def check_budget(spec: StudySpec) -> None:
+    """A total budget must fit the pipeline; with a measured max_train_steps this is
+    checked again once the sweep has measured it."""
+    if spec.budget is None or spec.measures_max_train_steps:
+        return
+    try:
+        plan_budget(spec, int(spec.max_train_steps), spec.budget.steps)
+    except BudgetTooSmallError as error:
+        raise SpecError(f"campaign {spec.name!r}", [f"budget.steps: {error}"]) from None
 
 
 def load_campaign(name: str, storage: BaseStorage) -> Campaign:
@@ -264,6 +281,19 @@ class Campaign:
         sweeps = self.stage_studies(Stage.STEPS_SWEEP)
         trials = [t for s in sweeps for t in self.trials_of(s)]
         return sweep_points(trials, sweeps[0].max_train_steps) if sweeps else []
+
+    def steps_spent(self) -> int:
+        """Every training step the campaign has cost so far (running trials reserve theirs)."""
+        return sum(
+            steps_spent(self.trials_of(s), s.max_train_steps, carried=False) for s in self.studies
+        )
+
+    def budget_plan(self) -> BudgetPlan | None:
+        """How the total budget is shared among the stages, once max_train_steps is known."""
+        steps = self.max_train_steps
+        if self.spec.budget is None or steps is None:
+            return None
+        return plan_budget(self.spec, steps, self.spec.budget.steps)
 
     def frozen_trials(self) -> list[tuple[str, FrozenTrial]]:
         return [(s.name, t) for s in self.studies for t in self.trials_of(s)]

@@ -15,6 +15,7 @@ from optuna.distributions import IntDistribution
 from optuna.trial import FrozenTrial
 
 from autotune.analysis import sweep_learning_rates
+from autotune.campaign._budget import plan_budget
 from autotune.campaign._records import Fact
 from autotune.campaign._records import Stage
 from autotune.campaign._records import StudyPlan
@@ -86,11 +87,14 @@ def tuning_study(
     if distributions is None:
         distributions = space_distributions(spec.search_space.group_params(stage.groups))
     queued: tuple[QueuedTrial, ...] = ()
-    trials = spec.stage_trials(stage)
+    trials, step_budget = spec.stage_trials(stage), None
     if spec.stage_sampler(stage) is SamplerKind.GRID:
         combinations = grid_combinations(distributions, stage.grid_points)
         queued = tuple(QueuedTrial(repr(sorted(c.items())), c, {}) for c in combinations)
         trials = len(queued)
+    elif spec.budget is not None:  # sample until the stage's share of the budget is spent
+        step_budget = plan_budget(spec, total_steps, spec.budget.steps).round_one[index]
+        trials = max(1, step_budget // spec.round_steps(1, total_steps))
     plan = StudyPlan(
         Stage.JOINT,
         1,
@@ -102,6 +106,7 @@ def tuning_study(
         stage_fixed=dict(stage_fixed or {}),
         distributions=distributions_to_json(dict(distributions)),
         sampling=not queued,
+        step_budget=step_budget,
     )
     return NewStudy(plan, queued)
 

@@ -53,6 +53,9 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     steps, facts = spec.round_steps(next_round, total), ()
     if spec.apply_step_advice:
         advice = adapted_round_steps(steps, plan.max_train_steps, best_steps(spec, latest), spec)
+        if spec.budget is not None and advice.steps > steps:  # the budget planned `steps`
+            note = f"{advice.note}; kept at {steps}: the budget planned this round's steps"
+            advice = StepAdvice(steps, steps, note)
         steps, facts = advice.steps, (advice,)
     new_plan = dataclasses.replace(
         plan,

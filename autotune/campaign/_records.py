@@ -76,6 +76,7 @@ class StudyPlan:
     stage_fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
     distributions: dict[str, str] = dataclasses.field(default_factory=dict)
     sampling: bool = True  # False: workers run only queued trials
+    step_budget: int | None = None  # a sampling study's share of the campaign's budget
 
     @property
     def study_component(self) -> str:

@@ -27,6 +27,8 @@ from autotune.campaign._boundaries import boundary_check
 from autotune.campaign._boundaries import narrowed_learning_rate
 from autotune.campaign._boundaries import widened_distributions
 from autotune.campaign._boundaries import widened_trials
+from autotune.campaign._budget import BudgetTooSmallError
+from autotune.campaign._budget import plan_budget
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import space_distributions
 from autotune.campaign._plan import study_after_steps
@@ -118,7 +120,10 @@ def stage_is_finished(study: StudySnapshot, max_retry: int | None) -> bool:
     if unretried_failures(study.trials, max_retry):
         return False  # the next worker to look for a trial queues the retry
     plan = study.plan
-    return next_step(study.trials, plan.trials, plan.sampling) == NextStep.DONE
+    step = next_step(
+        study.trials, plan.trials, plan.sampling, plan.step_budget, plan.max_train_steps
+    )
+    return step == NextStep.DONE
 
 
 def _stop(study: StudySnapshot, reason: str, *facts: tuple[str, Fact]) -> Transition:
@@ -161,6 +166,11 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
         )
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
     result = sweep_result(decision, measured, widenings)
+    if spec.budget is not None:
+        try:
+            plan_budget(spec, measured, spec.budget.steps)
+        except BudgetTooSmallError as error:
+            return _stop(latest, f"after the sweep: {error}", (latest.name, result))
     return Transition(
         TransitionKind.STEPS_MEASURED,
         ((latest.name, result),),
@@ -275,12 +285,20 @@ def _widened_study(
     carried = widened_trials(latest.trials, distributions)
     stage = spec.tuning_stages[plan.stage_index]
     new_trials = spec.boundary.trials or max(1, spec.stage_trials(stage) // 2)
+    step_budget = plan.step_budget
+    if step_budget is not None:  # the stage's kept share: its copies count what they cost
+        assert spec.budget is not None  # a step budget comes from the spec's budget
+        total = _campaign_steps(plan)
+        kept = plan_budget(spec, total, spec.budget.steps).widening[plan.stage_index]
+        step_budget += kept
+        new_trials = max(1, kept // spec.round_steps(1, total))
     new_plan = dataclasses.replace(
         plan,
         trials=len(carried) + new_trials,
         widening=plan.widening + 1,
         distributions=distributions_to_json(distributions),
         sampling=True,
+        step_budget=step_budget,
     )
     return NewStudy(new_plan, carried=carried)
 

@@ -9,6 +9,7 @@ import enum
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from autotune.campaign._budget import steps_spent
 from autotune.storage import ATTR_ERROR  # noqa: F401 (re-exported)
 from autotune.storage import RETRY_HISTORY  # noqa: F401 (re-exported)
 from autotune.storage import consumes_budget
@@ -21,13 +22,32 @@ class NextStep(enum.Enum):
     DONE = "done"
 
 
-def next_step(trials: Sequence[FrozenTrial], budget: int, sampling: bool = True) -> NextStep:
-    """Start a trial, wait for others, or stop; without sampling only queued trials run."""
+def next_step(
+    trials: Sequence[FrozenTrial],
+    budget: int,
+    sampling: bool = True,
+    step_budget: int | None = None,
+    trial_length: int = 0,
+) -> NextStep:
+    """Start a trial, wait for others, or stop; without sampling only queued trials run.
+
+    With a ``step_budget`` a sampling study runs trials while one more of ``trial_length``
+    steps still fits (running trials reserve theirs); else up to ``budget`` trials.
+    """
     states = Counter(t.state for t in trials)
     if states[TrialState.WAITING] > 0:
         return NextStep.RUN
-    if sampling and sum(consumes_budget(t) for t in trials) < budget:
+    if sampling and _room_for_one_more(trials, budget, step_budget, trial_length):
         return NextStep.RUN
     if states[TrialState.RUNNING] > 0:
         return NextStep.WAIT  # a running trial may yet go stale and come back as WAITING
     return NextStep.DONE
+
+
+def _room_for_one_more(
+    trials: Sequence[FrozenTrial], budget: int, step_budget: int | None, trial_length: int
+) -> bool:
+    if step_budget is None:
+        return sum(consumes_budget(t) for t in trials) < budget
+    spent = steps_spent(trials, trial_length, carried=True)
+    return spent + trial_length <= step_budget

@@ -136,7 +136,7 @@ def run_summary(campaign: Campaign) -> list[str]:
     if campaign.stopped is None and rounds_run < len(spec.rounds):
         missing = len(spec.rounds) - rounds_run
         lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
-    lines += [f"  {line}" for line in campaign_lines(campaign)]
+    lines += [f"  {line}" for line in (*budget_lines(campaign), *campaign_lines(campaign))]
     answer = answer_lines(campaign)
     best = campaign.best()
     if answer:
@@ -171,6 +171,26 @@ def status_lines(campaign: Campaign) -> list[str]:
         f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
         f"{spec.metric.name}; {pipeline_text(spec)}"
     )
-    return [head, progress_table(rows, spec.metric.name), *campaign_lines(campaign)] + (
-        answer_lines(campaign)
+    table = progress_table(rows, spec.metric.name)
+    return [
+        head,
+        table,
+        *budget_lines(campaign),
+        *campaign_lines(campaign),
+        *answer_lines(campaign),
+    ]
+
+
+def budget_lines(campaign: Campaign) -> list[str]:
+    """Steps spent against the total budget, and how the budget was shared out."""
+    budget = campaign.spec.budget
+    spent = campaign.steps_spent()
+    if budget is None:
+        return [f"steps trained: {spent:,} (no total budget set)"]
+    lines = [f"steps: {spent:,} spent of the {budget.steps:,}-step budget"]
+    plan = campaign.budget_plan()
+    return lines + (
+        plan.lines()
+        if plan is not None
+        else ["  (planned once the sweep has measured max_train_steps)"]
     )

@@ -16,6 +16,7 @@ from autotune.spec._space import ParamGroup
 from autotune.spec._space import ParamType
 from autotune.spec._space import SearchSpace
 from autotune.spec._study import BoundarySpec
+from autotune.spec._study import BudgetSpec
 from autotune.spec._study import Direction
 from autotune.spec._study import FastModeSpec
 from autotune.spec._study import MetricSpec
@@ -36,6 +37,7 @@ from autotune.spec._task_facts import task_problems
 
 __all__ = [
     "BoundarySpec",
+    "BudgetSpec",
     "PairedTestKind",
     "ReevaluationSpec",
     "StageSpec",

@@ -148,6 +148,13 @@ class StepsSweepSpec(SpecModel):
         return self
 
 
+class BudgetSpec(SpecModel):
+    """The campaign's total training steps, everything counted: the sweep, the baseline,
+    round 1 with its widenings, the longer rounds and the re-evaluation."""
+
+    steps: int = Field(ge=1)
+
+
 Scalar = bool | int | float | str
 AUTO = "auto"
 
@@ -181,6 +188,7 @@ class StudySpec(SpecModel):
     boundary: BoundarySpec = BoundarySpec()
     reevaluation: ReevaluationSpec = ReevaluationSpec()
     fast_mode: FastModeSpec = FastModeSpec()
+    budget: BudgetSpec | None = None
 
     @model_validator(mode="after")
     def _check_checkpoint_interval(self) -> StudySpec:

@@ -131,6 +131,8 @@ class _Round:
     sampling: bool  # sample new trials up to the budget (else run only queued ones)
     budget: int
     objective: Callable[[optuna.Trial], float]
+    step_budget: int | None = None  # a sampling study's share of a total step budget
+    steps: int = 0  # one trial's training steps
 
 
 def _stage_sampler(spec: StudySpec, study: CampaignStudy) -> SamplerKind | None:
@@ -204,6 +206,8 @@ class Worker:
             objective=self._objective_factory(
                 spec, self._stop_requested, setting, self._checkpoints
             ),
+            step_budget=plan.step_budget,
+            steps=plan.max_train_steps,
         )
 
     def request_stop(self, *_: Any) -> None:
@@ -270,7 +274,9 @@ class Worker:
             trials = current.study.get_trials(deepcopy=False)
             if retry_unretried_failures(current.study, trials):
                 trials = current.study.get_trials(deepcopy=False)
-            step = next_step(trials, current.budget, sampling=current.sampling)
+            step = next_step(
+                trials, current.budget, current.sampling, current.step_budget, current.steps
+            )
             if step != NextStep.RUN:
                 return None, step
             trial = current.study.ask()

@@ -34,6 +34,8 @@ from autotune.campaign import TransitionKind
 from autotune.campaign import first_study
 from autotune.campaign import next_transition
 from autotune.campaign._plan import NewStudy
+from autotune.campaign._trial_budget import NextStep
+from autotune.campaign._trial_budget import next_step
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
@@ -192,10 +194,15 @@ class Replay:
         study.trials = [
             self._run(study, t) if t.state is TrialState.WAITING else t for t in study.trials
         ]
-        while plan.sampling and len(study.trials) < plan.trials:
+        while plan.sampling and self._room(study):
             distributions = plan.decoded_distributions()
             trial = _waiting(len(study.trials), self._sample(distributions), {}, distributions)
             study.trials.append(self._run(study, trial))
+
+    def _room(self, study: ReplayedStudy) -> bool:
+        plan = study.facts.plan
+        step = next_step(study.trials, plan.trials, True, plan.step_budget, plan.max_train_steps)
+        return step is NextStep.RUN
 
     def _sample(self, distributions: dict[str, BaseDistribution]) -> dict[str, Any]:
         return {name: _draw(self._rng, d) for name, d in distributions.items()}
@@ -220,8 +227,9 @@ class Replay:
             value += 0.01 * (int(attrs[ATTR_PERIOD_INDEX]) + 1)  # periods differ alike
         if plan.stage is Stage.BASELINE and self.trivial is not None:
             attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial
-        curve = {s: value * (1 + 10 / s) for s in range(10, plan.max_train_steps + 1, 10)}
-        attrs |= {"best_step": plan.max_train_steps, "max_train_steps": plan.max_train_steps}
+        last = int(attrs.get("stop_at_step") or plan.max_train_steps)
+        curve = {s: value * (1 + 10 / s) for s in range(10, last + 1, 10)}
+        attrs |= {"best_step": last, "max_train_steps": plan.max_train_steps}
         return _finished(trial, value, attrs, curve)
 
 
@@ -270,3 +278,10 @@ def carried_numbers(study: ReplayedStudy) -> list[int]:
     return sorted(
         t.user_attrs[ATTR_CARRIED_FROM] for t in study.trials if ATTR_CARRIED_FROM in t.user_attrs
     )
+
+
+def campaign_steps(replay: Replay) -> int:
+    """Every training step the replayed campaign spent (widened copies counted once)."""
+    from autotune.campaign._budget import steps_spent
+
+    return sum(steps_spent(s.trials, s.facts.plan.max_train_steps, False) for s in replay.studies)

@@ -1,0 +1,127 @@
+"""A total compute budget, planned across every stage before the first trial.
+
+``budget: {steps: N}`` caps the training steps of a whole campaign: the sweep, the baseline
+(and its full-budget recheck), round 1 of every tuning stage with its widenings, the longer
+rounds and the re-evaluation. The fixed-size stages are reserved first; round 1 of each
+tuning stage samples trials until its share is spent (a pruned trial costs only the steps
+it trained, so pruning buys more trials); a share of it is kept for widening. A sampling
+study starts a trial only if its full length still fits, so the campaign never exceeds N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
+from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
+from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
+from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
+from autotune.spec import StudySpec
+
+WIDENING_SHARE = 0.25  # of a tuning stage's round-1 steps, kept for its widenings
+MIN_ROUND_ONE_TRIALS = 8  # full-length round-1 trials a stage's share must at least fit
+
+
+class BudgetTooSmallError(ValueError):
+    """The budget cannot fit the pipeline the spec asks for."""
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """Steps set aside for each part of the pipeline; ``round_one`` is per tuning stage."""
+
+    total: int
+    sweep: int
+    baseline: int
+    round_one: tuple[int, ...]
+    widening: tuple[int, ...]  # per tuning stage, per widening
+    later_rounds: int
+    reevaluation: int
+
+    def lines(self) -> list[str]:
+        stages = " + ".join(f"{s:,}" for s in self.round_one)
+        return [
+            f"budget {self.total:,} steps: sweep {self.sweep:,}, baseline {self.baseline:,}, "
+            f"round 1 {stages} (a quarter kept for widening), longer rounds "
+            f"{self.later_rounds:,}, re-evaluation {self.reevaluation:,}"
+        ]
+
+
+def plan_budget(spec: StudySpec, max_train_steps: int, total: int) -> BudgetPlan:
+    """Reserve the fixed-size stages, share the rest among the tuning stages' round 1.
+
+    Raises BudgetTooSmallError naming what the budget must at least be.
+    """
+    first = spec.round_steps(1, max_train_steps)
+    sweep = sweep_reserve(spec)
+    baseline = first + max_train_steps if spec.baseline else 0
+    later = sum(
+        (spec.rounds[n - 1].top_k or 0) * spec.round_steps(n, max_train_steps)
+        for n in range(2, len(spec.rounds) + 1)
+    )
+    design = spec.reevaluation
+    reevaluation = (
+        design.finalists * design.periods * design.seeds * max_train_steps if design.enabled else 0
+    )
+    fixed = sweep + baseline + later + reevaluation
+    stages = len(spec.tuning_stages)
+    share = (total - fixed) // stages
+    needed = fixed + stages * MIN_ROUND_ONE_TRIALS * first
+    if share < MIN_ROUND_ONE_TRIALS * first:
+        raise BudgetTooSmallError(
+            f"budget.steps ({total:,}) is too small for this pipeline at max_train_steps="
+            f"{max_train_steps}: the sweep, baseline, longer rounds and re-evaluation take "
+            f"{fixed:,} steps and each of {stages} tuning stage(s) needs room for "
+            f"{MIN_ROUND_ONE_TRIALS} round-1 trials of {first} steps; raise it to at least "
+            f"{needed:,} (or fewer re-evaluation periods, finalists or top_k)"
+        )
+    widen = spec.boundary.widen and spec.boundary.max_widenings > 0
+    kept = int(share * WIDENING_SHARE) if widen else 0
+    per_widening = kept // spec.boundary.max_widenings if widen else 0
+    return BudgetPlan(
+        total,
+        sweep,
+        baseline,
+        (share - kept,) * stages,
+        (per_widening,) * stages,
+        later,
+        reevaluation,
+    )
+
+
+def sweep_reserve(spec: StudySpec) -> int:
+    """The most the max_train_steps sweep can train: its grid and every widening."""
+    if not spec.measures_max_train_steps:
+        return 0
+    sweep = spec.steps_sweep
+    assert sweep.steps is not None  # validated with "auto"
+    return (sweep.count + 2 * sweep.max_widenings) * sweep.steps
+
+
+def trial_steps(trial: FrozenTrial, default_budget: int) -> int:
+    """Training steps a trial has cost: what it trained (resumed steps not again); a
+    running trial reserves its whole budget; a widened stage's copies cost nothing new."""
+    attrs = trial.user_attrs
+    if trial.state is TrialState.WAITING:
+        return 0
+    resumed = int(attrs.get(ATTR_RESUMED_FROM) or 0)
+    if trial.state is TrialState.RUNNING:
+        return int(attrs.get(ATTR_MAX_TRAIN_STEPS) or default_budget) - resumed
+    done = attrs.get(ATTR_STEPS_DONE)
+    if done is None:
+        done = max(trial.intermediate_values, default=0)
+    return max(0, int(done) - resumed)
+
+
+def steps_spent(trials: Sequence[FrozenTrial], default_budget: int, carried: bool) -> int:
+    """The steps a study's trials cost (``carried``: count a widened stage's copies too,
+    the steps the stage spent before it widened)."""
+    return sum(
+        trial_steps(t, default_budget)
+        for t in trials
+        if carried or ATTR_CARRIED_FROM not in t.user_attrs
+    )

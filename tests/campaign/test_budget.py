@@ -1,0 +1,48 @@
+"""A total step budget: planned before the first trial, never exceeded."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from autotune.campaign import TransitionKind
+from autotune.campaign._budget import BudgetTooSmallError
+from autotune.campaign._budget import plan_budget
+from tests.campaign.replay import Replay
+from tests.campaign.replay import bowl
+from tests.campaign.replay import campaign_steps
+from tests.campaign.replay import spec_of
+
+K = TransitionKind
+
+
+@pytest.mark.parametrize("steps", [40_000, 60_000, 120_000])
+def test_a_campaign_spends_its_budget_and_never_more(steps: int) -> None:
+    spec = spec_of(budget={"steps": steps})
+    replay = Replay(spec)
+    kinds = replay.run()
+    assert kinds[-1] is K.FINISHED and replay.latest.facts.recommendation is not None
+    spent = campaign_steps(replay)
+    assert spent <= steps
+    assert spent >= 0.7 * steps  # widening's unused share and the unused recheck stay unspent
+    round_one = replay.study("replay/joint/1")
+    planned = plan_budget(spec, 400, steps).round_one[0]
+    assert len(round_one.trials) == planned // 100  # full-length round-1 trials that fit
+
+
+def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
+    spec = spec_of(budget={"steps": 60_000}, baseline=False)
+    replay = Replay(spec, objective=bowl(math.log(3.0)))  # best above the range: widen
+    kinds = replay.run()
+    assert K.WIDEN_STAGE in kinds
+    plan = plan_budget(spec, 400, 60_000)
+    widened = replay.study("replay/joint/1-widened1").facts.plan
+    assert widened.step_budget == plan.round_one[0] + plan.widening[0]
+    assert campaign_steps(replay) <= 60_000
+
+
+def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
+    spec = spec_of(budget={"steps": 7_000})
+    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 7,300"):
+        plan_budget(spec, 400, 7_000)
