@@ -34,8 +34,6 @@ from autotune.campaign import TransitionKind
 from autotune.campaign import first_study
 from autotune.campaign import next_transition
 from autotune.campaign._plan import NewStudy
-from autotune.campaign._trial_budget import NextStep
-from autotune.campaign._trial_budget import next_step
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
@@ -43,6 +41,8 @@ from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
 from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
+from autotune.campaign._trial_budget import NextStep
+from autotune.campaign._trial_budget import next_step
 from autotune.spec import StudySpec
 from autotune.spec import study_spec_from_dict
 
