@@ -42,7 +42,7 @@ from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
 
 SEED_STRIDE = 1_000_003
-MIN_FINALISTS_FOR_AGREEMENT = 3
+MIN_FINALISTS_FOR_AGREEMENT = 5  # fewer can never agree significantly (2/4! > 0.05)
 
 
 def rotating_period_seed(today: datetime.date) -> int:

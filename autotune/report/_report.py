@@ -26,6 +26,7 @@ from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.report import _plots as _plots
 from autotune.report._answer import answer_lines
 from autotune.report._html import markdown_to_html
+from autotune.report._summary import agreement_line
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import steps_saved
@@ -339,7 +340,7 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
     else:
         builder.add(*(f"- {line}" for line in significance.summary), "")
     if study.facts.rank_agreement is not None:
-        builder.add(f"Fast mode: {study.facts.rank_agreement.message}", "")
+        builder.add(agreement_line(campaign, study.facts.rank_agreement), "")
     names = _period_names(trials)
     results = reevaluation_results(trials)
     by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}

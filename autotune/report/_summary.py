@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from autotune.analysis import RankAgreement
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Progress
@@ -63,7 +64,7 @@ def study_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
     if facts.significance is not None:
         lines += [f"re-evaluation: {line}" for line in facts.significance.summary]
     if facts.rank_agreement is not None:
-        lines.append(f"fast mode: {facts.rank_agreement.message}")
+        lines.append(agreement_line(campaign, facts.rank_agreement))
     if study.stage is Stage.JOINT:
         lines += _round_lines(campaign, study)
     return lines
@@ -193,4 +194,18 @@ def budget_lines(campaign: Campaign) -> list[str]:
         plan.lines()
         if plan is not None
         else ["  (planned once the sweep has measured max_train_steps)"]
+    )
+
+
+def agreement_line(campaign: Campaign, agreement: RankAgreement) -> str:
+    """Whether round 1's short runs ranked the finalists as their full re-evaluation did,
+    with the knob that acts on it."""
+    if campaign.spec.fast_mode.enabled:
+        return f"fast mode: {agreement.message}"
+    if agreement.agrees:
+        return f"short round 1: {agreement.message.replace('fast-mode', 'round-1')}"
+    return (
+        f"short round 1: round-1 ranks do not reliably agree with full runs (Spearman "
+        f"rho={agreement.rho:.2g} over {agreement.n} finalists, p={agreement.p_value:.2g}): "
+        "lengthen round 1 (rounds[0].budget_fraction) or promote more (top_k)"
     )

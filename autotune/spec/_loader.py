@@ -21,7 +21,12 @@ from autotune.spec._task_facts import look_up_task
 SEARCH_SPACES_DIR = "search_spaces"
 BUILTIN_SPACES_DIR = Path(__file__).resolve().parents[2] / SEARCH_SPACES_DIR  # the checkout's
 _PARAM_TAGS = frozenset(t.value for t in ParamType)
-BUILTIN_SPACES = {"digits-mlp": "mlp", "digits-cnn": "cnn", "co2-lstm": "lstm"}
+BUILTIN_SPACES = {
+    "digits-mlp": "mlp",
+    "digits-cnn": "cnn",
+    "co2-lstm": "lstm",
+    "cancer-mlp": "tabular",
+}
 USER_TASK_SPACE = "user"
 AUTOMATIC_KEYS = frozenset(
     {"metric", "max_train_steps", "eval_interval", "batch_size", "trials", "rounds", "stages"}

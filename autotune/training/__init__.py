@@ -13,6 +13,8 @@ from typing import Any
 
 if TYPE_CHECKING:
     from ._budget import Budget
+    from ._cancer import CancerMLPTask
+    from ._cancer import load_breast_cancer
     from ._checkpoint import CheckpointSettings
     from ._checkpoint import average_checkpoints
     from ._checkpoint import average_state_dicts
@@ -79,6 +81,8 @@ if TYPE_CHECKING:
 
 _SUBMODULE: dict[str, str] = {
     "Budget": "_budget",
+    "CancerMLPTask": "_cancer",
+    "load_breast_cancer": "_cancer",
     "CheckpointSettings": "_checkpoint",
     "average_checkpoints": "_checkpoint",
     "average_state_dicts": "_checkpoint",
@@ -161,6 +165,7 @@ __all__ = [
     "BatchChoice",
     "BatchProbeResult",
     "Budget",
+    "CancerMLPTask",
     "CheckpointMismatchError",
     "CheckpointSettings",
     "Co2LSTMTask",
@@ -213,6 +218,7 @@ __all__ = [
     "latest_checkpoint",
     "learning_rate_at",
     "list_checkpoints",
+    "load_breast_cancer",
     "load_checkpoint",
     "load_co2",
     "load_digits",

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from types import ModuleType
 from typing import NoReturn
 
+from ._cancer import CancerMLPTask
 from ._co2 import Co2LSTMTask
 from ._digits import DigitsCNNTask
 from ._digits import DigitsMLPTask
@@ -24,7 +25,7 @@ from ._task import TASK_MEMBERS
 from ._task import Task
 
 _TASKS: Mapping[str, Callable[[], Task]] = MappingProxyType(
-    {task.name: task for task in (Co2LSTMTask, DigitsCNNTask, DigitsMLPTask)}
+    {task.name: task for task in (CancerMLPTask, Co2LSTMTask, DigitsCNNTask, DigitsMLPTask)}
 )
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _USER_TASK = re.compile(
