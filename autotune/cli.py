@@ -361,6 +361,10 @@ def _worker(args: argparse.Namespace) -> int:
         + str({outcome.name: count for outcome, count in summary.states.items()})
         + (" (stopped by signal)" if summary.stopped_by_signal else "")
     )
+    stopped = load_campaign(args.name, storage).stopped
+    if stopped is not None and not summary.stopped_by_signal:
+        print(f"autotune: campaign stopped: {stopped}", file=sys.stderr)
+        return EXIT_CAMPAIGN_STOPPED
     return 0
 
 

@@ -8,6 +8,7 @@ tests the whole pipeline in milliseconds.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 import dataclasses
 from dataclasses import dataclass
@@ -240,9 +241,25 @@ def _after_baseline(snapshot: CampaignSnapshot) -> Transition:
 # --- tuning rounds ------------------------------------------------------------------------
 
 
+def failures_of(study: StudySnapshot, shown: int = 3) -> str:
+    """Why a study's trials did not complete, the commonest reasons first, counted."""
+    reasons = Counter(
+        str(t.user_attrs.get(ATTR_ERROR) or t.user_attrs.get(ATTR_PRUNED_REASON) or t.state.name)
+        for t in study.trials
+        if t.state in (TrialState.FAIL, TrialState.PRUNED)
+    )
+    if not reasons:
+        return "it ran no trial"
+    counted = [f"{count} x {reason}" for reason, count in reasons.most_common(shown)]
+    rest = len(reasons) - shown
+    return "; ".join(counted) + (f"; and {rest} other reason(s)" if rest > 0 else "")
+
+
 def _after_round(snapshot: CampaignSnapshot) -> Transition:
     """Round 1: bounds, widening, the next stage; then promotion; then the re-evaluation."""
     spec, latest = snapshot.spec, snapshot.latest
+    if not any(t.state is TrialState.COMPLETE for t in latest.trials):
+        return _stop(latest, f"no trial of {latest.name} completed: {failures_of(latest)}")
     facts: tuple[tuple[str, Fact], ...] = ()
     if latest.plan.round_number == 1:
         check = boundary_check(spec, latest)

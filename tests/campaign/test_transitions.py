@@ -290,3 +290,20 @@ def _worse_when_short(objective):  # noqa: ANN001, ANN202
         return 10.0 if calls["n"] == 1 else objective(hparams)
 
     return value
+
+
+def test_a_round_where_every_trial_failed_stops_the_campaign_with_the_reasons() -> None:
+    replay = Replay(spec_of(baseline=False, trials=4))
+    failed = []
+    for number, error in enumerate(["ValueError: bad", "ValueError: bad", "OSError: disk"]):
+        trial = create_trial(state=TrialState.FAIL, user_attrs={"error": error})
+        trial.number = number
+        failed.append(trial)
+    pruned = create_trial(state=TrialState.PRUNED, user_attrs={"pruned_reason": "loss is nan"})
+    pruned.number = 3
+    replay.latest.trials = [*failed, pruned]
+    transition = next_transition(replay.snapshot())
+    assert transition.kind is K.STOP
+    ((_, stopped),) = transition.facts
+    assert stopped.reason.startswith("no trial of replay/joint/1 completed: 2 x ValueError: bad")
+    assert "1 x OSError: disk" in stopped.reason and "loss is nan" in stopped.reason
