@@ -76,4 +76,8 @@ def campaign_progress_line(
     label = study.label
     if study.stage is Stage.JOINT:
         label += f"/{len(campaign.spec.rounds)}"
-    return f"{label} " + progress_line(progress, campaign.value_name(study), elapsed_s)
+    line = f"{label} " + progress_line(progress, campaign.value_name(study), elapsed_s)
+    budget = campaign.spec.budget
+    if budget is None:
+        return line
+    return f"{line} · steps {campaign.steps_spent():,}/{budget.steps:,}"
