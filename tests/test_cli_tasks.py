@@ -17,6 +17,7 @@ SHIPPED_STUDIES = [
     "quickstart.yaml",
     "digits_cnn.yaml",
     "co2_lstm.yaml",
+    "cancer.yaml",
     "user_task_example.yaml",
 ]
 
@@ -86,7 +87,7 @@ def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -
 def test_tasks_lists_builtins_with_metrics_and_span() -> None:
     result = run_autotune("tasks")
     assert result.returncode == 0, result.stderr
-    for name in ("digits-mlp", "digits-cnn", "co2-lstm"):
+    for name in ("digits-mlp", "digits-cnn", "co2-lstm", "cancer-mlp"):
         assert f"{name}:" in result.stdout
     assert "val_accuracy (maximize)" in result.stdout
     assert "date span: 1958-03-29 .. 2001-12-29" in result.stdout

@@ -20,11 +20,11 @@ from autotune.training._task import Task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = "examples.sine_task:make_task"
-ALLOWED = r"available tasks: co2-lstm, digits-cnn, digits-mlp, or a user task given as"
+ALLOWED = r"available tasks: cancer-mlp, co2-lstm, digits-cnn, digits-mlp, or a user task given as"
 
 
 def test_available_tasks() -> None:
-    assert available_tasks() == ["co2-lstm", "digits-cnn", "digits-mlp"]
+    assert available_tasks() == ["cancer-mlp", "co2-lstm", "digits-cnn", "digits-mlp"]
 
 
 def test_example_user_task() -> None:
