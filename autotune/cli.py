@@ -430,9 +430,9 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from autotune.campaign import Stage
-    from autotune.worker._train import PeriodChoices
-    from autotune.worker._train import resolve_period
-    from autotune.worker._train import train_recipe
+    from autotune.worker import PeriodChoices
+    from autotune.worker import resolve_period
+    from autotune.worker import train_recipe
 
     campaign = load_campaign(
         args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)

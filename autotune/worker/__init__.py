@@ -17,17 +17,27 @@ from ._objectives import RoundSetting
 from ._objectives import StopRequested
 from ._objectives import make_objective
 from ._outcome import TrialOutcome
+from ._train import PeriodChoices
+from ._train import TrainedModel
+from ._train import UnknownPeriodError
+from ._train import resolve_period
+from ._train import train_recipe
 
 __all__ = [
     "PRUNER_FACTORIES",
+    "PeriodChoices",
     "ResumeSource",
     "RoundSetting",
     "SAMPLER_FACTORIES",
     "StopRequested",
+    "TrainedModel",
     "TrialOutcome",
+    "UnknownPeriodError",
     "discard_recovery_checkpoint",
     "make_objective",
     "make_pruner",
     "make_sampler",
+    "resolve_period",
     "resume_sources",
+    "train_recipe",
 ]

@@ -15,14 +15,16 @@ import json
 import os
 from pathlib import Path
 import tempfile
+from typing import TYPE_CHECKING
 from typing import Any
-
-import torch
 
 from autotune import training
 from autotune._errors import AutotuneError
 from autotune.campaign import Recipe
 from autotune.campaign._plain import plain
+
+if TYPE_CHECKING:  # torch loads when a model is saved: the CLI imports this package for all
+    import torch  # its commands, and reading a campaign must work where torch is absent
 
 MODEL_FILE = "model.pt"
 RECIPE_FILE = "recipe.json"
@@ -131,7 +133,7 @@ def train_recipe(
         "evaluated_model": result.evaluated_model.value,
     }
     model_path, recipe_path = out / MODEL_FILE, out / RECIPE_FILE
-    _write_atomically(model_path, lambda path: torch.save(saved, path))
+    _write_atomically(model_path, lambda path: _torch_save(saved, path))
     text = json.dumps(recipe_data(recipe), indent=2, sort_keys=True) + "\n"
     _write_atomically(recipe_path, lambda path: path.write_text(text, encoding="utf-8"))
     return TrainedModel(
@@ -162,6 +164,12 @@ def evaluated_weights(
 def recipe_data(recipe: Recipe) -> dict[str, Any]:
     """The recipe as plain data (as ``autotune export`` prints it), with its stopping rule."""
     return {**plain(recipe), "stopping_rule": recipe.stopping_rule}
+
+
+def _torch_save(data: dict[str, Any], path: Path) -> None:
+    import torch
+
+    torch.save(data, path)
 
 
 def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
