@@ -24,11 +24,16 @@ A parameter is written through when this process has not seen its distribution i
 yet: checking it against the distribution other trials used takes a database read. Later
 ones are checked against the distribution Optuna's cache passes in, at once.
 
+Only the trials this process created or started (WAITING to RUNNING) and has not finished
+are written behind: their ids are known here without a database read. A write to any other
+trial is written through, so one to a trial that does not exist raises ``KeyError`` and one
+to a finished trial ``UpdateFinishedTrialError`` at the call, as Optuna's ``RDBStorage`` does.
+
 Other processes (the dashboard, other workers) see a running trial's learning curve at most
 ``flush_interval_s`` (or one heartbeat interval) late. A worker killed outright loses at most
 that much of its running trial's curve, which its retry re-reports. A trial that another
-worker has failed (stale) refuses the buffered writes at the next flush: they are dropped,
-and the next write to it raises ``UpdateFinishedTrialError`` at once, as Optuna's would.
+worker has failed (stale) or deleted refuses the buffered writes at the next flush: they are
+dropped, and the next write to it is written through and raises, as Optuna's would.
 
 **One query per trial read** (:mod:`autotune.storage._trial_query`): ``get_trial`` and the trial
 lists behind ``study.get_trials`` load every part of a trial in one query, not one per part.
@@ -109,14 +114,14 @@ class WriteBehindStorage(RDBStorage):
     def _init_buffers(self) -> None:
         self._buffer_lock = threading.RLock()
         self._pending: dict[int, _Pending] = {}
-        self._refused: set[int] = set()  # trials another process finished: writes raise
+        self._open: set[int] = set()  # trials this process created or started, unfinished
         # study id -> RUNNING trials seen without a heartbeat -> when first seen (monotonic)
         self._silent_since: dict[int, dict[int, float]] = {}
 
     def __getstate__(self) -> dict[Any, Any]:
         self.flush_all()
         state = super().__getstate__()
-        for name in ("_buffer_lock", "_pending", "_refused", "_silent_since"):
+        for name in ("_buffer_lock", "_pending", "_open", "_silent_since"):
             state.pop(name, None)
         return state
 
@@ -130,24 +135,36 @@ class WriteBehindStorage(RDBStorage):
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
         with self._buffer_lock:
-            self._pending_of(trial_id).intermediate_values[step] = intermediate_value
-            self._flush_if_due(trial_id)
+            pending = self._pending_of(trial_id)
+            if pending is not None:
+                pending.intermediate_values[step] = intermediate_value
+                self._flush_if_due(trial_id)
+                return
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         json.dumps(value)  # not JSON-serialisable: fail here, not at the flush
         with self._buffer_lock:
-            self._pending_of(trial_id).user_attrs[key] = value
-            self._flush_if_due(trial_id)
+            pending = self._pending_of(trial_id)
+            if pending is not None:
+                pending.user_attrs[key] = value
+                self._flush_if_due(trial_id)
+                return
+        super().set_trial_user_attr(trial_id, key, value)
 
-    def _pending_of(self, trial_id: int) -> _Pending:
-        if trial_id in self._refused:
-            raise optuna.exceptions.UpdateFinishedTrialError(
-                f"trial {trial_id} was finished by another process; it takes no more writes"
-            )
+    def _pending_of(self, trial_id: int) -> _Pending | None:
+        """The trial's buffer; None for a trial not open here, whose writes go through."""
+        if trial_id not in self._open:
+            return None
         pending = self._pending.get(trial_id)
         if pending is None:
             pending = self._pending[trial_id] = _Pending(time.monotonic())
         return pending
+
+    def _forget(self, trial_id: int) -> None:
+        """The trial is finished or gone: drop its buffered writes, write the next through."""
+        self._pending.pop(trial_id, None)
+        self._open.discard(trial_id)
 
     def _flush_if_due(self, trial_id: int) -> None:
         if time.monotonic() - self._pending[trial_id].last_flush >= self.flush_interval_s:
@@ -164,8 +181,8 @@ class WriteBehindStorage(RDBStorage):
             self._pending[trial_id] = _Pending(time.monotonic())
             try:
                 self._write(trial_id, pending)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                self._refuse(trial_id)
+            except (KeyError, optuna.exceptions.UpdateFinishedTrialError):
+                self._forget(trial_id)  # finished or deleted by another process
                 raise
             except Exception:
                 self._pending[trial_id].merge_older(pending)  # try again at the next flush
@@ -178,17 +195,12 @@ class WriteBehindStorage(RDBStorage):
                 self._flush_quietly(trial_id)
 
     def _flush_quietly(self, trial_id: int) -> None:
-        """Flush before a read: a trial finished elsewhere drops its writes, no error.
-
-        (``flush`` takes the buffer lock itself.)"""
+        """Flush before a read: a trial finished or deleted elsewhere drops its writes, no
+        error (the read says what became of it). ``flush`` takes the buffer lock itself."""
         try:
             self.flush(trial_id)
-        except optuna.exceptions.UpdateFinishedTrialError as error:
-            _logger.debug("buffered writes dropped: %s", error)
-
-    def _refuse(self, trial_id: int) -> None:
-        self._pending.pop(trial_id, None)
-        self._refused.add(trial_id)
+        except (KeyError, optuna.exceptions.UpdateFinishedTrialError) as error:
+            _logger.debug("buffered writes of trial %d dropped: %s", trial_id, error)
 
     def _write(self, trial_id: int, pending: _Pending) -> None:
         with _create_scoped_session(self.scoped_session, True) as session:
@@ -222,18 +234,51 @@ class WriteBehindStorage(RDBStorage):
         check_distribution_compatibility(previous_distribution, distribution)
         with self._buffer_lock:
             pending = self._pending_of(trial_id)
-            pending.params[param_name] = (param_value_internal, distribution)
-            self._flush_if_due(trial_id)
+            if pending is not None:
+                pending.params[param_name] = (param_value_internal, distribution)
+                self._flush_if_due(trial_id)
+                return
+        super()._set_trial_param(
+            trial_id, param_name, param_value_internal, distribution, previous_distribution
+        )
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self.flush(trial_id)
         super().set_trial_system_attr(trial_id, key=key, value=value)
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
-        self.flush(trial_id)
+        """Flush first; a trial started here opens, one finished closes (under the buffer
+        lock, so that no write slips between the flush and the new state)."""
         with self._buffer_lock:
-            self._pending.pop(trial_id, None)
-        return super().set_trial_state_values(trial_id, state=state, values=values)
+            self.flush(trial_id)
+            try:
+                changed = super().set_trial_state_values(trial_id, state=state, values=values)
+            except (KeyError, optuna.exceptions.UpdateFinishedTrialError):
+                self._forget(trial_id)
+                raise
+            if state.is_finished():
+                self._forget(trial_id)
+            elif changed:
+                self._open.add(trial_id)
+            return changed
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        """Optuna's ``create_new_trial`` and ``_CachedStorage`` call this one."""
+        trial = super()._create_new_trial(study_id, template_trial)
+        if not trial.state.is_finished():
+            with self._buffer_lock:
+                self._open.add(trial._trial_id)
+        return trial
+
+    def delete_study(self, study_id: int) -> None:
+        with self.engine.connect() as connection:
+            trial_ids = connection.execute(_TRIALS_OF_STUDY, {"study": study_id}).scalars().all()
+        super().delete_study(study_id)
+        with self._buffer_lock:
+            for trial_id in trial_ids:
+                self._forget(trial_id)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         self._flush_quietly(trial_id)
@@ -296,6 +341,10 @@ def silent_since(
     """When each trial now silent was first seen so: as before if it was, else ``now``."""
     return {trial_id: previous.get(trial_id, now) for trial_id in silent}
 
+
+_TRIALS_OF_STUDY = sqlalchemy.text(
+    f"SELECT trial_id FROM {models.TrialModel.__tablename__} WHERE study_id = :study"
+)
 
 _SILENT_TRIALS = sqlalchemy.text(
     f"SELECT t.trial_id FROM {models.TrialModel.__tablename__} t "
