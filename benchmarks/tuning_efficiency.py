@@ -1,5 +1,11 @@
 """Tuning efficiency: training steps each method needs to reach a quality (issue 7, part 2).
 
+The headline figure is now ``benchmarks/heldout.py``: held-out quality of each method's final
+answer at an equal total step budget set up front (autotune with ``budget: {steps: B}`` and
+its re-evaluation on). This script stays as the secondary, anytime view: steps to a target
+and best value so far, with autotune's budget taken as it comes (no ``budget``, re-evaluation
+off).
+
 Four methods tune the same task at (about) equal total training steps, once per seed:
 
 - ``autotune``: the default pipeline as a real campaign. The study spec is the task's example
