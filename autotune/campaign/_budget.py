@@ -93,6 +93,28 @@ def plan_budget(spec: StudySpec, max_train_steps: int, total: int) -> BudgetPlan
     )
 
 
+def still_planned(spec: StudySpec, max_train_steps: int, after_round: int) -> int:
+    """Steps the plan keeps for what follows ``after_round`` of the last tuning stage: the
+    longer rounds after it and the re-evaluation (what leftover must not eat into)."""
+    later = sum(
+        (spec.rounds[n - 1].top_k or 0) * spec.round_steps(n, max_train_steps)
+        for n in range(after_round + 1, len(spec.rounds) + 1)
+    )
+    design = spec.reevaluation
+    reevaluation = (
+        design.finalists * design.periods * design.seeds * max_train_steps if design.enabled else 0
+    )
+    return later + reevaluation
+
+
+def leftover(spec: StudySpec, spent: int, reserved: int) -> int:
+    """What the budget has left beyond ``reserved`` (0 without a budget): the steps a
+    widening or baseline recheck did not need, and pruning saved, given to the next stage."""
+    if spec.budget is None:
+        return 0
+    return max(0, spec.budget.steps - spent - reserved)
+
+
 def sweep_reserve(spec: StudySpec) -> int:
     """The most the max_train_steps sweep can train: its grid and every widening."""
     if not spec.measures_max_train_steps:

@@ -17,6 +17,8 @@ from autotune.analysis import StepRecommendation
 from autotune.analysis import analyze_best_steps
 from autotune.analysis import best_step_records
 from autotune.analysis import top_k
+from autotune.campaign._budget import leftover
+from autotune.campaign._budget import still_planned
 from autotune.campaign._hparams import promotion_overrides
 from autotune.campaign._hparams import resumable_step
 from autotune.campaign._hparams import stage_base_hparams
@@ -45,12 +47,13 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     next_round = plan.round_number + 1
     top = spec.rounds[next_round - 1].top_k
     assert top is not None  # validated by the spec: every later round has top_k
-    parents = top_k(list(latest.trials), top, spec.metric.direction)
-    if not parents:
-        return None
     total = plan.campaign_max_train_steps
     assert total is not None  # rounds run once max_train_steps is known
     steps, facts = spec.round_steps(next_round, total), ()
+    top += min(top, _extra_promotions(snapshot, next_round, steps))  # at most twice as many
+    parents = top_k(list(latest.trials), top, spec.metric.direction)
+    if not parents:
+        return None
     if spec.apply_step_advice:
         advice = adapted_round_steps(steps, plan.max_train_steps, best_steps(spec, latest), spec)
         if spec.budget is not None and advice.steps > steps:  # the budget planned `steps`
@@ -75,6 +78,19 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
         for parent in parents
     )
     return NewStudy(new_plan, queued, facts=facts)
+
+
+def _extra_promotions(snapshot: CampaignSnapshot, next_round: int, steps: int) -> int:
+    """How many more configurations the budget's leftover can promote (short runs mis-rank
+    long ones: METHOD §1's short-horizon bias; the next-best are the likeliest to gain).
+    The rest of the leftover buys the re-evaluation more periods."""
+    spec = snapshot.spec
+    total = snapshot.latest.plan.campaign_max_train_steps
+    last_stage = snapshot.latest.plan.stage_index == len(spec.tuning_stages) - 1
+    if spec.budget is None or total is None or not last_stage:
+        return 0
+    reserved = still_planned(spec, total, next_round - 1)
+    return leftover(spec, snapshot.steps_spent, reserved) // steps
 
 
 def best_steps(spec: StudySpec, study: StudySnapshot) -> BestStepAnalysis:

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from autotune.analysis import compare_finalists
 from autotune.analysis import rank_agreement
 from autotune.analysis import top_k
+from autotune.campaign._budget import leftover
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import QueuedTrial
 from autotune.campaign._recipe import chosen
@@ -42,6 +43,7 @@ from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
 
 SEED_STRIDE = 1_000_003
+MAX_PERIOD_FACTOR = 3  # extra periods from a budget's leftover, at most
 MIN_FINALISTS_FOR_AGREEMENT = 5  # fewer can never agree significantly (2/4! > 0.05)
 
 
@@ -94,10 +96,9 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
         _finalist(last.name, t, recipe_of(spec, defaults, last.plan, t))
         for t in finalists_of(snapshot)
     )
-    record = ReevaluationDesign(
-        last.name, finalists, design.periods, period_seed, pinned, design.seeds
-    )
-    runs = reevaluation_runs(list(finalists), design.periods, period_seed, design.seeds, spec.seed)
+    periods = _periods(snapshot, finalists)
+    record = ReevaluationDesign(last.name, finalists, periods, period_seed, pinned, design.seeds)
+    runs = reevaluation_runs(list(finalists), periods, period_seed, design.seeds, spec.seed)
     plan = StudyPlan(
         Stage.REEVALUATION,
         1,
@@ -107,6 +108,18 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
         sampling=False,
     )
     return NewStudy(plan, runs, facts=(record,))
+
+
+def _periods(snapshot: CampaignSnapshot, finalists: tuple[Finalist, ...]) -> int:
+    """The spec's periods, or more where the budget has steps left: the recipes stop at
+    their best steps, and every extra period sharpens the choice (up to 3x the spec's)."""
+    spec = snapshot.spec
+    design = spec.reevaluation
+    if spec.budget is None or not finalists:
+        return design.periods
+    per_period = design.seeds * sum(f.recipe.stop_at_step for f in finalists)
+    affordable = leftover(spec, snapshot.steps_spent, 0) // per_period
+    return max(design.periods, min(affordable, MAX_PERIOD_FACTOR * design.periods))
 
 
 def _finalist(study: str, trial: FrozenTrial, recipe: Recipe) -> Finalist:

@@ -8,6 +8,7 @@ import datetime
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
+from autotune.campaign._budget import steps_spent
 from autotune.campaign._records import Stage
 from autotune.campaign._records import StudyFacts
 from autotune.campaign._records import StudyPlan
@@ -42,6 +43,7 @@ class CampaignSnapshot:
     studies: tuple[StudySnapshot, ...]  # published studies, in pipeline order
     today: datetime.date  # the re-evaluation's periods rotate with the calendar month
     max_retry: int | None = None  # the storage's retry limit for stale trials
+    steps_spent: int = 0  # every step the campaign trained so far (read with a budget)
 
     def __post_init__(self) -> None:
         if not self.studies:
@@ -115,11 +117,22 @@ def read_snapshot(
     needs_trials = {latest.name}
     if latest.facts.plan.stage is Stage.STEPS_SWEEP:
         needs_trials |= {s.name for s in stored.studies if s.facts.plan.stage is Stage.STEPS_SWEEP}
+    budgeted = stored.spec.budget is not None  # the budget's leftover needs every study
+    trials = {
+        s.name: _trials(storage, s) for s in stored.studies if budgeted or s.name in needs_trials
+    }
+    spent = sum(
+        steps_spent(trials[s.name], s.facts.plan.max_train_steps, carried=False)
+        for s in stored.studies
+        if s.name in trials
+    )
     studies = tuple(
-        StudySnapshot(s.name, s.facts, _trials(storage, s) if s.name in needs_trials else ())
+        StudySnapshot(s.name, s.facts, trials[s.name] if s.name in needs_trials else ())
         for s in stored.studies
     )
-    return CampaignSnapshot(stored.spec, stored.task_defaults, studies, today, max_retry)
+    return CampaignSnapshot(
+        stored.spec, stored.task_defaults, studies, today, max_retry, spent if budgeted else 0
+    )
 
 
 def _trials(storage: BaseStorage, study: StoredStudy) -> tuple[FrozenTrial, ...]:

@@ -141,6 +141,7 @@ class Replay:
             tuple(s.snapshot() for s in self.studies),
             TODAY,
             self.max_retry,
+            campaign_steps(self) if self.spec.budget is not None else 0,
         )
 
     def study(self, name: str) -> ReplayedStudy:

@@ -25,7 +25,7 @@ def test_a_campaign_spends_its_budget_and_never_more(steps: int) -> None:
     assert kinds[-1] is K.FINISHED and replay.latest.facts.recommendation is not None
     spent = campaign_steps(replay)
     assert spent <= steps
-    assert spent >= 0.7 * steps  # widening's unused share and the unused recheck stay unspent
+    assert spent >= 0.8 * steps  # what widening and the recheck left buys promotions, periods
     round_one = replay.study("replay/joint/1")
     planned = plan_budget(spec, 400, steps).round_one[0]
     assert len(round_one.trials) == planned // 100  # full-length round-1 trials that fit
@@ -46,3 +46,13 @@ def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
     spec = spec_of(budget={"steps": 7_000})
     with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 7,300"):
         plan_budget(spec, 400, 7_000)
+
+
+def test_the_leftover_buys_more_promotions_then_more_periods() -> None:
+    replay = Replay(spec_of(budget={"steps": 40_000}))  # no bound hit: its share is left
+    assert K.WIDEN_STAGE not in replay.run()
+    assert len(replay.study("replay/joint/2").trials) == 2 * 3  # top_k 3, doubled at most
+    design = replay.latest.facts.design
+    assert 4 < design.period_count <= 12  # the spec's 4 periods, up to three times as many
+    assert len(replay.latest.trials) == 3 * design.period_count
+    assert campaign_steps(replay) <= 40_000
