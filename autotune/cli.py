@@ -282,7 +282,9 @@ def _run(args: argparse.Namespace) -> int:
     publish_to_dashboard(campaign, report)
     print(f"report: {report.html_path} (also in the dashboard as notes and figures)")
     failed = [
-        str(p) for p, code in zip(outcome.log_paths, outcome.exit_codes, strict=True) if code
+        str(p)
+        for p, code in zip(outcome.log_paths, outcome.exit_codes, strict=True)
+        if code not in (0, EXIT_CAMPAIGN_STOPPED)  # a stopped campaign is reported below
     ]
     if failed:
         print(f"some workers exited with an error; see {', '.join(failed)}", file=sys.stderr)

@@ -141,7 +141,7 @@ def test_chromium_renders_the_study_list_a_study_and_its_note(
         assert title in study, f"figure {title!r} missing from the study page"
 
     note = rendered(f"{page}/note", tmp_path / "profile-note")
-    for text in ("Summary", "Best val_loss", "Pipeline"):  # headings and lines of the note
+    for text in ("The answer", "Summary", "Pipeline"):  # headings and lines of the note
         assert text in note, f"{text!r} missing from the study's note page"
 
     image = screenshot(f"{page}/note", tmp_path / "note.png", tmp_path / "profile-shot")

@@ -124,7 +124,10 @@ def test_nan_loss_prunes_the_trial_with_its_reason(storage_url: str, tmp_path: P
     create(spec, storage_url)
 
     result = run_autotune("worker", "explode", "--storage", storage_url, *FAST_HEARTBEAT)
-    assert result.returncode == 0, result.stdout + result.stderr
+    # Every trial diverged: the campaign stops, saying why, and the worker says so too.
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "campaign stopped: no trial of explode/joint/1 completed: " in result.stderr
+    assert "became nan" in result.stderr and "Traceback" not in result.stderr
     trials = trials_of("explode", storage_url)
     assert [t.state for t in trials] == [TrialState.PRUNED] * 3
     for trial in trials:
