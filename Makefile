@@ -16,7 +16,7 @@ test: install browser
 # browser, dashboard server, PostgreSQL restarts; marked e2e), in under 2 minutes.
 test-fast: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e" -n 2   # two processes: the tests wait on PostgreSQL more than on the CPU
 
 lint: install
 	$(BIN)/ruff check .
