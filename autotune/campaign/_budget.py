@@ -59,14 +59,8 @@ def plan_budget(spec: StudySpec, max_train_steps: int, total: int) -> BudgetPlan
     first = spec.round_steps(1, max_train_steps)
     sweep = sweep_reserve(spec)
     baseline = first + max_train_steps if spec.baseline else 0
-    later = sum(
-        (spec.rounds[n - 1].top_k or 0) * spec.round_steps(n, max_train_steps)
-        for n in range(2, len(spec.rounds) + 1)
-    )
-    design = spec.reevaluation
-    reevaluation = (
-        design.finalists * design.periods * design.seeds * max_train_steps if design.enabled else 0
-    )
+    reevaluation = _reevaluation_reserve(spec, max_train_steps)
+    later = still_planned(spec, max_train_steps, after_round=1) - reevaluation
     fixed = sweep + baseline + later + reevaluation
     stages = len(spec.tuning_stages)
     share = (total - fixed) // stages
@@ -100,11 +94,15 @@ def still_planned(spec: StudySpec, max_train_steps: int, after_round: int) -> in
         (spec.rounds[n - 1].top_k or 0) * spec.round_steps(n, max_train_steps)
         for n in range(after_round + 1, len(spec.rounds) + 1)
     )
+    return later + _reevaluation_reserve(spec, max_train_steps)
+
+
+def _reevaluation_reserve(spec: StudySpec, max_train_steps: int) -> int:
+    """Every re-evaluation run at full length: the most the re-evaluation can train."""
     design = spec.reevaluation
-    reevaluation = (
-        design.finalists * design.periods * design.seeds * max_train_steps if design.enabled else 0
-    )
-    return later + reevaluation
+    if not design.enabled:
+        return 0
+    return design.finalists * design.periods * design.seeds * max_train_steps
 
 
 def leftover(spec: StudySpec, spent: int, reserved: int) -> int:

@@ -30,6 +30,7 @@ from autotune.campaign._boundaries import widened_distributions
 from autotune.campaign._boundaries import widened_trials
 from autotune.campaign._budget import BudgetTooSmallError
 from autotune.campaign._budget import plan_budget
+from autotune.campaign._hparams import stage_base_hparams
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import space_distributions
 from autotune.campaign._plan import study_after_steps
@@ -325,8 +326,8 @@ def _next_stage(snapshot: CampaignSnapshot, best: FrozenTrial) -> NewStudy:
     index = plan.stage_index + 1
     stage = spec.tuning_stages[index]
     fixed = dict(plan.stage_fixed) | {k: v for k, v in best.params.items() if k != LEARNING_RATE}
-    base_rate = {**snapshot.task_defaults.hyperparameters, **spec.fixed, **plan.stage_fixed}
-    learning_rate = best.params.get(LEARNING_RATE, base_rate.get(LEARNING_RATE))
+    base = stage_base_hparams(spec, snapshot.task_defaults.hyperparameters, plan.stage_fixed)
+    learning_rate = best.params.get(LEARNING_RATE, base.get(LEARNING_RATE))
     distributions = {LEARNING_RATE: narrowed_learning_rate(spec, float(learning_rate))}
     distributions |= space_distributions(spec.search_space.group_params(stage.groups))
     return tuning_study(spec, index, _campaign_steps(plan), fixed, distributions)

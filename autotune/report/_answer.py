@@ -66,8 +66,9 @@ def _value_text(answer: Recommendation) -> str:
 
 
 def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(params.items()))
+    return ", ".join(f"{k}={format_value(v)}" for k, v in sorted(params.items()))
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A hyperparameter value as people read it: floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 import math
 from pathlib import Path
-from typing import Any
 
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
@@ -25,6 +24,7 @@ from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.report import _plots as _plots
 from autotune.report._answer import answer_lines
+from autotune.report._answer import format_value
 from autotune.report._html import markdown_to_html
 from autotune.report._summary import agreement_line
 from autotune.report._summary import campaign_lines
@@ -129,14 +129,6 @@ def _summary_section(builder: _Builder, campaign: Campaign) -> None:
     builder.add(*(f"- {line}" for line in campaign_lines(campaign)), "")
 
 
-def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(params.items()))
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
     builder.add(
         "## Pipeline",
@@ -209,7 +201,7 @@ def _round_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) 
         for f in check.findings:
             distance = "—" if f.distance is None else f"{f.distance:.3f}"
             builder.add(
-                f"| {f.name} | {_fmt(f.best)} | {f.side.value} | {distance} | "
+                f"| {f.name} | {format_value(f.best)} | {f.side.value} | {distance} | "
                 f"{f.near_low} / {f.near_high} | {'**yes**' if f.hit else 'no'} |"
             )
         builder.add("")
@@ -248,7 +240,7 @@ def _grid_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -
     for name in study.distributions:
         for trend in grid_trends(trials, name, campaign.spec.metric.direction):
             builder.add(
-                f"| {name} | {_fmt(trend.value)} | {trend.trials} | {trend.median:.5g} | "
+                f"| {name} | {format_value(trend.value)} | {trend.trials} | {trend.median:.5g} | "
                 f"{trend.best:.5g} |"
             )
     builder.add("")
