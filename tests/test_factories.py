@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from autotune.campaign import Stage
+from autotune.campaign import StudyPlan
 from autotune.spec import PrunerKind
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
@@ -23,6 +24,12 @@ from tests.conftest import write_study
 @pytest.fixture
 def spec(tmp_path: Path) -> StudySpec:
     return load_study_spec(write_study(tmp_path, "kinds", trials=4))
+
+
+def plan(stage: Stage, round_number: int) -> StudyPlan:
+    return StudyPlan(
+        stage, round_number, trials=4, max_train_steps=120, campaign_max_train_steps=480
+    )
 
 
 def with_pruner(spec: StudySpec, kind: PrunerKind) -> StudySpec:
@@ -68,7 +75,7 @@ def test_the_sampler_defaults_to_the_spec_s_and_takes_the_worker_seed(spec: Stud
 def test_a_pruner_kind_builds_its_pruner_in_round_one(
     spec: StudySpec, kind: PrunerKind, pruner: type[optuna.pruners.BasePruner]
 ) -> None:
-    assert type(make_pruner(with_pruner(spec, kind), Stage.JOINT, 1, 120)) is pruner
+    assert type(make_pruner(with_pruner(spec, kind), plan(Stage.JOINT, 1), 120)) is pruner
 
 
 @pytest.mark.parametrize(
@@ -79,4 +86,14 @@ def test_promoted_rounds_and_other_stages_run_to_the_end(
     spec: StudySpec, stage: Stage, round_number: int
 ) -> None:
     assert spec.pruner.type is PrunerKind.SUCCESSIVE_HALVING
-    assert isinstance(make_pruner(spec, stage, round_number, 120), optuna.pruners.NopPruner)
+    assert isinstance(make_pruner(spec, plan(stage, round_number), 120), optuna.pruners.NopPruner)
+
+
+def test_round_one_finishes_what_the_step_after_it_takes(tmp_path: Path) -> None:
+    rounds = "rounds:\n  - {budget_fraction: 0.25}\n  - {budget_fraction: 1.0, top_k: 3}\n"
+    promoting = load_study_spec(write_study(tmp_path, "promoting", trials=9, extra=rounds))
+    single = load_study_spec(write_study(tmp_path, "single", trials=9, reevaluation=True))
+    assert promoting.round_one_keeps(0) == 3
+    assert single.round_one_keeps(0) == single.reevaluation.finalists
+    pruner = make_pruner(promoting, plan(Stage.JOINT, 1), 120)
+    assert isinstance(pruner, RungPruner) and pruner._min_keep == 3

@@ -3,7 +3,9 @@
 A rung is a step count at which a trial is judged: ``min_steps * reduction_factor**r``, for
 every ``r`` whose step is below ``max_train_steps``. A trial reaching rung ``r`` is compared
 with every value recorded at that rung so far (running, finished or pruned trials alike) and
-continues only if it is in the top ``1 / reduction_factor`` of them, itself included.
+continues only if it is in the top ``1 / reduction_factor`` of them, itself included, or
+among the ``min_keep`` best: a round that hands its top-k to a longer round must finish at
+least k trials, whatever order they arrive in.
 """
 
 from __future__ import annotations
@@ -88,26 +90,36 @@ def is_better(a: float, b: float) -> bool:
     return math.isnan(b) or a < b
 
 
-def keep_count(n: int, reduction_factor: int) -> int:
-    """How many of ``n`` trials at a rung continue: ``max(1, floor(n / reduction_factor))``."""
-    return max(1, n // reduction_factor)
+def keep_count(n: int, reduction_factor: int, min_keep: int = 1) -> int:
+    """How many of ``n`` trials at a rung continue:
+    ``min(n, max(min_keep, floor(n / reduction_factor)))``, at least one.
+
+    It grows by at most one per trial added, which the rung store's cursor relies on.
+    """
+    return max(1, min(n, max(min_keep, n // reduction_factor)))
 
 
 def decide(
-    value: float, competitors: Sequence[float], reduction_factor: int, direction: Direction
+    value: float,
+    competitors: Sequence[float],
+    reduction_factor: int,
+    direction: Direction,
+    min_keep: int = 1,
 ) -> RungDecision:
     """ASHA at one rung: continue when the trial is in the top ``1 / reduction_factor``.
 
     ``competitors`` are the values other trials recorded at this rung. With ``n`` the number
     of competitors plus one (the trial itself), the trial continues when its rank is at most
-    ``max(1, floor(n / reduction_factor))``; its rank is one plus the number of strictly
-    better competitors, so ties count in its favour. NaN is the worst value. The first trial
-    at a rung always continues; with fewer than ``reduction_factor`` trials only the best do.
+    ``keep_count(n, reduction_factor, min_keep)``; its rank is one plus the number of strictly
+    better competitors, so ties count in its favour. NaN is the worst value. The first
+    ``min_keep`` trials at a rung always continue.
     """
     if reduction_factor < 2:
         raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor}")
+    if min_keep < 1:
+        raise ValueError(f"min_keep must be >= 1, got {min_keep}")
     own = badness(value, direction)
     better = sum(is_better(badness(c, direction), own) for c in competitors)
-    if better < keep_count(len(competitors) + 1, reduction_factor):
+    if better < keep_count(len(competitors) + 1, reduction_factor, min_keep):
         return RungDecision.CONTINUE
     return RungDecision.PRUNE

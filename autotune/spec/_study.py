@@ -274,6 +274,18 @@ class StudySpec(SpecModel):
             return self.stages
         return (StageSpec(name="joint", groups=self.search_space.group_names),)
 
+    def round_one_keeps(self, stage_index: int) -> int:
+        """How many trials round 1 of a stage must finish: what the step after it takes (the
+        next round's top_k, else the re-evaluation's finalists after the last stage, else 1).
+        """
+        if len(self.rounds) > 1:
+            top_k = self.rounds[1].top_k
+            assert top_k is not None  # validated: every later round has top_k
+            return top_k
+        if stage_index == len(self.tuning_stages) - 1 and self.reevaluation.enabled:
+            return self.reevaluation.finalists
+        return 1
+
     def stage_trials(self, stage: StageSpec) -> int:
         return self.trials if stage.trials is None else stage.trials
 

@@ -6,8 +6,8 @@ Two tables, next to Optuna's:
   its ``badness`` (lower is better: the value, negated when maximizing; NaN stays NaN, which
   PostgreSQL sorts after every number), indexed on (study_id, rung, badness, trial_id).
 - ``autotune_rung_state``: one row per (study, rung) with the number of values ``n`` and a
-  cursor on the ``k``-th best of them, ``k = max(1, floor(n / reduction_factor))``, in the
-  total order (badness, trial_id).
+  cursor on the ``k``-th best of them, ``k = keep_count(n, reduction_factor, min_keep)``, in
+  the total order (badness, trial_id).
 
 Cost of a decision. Counting the values better than a new one is an index range scan whose
 length grows with the number of values recorded (PostgreSQL keeps no order statistics), so
@@ -52,6 +52,7 @@ from autotune.storage._engine import engine_of
 VALUES_TABLE = "autotune_rung_values"
 STATE_TABLE = "autotune_rung_state"
 _UNDEFINED_TABLE = "42P01"
+_UNDEFINED_COLUMN = "42703"
 _SCHEMA_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"autotune.pruning schema").digest()[:8], "big", signed=True
 )
@@ -75,6 +76,8 @@ _SCHEMA = (
         cursor_badness double precision,
         cursor_trial integer,
         PRIMARY KEY (study_id, rung))""",
+    # Added after the first release: databases created before it get the column here.
+    f"ALTER TABLE {STATE_TABLE} ADD COLUMN IF NOT EXISTS min_keep integer NOT NULL DEFAULT 1",
 )
 
 _Entry = tuple[float, int]  # (badness, trial_id): the total order of values at a rung
@@ -86,8 +89,13 @@ class _RungState:
     rung: int
     direction: Direction
     reduction_factor: int
+    min_keep: int
     n: int
     cursor: _Entry | None
+
+    def keep(self, n: int) -> int:
+        """How many of ``n`` values at this rung continue."""
+        return keep_count(n, self.reduction_factor, self.min_keep)
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -107,6 +115,7 @@ def record_rung_value(
     value: float,
     reduction_factor: int,
     direction: Direction,
+    min_keep: int = 1,
 ) -> RungDecision:
     """Record (upsert) a trial's value at a rung and return ASHA's decision for it.
 
@@ -114,13 +123,14 @@ def record_rung_value(
     the rung. Recording again with the same value changes nothing and decides again. A trial
     that is no longer RUNNING records nothing and gets CONTINUE: Optuna refuses its next write.
     """
+    rule = _Rule(reduction_factor, direction, min_keep)
     try:
-        return _record(engine, study_id, rung, trial_id, value, reduction_factor, direction)
+        return _record(engine, study_id, rung, trial_id, value, rule)
     except sqlalchemy.exc.ProgrammingError as error:
         if not _is_missing_table(error):
             raise
     ensure_schema(engine)
-    return _record(engine, study_id, rung, trial_id, value, reduction_factor, direction)
+    return _record(engine, study_id, rung, trial_id, value, rule)
 
 
 def rank_at_rung(
@@ -213,11 +223,23 @@ class TrialRungs:
         return recorded_rungs(self.engine, self.study_id, self.trial_id, rungs)
 
     def record(
-        self, rung: int, value: float, reduction_factor: int, direction: Direction
+        self,
+        rung: int,
+        value: float,
+        reduction_factor: int,
+        direction: Direction,
+        min_keep: int = 1,
     ) -> RungDecision:
         """See :func:`record_rung_value`."""
         return record_rung_value(
-            self.engine, self.study_id, rung, self.trial_id, value, reduction_factor, direction
+            self.engine,
+            self.study_id,
+            rung,
+            self.trial_id,
+            value,
+            reduction_factor,
+            direction,
+            min_keep,
         )
 
     def remove(self) -> int:
@@ -233,20 +255,23 @@ def trial_rungs(study: optuna.Study, trial: FrozenTrial) -> TrialRungs:
     return TrialRungs(engine_of(study._storage), study._study_id, trial._trial_id)
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """How a rung decides; every worker of a study passes the same one."""
+
+    reduction_factor: int
+    direction: Direction
+    min_keep: int
+
+
 def _record(
-    engine: Engine,
-    study_id: int,
-    rung: int,
-    trial_id: int,
-    value: float,
-    reduction_factor: int,
-    direction: Direction,
+    engine: Engine, study_id: int, rung: int, trial_id: int, value: float, rule: _Rule
 ) -> RungDecision:
-    own = badness(float(value), direction)
+    own = badness(float(value), rule.direction)
     with engine.begin() as connection:
         if not _lock_running_trial(connection, trial_id):
             return RungDecision.CONTINUE
-        state = _lock_state(connection, study_id, rung, reduction_factor, direction)
+        state = _lock_state(connection, study_id, rung, rule)
         stored = _stored_badness(connection, state, trial_id)
         if stored is None or _differ(stored, own):
             if stored is not None:
@@ -274,28 +299,29 @@ def _lock_running_trial(connection: Connection, trial_id: int) -> bool:
     return connection.execute(query, {"trial": trial_id}).first() is not None
 
 
-def _lock_state(
-    connection: Connection, study_id: int, rung: int, reduction_factor: int, direction: Direction
-) -> _RungState:
+def _lock_state(connection: Connection, study_id: int, rung: int, rule: _Rule) -> _RungState:
     connection.execute(
         text(
-            f"INSERT INTO {STATE_TABLE} (study_id, rung, direction, reduction_factor, n) "
-            "VALUES (:study, :rung, :direction, :factor, 0) ON CONFLICT DO NOTHING"
+            f"INSERT INTO {STATE_TABLE} "
+            "(study_id, rung, direction, reduction_factor, min_keep, n) "
+            "VALUES (:study, :rung, :direction, :factor, :min_keep, 0) ON CONFLICT DO NOTHING"
         ),
         {
             "study": study_id,
             "rung": rung,
-            "direction": direction.value,
-            "factor": reduction_factor,
+            "direction": rule.direction.value,
+            "factor": rule.reduction_factor,
+            "min_keep": rule.min_keep,
         },
     )
     state = _lock_existing_state(connection, study_id, rung)
     assert state is not None  # inserted above, rows are never deleted
-    if (state.direction, state.reduction_factor) != (direction, reduction_factor):
+    recorded = _Rule(state.reduction_factor, state.direction, state.min_keep)
+    if recorded != rule:
         raise ValueError(
-            f"study {study_id} rung {rung} was recorded with {state.direction.value} and "
-            f"reduction_factor {state.reduction_factor}, not {direction.value} and "
-            f"{reduction_factor}"
+            f"study {study_id} rung {rung} was recorded with {state.direction.value}, "
+            f"reduction_factor {state.reduction_factor} and min_keep {state.min_keep}, not "
+            f"{rule.direction.value}, {rule.reduction_factor} and {rule.min_keep}"
         )
     return state
 
@@ -303,7 +329,7 @@ def _lock_state(
 def _lock_existing_state(connection: Connection, study_id: int, rung: int) -> _RungState | None:
     row = connection.execute(
         text(
-            "SELECT direction, reduction_factor, n, cursor_badness, cursor_trial "
+            "SELECT direction, reduction_factor, min_keep, n, cursor_badness, cursor_trial "
             f"FROM {STATE_TABLE} WHERE study_id = :study AND rung = :rung FOR UPDATE"
         ),
         {"study": study_id, "rung": rung},
@@ -312,7 +338,13 @@ def _lock_existing_state(connection: Connection, study_id: int, rung: int) -> _R
         return None
     cursor = None if row.cursor_trial is None else (row.cursor_badness, row.cursor_trial)
     return _RungState(
-        study_id, rung, Direction(row.direction), row.reduction_factor, row.n, cursor
+        study_id,
+        rung,
+        Direction(row.direction),
+        row.reduction_factor,
+        row.min_keep,
+        row.n,
+        cursor,
     )
 
 
@@ -363,9 +395,7 @@ def _insert(connection: Connection, state: _RungState, entry: _Entry, value: flo
     cursor = state.cursor
     if _precedes(entry, cursor):  # the old k-th best moved to k + 1
         cursor = _neighbour(connection, state, cursor, before=True)
-    if keep_count(state.n + 1, state.reduction_factor) > keep_count(
-        state.n, state.reduction_factor
-    ):
+    if state.keep(state.n + 1) > state.keep(state.n):
         cursor = _neighbour(connection, state, cursor, before=False)
     return replace(state, n=state.n + 1, cursor=cursor)
 
@@ -382,12 +412,15 @@ def _delete(connection: Connection, state: _RungState, entry: _Entry) -> _RungSt
     if state.n == 1 or state.cursor is None:
         return replace(state, n=0, cursor=None)
     cursor = state.cursor
-    if not _precedes(cursor, entry):  # the entry was at or before the k-th best
-        cursor = _neighbour(connection, state, cursor, before=False)
-    if keep_count(state.n - 1, state.reduction_factor) < keep_count(
-        state.n, state.reduction_factor
-    ):
-        cursor = _neighbour(connection, state, cursor, before=True)
+    shrinks = state.keep(state.n - 1) < state.keep(state.n)
+    if _precedes(cursor, entry):  # removed after the k-th best: it moves only if k does
+        moved = shrinks
+    elif cursor == entry:  # the k-th best removed: the next one, or the one before
+        moved = True
+    else:  # removed before the k-th best, which is now (k-1)-th: k - 1 keeps it there
+        moved = not shrinks
+    if moved:  # never past the end: when k == n the cursor is the last value
+        cursor = _neighbour(connection, state, cursor, before=shrinks)
     return replace(state, n=state.n - 1, cursor=cursor)
 
 
@@ -416,7 +449,8 @@ def _precedes(a: _Entry, b: _Entry) -> bool:
 
 
 def _is_missing_table(error: sqlalchemy.exc.ProgrammingError) -> bool:
-    return getattr(error.orig, "pgcode", None) == _UNDEFINED_TABLE
+    """The tables, or a column added since they were made, are missing: ensure the schema."""
+    return getattr(error.orig, "pgcode", None) in (_UNDEFINED_TABLE, _UNDEFINED_COLUMN)
 
 
 def _differ(a: float, b: float) -> bool:

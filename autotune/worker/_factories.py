@@ -14,6 +14,7 @@ import warnings
 import optuna
 
 from autotune.campaign import Stage
+from autotune.campaign import StudyPlan
 from autotune.spec import PrunerKind
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
@@ -22,8 +23,9 @@ from autotune.worker._pruner import RungPruner
 SamplerFactory = Callable[[StudySpec, int | None], optuna.samplers.BaseSampler]
 """Builds a sampler from the spec and the worker's seed (None: unseeded)."""
 
-PrunerFactory = Callable[[StudySpec, int], optuna.pruners.BasePruner]
-"""Builds a pruner from the spec and the round's training steps."""
+PrunerFactory = Callable[[StudySpec, int, int], optuna.pruners.BasePruner]
+"""Builds a pruner from the spec, the round's training steps and how many trials it must
+finish (see ``StudySpec.round_one_keeps``)."""
 
 
 def _random_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -38,13 +40,14 @@ def _tpe_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampl
         )
 
 
-def _rung_pruner(spec: StudySpec, steps: int) -> optuna.pruners.BasePruner:
+def _rung_pruner(spec: StudySpec, steps: int, keeps: int) -> optuna.pruners.BasePruner:
+    pruner = spec.pruner
     return RungPruner(
-        spec.pruner.min_steps, spec.pruner.reduction_factor, steps, spec.metric.direction
+        pruner.min_steps, pruner.reduction_factor, steps, spec.metric.direction, keeps
     )
 
 
-def _no_pruner(spec: StudySpec, steps: int) -> optuna.pruners.BasePruner:
+def _no_pruner(spec: StudySpec, steps: int, keeps: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
@@ -71,11 +74,10 @@ def make_sampler(
     return SAMPLER_FACTORIES[spec.sampler.type if kind is None else kind](spec, seed)
 
 
-def make_pruner(
-    spec: StudySpec, stage: Stage, round_number: int, steps: int
-) -> optuna.pruners.BasePruner:
+def make_pruner(spec: StudySpec, plan: StudyPlan, steps: int) -> optuna.pruners.BasePruner:
     """The spec's pruner in round 1 of a tuning stage; promoted configurations, baseline
     and sweep run to the end."""
-    if stage is not Stage.JOINT or round_number > 1:
+    if plan.stage is not Stage.JOINT or plan.round_number > 1:
         return optuna.pruners.NopPruner()
-    return PRUNER_FACTORIES[spec.pruner.type](spec, steps)
+    keeps = spec.round_one_keeps(plan.stage_index)
+    return PRUNER_FACTORIES[spec.pruner.type](spec, steps, keeps)

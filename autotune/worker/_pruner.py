@@ -32,24 +32,32 @@ class RungPruner(optuna.pruners.BasePruner):
 
     At the first report at or past a rung's step, the trial's value there is recorded in the
     rung store and judged against every value recorded at that rung by trials that did not
-    fail (see :func:`autotune.pruning.decide`). Reports that cross no new rung return False
-    without touching the database: whether a rung is crossed follows from the trial's own
-    reports, which Optuna holds in memory, and the rungs already judged are remembered here
-    per trial. The store is the durable record of them: the first time this pruner meets a
-    trial at a rung, it reads which rungs the trial already recorded (a primary-key probe per
-    rung) rather than judging them again. Needs a PostgreSQL ``RDBStorage``.
+    fail (see :func:`autotune.pruning.decide`; the first ``min_keep`` at a rung continue,
+    so that the round finishes as many trials as the next round promotes). Reports that
+    cross no new rung return False without touching the database: whether a rung is crossed
+    follows from the trial's own reports, which Optuna holds in memory, and the rungs already
+    judged are remembered here per trial. The store is the durable record of them: the first
+    time this pruner meets a trial at a rung, it reads which rungs the trial already recorded
+    (a primary-key probe per rung) rather than judging them again.
+    Needs a PostgreSQL ``RDBStorage``.
 
     The worker calls :func:`autotune.storage.forget_rung_values` when a trial ends in FAIL,
     so that failed and interrupted trials are no competitors.
     """
 
     def __init__(
-        self, min_steps: int, reduction_factor: int, max_train_steps: int, direction: Direction
+        self,
+        min_steps: int,
+        reduction_factor: int,
+        max_train_steps: int,
+        direction: Direction,
+        min_keep: int = 1,
     ) -> None:
         if not isinstance(direction, Direction):
             raise TypeError(f"direction must be an autotune.spec.Direction, got {direction!r}")
         self._rungs = rung_steps(min_steps, reduction_factor, max_train_steps)
         self._reduction_factor = reduction_factor
+        self._min_keep = min_keep
         self._direction = direction
         self._progress: OrderedDict[tuple[str, int], _Progress] = OrderedDict()
         self._lock = threading.Lock()
@@ -82,7 +90,7 @@ class RungPruner(optuna.pruners.BasePruner):
         progress = _Progress(judged, pruned=False)
         for report in rung_reports(trial.intermediate_values, self._rungs)[judged:]:
             decision = store.record(
-                report.rung, report.value, self._reduction_factor, self._direction
+                report.rung, report.value, self._reduction_factor, self._direction, self._min_keep
             )
             progress = _Progress(report.rung + 1, pruned=decision == RungDecision.PRUNE)
             if progress.pruned:

@@ -197,7 +197,7 @@ class Worker:
         spec, plan = self._campaign.spec, study.plan
         setting = round_setting(self._campaign, study)
         sampler = make_sampler(spec, self._options.seed, _stage_sampler(spec, study))
-        pruner = make_pruner(spec, plan.stage, plan.round_number, setting.max_train_steps)
+        pruner = make_pruner(spec, plan, setting.max_train_steps)
         return _Round(
             study=self._campaign.optuna_study(study, sampler=sampler, pruner=pruner),
             label=study.label,

@@ -105,12 +105,12 @@ def check_store_invariants(engine: sqlalchemy.Engine, study_id: int) -> None:
     with engine.connect() as connection:
         states = connection.execute(
             sqlalchemy.text(
-                "SELECT rung, reduction_factor, n, cursor_badness, cursor_trial "
+                "SELECT rung, reduction_factor, min_keep, n, cursor_badness, cursor_trial "
                 "FROM autotune_rung_state WHERE study_id = :s ORDER BY rung"
             ),
             {"s": study_id},
         ).all()
-        for rung, factor, n, cursor_badness, cursor_trial in states:
+        for rung, factor, min_keep, n, cursor_badness, cursor_trial in states:
             ordered = connection.execute(
                 sqlalchemy.text(
                     "SELECT badness, trial_id FROM autotune_rung_values "
@@ -122,7 +122,7 @@ def check_store_invariants(engine: sqlalchemy.Engine, study_id: int) -> None:
             if n == 0:
                 assert cursor_trial is None
             else:
-                k = keep_count(n, factor)
+                k = keep_count(n, factor, min_keep)
                 assert cursor_trial == ordered[k - 1].trial_id
                 assert math.isnan(cursor_badness) or cursor_badness == ordered[k - 1].badness
 
@@ -212,22 +212,22 @@ def test_store_agrees_with_the_pure_math_through_ties_nan_and_removals(storage_u
     engine, study_id = engine_of(study._storage), study._study_id
     trials = [study.ask()._trial_id for _ in range(60)]
     choices = [0.1, 0.2, 0.3, 0.4, 0.5, math.inf, -math.inf, NAN]
-    settings = [(MIN, 3), (MAX, 2), (MIN, 4)]
+    settings = [(MIN, 3, 1), (MAX, 2, 5), (MIN, 4, 12)]  # (direction, factor, min_keep)
     recorded: list[dict[int, float]] = [{} for _ in settings]
-    for rung, (direction, factor) in enumerate(settings):
+    for rung, (direction, factor, min_keep) in enumerate(settings):
         # Two passes: the second re-records most trials with a new value (an upsert).
         for trial_id in [*rng.permutation(trials).tolist(), *rng.permutation(trials).tolist()]:
             value = float(rng.choice(choices))
             others = [v for t, v in recorded[rung].items() if t != trial_id]
-            expected = decide(value, others, factor, direction)
-            assert (
-                record_rung_value(engine, study_id, rung, trial_id, value, factor, direction)
-                == expected
+            expected = decide(value, others, factor, direction, min_keep)
+            decision = record_rung_value(
+                engine, study_id, rung, trial_id, value, factor, direction, min_keep
             )
+            assert decision == expected
             recorded[rung][trial_id] = value
             better, total = rank_at_rung(engine, study_id, rung, value, direction)
             assert total == len(recorded[rung])
-            assert (better < keep_count(total, factor)) == (expected == CONTINUE)
+            assert (better < keep_count(total, factor, min_keep)) == (expected == CONTINUE)
             if rng.random() < 0.2:  # drop a random trial from every rung, maybe this one
                 gone = int(rng.choice(list(recorded[rung])))
                 holding = [r for r in recorded if gone in r]
@@ -325,6 +325,19 @@ def test_a_rung_keeps_its_direction_and_reduction_factor(storage_url: str) -> No
         record_rung_value(engine, study_id, 0, trial._trial_id, 1.0, 2, MIN)
     with pytest.raises(ValueError, match="minimize"):
         record_rung_value(engine, study_id, 0, trial._trial_id, 1.0, 3, MAX)
+    with pytest.raises(ValueError, match="min_keep 1"):
+        record_rung_value(engine, study_id, 0, trial._trial_id, 1.0, 3, MIN, min_keep=4)
+
+
+def test_a_store_made_before_min_keep_gains_the_column(storage_url: str) -> None:
+    study = new_study(storage_url)
+    engine, study_id = engine_of(study._storage), study._study_id
+    first, second = study.ask(), study.ask()
+    record_rung_value(engine, study_id, 0, first._trial_id, 1.0, 3, MIN)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("ALTER TABLE autotune_rung_state DROP COLUMN min_keep"))
+    assert record_rung_value(engine, study_id, 0, second._trial_id, 2.0, 3, MIN) == PRUNE
+    check_store_invariants(engine, study_id)
 
 
 def test_the_pruner_needs_postgresql() -> None:

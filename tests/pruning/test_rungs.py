@@ -91,6 +91,22 @@ def test_keep_count() -> None:
     assert [keep_count(n, 3) for n in range(1, 11)] == [1, 1, 1, 1, 1, 2, 2, 2, 3, 3]
 
 
+def test_min_keep_finishes_that_many_whatever_the_order() -> None:
+    assert [keep_count(n, 3, 4) for n in range(1, 16)] == [1, 2, 3] + [4] * 11 + [5]
+    for k in (1, 4, 9):  # grows by at most one per trial (the store's cursor relies on it)
+        steps = [keep_count(n + 1, 3, k) - keep_count(n, 3, k) for n in range(1, 40)]
+        assert set(steps) <= {0, 1}
+    assert decide(5.0, [1.0, 2.0, 3.0], 3, MIN, min_keep=4) == CONTINUE  # 4th of 4: kept
+    assert decide(5.0, [1.0, 2.0, 3.0, 4.0], 3, MIN, min_keep=4) == PRUNE  # 5th of 5
+    # Best first: plain ASHA continues only the first of 12 arrivals, min_keep=4 the first 4.
+    arrivals = [float(v) for v in range(1, 13)]
+    for min_keep, kept in ((1, 1), (4, 4)):
+        decisions = [decide(v, arrivals[:i], 3, MIN, min_keep) for i, v in enumerate(arrivals)]
+        assert decisions.count(CONTINUE) == kept
+    with pytest.raises(ValueError, match="min_keep"):
+        decide(1.0, [], 3, MIN, min_keep=0)
+
+
 def test_fewer_trials_than_the_reduction_factor_keep_only_the_best() -> None:
     assert decide(1.0, [2.0], 3, MIN) == CONTINUE
     assert decide(2.0, [1.0], 3, MIN) == PRUNE
