@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ._folds import fold_assignment
     from ._folds import fold_rows
     from ._folds import kfold_periods
+    from ._folds import repeated_kfold_periods
     from ._layers import Activation
     from ._loop import TRAIN_LOSS
     from ._loop import train
@@ -109,6 +110,7 @@ _SUBMODULE: dict[str, str] = {
     "fold_assignment": "_folds",
     "fold_rows": "_folds",
     "kfold_periods": "_folds",
+    "repeated_kfold_periods": "_folds",
     "Activation": "_layers",
     "TRAIN_LOSS": "_loop",
     "train": "_loop",
@@ -215,6 +217,7 @@ __all__ = [
     "identical_until",
     "is_user_task_reference",
     "kfold_periods",
+    "repeated_kfold_periods",
     "latest_checkpoint",
     "learning_rate_at",
     "list_checkpoints",

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ._folds import fold_rows
-from ._folds import kfold_periods
+from ._folds import repeated_kfold_periods
 from ._hparams import parse_choice
 from ._hparams import parse_float
 from ._hparams import parse_int
@@ -133,8 +133,9 @@ class KFoldClassificationTask:
         return Period.kfold(0, _DEFAULT_FOLDS, _DEFAULT_SEED)
 
     def periods(self, count: int, seed: int) -> list[Period]:
-        """The `count` folds of a seeded, stratified `count`-fold split (count >= 2)."""
-        return kfold_periods(count, seed)
+        """`count` stratified folds of seeded 5-fold splits: each trains on 80% of the rows,
+        as the default period does (see `repeated_kfold_periods`)."""
+        return repeated_kfold_periods(count, seed, _DEFAULT_FOLDS)
 
     def data(self, period: Period | None = None) -> TaskData:
         """Standardised rows of `period` (default: fold 0 of 5), cached per period."""

@@ -15,6 +15,22 @@ def kfold_periods(count: int, seed: int) -> list[Period]:
     return [Period.kfold(fold, count, seed) for fold in range(count)]
 
 
+def repeated_kfold_periods(count: int, seed: int, folds: int) -> list[Period]:
+    """`count` folds, each validating on 1/`folds` of the rows: the folds of a seeded
+    `folds`-fold split, then of the split seeded `seed + 1`, and so on.
+
+    Unlike `kfold_periods`, every period trains on as many rows as a `folds`-fold default
+    period, whatever `count` is: periods that compare recipes must train them on what
+    tuning and deployment do (3 periods of a 3-fold split would train on 67%, not 80%).
+    Periods of one split have disjoint validation rows.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"periods count={count!r} is invalid; allowed: an int >= 1")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"folds={folds!r} is invalid; allowed: an int >= 2")
+    return [Period.kfold(index % folds, folds, seed + index // folds) for index in range(count)]
+
+
 def fold_assignment(strata: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """The fold (0..folds-1) of every row, balanced within each stratum and overall.
 

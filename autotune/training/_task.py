@@ -67,10 +67,11 @@ class Task(Protocol):
       all randomness from `generator` and give missing hyperparameters their defaults.
     - Periods: `data(period)` returns the training and validation tensors of one split;
       `data()` means `data(default_period())`. Iid data uses fold periods
-      (`periods(count, seed)`: the folds of one seeded count-fold split, e.g. via
-      `kfold_periods` and `fold_rows`); time series use date ranges (train on
-      start..end, validate on the span right after). Cache the data per period on the
-      instance: the loop calls `data` once per run and a worker runs many.
+      (`periods(count, seed)`: folds of seeded splits that train on as many rows as
+      the default period, e.g. via `repeated_kfold_periods` and `fold_rows`); time
+      series use date ranges (train on start..end, validate on the span right after).
+      Cache the data per period on the instance: the loop calls `data` once per run and
+      a worker runs many.
     - `evaluate` is called in eval mode under torch.no_grad.
 
     Optional capabilities (not required by this protocol, so tasks without them stay
@@ -102,7 +103,8 @@ class Task(Protocol):
         ...
 
     def periods(self, count: int, seed: int) -> list[Period]:
-        """`count` distinct periods chosen by `seed` (iid: the folds of a count-fold split)."""
+        """`count` distinct periods chosen by `seed`, each with as much training data as the
+        default period (iid: folds of seeded k-fold splits, `repeated_kfold_periods`)."""
         ...
 
     def data(self, period: Period | None = None) -> TaskData:

@@ -13,6 +13,7 @@ from autotune.training._digits import load_digits
 from autotune.training._folds import fold_assignment
 from autotune.training._folds import fold_rows
 from autotune.training._folds import kfold_periods
+from autotune.training._folds import repeated_kfold_periods
 from autotune.training._period import Period
 from autotune.training._period import PeriodKind
 
@@ -105,6 +106,19 @@ def test_kfold_periods() -> None:
             kfold_periods(count, 0)
 
 
+def test_repeated_kfold_periods_train_on_the_default_share_whatever_the_count() -> None:
+    periods = repeated_kfold_periods(7, 3, folds=5)
+    assert periods[:5] == [Period.kfold(i, 5, 3) for i in range(5)]
+    assert periods[5:] == [Period.kfold(0, 5, 4), Period.kfold(1, 5, 4)]
+    assert repeated_kfold_periods(2, 3, folds=5) == periods[:2]
+    _, labels = load_digits()
+    trains = [len(fold_rows(p, len(labels), strata=labels)[0]) for p in periods]
+    assert min(trains) >= len(labels) * 4 // 5 - 1  # never the 67% of a 3-fold split
+    for count, folds in ((0, 5), (True, 5), (2, 1)):
+        with pytest.raises(ValueError, match="invalid"):
+            repeated_kfold_periods(count, 0, folds)
+
+
 def test_folds_are_disjoint_and_cover_all_rows() -> None:
     _, labels = load_digits()
     validation = []
@@ -148,8 +162,8 @@ def test_fold_rows_rejects_bad_inputs() -> None:
 
 def test_digits_task_periods() -> None:
     task = DigitsMLPTask()
-    periods = task.periods(3, 4)
-    assert periods == kfold_periods(3, 4)
+    periods = task.periods(5, 4)
+    assert periods == kfold_periods(5, 4) and task.periods(3, 4) == periods[:3]
     sizes = [len(task.data(p).val_y) for p in periods]
     assert sum(sizes) == 1797 and max(sizes) - min(sizes) <= 1
     assert task.default_period() == Period.kfold(0, 5, 0)
