@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+from dataclasses import dataclass
 import io
 import json
 from pathlib import Path
+import re
 import uuid
 from wsgiref.util import setup_testing_defaults
 
@@ -19,7 +21,9 @@ import sqlalchemy
 from autotune._errors import StorageError
 from autotune.campaign import create_campaign
 from autotune.spec import load_study_spec
+from autotune.storage import ReadOnlyArtifactStore
 from autotune.storage import dashboard_app
+from autotune.storage import open_artifact_store
 from autotune.storage import open_storage
 from autotune.worker._defaults import task_defaults
 from tests.conftest import write_study
@@ -105,9 +109,93 @@ def test_read_only_dashboard_loads_pages_and_refuses_writes(
         call(app, "PUT", f"/api/studies/{study_id}/note", note),
         call(app, "DELETE", f"/api/studies/{study_id}"),
     ]
-    assert [status[:3] for status, _ in writes] == ["500"] * 3, writes
+    assert [status[:3] for status, _ in writes] == ["403"] * 3, writes
+    assert all("read-only" in json.loads(body)["reason"] for _, body in writes), writes
     assert optuna.get_all_study_names(storage_url) == ["dash/joint/1"]
     storage.engine.dispose()
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """A file uploaded to the campaign's study, and the store's directory."""
+
+    directory: Path
+    study_id: int
+    trial_id: int
+    artifact_id: str
+
+
+@pytest.fixture
+def stored_artifact(read_only_url: str, storage_url: str, tmp_path: Path) -> StoredArtifact:
+    """A file in a directory artifact store, recorded on the campaign's study."""
+    directory = tmp_path / "artifacts"
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(b"weights")
+    study = optuna.load_study(study_name="dash/joint/1", storage=storage_url)
+    artifact_id = optuna.artifacts.upload_artifact(
+        artifact_store=open_artifact_store(str(directory)),
+        file_path=str(checkpoint),
+        study_or_trial=study,
+    )
+    return StoredArtifact(directory, study._study_id, study.trials[0]._trial_id, artifact_id)
+
+
+def test_read_only_dashboard_neither_writes_nor_removes_artifacts(
+    read_only_url: str, stored_artifact: StoredArtifact
+) -> None:
+    """Issue 17: DELETE of a study removed its checkpoint files, POST of an artifact wrote one."""
+    store = open_artifact_store(str(stored_artifact.directory))
+    storage = open_storage(read_only_url)
+    app = dashboard_app(storage, store, read_only=True)
+    study, trial, artifact = (
+        stored_artifact.study_id,
+        stored_artifact.trial_id,
+        stored_artifact.artifact_id,
+    )
+    before = sorted(stored_artifact.directory.iterdir())
+    upload = json.dumps({"file": "data:text/plain;base64,aGVsbG8=", "filename": "x.txt"})
+    attempts = [
+        call(app, "DELETE", f"/api/studies/{study}", "{}"),
+        call(app, "POST", f"/api/artifacts/{study}", upload),
+        call(app, "POST", f"/api/artifacts/{study}/{trial}", upload),
+        call(app, "DELETE", f"/api/artifacts/{study}/{artifact}"),
+        call(app, "DELETE", f"/api/artifacts/{study}/{trial}/{artifact}"),
+    ]
+    assert [status[:3] for status, _ in attempts] == ["403"] * 5, attempts
+    assert sorted(stored_artifact.directory.iterdir()) == before
+    status, body = call(app, "GET", f"/artifacts/{study}/{artifact}")
+    assert status.startswith("200") and body == "weights"  # reading still works
+    storage.engine.dispose()
+
+
+def _example_path(rule: str) -> str:
+    """A concrete path for a bottle route rule: numbers and hex ids for its wildcards."""
+    return re.sub(r"<[^>]*re:[^>]*>", "0a1b", re.sub(r"<[^>:]+:int>", "1", rule))
+
+
+def test_every_write_route_of_the_read_only_dashboard_is_refused(read_only_url: str) -> None:
+    """Each route optuna-dashboard answers with anything but GET gets 403, not its handler."""
+    import optuna_dashboard
+
+    storage = open_storage(read_only_url)
+    routes = optuna_dashboard.wsgi(storage).routes
+    writes = [(r.method, _example_path(r.rule)) for r in routes if r.method not in ("GET",)]
+    assert len(writes) >= 15, writes  # the study, note, artifact, trial and LLM routes
+    app = dashboard_app(storage, None, read_only=True)
+    answers = {(method, path): call(app, method, path, "{}")[0] for method, path in writes}
+    assert {status[:3] for status in answers.values()} == {"403"}, answers
+    storage.engine.dispose()
+
+
+def test_read_only_artifact_store_refuses_writes_and_removals(tmp_path: Path) -> None:
+    store = ReadOnlyArtifactStore(open_artifact_store(str(tmp_path)))
+    with pytest.raises(StorageError, match="read-only"):
+        store.write("a", io.BytesIO(b"x"))
+    (tmp_path / "b").write_bytes(b"kept")
+    with pytest.raises(StorageError, match="read-only"):
+        store.remove("b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    assert store.open_reader("b").read() == b"kept"
 
 
 def test_read_only_mode_refuses_a_role_that_can_write(storage_url: str, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from autotune.storage._artifacts import CheckpointRef
 from autotune.storage._artifacts import CheckpointStore
+from autotune.storage._artifacts import ReadOnlyArtifactStore
 from autotune.storage._artifacts import open_artifact_store
 from autotune.storage._dashboard import dashboard_app
 from autotune.storage._dashboard import serve
@@ -73,6 +74,7 @@ __all__ = [
     "CheckpointStore",
     "DatabaseUnavailableError",
     "HeartbeatSettings",
+    "ReadOnlyArtifactStore",
     "RetryStaleTrial",
     "TrialRungs",
     "WriteBehindStorage",

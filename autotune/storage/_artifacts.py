@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import logging
 from pathlib import Path
 from typing import Any
+from typing import BinaryIO
 import uuid
 
 import optuna
@@ -62,6 +63,30 @@ def open_artifact_store(location: str) -> ArtifactStore:
     except OSError as error:
         raise StorageError(f"artifact directory {path} cannot be created: {error}") from None
     return FileSystemArtifactStore(path)
+
+
+class ArtifactStoreReadOnlyError(StorageError, PermissionError):
+    """A write to, or removal from, an artifact store opened read-only."""
+
+
+class ReadOnlyArtifactStore:
+    """An artifact store that reads through and refuses every write and removal.
+
+    The read-only dashboard's: optuna-dashboard writes and removes artifacts before it
+    touches the database, so a read-only database role alone does not protect them.
+    """
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self._store = store
+
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        return self._store.open_reader(artifact_id)
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        raise ArtifactStoreReadOnlyError(f"artifact store is read-only: {artifact_id} not written")
+
+    def remove(self, artifact_id: str) -> None:
+        raise ArtifactStoreReadOnlyError(f"artifact store is read-only: {artifact_id} not removed")
 
 
 class CheckpointStore:

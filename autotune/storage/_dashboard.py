@@ -2,12 +2,16 @@
 
 optuna-dashboard has no authentication and accepts writes, so deployments give it a
 read-only PostgreSQL role (deploy/postgres/roles.sql); ``read_only=True`` refuses to serve
-through a role that can write.
+through a role that can write, answers every write request with 403 and reads the artifact
+store through a wrapper that cannot write (optuna-dashboard touches the artifact store
+before the database, so the role alone does not protect it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
+import json
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import make_server
@@ -17,9 +21,12 @@ from optuna.storages import RDBStorage
 import sqlalchemy
 
 from autotune._errors import StorageError
+from autotune.storage._artifacts import ReadOnlyArtifactStore
 from autotune.storage._engine import engine_of
 
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def writable_tables(storage: RDBStorage) -> list[str]:
@@ -36,19 +43,47 @@ def writable_tables(storage: RDBStorage) -> list[str]:
 
 def dashboard_app(
     storage: RDBStorage, artifact_store: ArtifactStore | None, read_only: bool
-) -> Callable[..., Any]:
+) -> WsgiApp:
     """optuna-dashboard's WSGI app on the storage (our engine: pooling, pre-ping)."""
-    if read_only:
-        writable = writable_tables(storage)
-        if writable:
-            raise StorageError(
-                f"--read-only, but this database role can write {', '.join(writable[:5])}"
-                f"{' …' if len(writable) > 5 else ''}; connect as the read-only role created "
-                "by deploy/postgres/roles.sql (autotune_dashboard)"
-            )
     import optuna_dashboard  # a third of a second to import: only when serving
 
-    return optuna_dashboard.wsgi(storage, artifact_store=artifact_store)
+    if not read_only:
+        return optuna_dashboard.wsgi(storage, artifact_store=artifact_store)
+    writable = writable_tables(storage)
+    if writable:
+        raise StorageError(
+            f"--read-only, but this database role can write {', '.join(writable[:5])}"
+            f"{' …' if len(writable) > 5 else ''}; connect as the read-only role created "
+            "by deploy/postgres/roles.sql (autotune_dashboard)"
+        )
+    store = None if artifact_store is None else ReadOnlyArtifactStore(artifact_store)
+    return refuse_writes(optuna_dashboard.wsgi(storage, artifact_store=store))
+
+
+def refuse_writes(app: WsgiApp) -> WsgiApp:
+    """The app, answering every request that could write (not GET, HEAD or OPTIONS) with 403.
+
+    optuna-dashboard has no read-only mode: it shows Create, Delete and note editing, and
+    its handlers write before they could fail, so writes are stopped before they reach it.
+    The JSON ``reason`` is what its pages show in their error message.
+    """
+
+    def read_only_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        if method in READ_METHODS:
+            return app(environ, start_response)
+        reason = (
+            f"this dashboard is read-only (autotune dashboard --read-only): "
+            f"{method} {environ.get('PATH_INFO', '/')} refused"
+        )
+        body = json.dumps({"reason": reason}).encode()
+        start_response(
+            "403 Forbidden",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return read_only_app
 
 
 class _QuietHandler(WSGIRequestHandler):
