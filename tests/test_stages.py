@@ -269,6 +269,9 @@ def test_promoted_wsd_trials_resume_from_their_parents_checkpoints(
     status = run_autotune("status", "wsd", "--storage", storage_url)
     saved = 40 * len(promoted)
     assert f"round 2: {saved} training steps saved by resuming" in status.stdout
+    horizon = second.facts.horizon  # the short-vs-long check of the last round, shown
+    assert horizon is not None and horizon.compared == len(promoted)
+    assert f"round 2 short vs long runs: {horizon.message}" in status.stdout
 
 
 @pytest.mark.e2e

@@ -37,6 +37,7 @@ from autotune.campaign._records import BoundaryAction
 from autotune.campaign._records import BoundaryCheck
 from autotune.campaign._records import BoundaryFinding
 from autotune.campaign._records import Finalist
+from autotune.campaign._records import HorizonCheck
 from autotune.campaign._records import Recipe
 from autotune.campaign._records import Recommendation
 from autotune.campaign._records import ReevaluationDesign
@@ -71,6 +72,7 @@ __all__ = [
     "CampaignSnapshot",
     "CampaignStudy",
     "Finalist",
+    "HorizonCheck",
     "NewStudy",
     "Progress",
     "QueuedTrial",

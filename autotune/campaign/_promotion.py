@@ -17,8 +17,6 @@ from autotune.analysis import StepRecommendation
 from autotune.analysis import analyze_best_steps
 from autotune.analysis import best_step_records
 from autotune.analysis import top_k
-from autotune.campaign._budget import leftover
-from autotune.campaign._budget import still_planned
 from autotune.campaign._hparams import promotion_overrides
 from autotune.campaign._hparams import resumable_step
 from autotune.campaign._hparams import stage_base_hparams
@@ -50,7 +48,6 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     total = plan.campaign_max_train_steps
     assert total is not None  # rounds run once max_train_steps is known
     steps, facts = spec.round_steps(next_round, total), ()
-    top += min(top, _extra_promotions(snapshot, next_round, steps))  # at most twice as many
     parents = top_k(list(latest.trials), top, spec.metric.direction)
     if not parents:
         return None
@@ -71,7 +68,7 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     base = stage_base_hparams(spec, snapshot.task_defaults.hyperparameters, plan.stage_fixed)
     queued = tuple(
         QueuedTrial(
-            f"parent={parent.number}",
+            queued_as(parent),
             dict(parent.params),
             promoted_trial_attrs(spec, base, parent, latest, steps),
         )
@@ -80,17 +77,9 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     return NewStudy(new_plan, queued, facts=facts)
 
 
-def _extra_promotions(snapshot: CampaignSnapshot, next_round: int, steps: int) -> int:
-    """How many more configurations the budget's leftover can promote (short runs mis-rank
-    long ones: METHOD §1's short-horizon bias; the next-best are the likeliest to gain).
-    The rest of the leftover buys the re-evaluation more periods."""
-    spec = snapshot.spec
-    total = snapshot.latest.plan.campaign_max_train_steps
-    last_stage = snapshot.latest.plan.stage_index == len(spec.tuning_stages) - 1
-    if spec.budget is None or total is None or not last_stage:
-        return 0
-    reserved = still_planned(spec, total, next_round - 1)
-    return leftover(spec, snapshot.steps_spent, reserved) // steps
+def queued_as(parent: FrozenTrial) -> str:
+    """The key of a promoted trial in its study: one promotion per parent, ever."""
+    return f"parent={parent.number}"
 
 
 def best_steps(spec: StudySpec, study: StudySnapshot) -> BestStepAnalysis:

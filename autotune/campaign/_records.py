@@ -52,6 +52,7 @@ class StudyKey(enum.Enum):
     REEVALUATION = "autotune.reevaluation"
     SIGNIFICANCE = "autotune.significance"
     RANK_AGREEMENT = "autotune.rank_agreement"
+    HORIZON = "autotune.horizon"
     REEVALUATION_SKIPPED = "autotune.reevaluation_skipped"
     RECOMMENDATION = "autotune.recommendation"
     STOPPED = "autotune.stopped"
@@ -258,6 +259,24 @@ class Significance:
 
 
 @dataclass(frozen=True)
+class HorizonCheck:
+    """Whether the short round ranked the promoted configurations as the long round did
+    (METHOD §1: short runs favour what learns fast), and what was done about it.
+
+    ``best_short_rank`` is the long round's best configuration's rank among the promoted
+    by its short-run value (1: the short round's best too). Ranked in the lower half, the
+    short round's cut is not trusted: the next-best configurations below it are promoted
+    (``more_promoted``) while the budget allows.
+    """
+
+    compared: int
+    best_short_rank: int
+    misranked: bool
+    more_promoted: int
+    message: str
+
+
+@dataclass(frozen=True)
 class ReevaluationSkipped:
     reason: str
 
@@ -278,6 +297,7 @@ _FACT_FIELDS: dict[StudyKey, tuple[str, type]] = {
     StudyKey.REEVALUATION: ("design", ReevaluationDesign),
     StudyKey.SIGNIFICANCE: ("significance", Significance),
     StudyKey.RANK_AGREEMENT: ("rank_agreement", RankAgreement),
+    StudyKey.HORIZON: ("horizon", HorizonCheck),
     StudyKey.REEVALUATION_SKIPPED: ("skipped", ReevaluationSkipped),
     StudyKey.RECOMMENDATION: ("recommendation", Recommendation),
     StudyKey.STOPPED: ("stopped", Stopped),
@@ -293,6 +313,7 @@ Fact = (
     | ReevaluationDesign
     | Significance
     | RankAgreement
+    | HorizonCheck
     | ReevaluationSkipped
     | Recommendation
     | Stopped
@@ -311,6 +332,7 @@ class StudyFacts:
     design: ReevaluationDesign | None = None
     significance: Significance | None = None
     rank_agreement: RankAgreement | None = None
+    horizon: HorizonCheck | None = None
     skipped: ReevaluationSkipped | None = None
     recommendation: Recommendation | None = None
     stopped: Stopped | None = None

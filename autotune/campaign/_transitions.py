@@ -30,6 +30,7 @@ from autotune.campaign._boundaries import widened_distributions
 from autotune.campaign._boundaries import widened_trials
 from autotune.campaign._budget import BudgetTooSmallError
 from autotune.campaign._budget import plan_budget
+from autotune.campaign._horizon import horizon_check
 from autotune.campaign._hparams import stage_base_hparams
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import space_distributions
@@ -81,6 +82,7 @@ class TransitionKind(enum.Enum):
     WIDEN_STAGE = "widen_stage"  # a hit bound moved out; the stage goes on
     NEXT_STAGE = "next_stage"  # the next groups, earlier bests fixed
     PROMOTE = "promote"  # the top-k at a longer budget
+    PROMOTE_MORE = "promote_more"  # short runs misranked: the next-best promoted too
     REEVALUATE = "reevaluate"  # the finalists on several periods
     SKIP_REEVALUATION = "skip_reevaluation"  # fewer than 2 finalists
     RECORD = "record"  # the last checks and the verdict, nothing more to run
@@ -275,6 +277,11 @@ def _after_round(snapshot: CampaignSnapshot) -> Transition:
         if promoted is not None:
             return Transition(TransitionKind.PROMOTE, facts, promoted)
         return Transition(TransitionKind.RECORD if facts else TransitionKind.FINISHED, facts)
+    if latest.plan.round_number > 1 and latest.facts.horizon is None:
+        check, more = horizon_check(snapshot)
+        facts = (*facts, (latest.name, check))
+        if more is not None:
+            return Transition(TransitionKind.PROMOTE_MORE, facts, more)
     return _start_reevaluation(snapshot, facts)
 
 

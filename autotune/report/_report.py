@@ -226,6 +226,8 @@ def _round_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) 
     saved = steps_saved(campaign, study)
     if saved:
         builder.add(f"{saved} training steps saved by resuming from parents' checkpoints.", "")
+    if study.facts.horizon is not None:
+        builder.add(f"Short vs long runs: {study.facts.horizon.message}.", "")
 
 
 def _grid_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:

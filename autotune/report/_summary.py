@@ -82,6 +82,8 @@ def _round_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
         lines.append(versus)
     if facts.step_advice is not None:
         lines.append(f"{label} steps: {facts.step_advice.note}")
+    if facts.horizon is not None:
+        lines.append(f"{label} short vs long runs: {facts.horizon.message}")
     analysis = campaign.best_steps(study)
     steps, total = study.max_train_steps, campaign.max_train_steps
     shortened = "" if total is None or steps >= total else f" of its {steps}-step budget"

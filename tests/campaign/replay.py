@@ -124,6 +124,7 @@ class Replay:
 
     spec: StudySpec
     objective: Objective = field(default_factory=bowl)
+    long_objective: Objective | None = None  # promoted and re-evaluated runs (default: same)
     trivial: float | None = 5.0  # the trivial predictor's value (baseline)
     steps_to_fit: Callable[[float], int | None] = lambda rate: None
     max_retry: int | None = None
@@ -173,6 +174,9 @@ class Replay:
 
     def _create(self, new: NewStudy) -> None:
         name = new.plan.study_name(self.spec.name)
+        if any(s.name == name for s in self.studies):  # as create_stage_study: load, add
+            self._extend(self.study(name), new)
+            return
         facts = StudyFacts(new.plan)
         for fact in new.facts:
             facts = facts.with_fact(fact)
@@ -187,6 +191,15 @@ class Replay:
         for number, trial in enumerate(carried):
             trial.number = number
         self.studies.append(ReplayedStudy(name, facts, carried + queued))
+
+    def _extend(self, study: ReplayedStudy, new: NewStudy) -> None:
+        study.facts = study.facts.with_fact(new.plan)
+        keys = {t.user_attrs.get(ATTR_QUEUED_AS) for t in study.trials}
+        known = new.plan.decoded_distributions()
+        for q in new.queued:
+            if q.key not in keys:
+                attrs = {**q.user_attrs, ATTR_QUEUED_AS: q.key}
+                study.trials.append(_waiting(len(study.trials), q.params, attrs, known))
 
     def train_latest(self) -> None:
         """Run every waiting trial, then sample new ones up to the study's budget."""
@@ -223,7 +236,9 @@ class Replay:
             **plan.stage_fixed,
             **trial.params,
         }
-        value = self.objective(hparams)
+        long = plan.stage is Stage.REEVALUATION or plan.round_number > 1
+        objective = self.long_objective if long and self.long_objective else self.objective
+        value = objective(hparams)
         if plan.stage is Stage.REEVALUATION:
             value += 0.01 * (int(attrs[ATTR_PERIOD_INDEX]) + 1)  # periods differ alike
         if plan.stage is Stage.BASELINE and self.trivial is not None:

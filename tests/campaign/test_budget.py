@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -48,11 +49,43 @@ def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
         plan_budget(spec, 400, 7_000)
 
 
-def test_the_leftover_buys_more_promotions_then_more_periods() -> None:
+def test_when_short_runs_rank_as_long_ones_the_leftover_buys_periods() -> None:
     replay = Replay(spec_of(budget={"steps": 40_000}))  # no bound hit: its share is left
-    assert K.WIDEN_STAGE not in replay.run()
-    assert len(replay.study("replay/joint/2").trials) == 2 * 3  # top_k 3, doubled at most
+    kinds = replay.run()
+    assert K.WIDEN_STAGE not in kinds and K.PROMOTE_MORE not in kinds
+    horizon = replay.study("replay/joint/2").facts.horizon
+    assert horizon is not None and not horizon.misranked and horizon.best_short_rank == 1
+    assert len(replay.study("replay/joint/2").trials) == 3  # top_k
     design = replay.latest.facts.design
     assert 4 < design.period_count <= 12  # the spec's 4 periods, up to three times as many
     assert len(replay.latest.trials) == 3 * design.period_count
     assert campaign_steps(replay) <= 40_000
+
+
+def rewards_dropout(hparams: dict[str, Any]) -> float:
+    """Long runs reward the dropout that short runs penalise (METHOD §1's short horizon)."""
+    return bowl()(hparams) - 2 * float(hparams.get("dropout", 0.0))
+
+
+def test_when_short_runs_misrank_the_next_best_are_promoted_within_the_budget() -> None:
+    spec = spec_of(budget={"steps": 40_000})
+    replay = Replay(spec, long_objective=rewards_dropout)
+    kinds = replay.run()
+    assert kinds.count(K.PROMOTE_MORE) == 1
+    second = replay.study("replay/joint/2")
+    horizon = second.facts.horizon
+    assert horizon is not None and horizon.misranked and horizon.best_short_rank > 2
+    assert horizon.more_promoted == 3 and len(second.trials) == 6 == second.facts.plan.trials
+    parents = [t.user_attrs["parent_trial"] for t in second.trials]
+    assert len(set(parents)) == 6  # the next-best, never a configuration twice
+    assert "promoted too" in horizon.message
+    assert campaign_steps(replay) <= 40_000
+
+
+def test_without_a_budget_a_misranking_is_reported_not_acted_on() -> None:
+    replay = Replay(spec_of(seed=0), long_objective=rewards_dropout)
+    kinds = replay.run()
+    assert K.PROMOTE_MORE not in kinds
+    horizon = replay.study("replay/joint/2").facts.horizon
+    assert horizon is not None and horizon.misranked and horizon.more_promoted == 0
+    assert "set a budget" in horizon.message
