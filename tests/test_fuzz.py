@@ -908,6 +908,7 @@ PASSWORD_COMMANDS = [
     ["status", "x", "--storage", f"mysql://user:{SECRET}@127.0.0.1:1/db"],
     ["status", "x", "--storage", f"postgresql+asyncpg://user:{SECRET}@127.0.0.1:1/db"],
     ["status", "x", "--storage", f"postgresql://user:{SECRET}%40x@127.0.0.1:1/db"],
+    ["status", "x", "--storage", f"postgresql://user:p@{SECRET}@127.0.0.1:1/db"],  # issue 17
     ["best", "x", "-v", "--storage", _PASSWORD_URL],
     ["report", "x", "--storage", _PASSWORD_URL],
     ["delete", "x", "--yes", "--storage", _PASSWORD_URL],
@@ -1011,6 +1012,15 @@ _SCHEDULE = "search_space.groups[0].params.schedule"
         ("boundary", {"linear_fraction": math.inf}),
         ("steps_sweep", {"high": math.inf}),
         ("search_space.groups[2].name", "optimizer"),  # two groups of the same name
+        # values outside the hyperparameters' domains (issue 17 item 6)
+        ("fixed.momentum", -5),
+        ("fixed.momentum", "0.9"),
+        (f"{_SCHEDULE}.choices", ["bogus_schedule", "cosine"]),
+        ("search_space.groups[0].params.warmup_fraction.high", 5.0),
+        ("search_space.groups[0].params.early_stopping_patience.low", -1),
+        ("search_space.groups[2].params.hidden_units", {"type": "int", "low": 0, "high": 64}),
+        ("search_space.groups[2].params.num_layers.high", 100000),
+        ("search_space.groups[3].params.dropout.high", 1.5),
     ],
     ids=lambda v: str(v)[:40],
 )

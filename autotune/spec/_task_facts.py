@@ -10,9 +10,15 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from types import MappingProxyType
 
+from autotune._domains import Domain
+from autotune._domains import DomainKind
 from autotune._errors import SpecError
+from autotune.spec._space import CategoricalParam
+from autotune.spec._space import FloatParam
+from autotune.spec._space import IntParam
 from autotune.spec._study import Direction
 from autotune.spec._study import StudySpec
 
@@ -22,7 +28,9 @@ class TaskFacts:
     """A task as spec checks see it: its metrics, default metric and hyperparameter names.
 
     ``hyperparameters`` holds every name a spec may tune or fix (the training loop's and
-    the model's); ``has_fit_threshold`` whether max_train_steps "auto" can be measured.
+    the model's); ``has_fit_threshold`` whether max_train_steps "auto" can be measured;
+    ``domains`` the values the hyperparameters that have a known domain may take (fixed
+    values and search ranges are checked against them).
     """
 
     name: str
@@ -30,9 +38,11 @@ class TaskFacts:
     default_metric: str
     hyperparameters: frozenset[str]
     has_fit_threshold: bool
+    domains: Mapping[str, Domain] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+        object.__setattr__(self, "domains", MappingProxyType(dict(self.domains)))
         object.__setattr__(self, "hyperparameters", frozenset(self.hyperparameters))
         if self.default_metric not in self.metrics:
             raise ValueError(
@@ -69,6 +79,7 @@ def task_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
             f"counts as fitted); task {spec.task!r} has none, so give max_train_steps as a number"
         )
     yield from _hyperparameter_problems(spec, task)
+    yield from _domain_problems(spec, task.domains)
 
 
 def _metric_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
@@ -101,3 +112,40 @@ def _hyperparameter_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
                 f"fixed.{name}: task {spec.task!r} has no hyperparameter {name!r}; "
                 f"allowed: {allowed}"
             )
+
+
+def _domain_problems(spec: StudySpec, domains: Mapping[str, Domain]) -> Iterator[str]:
+    """Fixed values and search ranges outside their hyperparameters' domains."""
+    for name, value in spec.fixed.items():
+        domain = domains.get(name)
+        if domain is not None and not domain.contains(value):
+            yield f"fixed.{name}: {value!r} is not allowed for {name}; allowed: {domain.allowed}"
+    for index, group in enumerate(spec.search_space.groups):
+        for name, param in group.params.items():
+            domain = domains.get(name)
+            if domain is not None:
+                where = f"search_space.groups[{index}].params.{name}"
+                yield from _param_problems(where, name, param, domain)
+
+
+def _param_problems(
+    where: str, name: str, param: FloatParam | IntParam | CategoricalParam, domain: Domain
+) -> Iterator[str]:
+    """A categorical's choices, or a range's ends (and hard limits, which widening may reach);
+    the domain is an interval, so a range whose ends lie in it lies in it."""
+    allowed = f"allowed for {name}: {domain.allowed}"
+    if isinstance(param, CategoricalParam):
+        bad = [choice for choice in param.choices if not domain.contains(choice)]
+        if bad:
+            yield f"{where}.choices: {', '.join(map(repr, bad))} not allowed; {allowed}"
+        return
+    if domain.kind in (DomainKind.CHOICE, DomainKind.BOOL):
+        yield f"{where}: {name} takes no {param.type} range; use type: categorical, {allowed}"
+        return
+    if domain.kind is DomainKind.INT and isinstance(param, FloatParam):
+        yield f"{where}.type: {name} is an int, use type: int; {allowed}"
+        return
+    for key in ("low", "high", "hard_low", "hard_high"):
+        value = getattr(param, key)
+        if value is not None and not domain.contains_number(value):
+            yield f"{where}.{key}: {value!r} is outside the domain; {allowed}"

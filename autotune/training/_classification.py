@@ -19,8 +19,8 @@ import torch
 from ._folds import fold_rows
 from ._folds import repeated_kfold_periods
 from ._hparams import parse_choice
-from ._hparams import parse_float
-from ._hparams import parse_int
+from ._hparams import parse_float_in
+from ._hparams import parse_int_in
 from ._layers import Activation
 from ._layers import linear
 from ._period import Period
@@ -72,7 +72,7 @@ def standardised_split(
 
 def parse_dropout(hparams: Mapping[str, Any]) -> float:
     """The "dropout" hyperparameter (default 0.0: no dropout layers), a float in [0, 1)."""
-    return parse_float(hparams, "dropout", 0.0, "a float in [0, 1)", lambda v: 0.0 <= v < 1.0)
+    return parse_float_in(hparams, "dropout", 0.0)
 
 
 def build_mlp(
@@ -87,8 +87,8 @@ def build_mlp(
     Reads hidden_units, num_layers, dropout and activation; the caller checks for unknown
     keys, since only it knows its task's full set of model hyperparameters.
     """
-    hidden = parse_int(hparams, "hidden_units", default_hidden, minimum=1)
-    depth = parse_int(hparams, "num_layers", 1, minimum=1)
+    hidden = parse_int_in(hparams, "hidden_units", default_hidden)
+    depth = parse_int_in(hparams, "num_layers", 1)
     dropout = parse_dropout(hparams)
     activation = parse_choice(hparams, "activation", Activation.RELU, Activation)
     layers: list[torch.nn.Module] = []

@@ -13,8 +13,8 @@ import torch
 
 from ._hparams import parse_bool
 from ._hparams import parse_choice
-from ._hparams import parse_float
-from ._hparams import parse_int
+from ._hparams import parse_float_in
+from ._hparams import parse_int_in
 from ._results import EvaluatedModel
 from ._schedules import SCHEDULE_HYPERPARAMETERS
 from ._schedules import STOPPING_HYPERPARAMETERS
@@ -42,22 +42,6 @@ class OptimizerKind(enum.Enum):
     ADAM = "adam"
     NADAM = "nadam"
     ADAMW = "adamw"
-
-
-def _positive(value: float) -> bool:
-    return value > 0.0
-
-
-def _nonneg(value: float) -> bool:
-    return value >= 0.0
-
-
-def _unit(value: float) -> bool:
-    return 0.0 <= value < 1.0
-
-
-def _open_unit(value: float) -> bool:
-    return 0.0 < value < 1.0
 
 
 def _invalid(name: str, value: object, allowed: str) -> ValueError:
@@ -123,24 +107,22 @@ class TrainingHyperparameters:
         d = cls(learning_rate=1.0)  # carries the defaults
         h = hparams
         return cls(
-            learning_rate=parse_float(h, "learning_rate", None, "a float > 0", _positive),
+            learning_rate=parse_float_in(h, "learning_rate", None),
             optimizer=parse_choice(h, "optimizer", d.optimizer, OptimizerKind),
-            weight_decay=parse_float(h, "weight_decay", d.weight_decay, "a float >= 0", _nonneg),
-            momentum=parse_float(h, "momentum", d.momentum, "a float in [0, 1)", _unit),
+            weight_decay=parse_float_in(h, "weight_decay", d.weight_decay),
+            momentum=parse_float_in(h, "momentum", d.momentum),
             nesterov=parse_bool(h, "nesterov", d.nesterov),
-            beta1=parse_float(h, "beta1", d.beta1, "a float in [0, 1)", _unit),
-            beta2=parse_float(h, "beta2", d.beta2, "a float in [0, 1)", _unit),
-            eps=parse_float(h, "eps", d.eps, "a float > 0", _positive),
+            beta1=parse_float_in(h, "beta1", d.beta1),
+            beta2=parse_float_in(h, "beta2", d.beta2),
+            eps=parse_float_in(h, "eps", d.eps),
             schedule=ScheduleConfig.from_hparams(h, model_dim=model_dim),
             ema_decay=(
-                None
-                if h.get("ema_decay") is None
-                else parse_float(h, "ema_decay", None, "a float in (0, 1) or null", _open_unit)
+                None if h.get("ema_decay") is None else parse_float_in(h, "ema_decay", None)
             ),
             ema_dynamic=parse_bool(h, "ema_dynamic", d.ema_dynamic),
-            average_last_checkpoints=parse_int(h, "average_last_checkpoints", 0, minimum=0),
+            average_last_checkpoints=parse_int_in(h, "average_last_checkpoints", 0),
             evaluated_model=parse_choice(h, "evaluated_model", d.evaluated_model, EvaluatedModel),
-            early_stopping_patience=parse_int(h, "early_stopping_patience", 0, minimum=0),
+            early_stopping_patience=parse_int_in(h, "early_stopping_patience", 0),
         )
 
 

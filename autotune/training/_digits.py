@@ -14,7 +14,7 @@ from ._classification import load_labelled_table
 from ._classification import parse_dropout
 from ._hparams import check_known
 from ._hparams import parse_choice
-from ._hparams import parse_int
+from ._hparams import parse_int_in
 from ._layers import Activation
 from ._layers import conv2d
 from ._layers import linear
@@ -105,9 +105,9 @@ class DigitsCNNTask(_DigitsTask):
         """num_conv_layers x (3x3 conv, activation, 2x2 max-pool while the side is > 2),
         then Linear to hidden_units, activation, dropout, and Linear to 10."""
         check_known(hparams, self.model_hyperparameters, f"task {self.name!r} model")
-        channels = parse_int(hparams, "channels", 16, minimum=1)
-        depth = parse_int(hparams, "num_conv_layers", 2, minimum=1)
-        hidden = parse_int(hparams, "hidden_units", 64, minimum=1)
+        channels = parse_int_in(hparams, "channels", 16)
+        depth = parse_int_in(hparams, "num_conv_layers", 2)
+        hidden = parse_int_in(hparams, "hidden_units", 64)
         dropout = parse_dropout(hparams)
         activation = parse_choice(hparams, "activation", Activation.RELU, Activation)
         layers: list[torch.nn.Module] = [torch.nn.Unflatten(1, (1, _IMAGE_SIDE, _IMAGE_SIDE))]

@@ -11,6 +11,10 @@ import numbers
 from typing import Any
 from typing import TypeVar
 
+from autotune._domains import MODEL_DOMAINS
+from autotune._domains import TRAINING_DOMAINS
+from autotune._domains import Domain
+
 E = TypeVar("E", bound=enum.Enum)
 
 
@@ -56,6 +60,27 @@ def parse_int(hparams: Mapping[str, Any], name: str, default: int, minimum: int)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise _invalid(name, value, f"an int >= {minimum}")
     return int(value)
+
+
+def domain_of(name: str) -> Domain:
+    """The shared domain of a built-in hyperparameter (autotune/_domains.py)."""
+    return TRAINING_DOMAINS.get(name) or MODEL_DOMAINS[name]
+
+
+def parse_float_in(hparams: Mapping[str, Any], name: str, default: float | None) -> float:
+    """Read a float of the shared domain of ``name``; ``default=None`` makes it required."""
+    domain = domain_of(name)
+    return parse_float(hparams, name, default, domain.allowed, domain.contains_number)
+
+
+def parse_int_in(hparams: Mapping[str, Any], name: str, default: int | None) -> int | None:
+    """Read an int of the shared domain of ``name``; null (absent with default None) is
+    None where the domain allows null."""
+    domain = domain_of(name)
+    value = hparams.get(name, default)
+    if not (domain.contains_number(value) or (value is None and domain.nullable)):
+        raise _invalid(name, value, domain.allowed)
+    return None if value is None else int(value)
 
 
 def parse_choice(hparams: Mapping[str, Any], name: str, default: E, choices: type[E]) -> E:

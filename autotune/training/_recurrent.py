@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from ._hparams import parse_choice
-from ._hparams import parse_float
-from ._hparams import parse_int
+from ._hparams import parse_float_in
+from ._hparams import parse_int_in
 from ._layers import linear
 from ._layers import recurrent
 
@@ -57,10 +57,10 @@ def build_forecaster(
 ) -> RecurrentForecaster:
     """Parse cell, hidden_units, num_layers, dropout and context_weeks; build the model."""
     cell = parse_choice(hparams, "cell", RecurrentCell.LSTM, RecurrentCell)
-    hidden = parse_int(hparams, "hidden_units", 32, minimum=1)
-    depth = parse_int(hparams, "num_layers", 1, minimum=1)
-    dropout = parse_float(hparams, "dropout", 0.0, "a float in [0, 1)", lambda v: 0 <= v < 1)
-    context = parse_int(hparams, "context_weeks", min(52, max_context), minimum=2)
+    hidden = parse_int_in(hparams, "hidden_units", 32)
+    depth = parse_int_in(hparams, "num_layers", 1)
+    dropout = parse_float_in(hparams, "dropout", 0.0)
+    context = parse_int_in(hparams, "context_weeks", min(52, max_context))
     if context > max_context:
         raise ValueError(
             f"invalid hyperparameter context_weeks={context!r}; "

@@ -30,6 +30,8 @@ from typing import Any
 from ._budget import Budget
 from ._hparams import parse_choice
 from ._hparams import parse_float
+from ._hparams import parse_float_in
+from ._hparams import parse_int_in
 
 WSD_DEFAULT_DECAY_FRACTION = 0.2
 
@@ -101,35 +103,20 @@ class ScheduleConfig:
         h = hparams
         return cls(
             kind=parse_choice(h, "schedule", Schedule.CONSTANT, Schedule),
-            warmup_steps=_optional_int(h, "warmup_steps", 0),
-            warmup_fraction=parse_float(
-                h, "warmup_fraction", 0.0, "a float in [0, 1)", lambda v: 0.0 <= v < 1.0
-            ),
-            decay_steps=_optional_int(h, "decay_steps", 1),
+            warmup_steps=parse_int_in(h, "warmup_steps", None),
+            warmup_fraction=parse_float_in(h, "warmup_fraction", 0.0),
+            decay_steps=parse_int_in(h, "decay_steps", None),
             decay_fraction=(
-                parse_float(h, "decay_fraction", None, "a float in (0, 1]", lambda v: 0 < v <= 1)
+                parse_float_in(h, "decay_fraction", None)
                 if h.get("decay_fraction") is not None
                 else None
             ),
-            final_lr_fraction=parse_float(
-                h, "final_lr_fraction", 0.0, "a float in [0, 1]", lambda v: 0.0 <= v <= 1.0
-            ),
-            noam_model_dim=_optional_int(h, "noam_model_dim", 1) or model_dim,
-            noam_start_decay_steps=_optional_int(h, "noam_start_decay_steps", 0) or 0,
-            noam_decay_step_duration=_optional_int(h, "noam_decay_step_duration", 1) or 1,
-            minimum_learning_rate=parse_float(
-                h, "minimum_learning_rate", 0.0, "a float >= 0", lambda v: v >= 0.0
-            ),
+            final_lr_fraction=parse_float_in(h, "final_lr_fraction", 0.0),
+            noam_model_dim=parse_int_in(h, "noam_model_dim", None) or model_dim,
+            noam_start_decay_steps=parse_int_in(h, "noam_start_decay_steps", None) or 0,
+            noam_decay_step_duration=parse_int_in(h, "noam_decay_step_duration", None) or 1,
+            minimum_learning_rate=parse_float_in(h, "minimum_learning_rate", 0.0),
         )
-
-
-def _optional_int(hparams: Mapping[str, Any], name: str, minimum: int) -> int | None:
-    value = hparams.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"invalid hyperparameter {name}={value!r}; allowed: an int >= {minimum}")
-    return int(value)
 
 
 def resolved_warmup_steps(config: ScheduleConfig, max_train_steps: int) -> int:

@@ -102,7 +102,7 @@ def test_default_init_scale(task: Task) -> None:
     [
         ({"hidden_units": 0}, r"hidden_units=0.*int >= 1"),
         ({"hidden_units": 3.5}, r"hidden_units=3.5.*int >= 1"),
-        ({"num_layers": 0}, r"num_layers=0.*int >= 1"),
+        ({"num_layers": 0}, r"num_layers=0.*an int in \[1, 64\]"),
         ({"dropout": 1.0}, r"dropout=1.0.*\[0, 1\)"),
         ({"activation": "sigmoid"}, r"activation='sigmoid'.*'relu', 'tanh', 'gelu'"),
         ({"width": 3}, r"'width'.*allowed: activation, dropout, hidden_units, num_layers"),
@@ -181,7 +181,7 @@ def test_cnn_uses_only_the_generator(cnn: Task) -> None:
     ("hparams", "pattern"),
     [
         ({"channels": 0}, r"channels=0.*int >= 1"),
-        ({"num_conv_layers": 0}, r"num_conv_layers=0.*int >= 1"),
+        ({"num_conv_layers": 0}, r"num_conv_layers=0.*an int in \[1, 64\]"),
         ({"dropout": 1.5}, r"dropout=1.5"),
         ({"activation": "elu"}, r"activation='elu'"),
         ({"num_layers": 2}, r"'num_layers'.*allowed: activation, channels, dropout"),
