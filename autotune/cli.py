@@ -31,6 +31,7 @@ from autotune.storage import DEFAULT_STATE_DIR
 from autotune.storage import HeartbeatSettings
 from autotune.storage import mask_password
 from autotune.storage import open_storage
+from autotune.storage import redact_password
 from autotune.storage import resolve_url
 from autotune.worker._defaults import task_defaults
 from autotune.worker._launcher import STORAGE_ENV
@@ -56,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except AutotuneError as error:
-        print(f"autotune: error: {error}", file=sys.stderr)
+        message = redact_password(str(error), getattr(args, "storage", None))
+        print(f"autotune: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

@@ -27,6 +27,7 @@ from autotune.storage._open import engine_kwargs
 from autotune.storage._open import mask_password
 from autotune.storage._open import normalize_url
 from autotune.storage._open import open_storage
+from autotune.storage._open import redact_password
 from autotune.storage._open import resolve_url
 from autotune.storage._outage import STORAGE_ERRORS
 from autotune.storage._outage import DatabaseUnavailableError
@@ -101,6 +102,7 @@ __all__ = [
     "rank_at_rung",
     "record_heartbeat",
     "record_rung_value",
+    "redact_password",
     "recorded_rungs",
     "remove_failed_trials",
     "remove_trial",

@@ -8,6 +8,7 @@ from pathlib import Path
 import re
 import time
 from typing import Any
+from urllib.parse import unquote
 import warnings
 
 import optuna
@@ -58,9 +59,13 @@ class HeartbeatSettings:
 
 
 def normalize_url(url: str) -> str:
-    """Return the URL with the psycopg2 driver; reject anything that is not PostgreSQL."""
+    """Return the URL with the psycopg2 driver; reject anything that is not PostgreSQL.
+
+    A password with an unencoded ``@`` is encoded, not cut there with the rest sent to
+    libpq as the host name (which its error messages would show).
+    """
     try:
-        parsed = make_url(url)
+        parsed = _parse_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise StorageError(
             f"malformed storage URL {mask_password(url)!r}; expected "
@@ -74,13 +79,79 @@ def normalize_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True)
+class _UserInfo:
+    """A URL cut around its user information: what stands between ``//`` and the last ``@``."""
+
+    scheme: str  # up to and with "://", or empty
+    user: str  # before the first ":" of the user information
+    password: str | None  # after it; None when there is no ":"
+    rest: str  # after the last "@": host, port, database, query
+
+    @classmethod
+    def of(cls, url: str) -> _UserInfo | None:
+        """The URL's parts, or None when it has no ``@``."""
+        match = _USERINFO.match(url)
+        if match is None:
+            return None
+        user, colon, password = match["userinfo"].partition(":")
+        return cls(match["scheme"], user, password if colon else None, match["rest"])
+
+
+_USERINFO = re.compile(r"^(?P<scheme>(?:[^:/?#@]*://)?)(?P<userinfo>.*)@(?P<rest>[^@]*)$", re.S)
+_QUERY_PASSWORD = re.compile(r"(?i)(password=)([^&]*)")
+_MASK = "***"
+_MIN_SECRET_PIECE = 3  # shorter pieces of a password are not searched for in messages
+
+
+def _parse_url(url: str) -> sqlalchemy.engine.URL:
+    """``make_url``, but a host name holding ``@`` is the end of an unencoded password (or
+    user name): SQLAlchemy cuts the user information at the first ``@``."""
+    parsed = make_url(url)
+    if not parsed.host or "@" not in parsed.host:
+        return parsed
+    extra, host = parsed.host.rsplit("@", 1)
+    host = host or None  # "user:p@ss@/db?host=/run/pg": the socket directory names the host
+    if parsed.password is None:
+        return parsed.set(username=f"{parsed.username}@{unquote(extra)}", host=host)
+    return parsed.set(password=f"{parsed.password}@{unquote(extra)}", host=host)
+
+
 def mask_password(url: str) -> str:
-    """The URL with its password replaced by ``***``, safe to print or log."""
-    try:
-        masked = make_url(url).render_as_string(hide_password=True)
-    except (sqlalchemy.exc.ArgumentError, ValueError):
-        masked = re.sub(r"^((?:[^:/@]*://)?[^:/@]*:)[^/]*@", r"\1***@", url)
-    return re.sub(r"(?i)(password=)[^&]*", r"\1***", masked)
+    """The URL with its password replaced by ``***``, safe to print or log.
+
+    Everything between ``//`` and the last ``@`` but the user name is masked (a password
+    may hold ``@``), and so is a ``password=`` query parameter.
+    """
+    info = _UserInfo.of(url)
+    if info is not None and info.password is not None:
+        user = _MASK if "@" in info.user else info.user
+        url = f"{info.scheme}{user}:{_MASK}@{info.rest}"
+    elif info is not None and "@" in info.user:
+        url = f"{info.scheme}{_MASK}@{info.rest}"
+    return _QUERY_PASSWORD.sub(rf"\1{_MASK}", url)
+
+
+def redact_password(text: str, url: str | None) -> str:
+    """The text (a driver's error message, say) with the URL's password masked wherever it
+    appears: whole, percent-decoded, or the piece after any ``@`` in it (what a parser that
+    cuts at the first ``@`` hands on as the host name)."""
+    for secret in sorted(_secrets_of(url or ""), key=len, reverse=True):
+        if len(secret) >= _MIN_SECRET_PIECE:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+def _secrets_of(url: str) -> set[str]:
+    info = _UserInfo.of(url)
+    passwords = [value for _, value in _QUERY_PASSWORD.findall(url)]
+    if info is not None and info.password is not None:
+        passwords.append(info.password)
+    secrets: set[str] = set()
+    for password in {*passwords, *map(unquote, passwords)}:
+        secrets.add(password)
+        secrets.update(password[i + 1 :] for i, char in enumerate(password) if char == "@")
+    return secrets
 
 
 ABANDONED_TRANSACTION_S = 120.0  # far above any lock autotune holds (end_abandoned_transactions)
@@ -124,6 +195,7 @@ def check_connection(url: str) -> None:
             connection.execute(sqlalchemy.text("SELECT 1"))
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        reason = redact_password(reason, url)
         raise StorageError(f"cannot connect to {mask_password(url)}: {reason}") from None
     finally:
         engine.dispose()
@@ -217,7 +289,9 @@ def open_storage(
             end_abandoned_transactions(storage.engine)
             return storage
     except sqlalchemy.exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        reason = redact_password(
+            str(getattr(error, "orig", error)).strip().splitlines()[0], resolved
+        )
         raise StorageError(
             f"cannot open the Optuna tables in {mask_password(resolved)}: {reason}; a "
             "read-only role (the dashboard's) needs them created first, by autotune create "
