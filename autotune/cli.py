@@ -156,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse to serve unless the database role is read-only (deploy/postgres/roles.sql)",
     )
+    dashboard.add_argument(
+        "--allow-writes-from-network",
+        action="store_true",
+        help="serve a role that can write on a --host other than the loopback (no "
+        "authentication: anyone who reaches it can delete studies)",
+    )
     return parser
 
 
@@ -560,11 +566,13 @@ def _parse_assignments(assignments: list[str]) -> dict[str, object]:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    from autotune.storage import check_exposure
     from autotune.storage import dashboard_app
     from autotune.storage import open_artifact_store
     from autotune.storage import serve
 
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    check_exposure(storage, args.host, args.read_only, args.allow_writes_from_network)
     app = dashboard_app(storage, open_artifact_store(_artifacts(args)), args.read_only)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     try:

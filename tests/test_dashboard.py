@@ -18,14 +18,19 @@ from optuna.trial import create_trial
 import pytest
 import sqlalchemy
 
+from autotune._errors import AutotuneError
 from autotune._errors import StorageError
 from autotune.campaign import create_campaign
 from autotune.spec import load_study_spec
 from autotune.storage import ReadOnlyArtifactStore
+from autotune.storage import check_exposure
 from autotune.storage import dashboard_app
+from autotune.storage import is_loopback
 from autotune.storage import open_artifact_store
 from autotune.storage import open_storage
 from autotune.worker._defaults import task_defaults
+from tests.conftest import free_port
+from tests.conftest import run_autotune
 from tests.conftest import write_study
 
 
@@ -209,3 +214,48 @@ def test_read_only_mode_refuses_a_role_that_can_write(storage_url: str, tmp_path
     create = json.dumps({"study_name": "allowed", "directions": ["minimize"]})
     assert call(writable, "POST", "/api/studies", create)[0].startswith("20")  # the same write
     assert "allowed" in optuna.get_all_study_names(storage_url)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.0.2.1", False),
+        ("no-such-host.invalid", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_dashboard_on_the_network_with_a_role_that_can_write_is_refused(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """Issue 17 item 4: ``--host 0.0.0.0`` with a writing role started with no warning."""
+    spec = load_study_spec(write_study(tmp_path, "dash", trials=3))
+    create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    argv = ("dashboard", "--storage", storage_url, "--host", "0.0.0.0", "--port", str(free_port()))
+    result = run_autotune(*argv, timeout=60)  # today's code serves: the timeout fails the test
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for reason in ("no authentication", "can write", "--read-only", "--allow-writes-from-network"):
+        assert reason in result.stderr, result.stderr
+
+
+def test_dashboard_on_the_network_is_allowed_read_only_or_when_told(
+    read_only_url: str, storage_url: str
+) -> None:
+    writer, reader = open_storage(storage_url), open_storage(read_only_url)
+    with pytest.raises(AutotuneError, match="--allow-writes-from-network"):
+        check_exposure(writer, "0.0.0.0", read_only=False, allow_writes_from_network=False)
+    check_exposure(writer, "0.0.0.0", read_only=False, allow_writes_from_network=True)
+    check_exposure(writer, "127.0.0.1", read_only=False, allow_writes_from_network=False)
+    check_exposure(reader, "0.0.0.0", read_only=True, allow_writes_from_network=False)
+    check_exposure(reader, "0.0.0.0", read_only=False, allow_writes_from_network=False)
+    for storage in (writer, reader):
+        storage.engine.dispose()

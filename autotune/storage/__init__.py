@@ -12,7 +12,9 @@ from autotune.storage._artifacts import CheckpointRef
 from autotune.storage._artifacts import CheckpointStore
 from autotune.storage._artifacts import ReadOnlyArtifactStore
 from autotune.storage._artifacts import open_artifact_store
+from autotune.storage._dashboard import check_exposure
 from autotune.storage._dashboard import dashboard_app
+from autotune.storage._dashboard import is_loopback
 from autotune.storage._dashboard import serve
 from autotune.storage._dashboard import writable_tables
 from autotune.storage._engine import engine_of
@@ -83,6 +85,7 @@ __all__ = [
     "advisory_lock_key",
     "backoff_delays",
     "check_connection",
+    "check_exposure",
     "consumes_budget",
     "dashboard_app",
     "embedded_url",
@@ -94,6 +97,7 @@ __all__ = [
     "flush",
     "forget_rung_values",
     "is_connection_lost",
+    "is_loopback",
     "mask_password",
     "max_retry_of",
     "normalize_url",

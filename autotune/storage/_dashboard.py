@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+import ipaddress
 import json
+import socket
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import make_server
@@ -20,6 +22,7 @@ from optuna.artifacts._protocol import ArtifactStore
 from optuna.storages import RDBStorage
 import sqlalchemy
 
+from autotune._errors import AutotuneError
 from autotune._errors import StorageError
 from autotune.storage._artifacts import ReadOnlyArtifactStore
 from autotune.storage._engine import engine_of
@@ -39,6 +42,39 @@ def writable_tables(storage: RDBStorage) -> list[str]:
     )
     with engine_of(storage).connect() as connection:
         return [row[0] for row in connection.execute(query)]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address reaches this machine only: every address it names is loopback."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return False
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(address).split("%")[0]).is_loopback for address in addresses
+    )
+
+
+def check_exposure(
+    storage: RDBStorage, host: str, read_only: bool, allow_writes_from_network: bool
+) -> None:
+    """Refuse to serve a role that can write beyond the loopback, unless told to.
+
+    optuna-dashboard has no authentication: on another address anyone who reaches it could
+    delete studies and checkpoints.
+    """
+    if read_only or allow_writes_from_network or is_loopback(host):
+        return
+    writable = writable_tables(storage)
+    if writable:
+        raise AutotuneError(
+            f"--host {host} serves optuna-dashboard, which has no authentication, beyond this "
+            f"machine, and this database role can write ({', '.join(writable[:3])}"
+            f"{' …' if len(writable) > 3 else ''}): anyone who reaches it could delete "
+            "studies. Serve the read-only role (deploy/postgres/roles.sql) with --read-only, "
+            "bind --host 127.0.0.1 (and tunnel: ssh -L 8080:127.0.0.1:8080 HOST), or pass "
+            "--allow-writes-from-network if you accept that"
+        )
 
 
 def dashboard_app(
