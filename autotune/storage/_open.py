@@ -124,7 +124,7 @@ def mask_password(url: str) -> str:
     may hold ``@``), and so is a ``password=`` query parameter.
     """
     info = _UserInfo.of(url)
-    if info is not None and info.password is not None:
+    if info is not None and info.password:  # an empty one ("postgres:@", embedded) hides nothing
         user = _MASK if "@" in info.user else info.user
         url = f"{info.scheme}{user}:{_MASK}@{info.rest}"
     elif info is not None and "@" in info.user:
