@@ -989,6 +989,15 @@ def test_regression_spec_crashes(text: str, workdir: Path) -> None:
         load_study_spec(path)
 
 
+def test_regression_duplicate_keys_accepted(workdir: Path) -> None:
+    """A key given twice: the last one won silently (issue 17 item 8)."""
+    path = workdir / "studies" / "bug.yaml"
+    text = (REPO_ROOT / "studies" / "quickstart.yaml").read_text(encoding="utf-8")
+    path.write_text(text + "name: another\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="duplicate key 'name'"):
+        load_study_spec(path)
+
+
 def test_regression_long_spec_path() -> None:
     with pytest.raises(SpecError):
         load_study_spec("a" * 5000)
@@ -1021,6 +1030,10 @@ _SCHEDULE = "search_space.groups[0].params.schedule"
         ("search_space.groups[2].params.hidden_units", {"type": "int", "low": 0, "high": 64}),
         ("search_space.groups[2].params.num_layers.high", 100000),
         ("search_space.groups[3].params.dropout.high", 1.5),
+        # booleans where numbers belong (issue 17 item 8): pydantic read true as 1
+        ("trials", True),
+        ("pruner", {"min_steps": True}),
+        ("search_space.groups[0].params.warmup_fraction.high", True),
     ],
     ids=lambda v: str(v)[:40],
 )

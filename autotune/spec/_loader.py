@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from collections.abc import Iterable
 from pathlib import Path
 import re
@@ -117,6 +118,27 @@ def automatic_spec(data: dict[str, Any], source: str, tasks: TaskLookup | None) 
     return filled
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (instead of the last
+    one silently winning: ``name:`` twice would make a different campaign)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key]})",
+                    key_node.start_mark,
+                )
+            if isinstance(key, Hashable):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _is_file(path: Path) -> bool:
     """Whether ``path`` is a file; an unusable path (too long, bad bytes) is not."""
     try:
@@ -129,7 +151,7 @@ def _read_yaml_mapping(path: Path) -> dict[str, Any]:
     if not _is_file(path):
         raise SpecError(str(path)[:300], [f"file not found (looked at {str(path)[:300]})"])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except OSError as error:
         raise SpecError(str(path), [f"cannot read the file: {error.strerror}"]) from None
     except RecursionError:

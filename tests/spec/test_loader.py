@@ -145,6 +145,27 @@ STUDY_CASES = [
     ("bad_name", VALID_STUDY.replace("name: tiny", "name: 'a b/c'"), ["name", "'a b/c'"]),
     ("top_level_list", "- name: tiny\n", ["top level must be a mapping", "list"]),
     ("bad_yaml", VALID_STUDY + "metric: {name: [\n", ["bad YAML", "line"]),
+    # issue 17 item 8: a key given twice (the last one won), a boolean read as 1
+    (
+        "duplicate_key",
+        VALID_STUDY + "name: other\n",
+        ["bad YAML at line 10", "duplicate key 'name' (first at line 1)"],
+    ),
+    (
+        "duplicate_nested_key",
+        VALID_STUDY.replace("min_steps: 10,", "min_steps: 10, min_steps: 20,"),
+        ["bad YAML at line 9", "duplicate key 'min_steps'"],
+    ),
+    (
+        "boolean_trials",
+        VALID_STUDY.replace("trials: 4", "trials: true"),
+        ["trials: Input should be a valid integer (got true, a boolean)"],
+    ),
+    (
+        "boolean_nested_int",
+        VALID_STUDY.replace("min_steps: 10", "min_steps: false"),
+        ["pruner.min_steps", "(got false, a boolean)"],
+    ),
 ]
 
 
@@ -202,6 +223,16 @@ SPACE_CASES = [
         "log_flag_not_bool",
         VALID_SPACE.replace("log: true", "log: 7"),
         ["groups[0].params.learning_rate.log", "7", "boolean"],
+    ),
+    (
+        "boolean_bound",
+        VALID_SPACE.replace("low: 8,", "low: true,"),
+        ["groups[1].params.hidden_units.low", "(got true, a boolean)"],
+    ),
+    (
+        "duplicate_param",
+        VALID_SPACE.replace("      activation:", "      hidden_units: {type: int, low: 8, high: 9}\n      activation:"),  # fmt: skip
+        ["bad YAML at line 9", "duplicate key 'hidden_units' (first at line 8)"],
     ),
 ]
 
