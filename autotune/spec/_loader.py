@@ -6,6 +6,7 @@ from collections.abc import Hashable
 from collections.abc import Iterable
 from pathlib import Path
 import re
+import stat
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from autotune._errors import SpecError
 from autotune.spec._space import ParamType
 from autotune.spec._space import SearchSpace
 from autotune.spec._study import StudySpec
+from autotune.spec._study import number_text_hint
 from autotune.spec._task_facts import TaskLookup
 from autotune.spec._task_facts import check_against_task
 from autotune.spec._task_facts import look_up_task
@@ -147,9 +149,27 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a spec: missing, or what it is instead of a file."""
+    shown = str(path)[:300]
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return f"file not found (looked at {shown})"
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISFIFO: "a named pipe (FIFO)",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+    }
+    what = next((text for test, text in kinds.items() if test(mode)), "not a regular file")
+    return f"{shown} is {what}; allowed: a YAML file"
+
+
 def _read_yaml_mapping(path: Path) -> dict[str, Any]:
     if not _is_file(path):
-        raise SpecError(str(path)[:300], [f"file not found (looked at {str(path)[:300]})"])
+        raise SpecError(str(path)[:300], [_not_a_file(path)])
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except OSError as error:
@@ -206,7 +226,8 @@ def _describe(error: Any) -> str:
     bad_value = error.get("input")
     if isinstance(bad_value, dict | list) or error["type"].startswith("value_error"):
         return f"{where}{message}"
-    return f"{where}{message} (got {bad_value!r})"
+    hint = number_text_hint(bad_value) if error["type"].endswith("_parsing") else ""
+    return f"{where}{message} (got {bad_value!r}){hint}"
 
 
 def _key_path(loc: Iterable[str | int]) -> str:

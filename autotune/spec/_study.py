@@ -157,6 +157,18 @@ class BudgetSpec(SpecModel):
 
 Scalar = bool | int | float | str
 AUTO = "auto"
+MAX_TRAIN_STEPS = 10**9
+
+
+def number_text_hint(value: object) -> str:
+    """Why a number came as a string: YAML 1.1 reads 1e3 (no dot) as the string "1e3"."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (YAML reads it as a string: write plain digits, such as 1000)"
+    return ""
 
 
 class StudySpec(SpecModel):
@@ -189,6 +201,20 @@ class StudySpec(SpecModel):
     reevaluation: ReevaluationSpec = ReevaluationSpec()
     fast_mode: FastModeSpec = FastModeSpec()
     budget: BudgetSpec | None = None
+
+    @field_validator("max_train_steps", mode="before")
+    @classmethod
+    def _steps_or_auto(cls, value: Any) -> Any:
+        """One message for the int-or-"auto" union instead of one per branch."""
+        if value == AUTO:
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if float(value).is_integer() and 1 <= value <= MAX_TRAIN_STEPS:
+                return int(value)
+        raise ValueError(
+            f"allowed: an int in [1, {MAX_TRAIN_STEPS}] or 'auto', "
+            f"got {value!r}{number_text_hint(value)}"
+        )
 
     @model_validator(mode="after")
     def _check_checkpoint_interval(self) -> StudySpec:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+import re
 import textwrap
 
 import pytest
@@ -166,6 +168,17 @@ STUDY_CASES = [
         VALID_STUDY.replace("min_steps: 10", "min_steps: false"),
         ["pruner.min_steps", "(got false, a boolean)"],
     ),
+    # issue 17 item 17: YAML reads 1e300 (no dot) as a string
+    (
+        "steps_in_e_notation",
+        VALID_STUDY.replace("max_train_steps: 100", "max_train_steps: 1e300"),
+        ["max_train_steps: allowed: an int in [1, 1000000000] or 'auto', got '1e300'", "YAML"],
+    ),
+    (
+        "steps_too_many",
+        VALID_STUDY.replace("max_train_steps: 100", "max_train_steps: 1.0e+300"),
+        ["max_train_steps: allowed: an int in [1, 1000000000] or 'auto', got 1e+300"],
+    ),
 ]
 
 
@@ -183,6 +196,7 @@ def test_invalid_study_names_file_key_value(
         assert word in message, f"{case}: {word!r} not in {message!r}"
 
 
+DUPLICATE_PARAM = "hidden_units: {type: int, low: 8, high: 9}"
 SPACE_CASES = [
     (
         "low_not_below_high",
@@ -231,7 +245,7 @@ SPACE_CASES = [
     ),
     (
         "duplicate_param",
-        VALID_SPACE.replace("      activation:", "      hidden_units: {type: int, low: 8, high: 9}\n      activation:"),  # fmt: skip
+        VALID_SPACE.replace("      activation:", f"      {DUPLICATE_PARAM}\n      activation:"),
         ["bad YAML at line 9", "duplicate key 'hidden_units' (first at line 8)"],
     ),
 ]
@@ -253,6 +267,15 @@ def test_invalid_space_names_file_key_value(
 def test_missing_study_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="file not found"):
         load_study_spec(tmp_path / "absent.yaml")
+
+
+def test_a_directory_or_fifo_is_named_for_what_it_is(tmp_path: Path) -> None:
+    """Not "file not found" for a path that exists (issue 17 item 17)."""
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for path, what in [(tmp_path, "is a directory"), (fifo, "is a named pipe (FIFO)")]:
+        with pytest.raises(SpecError, match=re.escape(f"{path} {what}; allowed: a YAML file")):
+            load_study_spec(path)
 
 
 def test_cli_prints_spec_error_without_traceback_and_exits_2(tmp_path: Path) -> None:
