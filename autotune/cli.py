@@ -566,6 +566,17 @@ def _parse_assignments(assignments: list[str]) -> dict[str, object]:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    from autotune.storage import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():  # SIGTERM too stops the embedded server it starts
+        try:
+            _serve_dashboard(args)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _serve_dashboard(args: argparse.Namespace) -> None:
     from autotune.storage import check_exposure
     from autotune.storage import dashboard_app
     from autotune.storage import open_artifact_store
@@ -579,6 +590,3 @@ def _dashboard(args: argparse.Namespace) -> int:
         serve(app, args.host, args.port)
     except OSError as error:
         raise AutotuneError(f"cannot serve on {args.host}:{args.port}: {error}") from None
-    except KeyboardInterrupt:
-        pass
-    return 0

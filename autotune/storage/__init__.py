@@ -16,6 +16,7 @@ from autotune.storage._dashboard import check_exposure
 from autotune.storage._dashboard import dashboard_app
 from autotune.storage._dashboard import is_loopback
 from autotune.storage._dashboard import serve
+from autotune.storage._dashboard import sigterm_as_interrupt
 from autotune.storage._dashboard import writable_tables
 from autotune.storage._engine import engine_of
 from autotune.storage._locks import advisory_lock
@@ -116,6 +117,7 @@ __all__ = [
     "retry_trial",
     "retry_unretried_failures",
     "serve",
+    "sigterm_as_interrupt",
     "study_id_of",
     "trial_curve",
     "trial_rungs",

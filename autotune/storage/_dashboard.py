@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
+import contextlib
 import ipaddress
 import json
+import signal
 import socket
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
@@ -131,3 +134,22 @@ def serve(app: Callable[..., Any], host: str, port: int) -> None:
     """Serve the app until interrupted (wsgiref: fine for a team's dashboard)."""
     with make_server(host, port, app, handler_class=_QuietHandler) as server:
         server.serve_forever()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside, SIGTERM raises KeyboardInterrupt as Ctrl-C does.
+
+    The process then exits through its atexit handlers, which stop the embedded PostgreSQL
+    it started; SIGTERM's default action skipped them and left the server running, with the
+    dead process's pid in ``pgdata/.handle_pids.json``.
+    """
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
