@@ -1,6 +1,6 @@
 """Chaos: workers killed with SIGKILL all through a campaign, and a PostgreSQL restart.
 
-Real worker processes on a real PostgreSQL; both tests end by themselves within minutes.
+Real worker processes on a real PostgreSQL; the tests end by themselves within minutes.
 Run with ``-s`` to see the figures (BENCHMARKS.md quotes them).
 """
 
@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 import random
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -309,3 +311,87 @@ def test_workers_ride_out_a_postgresql_restart(
         f"\nRESTART trials={len(everything)} interrupted_and_retried="
         f"{sum(t.state == TrialState.FAIL for t in everything)} lost=0"
     )
+
+
+GRACE_S = int(HEARTBEAT[-1])
+HOLD_CAMPAIGN_LOCK = """
+import sys, time
+from autotune.campaign._apply import campaign_lock_name
+from autotune.storage import HeartbeatSettings, advisory_lock, open_storage
+storage = open_storage(sys.argv[1], HeartbeatSettings(1, int(sys.argv[2])))
+with advisory_lock(storage, campaign_lock_name(sys.argv[3])):
+    print("locked", flush=True)
+    time.sleep(3600)
+"""
+
+
+def lock_waiters(storage_url: str) -> int:
+    """Sessions of this database waiting for an advisory lock."""
+    engine = sqlalchemy.create_engine(storage_url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    sqlalchemy.text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND NOT granted AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def wait_until(condition: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{what} not within {timeout_s} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGSTOP", "SIGKILL"])
+def test_a_frozen_or_killed_campaign_lock_holder_stalls_workers_one_grace_period_at_most(
+    storage_url: str, tmp_path: Path, signal_name: str
+) -> None:
+    """The holder takes the campaign's lock before round 1 ends; once the worker waits for
+    it at the stage transition, the holder is frozen (or killed): round 2 must begin within
+    about one grace period, not when the server ends abandoned transactions (120 s)."""
+    spec = write_study(
+        tmp_path,
+        "frozen",
+        trials=3,
+        max_train_steps=40,
+        sampler="{type: random}",
+        extra="rounds:\n  - {budget_fraction: 0.5}\n  - {top_k: 1}\n",
+    )
+    assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CAMPAIGN_LOCK, storage_url, str(GRACE_S), "frozen"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    worker = start_worker("frozen", storage_url, "waiting")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        wait_until(lambda: lock_waiters(storage_url) > 0, 90, "the worker at the transition")
+        assert "frozen/joint/2" not in all_trials("frozen", storage_url)
+        os.kill(holder.pid, getattr(signal, signal_name))
+        stopped = time.monotonic()
+        wait_until(
+            lambda: "frozen/joint/2" in all_trials("frozen", storage_url),
+            GRACE_S + 10,
+            "round 2",
+        )
+        stall = time.monotonic() - stopped
+        assert stall <= GRACE_S + 3, stall
+        output = worker.communicate(timeout=120)[0]
+        assert worker.returncode == 0, output
+    finally:
+        for process in (holder, worker):
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)
+                process.kill()
+                process.wait()
+    print(f"\nLOCK {signal_name}: round 2 began {stall:.1f} s after (grace period {GRACE_S} s)")

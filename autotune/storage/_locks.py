@@ -1,13 +1,31 @@
-"""PostgreSQL advisory locks: mutual exclusion between workers that share only the database."""
+"""PostgreSQL advisory locks: mutual exclusion between workers that share only the database.
+
+A lock is a lease: held by a transaction of its own that the holder renews every few
+seconds, which the server ends once renewals stop for the heartbeat grace period. A frozen
+holder (SIGSTOP, a paused VM) thus stalls the others for about one grace period, a killed
+one not at all, and a live one keeps the lock however long its work takes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
 import hashlib
+import logging
+import threading
+from typing import Any
 
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage
 import sqlalchemy
+
+from autotune.storage._engine import engine_of
+from autotune.storage._outage import first_line
+from autotune.storage._outage import is_connection_lost
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE_S = 60.0  # a storage without a grace period: Optuna's heartbeat-less RDBStorage
+RENEWALS_PER_LEASE = 4
 
 
 def advisory_lock_key(name: str) -> int:
@@ -15,14 +33,75 @@ def advisory_lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def lock_lease_s(storage: BaseStorage) -> float:
+    """How long a silent holder keeps a lock: the storage's heartbeat grace period."""
+    backend = getattr(storage, "_backend", storage)  # optuna.load_study's _CachedStorage
+    grace = getattr(backend, "grace_period", None)
+    if grace is None and getattr(backend, "heartbeat_interval", None):
+        grace = 2 * backend.heartbeat_interval  # Optuna's own default grace
+    return float(grace or DEFAULT_LEASE_S)
+
+
 @contextlib.contextmanager
-def advisory_lock(storage: RDBStorage, name: str) -> Iterator[None]:
-    """Hold a PostgreSQL session advisory lock (released on exit or if the process dies)."""
-    key = advisory_lock_key(name)
-    with storage.engine.connect() as connection:
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        try:
+def advisory_lock(storage: BaseStorage, name: str) -> Iterator[None]:
+    """Hold a transaction-scoped advisory lock for the block, as a lease of one grace period.
+
+    The lock's transaction runs on a connection of its own (the block's writes go through
+    the storage as usual); the server ends it when it sits idle for the lease, so the block
+    renews it from a thread that stops with the process.
+    """
+    lease_s = lock_lease_s(storage)
+    with engine_of(storage).connect() as connection:
+        connection.execute(
+            sqlalchemy.text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
+            {"ms": str(max(1, int(lease_s * 1000)))},
+        )
+        connection.execute(
+            sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": advisory_lock_key(name)},
+        )
+        with _Renewal(connection.connection.dbapi_connection, lease_s / RENEWALS_PER_LEASE):
             yield
-        finally:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            connection.commit()
+        _release(connection, name)
+
+
+def _release(connection: sqlalchemy.Connection, name: str) -> None:
+    """Commit the lock's transaction; a lease the server ended (the holder was frozen past
+    it) is only logged: the block's work is done and nothing is left to release."""
+    try:
+        connection.commit()
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        if not is_connection_lost(error):
+            raise
+        _logger.warning(
+            "lock %s expired while this process was not renewing it (frozen?): %s",
+            name,
+            first_line(error),
+        )
+
+
+class _Renewal:
+    """Run ``SELECT 1`` in the lock's transaction every ``interval_s`` while the block runs,
+    so the server's idle-in-transaction timeout ends it only when this process stops."""
+
+    def __init__(self, dbapi_connection: Any, interval_s: float) -> None:
+        self._connection, self._interval_s = dbapi_connection, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lock-renewal", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                with self._connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            except Exception as error:  # the lease is gone; the release will say so
+                _logger.debug("lock renewal failed: %s", first_line(error))
+                return
+
+    def __enter__(self) -> _Renewal:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
