@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 import datetime
 
@@ -102,21 +103,28 @@ def stored_campaign(storage: BaseStorage, campaign: str) -> StoredCampaign | Non
     return StoredCampaign(spec, task_defaults_of(first.user_attrs), tuple(found))
 
 
+def studies_deciding(plans: Sequence[tuple[str, StudyPlan]]) -> set[str]:
+    """The studies (by name, in pipeline order) whose trials the next decision reads: the
+    latest; every sweep study while sweeping (the sweep decides on all its widenings'
+    points); the parent round of a promoted round (the short-vs-long check ranks by it)."""
+    latest_name, latest = plans[-1]
+    names = {latest_name}
+    if latest.stage is Stage.STEPS_SWEEP:
+        names |= {name for name, plan in plans if plan.stage is Stage.STEPS_SWEEP}
+    if latest.stage is Stage.JOINT and latest.round_number > 1:
+        names.add(plans[-2][0])  # promotion appends the round right after its parent
+    return names
+
+
 def read_snapshot(
     storage: BaseStorage, campaign: str, today: datetime.date, max_retry: int | None
 ) -> CampaignSnapshot | None:
-    """The campaign's snapshot with the trials its next decision needs; None: no campaign.
-
-    Trials are read for the latest study, and for every sweep study while sweeping (the
-    sweep decides on all its widenings' points).
-    """
+    """The campaign's snapshot with the trials its next decision needs (see
+    `studies_deciding`); None: no campaign."""
     stored = stored_campaign(storage, campaign)
     if stored is None:
         return None
-    latest = stored.studies[-1]
-    needs_trials = {latest.name}
-    if latest.facts.plan.stage is Stage.STEPS_SWEEP:
-        needs_trials |= {s.name for s in stored.studies if s.facts.plan.stage is Stage.STEPS_SWEEP}
+    needs_trials = studies_deciding([(s.name, s.facts.plan) for s in stored.studies])
     budgeted = stored.spec.budget is not None  # the budget's leftover needs every study
     trials = {
         s.name: _trials(storage, s) for s in stored.studies if budgeted or s.name in needs_trials

@@ -34,6 +34,7 @@ from autotune.campaign import TransitionKind
 from autotune.campaign import first_study
 from autotune.campaign import next_transition
 from autotune.campaign._plan import NewStudy
+from autotune.campaign._snapshot import studies_deciding
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
@@ -114,8 +115,8 @@ class ReplayedStudy:
     facts: StudyFacts
     trials: list[FrozenTrial] = field(default_factory=list)
 
-    def snapshot(self) -> StudySnapshot:
-        return StudySnapshot(self.name, self.facts, tuple(self.trials))
+    def snapshot(self, with_trials: bool = True) -> StudySnapshot:
+        return StudySnapshot(self.name, self.facts, tuple(self.trials) if with_trials else ())
 
 
 @dataclass
@@ -136,10 +137,11 @@ class Replay:
         self._create(first_study(self.spec))
 
     def snapshot(self) -> CampaignSnapshot:
-        return CampaignSnapshot(
+        deciding = studies_deciding([(s.name, s.facts.plan) for s in self.studies])
+        return CampaignSnapshot(  # the trials read_snapshot reads, no more
             self.spec,
             TaskDefaults(dict(DEFAULTS)),
-            tuple(s.snapshot() for s in self.studies),
+            tuple(s.snapshot(with_trials=s.name in deciding) for s in self.studies),
             TODAY,
             self.max_retry,
             campaign_steps(self) if self.spec.budget is not None else 0,
