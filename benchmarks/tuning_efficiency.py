@@ -127,6 +127,7 @@ FRACTIONS = (0.25, 0.5, 1.0)
 HELDOUT_PERIODS = 4
 HELDOUT_SEED = 7_000_000
 WORKERS = 2
+STOPPED_EXIT = 3  # `autotune worker`: the campaign stopped (a failed baseline, a broken sweep)
 TRIAL_SEED_STRIDE = 100_003  # as autotune.worker._objectives.trial_seed
 STEP_IN_REASON = re.compile(r"at step (\d+)")
 
@@ -328,7 +329,7 @@ def run_campaign(name: str, spec: Path, url: str, state_dir: Path) -> float:
     codes = [process.wait() for process, _ in workers]
     for _, log in workers:
         log.close()
-    if any(codes):
+    if any(code not in (0, STOPPED_EXIT) for code in codes):  # a stop is an outcome, kept
         raise SystemExit(f"campaign {name}: workers exited with {codes}; logs in {logs}")
     return time.perf_counter() - started
 
