@@ -259,3 +259,17 @@ def test_dashboard_on_the_network_is_allowed_read_only_or_when_told(
     check_exposure(reader, "0.0.0.0", read_only=False, allow_writes_from_network=False)
     for storage in (writer, reader):
         storage.engine.dispose()
+
+
+def test_the_dashboard_labels_the_objective_with_the_metric_name(read_only_url: str) -> None:
+    """Issue 15: optuna-dashboard labelled the objective "Objective 0"."""
+    storage = open_storage(read_only_url)
+    app = dashboard_app(storage, None, read_only=True)
+    study_id = storage.get_study_id_from_name("dash/joint/1")
+    status, body = call(app, "GET", f"/api/studies/{study_id}")
+    assert status.startswith("200")
+    assert json.loads(body)["objective_names"] == ["val_loss"]
+    assert optuna.load_study(study_name="dash/joint/1", storage=storage).metric_names == [
+        "val_loss"
+    ]
+    storage.engine.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from typing import Any
+import warnings
 
 import optuna
 from optuna.storages import BaseStorage
@@ -83,6 +84,9 @@ def create_stage_study(
         direction=_direction(spec, plan.stage),
         load_if_exists=True,
     )
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged since
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([_value_name(spec, plan.stage)])  # the dashboard's axis label
     attrs: dict[str, Any] = {
         StudyKey.SPEC_HASH.value: spec.spec_hash,
         StudyKey.SPEC.value: spec.to_json_dict(),
@@ -108,6 +112,11 @@ def _add_trials(study: optuna.Study, new: NewStudy) -> None:
     for frozen in new.carried:
         if frozen.user_attrs.get(ATTR_CARRIED_FROM) not in carried:
             study.add_trial(frozen)
+
+
+def _value_name(spec: StudySpec, stage: Stage) -> str:
+    """What the study's trial values are (as Campaign.value_name says)."""
+    return "steps to fit" if stage is Stage.STEPS_SWEEP else spec.metric.name
 
 
 def _direction(spec: StudySpec, stage: Stage) -> optuna.study.StudyDirection:
