@@ -119,3 +119,35 @@ def test_probe_batch_bad_hyperparameter_exits_2() -> None:
     result = run_autotune("probe-batch", "digits-mlp", "--hparams", "hidden_units=-3")
     assert result.returncode == 2
     assert "hidden_units=-3" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("import sys\nsys.exit(0)\n", "(SystemExit: sys.exit(0) was called)"),
+        ("raise SystemExit('no config')\n", "(SystemExit: sys.exit('no config') was called)"),
+        ("def make_task():\n    raise SystemExit(3)\n", "raised SystemExit: sys.exit(3) was"),
+    ],
+    ids=["exit-0-at-import", "exit-message-at-import", "exit-in-factory"],
+)
+@pytest.mark.parametrize("command", ["tasks", "create"])
+def test_a_user_module_that_exits_is_an_import_failure(
+    tmp_path: Path, body: str, said: str, command: str
+) -> None:
+    """sys.exit at import (or in the factory) made create and tasks exit 0 with no output
+    (issue 17 item 9): it is reported like any other failure, exit 2."""
+    (tmp_path / "exiting_task.py").write_text(body, encoding="utf-8")
+    task = "exiting_task:make_task"
+    spec = tmp_path / "study.yaml"
+    spec.write_text(
+        f"name: exiting\ntask: {task}\nsearch_space: {REPO_ROOT / 'search_spaces' / 'mlp.yaml'}\n"
+        "metric: {name: val_loss, direction: minimize}\nmax_train_steps: 100\n"
+        "eval_interval: 10\nbatch_size: 8\ntrials: 2\n",
+        encoding="utf-8",
+    )
+    argv = ["tasks", task] if command == "tasks" else ["create", str(spec)]
+    unreachable = {"AUTOTUNE_STORAGE": "postgresql://u@127.0.0.1:1/x"}
+    result = run_autotune(*argv, cwd=tmp_path, env=unreachable)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert "exiting_task" in result.stderr

@@ -65,7 +65,7 @@ def get_task(name: str) -> Task:
         _fail(name, f"{factory_name!r} is a {type(factory).__name__}, not a function")
     try:
         task = factory()
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         _fail(name, f"{factory_name}() raised {_one_line(error)}")
     return check_task(task, name, f"{factory_name}()")
 
@@ -107,7 +107,7 @@ def _import_user_module(module_name: str, name: str) -> ModuleType:
     with _working_directory_importable():
         try:
             return importlib.import_module(module_name)
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # sys.exit() at import is a failure too
             _fail(name, f"cannot import module {module_name!r} ({_one_line(error)})")
 
 
@@ -126,6 +126,8 @@ def _working_directory_importable() -> Iterator[None]:
 
 
 def _one_line(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"SystemExit: sys.exit({error.code!r}) was called"  # an exit, in user code
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
