@@ -1,4 +1,4 @@
-"""Does the initial configuration beat a trivial predictor? (METHOD §4)"""
+"""Does the initial configuration beat a trivial predictor? (docs/method.md §4)"""
 
 from __future__ import annotations
 

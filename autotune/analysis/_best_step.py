@@ -1,4 +1,7 @@
-"""Retrospective best-step analysis: is max_train_steps too high or too low? (METHOD §1)"""
+"""Retrospective best-step analysis: is max_train_steps too high or too low?
+
+The rule is docs/method.md §10.
+"""
 
 from __future__ import annotations
 

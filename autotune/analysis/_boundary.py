@@ -1,4 +1,4 @@
-"""Is the best configuration on a bound of the search space? Widen it if so (METHOD §1).
+"""Is the best configuration on a bound of the search space? Widen it if so (docs/method.md §6).
 
 A bad search space deceives: if every learning rate tried is too small, the best one sits
 on the upper bound and everything tuned around it is wrong. After a stage, every numeric

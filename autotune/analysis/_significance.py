@@ -1,4 +1,4 @@
-"""Is the best finalist really better? Paired re-evaluation statistics (METHOD §5).
+"""Is the best finalist really better? Paired re-evaluation statistics (docs/method.md §11).
 
 The finalists are re-trained on P periods x S seeds. Every finalist is compared with the
 best one, paired on the (period, seed) runs both have, so that what a period does to all

@@ -1,4 +1,4 @@
-"""max_train_steps measured by a constant-learning-rate sweep, never tuned (METHOD §1).
+"""max_train_steps measured by a constant-learning-rate sweep, never tuned (docs/method.md §3).
 
 Train a grid of learning rates for N steps each (N: the steps some configuration needed
 to fit the training set); the steps the fastest one needs to fit become max_train_steps,

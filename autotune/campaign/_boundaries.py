@@ -1,4 +1,4 @@
-"""Boundary check and widening after round 1 of a tuning stage (METHOD §1).
+"""Boundary check and widening after round 1 of a tuning stage (docs/method.md §6).
 
 Every numeric parameter is checked for a best value on a bound of the range it was searched
 in (bad search spaces deceive). A hit bound is widened within the space's hard limits, and

@@ -1,4 +1,4 @@
-"""Short-horizon bias, measured and acted on (METHOD §1).
+"""Short-horizon bias, measured and acted on (docs/method.md §9).
 
 Round 1's short runs favour configurations that learn fast; the promoted round shows
 whether that ranking held at the longer budget. When the long round's best came from the

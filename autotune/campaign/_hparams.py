@@ -42,10 +42,11 @@ def trial_hparams(
 def promotion_overrides(hparams: Mapping[str, Any], parent_steps: int) -> dict[str, Any]:
     """Schedule settings that spend a longer budget's extra steps at a high learning rate.
 
-    METHOD §1, round-2 rule: the warmup keeps its length; linear and WSD keep the parent's
-    decay length, so the constant phase grows; cosine keeps its base rate and stretches to
-    the new budget; Noam does not depend on the budget. Early stopping is kept (turning it
-    off in promoted runs was measured: more steps, no better result; BENCHMARKS.md §2).
+    The round-2 rule (docs/method.md §8): the warmup keeps its length; linear and WSD keep
+    the parent's decay length, so the constant phase grows; cosine keeps its base rate and
+    stretches to the new budget; Noam does not depend on the budget. Early stopping is kept
+    (turning it off in promoted runs was measured: more steps, no better result;
+    BENCHMARKS.md §2).
     """
     # model_dim only scales Noam, which has no budget-dependent part: any value will do.
     schedule = ScheduleConfig.from_hparams(hparams, model_dim=1)

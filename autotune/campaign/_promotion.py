@@ -1,4 +1,4 @@
-"""Promotion: the top-k of a round re-run at the next round's longer budget (METHOD §1).
+"""Promotion: the top-k of a round re-run at the next round's longer budget (docs/method.md §8).
 
 A promoted configuration is a new queued trial in the next round's study, with its parent's
 seed and lineage. It resumes from the parent's uploaded checkpoint when both runs' learning

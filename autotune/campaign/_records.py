@@ -113,7 +113,7 @@ class TaskDefaults:
 
 @dataclass(frozen=True)
 class SweepResult:
-    """The max_train_steps sweep's decision (METHOD §1) and its reasoning."""
+    """The max_train_steps sweep's decision (docs/method.md §3) and its reasoning."""
 
     max_train_steps: int
     fastest_learning_rate: float | None
@@ -124,7 +124,7 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class BaselineOutcome:
-    """Whether the campaign may go on after the baseline run, and why (METHOD §4)."""
+    """Whether the campaign may go on after the baseline run, and why (docs/method.md §4)."""
 
     passed: bool
     message: str
@@ -261,7 +261,7 @@ class Significance:
 @dataclass(frozen=True)
 class HorizonCheck:
     """Whether the short round ranked the promoted configurations as the long round did
-    (METHOD §1: short runs favour what learns fast), and what was done about it.
+    (docs/method.md §9: short runs favour what learns fast), and what was done about it.
 
     ``best_short_rank`` is the long round's best configuration's rank among the promoted
     by its short-run value (1: the short round's best too). Ranked in the lower half, the

@@ -1,4 +1,4 @@
-"""Is the best really better? Finalists re-trained on several periods x seeds (METHOD §5).
+"""Is the best really better? Finalists re-trained on several periods x seeds (docs/method.md §11).
 
 The finalists (top-k of the last round) are re-trained on P periods, each with S seeds;
 every run is a queued trial of a re-evaluation study, so all workers share the work. The
@@ -19,6 +19,7 @@ from autotune.analysis import compare_finalists
 from autotune.analysis import rank_agreement
 from autotune.analysis import top_k
 from autotune.campaign._budget import leftover
+from autotune.campaign._budget import reevaluation_floor
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import QueuedTrial
 from autotune.campaign._recipe import chosen
@@ -111,15 +112,17 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
 
 
 def _periods(snapshot: CampaignSnapshot, finalists: tuple[Finalist, ...]) -> int:
-    """The spec's periods, or more where the budget has steps left: the recipes stop at
-    their best steps, and every extra period sharpens the choice (up to 3x the spec's)."""
+    """The spec's periods; under a budget, as many as what is left affords (the recipes
+    stop at their best steps, known now): up to 3x the spec's, each sharpening the choice,
+    and never fewer than the floor the plan kept room for."""
     spec = snapshot.spec
     design = spec.reevaluation
     if spec.budget is None or not finalists:
         return design.periods
     per_period = design.seeds * sum(f.recipe.stop_at_step for f in finalists)
     affordable = leftover(spec, snapshot.steps_spent, 0) // per_period
-    return max(design.periods, min(affordable, MAX_PERIOD_FACTOR * design.periods))
+    most = MAX_PERIOD_FACTOR * design.periods
+    return max(reevaluation_floor(spec), min(affordable, most))
 
 
 def _finalist(study: str, trial: FrozenTrial, recipe: Recipe) -> Finalist:

@@ -16,7 +16,7 @@ from autotune.spec._base import SpecModel
 
 LEARNING_RATE_GROUP = "learning_rate"
 LEARNING_RATE_PARAM = "learning_rate"
-# Never tuned (METHOD §1 and §3): chosen by measurement, fixed per study.
+# Never tuned (docs/method.md §2 and §3): chosen by measurement, fixed per study.
 NEVER_TUNED = frozenset({"batch_size", "max_train_steps"})
 
 
@@ -103,7 +103,7 @@ class ParamGroup(SpecModel):
 
 
 class SearchSpace(SpecModel):
-    """Ordered parameter groups; the first is the learning-rate group (METHOD §5)."""
+    """Ordered parameter groups; the first is the learning-rate group (docs/method.md §7)."""
 
     name: str = Field(min_length=1)
     description: str = ""

@@ -108,7 +108,7 @@ class FastModeSpec(SpecModel):
     """Round 1 on a shorter window: the most recent ``train_fraction`` of the training rows.
 
     The report's rank correlation between round-1 and re-evaluation results says whether
-    fast mode ranks configurations like full runs (METHOD §5).
+    fast mode ranks configurations like full runs (docs/method.md §11).
     """
 
     enabled: bool = False
@@ -119,7 +119,7 @@ class RoundSpec(SpecModel):
     """One round: a step budget (fraction of max_train_steps); later rounds promote top-k.
 
     Round 1 runs ``trials`` sampled trials with rung pruning; each later round re-runs the
-    ``top_k`` best configurations of the round before at its longer budget (METHOD §1).
+    ``top_k`` best configurations of the round before at its longer budget (docs/method.md §8).
     """
 
     budget_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -131,7 +131,7 @@ class StepsSweepSpec(SpecModel):
 
     ``count`` log-spaced learning rates from ``low`` to ``high`` each train up to ``steps``
     steps without regularization; the steps the fastest needs to fit the training set
-    become max_train_steps (METHOD §1). If the fastest learning rate is at an end of the
+    become max_train_steps (docs/method.md §3). If the fastest learning rate is at an end of the
     grid, two more grid points beyond it are swept, at most ``max_widenings`` times.
     """
 

@@ -15,7 +15,7 @@ class Budget:
     """How long to train, how often to evaluate, the batch size and the seed.
 
     Each step averages the gradients of `gradient_accumulation_steps` micro-batches of
-    `batch_size` rows (effective batch: their product; METHOD §3: support it, don't
+    `batch_size` rows (effective batch: their product; docs/method.md §2: support it, don't
     default to it).
     """
 

@@ -121,7 +121,7 @@ def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[st
 
 
 def average_checkpoints(paths: Sequence[Path]) -> dict[str, torch.Tensor]:
-    """The average of the model weights stored in checkpoint files (METHOD §2)."""
+    """The average of the model weights stored in checkpoint files (docs/method.md §14)."""
     return average_state_dicts([load_checkpoint(p)["model"] for p in paths])
 
 

@@ -1,4 +1,4 @@
-"""Exponential moving average of model weights (METHOD §2, OpenNMT-tf MovingAverage)."""
+"""Exponential moving average of model weights (docs/method.md §14, OpenNMT-tf MovingAverage)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Batch-size throughput probe (METHOD §3): time short runs at doubling batch sizes.
+"""Batch-size throughput probe (docs/method.md §2): time short runs at doubling batch sizes.
 
 `probe_batch_size` trains a fresh model for a few steps at min_batch_size, twice that, and so
 on, until a size runs out of memory, would exceed `memory_cap_bytes`, or exceeds
@@ -377,7 +377,7 @@ def probe_batch_size(
     memory_cap_bytes: int | None = None,
     seed: int = 0,
 ) -> BatchProbeResult:
-    """Measure training throughput at doubling batch sizes and choose one (METHOD §3).
+    """Measure training throughput at doubling batch sizes and choose one (docs/method.md §2).
 
     Each size gets a fresh model (train mode) and optimizer from `hparams`, `warmup_steps`
     untimed steps, then `steps` timed ones on seeded random batches of the task's training

@@ -7,10 +7,10 @@ but Noam warms up linearly over W steps (step k <= W gets ``base * k / W``), the
 - LINEAR / WSD: the base rate (stable phase), then a linear decay to ``base * final_lr_fraction``
   over the last D steps. LINEAR decays over everything after warmup unless D is given; WSD
   defaults to D = 20% of the budget. A fixed D means a longer budget only extends the stable
-  phase (METHOD §1, round-2 rule).
+  phase (docs/method.md §8, the round-2 rule).
 - COSINE: half a cosine from the base rate after warmup to ``base * final_lr_fraction`` at the
   last step; a longer budget stretches it.
-- NOAM: OpenNMT-tf's ScheduleWrapper around NoamDecay (METHOD §2, seed 001)::
+- NOAM: OpenNMT-tf's ScheduleWrapper around NoamDecay (docs/method.md §14)::
 
       n = max(step - start_decay_steps, 0) // decay_step_duration + 1
       lr = max(scale * model_dim**-0.5 * min(n**-0.5, n * warmup_steps**-1.5), minimum_lr)

@@ -78,9 +78,9 @@ class Task(Protocol):
     valid); each is a protocol of its own, which callers test with ``isinstance``:
 
     - `HasTrivialMetrics`: ``trivial_metrics(period=None)``, what a trivial predictor
-      scores; the baseline run records it (METHOD §4).
+      scores; the baseline run records it (docs/method.md §4).
     - `HasFitThreshold`: ``fit_threshold``, the training loss that counts as fitted; a
-      spec's ``max_train_steps: auto`` needs it (METHOD §1).
+      spec's ``max_train_steps: auto`` needs it (docs/method.md §3).
     """
 
     name: str
@@ -143,7 +143,7 @@ TASK_MEMBERS: tuple[str, ...] = (
 @runtime_checkable
 class HasTrivialMetrics(Protocol):
     """A task that knows what a trivial predictor scores: a baseline that does not beat it
-    means a broken pipeline or data (METHOD §4)."""
+    means a broken pipeline or data (docs/method.md §4)."""
 
     def trivial_metrics(self, period: Period | None = None) -> dict[str, float]:
         """The metrics `evaluate` names, measured for a trivial predictor on the validation
@@ -158,7 +158,7 @@ class HasFitThreshold(Protocol):
 
     ``fit_threshold`` is the training loss ("train_loss") at or below which the training
     set counts as fitted; the learning-rate sweep that measures max_train_steps counts the
-    steps to reach it (METHOD §1). For noisy regression use a small multiple of the noise
+    steps to reach it (docs/method.md §3). For noisy regression use a small multiple of the noise
     floor rather than 0.
     """
 
