@@ -26,6 +26,7 @@ def test_a_campaign_spends_its_budget_and_never_more(steps: int) -> None:
     assert kinds[-1] is K.FINISHED and replay.latest.facts.recommendation is not None
     spent = campaign_steps(replay)
     assert spent <= steps
+    assert replay.latest.facts.design.period_count >= 2  # the floor the plan kept room for
     assert spent >= 0.8 * steps  # what widening and the recheck left buys promotions, periods
     round_one = replay.study("replay/joint/1")
     planned = plan_budget(spec, 400, steps).round_one[0]
@@ -44,9 +45,12 @@ def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
 
 
 def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
-    spec = spec_of(budget={"steps": 7_000})
-    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 7,300"):
-        plan_budget(spec, 400, 7_000)
+    spec = spec_of(budget={"steps": 4_800})
+    # baseline 100 + 400, round 2 3 x 400, re-evaluation 3 finalists x 2 periods x 400,
+    # and 8 round-1 trials of 100 steps
+    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 4,900"):
+        plan_budget(spec, 400, 4_800)
+    assert plan_budget(spec, 400, 4_900).reevaluation == 3 * 2 * 400
 
 
 def test_when_short_runs_rank_as_long_ones_the_leftover_buys_periods() -> None:
