@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from pathlib import Path
+import shutil
 import sys
 import warnings
 
@@ -23,6 +24,7 @@ from autotune.campaign import load_campaign
 from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
 from autotune.report._answer import answer_dict
 from autotune.report._answer import recipe_dict
+from autotune.report._command import runnable_command
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import run_summary
 from autotune.report._summary import status_lines
@@ -304,7 +306,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
-    lines = run_summary(campaign)
+    lines = run_summary(campaign, _autotune())
     lines.append(f"dashboard: {_dashboard_command(args)}")
     return "\n".join(lines)
 
@@ -319,9 +321,30 @@ def _print_budget_plan(campaign: Campaign) -> None:
 
 def _dashboard_command(args: argparse.Namespace) -> str:
     if args.storage:
-        return f"optuna-dashboard '{mask_password(resolve_url(args.storage))}'"
+        url = mask_password(resolve_url(args.storage))
+        return f"{_runnable('optuna-dashboard')} '{url}'"
     state = "" if args.state_dir == DEFAULT_STATE_DIR else f" --state-dir {args.state_dir}"
-    return f"autotune dashboard{state}   (optuna-dashboard on the embedded server)"
+    return f"{_autotune()} dashboard{state}   (optuna-dashboard on the embedded server)"
+
+
+def _autotune() -> str:
+    """How to call autotune in a printed hint (`python -m autotune` without its script)."""
+    return _runnable("autotune", "autotune")
+
+
+def _runnable(name: str, module: str | None = None) -> str:
+    """How an installed command runs from here: its bare name when on PATH, else the path
+    of the script next to this interpreter (a venv nobody activated: "command not found")."""
+    bin_dir = Path(sys.executable).parent.resolve()
+    script = bin_dir / name
+    return runnable_command(
+        name,
+        on_path=shutil.which(name) is not None,
+        script=script if script.is_file() else None,
+        cwd=Path.cwd(),
+        python=bin_dir / Path(sys.executable).name,
+        module=module,
+    )
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -331,7 +354,10 @@ def _create(args: argparse.Namespace) -> int:
     campaign, created = create_campaign(spec, storage, task_defaults(spec))
     print(f"{'created' if created else 'exists (same spec)'}: campaign {campaign.name!r}")
     _print_budget_plan(campaign)
-    print(f"start workers with: autotune worker {campaign.name} --storage '{mask_password(url)}'")
+    print(
+        f"start workers with: {_autotune()} worker {campaign.name} "
+        f"--storage '{mask_password(url)}'"
+    )
     return 0
 
 
@@ -383,7 +409,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.name is None:
         print("\n".join(list_campaigns(storage)) or "no campaigns")
         return 0
-    print("\n".join(status_lines(load_campaign(args.name, storage))))
+    print("\n".join(status_lines(load_campaign(args.name, storage), _autotune())))
     return 0
 
 
@@ -426,7 +452,7 @@ def _export(args: argparse.Namespace) -> int:
     if answer is None:
         raise AutotuneError(
             f"campaign {args.name!r} has no recommendation yet: it is chosen when the last "
-            f"stage finishes (see autotune status {args.name})"
+            f"stage finishes (see {_autotune()} status {args.name})"
         )
     recipe = recipe_dict(answer.recipe)
     if args.format == "json":
@@ -451,7 +477,7 @@ def _train(args: argparse.Namespace) -> int:
     if answer is None:
         raise AutotuneError(
             f"campaign {args.name!r} has no recommendation yet: it is chosen when the last "
-            f"stage finishes (see autotune status {args.name})"
+            f"stage finishes (see {_autotune()} status {args.name})"
         )
     out = args.out or args.state_dir / "models" / campaign.name
     if out.exists() and not out.is_dir():

@@ -41,8 +41,9 @@ def answer_dict(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def answer_lines(campaign: Campaign) -> list[str]:
-    """The answer as the run summary, status and report state it (empty before it)."""
+def answer_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
+    """The answer as the run summary, status and report state it (empty before it);
+    ``autotune``: how the reader calls the command (see ``runnable_command``)."""
     answer = campaign.recommendation()
     if answer is None:
         return []
@@ -51,7 +52,8 @@ def answer_lines(campaign: Campaign) -> list[str]:
         f"  {answer.verdict}",
         f"  recipe: {answer.recipe.stopping_rule}; batch size {answer.recipe.batch_size}",
         f"  hyperparameters: {_params_text(answer.recipe.hyperparameters)}",
-        f"  train it: autotune train {campaign.name}; export it: autotune export {campaign.name}",
+        f"  train it: {autotune} train {campaign.name}; "
+        f"export it: {autotune} export {campaign.name}",
     ]
 
 

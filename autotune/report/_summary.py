@@ -124,8 +124,9 @@ def campaign_lines(campaign: Campaign) -> list[str]:
     return lines
 
 
-def run_summary(campaign: Campaign) -> list[str]:
-    """The end of ``autotune run``: every study's counts, the decisions, the best trial."""
+def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
+    """The end of ``autotune run``: every study's counts, the decisions, the best trial
+    (``autotune``: how the reader calls the command in the hints)."""
     spec = campaign.spec
     lines = [f"campaign {spec.name}:"]
     for study in campaign.studies:
@@ -140,7 +141,7 @@ def run_summary(campaign: Campaign) -> list[str]:
         missing = len(spec.rounds) - rounds_run
         lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
     lines += [f"  {line}" for line in (*budget_lines(campaign), *campaign_lines(campaign))]
-    answer = answer_lines(campaign)
+    answer = answer_lines(campaign, autotune)
     best = campaign.best()
     if answer:
         lines += answer
@@ -163,8 +164,9 @@ def study_progress(campaign: Campaign, study: CampaignStudy) -> Progress:
     return dataclasses.replace(progress, best_value=value, best_number=None)
 
 
-def status_lines(campaign: Campaign) -> list[str]:
-    """``autotune status NAME``: the plan, a row per study, the decisions, the answer."""
+def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
+    """``autotune status NAME``: the plan, a row per study, the decisions, the answer
+    (``autotune``: how the reader calls the command in the hints)."""
     spec = campaign.spec
     rows = [
         (f"{study.name} ({study.max_train_steps} steps)", study_progress(campaign, study))
@@ -180,7 +182,7 @@ def status_lines(campaign: Campaign) -> list[str]:
         table,
         *budget_lines(campaign),
         *campaign_lines(campaign),
-        *answer_lines(campaign),
+        *answer_lines(campaign, autotune),
     ]
 
 
