@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+import re
 
 import optuna
 from optuna.distributions import FloatDistribution
@@ -196,7 +197,8 @@ def test_a_baseline_that_loses_to_the_trivial_predictor_stops_the_campaign(
         "examples.sine_task:make_task", "tests.tasks.broken:misaligned_sine"
     )
     spec = tmp_path / "broken.yaml"
-    spec.write_text(text.replace("trials: 30", "trials: 4") + "name: broken\n")
+    text = re.sub(r"^name: .*$", "name: broken", text, count=1, flags=re.MULTILINE)
+    spec.write_text(text.replace("trials: 30", "trials: 4"))
     result = run_autotune("run", str(spec), "--state-dir", str(tmp_path / "state"))
     assert result.returncode == 3, result.stdout + result.stderr
     assert "campaign stopped: the baseline does NOT beat the trivial predictor" in result.stderr
