@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Sequence
 import json
 import logging
@@ -41,6 +42,7 @@ from autotune.worker._launcher import run_local_workers
 
 EXIT_USER_ERROR = 2
 EXIT_CAMPAIGN_STOPPED = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a reader that went away
 ARTIFACTS_ENV = "AUTOTUNE_ARTIFACTS"
 MAX_SECONDS = 7 * 24 * 3600
 
@@ -57,11 +59,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="optuna")
     optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+        return code
     except AutotuneError as error:
         message = redact_password(str(error), getattr(args, "storage", None))
         print(f"autotune: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except optuna.exceptions.StorageInternalError as error:
+        print(f"autotune: error: {_database_failure(error, args)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _database_failure(error: optuna.exceptions.StorageInternalError, args) -> str:  # noqa: ANN001
+    """What the database refused (the driver's first line, password masked) instead of
+    Optuna's generic "exception during the commit": a read-only or timed-out session set
+    by the URL's ``options``, a role without the right."""
+    cause = getattr(error.__cause__, "orig", None) or error.__cause__ or error
+    lines = str(cause).strip().splitlines() or [type(cause).__name__]
+    detail = redact_password(lines[0], getattr(args, "storage", None))
+    return (
+        f"the database refused the operation: {detail} (check the storage URL's options "
+        "and the database role's rights)"
+    )
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (``autotune status X | head``): stop quietly.
+
+    stdout is pointed at /dev/null so that the interpreter's last flush fails no more.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,7 +189,9 @@ def _parser() -> argparse.ArgumentParser:
 
     dashboard = _command(commands, "dashboard", "open optuna-dashboard on the storage", _dashboard)
     dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument(
+        "--port", type=_int_in(1, MAX_PORT), default=8080, help="TCP port (default 8080)"
+    )
     dashboard.add_argument(
         "--read-only",
         action="store_true",
@@ -169,6 +208,25 @@ def _parser() -> argparse.ArgumentParser:
 
 MAX_THREADS = 1024
 MAX_MEMORY_MIB = 2**30  # a petabyte
+MAX_HEARTBEAT_S = 3600  # threads wait this long; far longer overflows their timeouts
+MAX_GRACE_S = 7 * 24 * 3600
+MAX_PORT = 65535
+
+
+def _int_in(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """argparse type: an int in [low, high], bounded where it is parsed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an int: {text!r}") from None
+        if not low <= value <= high:
+            suffix = f" {unit}" if unit else ""
+            raise argparse.ArgumentTypeError(f"{value} is outside [{low}, {high}]{suffix}")
+        return value
+
+    return parse
 
 
 def _threads(text: str) -> int:
@@ -217,8 +275,23 @@ def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentP
         default=DEFAULT_STATE_DIR,
         help="where the embedded server keeps its data and logs (default .autotune)",
     )
-    parser.add_argument("--heartbeat-interval", type=int, default=10, metavar="SECONDS")
-    parser.add_argument("--grace-period", type=int, default=60, metavar="SECONDS")
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=_int_in(1, MAX_HEARTBEAT_S, "seconds"),
+        default=10,
+        metavar="SECONDS",
+        help="how often a worker reports that its running trial is alive (default 10)",
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=_int_in(2, MAX_GRACE_S, "seconds"),
+        default=60,
+        metavar="SECONDS",
+        help=(
+            "a running trial silent this long is taken as dead and retried; more than "
+            "the heartbeat interval (default 60)"
+        ),
+    )
     parser.add_argument(
         "--artifacts",
         default=os.environ.get(ARTIFACTS_ENV) or None,

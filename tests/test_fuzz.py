@@ -754,6 +754,7 @@ GARBAGE_TOKENS = st.one_of(
     ),
     NAMES.filter(lambda s: not s.startswith("-")),
 )
+BOUNDED_INT_OPTIONS = frozenset({"heartbeat_interval", "grace_period", "port"})
 HELP_TOKENS = ("-h", "--help", "--hel", "-vh", "-hv")
 
 
@@ -769,7 +770,7 @@ def _value_tokens(action: argparse.Action, clean: bool) -> st.SearchStrategy[str
         return st.integers(-64, 64).map(str) if clean else THREAD_TOKENS
     if action.dest == "memory_cap_mib":
         return st.floats(-1e6, 1e6).map(repr) if clean else MEMORY_CAP_TOKENS
-    if action.type is int:
+    if action.type is int or action.dest in BOUNDED_INT_OPTIONS:
         return CLEAN_INT_TOKENS if clean else INT_TOKENS
     if action.type is float:
         return st.floats(-1e300, 1e300).map(repr) if clean else FLOAT_TOKENS
@@ -965,6 +966,11 @@ _QUICKSTART_PATH = str(REPO_ROOT / "studies" / "quickstart.yaml")
         ["probe-batch", "digits-mlp", "--max-batch-size", "1", "--memory-cap-mib", "1e308"],
         # Path.is_file raises OSError ENAMETOOLONG
         ["create", "a" * 5000],
+        # OverflowError in the heartbeat and janitor threads, in bind() (issue 17 item 15)
+        ["status", "x", "--heartbeat-interval", "99999999999"],
+        ["worker", "x", "--grace-period", "99999999999"],
+        ["dashboard", "--port", "99999"],
+        ["dashboard", "--port", "-1"],
     ],
     ids=lambda argv: " ".join(argv)[:60],
 )

@@ -1,0 +1,98 @@
+"""The CLI's answer to bad input and a hostile environment: a clear error and exit 2, never
+a traceback; a reader that goes away (``| head``) ends the command quietly.
+
+Real PostgreSQL and real subprocesses: a session made read-only through the URL's
+``options`` is what makes the database refuse, deterministically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.conftest import autotune_command
+from tests.conftest import run_autotune
+
+QUICKSTART = str(REPO_ROOT / "studies" / "quickstart.yaml")
+READ_ONLY = "options=-c default_transaction_read_only=on"
+
+
+def _with_option(url: str, option: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{option}"
+
+
+def _assert_clear_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    shown = result.stdout + result.stderr
+    assert result.returncode == 2, shown
+    assert "Traceback" not in shown, shown
+    for word in words:
+        assert word in result.stderr, shown
+
+
+def test_a_database_that_refuses_a_write_is_a_clear_error(storage_url: str) -> None:
+    """``?options=-c ...`` in the URL: Optuna's StorageInternalError became a traceback
+    (issue 17 item 15); now the database's own reason, exit 2."""
+    created = run_autotune("create", QUICKSTART, "--storage", storage_url)
+    assert created.returncode == 0, created.stderr
+    read_only = _with_option(storage_url, READ_ONLY)
+    result = run_autotune("delete", "quickstart", "--yes", "--storage", read_only)
+    _assert_clear_error(
+        result, "the database refused the operation", "read-only transaction", "options"
+    )
+    assert run_autotune("status", "quickstart", "--storage", storage_url).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["status", "--heartbeat-interval", "99999999999"], ["[1, 3600] seconds"]),
+        (["worker", "x", "--heartbeat-interval", "0"], ["--heartbeat-interval", "[1, 3600]"]),
+        (["worker", "x", "--grace-period", "1e9"], ["--grace-period: not an int: '1e9'"]),
+        (["dashboard", "--port", "99999"], ["--port: 99999 is outside [1, 65535]"]),
+        (["dashboard", "--port", "-1"], ["--port: -1 is outside [1, 65535]"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_numbers_out_of_range_are_refused_when_parsed(argv: list[str], words: list[str]) -> None:
+    """A huge heartbeat interval overflowed the worker's thread timeouts and a port out of
+    range overflowed bind() (issue 17 item 15): both are refused by the parser."""
+    result = run_autotune(*argv, env={"AUTOTUNE_STORAGE": "postgresql://u@127.0.0.1:1/x"})
+    _assert_clear_error(result, *words)
+    assert "usage:" in result.stderr
+
+
+def _run_into_closed_pipe(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    """The command with its stdout a pipe whose reader has gone (what ``| head`` leaves)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            autotune_command(*args),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+def test_a_reader_that_goes_away_ends_tasks_quietly() -> None:
+    result = _run_into_closed_pipe("tasks")
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == ""
+
+
+def test_a_reader_that_goes_away_ends_create_and_status_quietly(storage_url: str) -> None:
+    """``create … | head -1`` and ``status X | head`` ended in a BrokenPipeError traceback
+    (issue 17 item 15, issue 15)."""
+    for argv in (["create", QUICKSTART], ["status", "quickstart"], ["status"]):
+        result = _run_into_closed_pipe(*argv, "--storage", storage_url)
+        assert result.returncode == 141, (argv, result.stderr)
+        assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, argv
