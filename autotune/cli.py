@@ -22,6 +22,7 @@ from autotune.campaign import create_campaign
 from autotune.campaign import delete_campaign
 from autotune.campaign import list_campaigns
 from autotune.campaign import load_campaign
+from autotune.campaign._campaign import campaign_study_names
 from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
 from autotune.report._answer import answer_dict
 from autotune.report._answer import recipe_dict
@@ -584,8 +585,7 @@ def _metrics_text(metrics) -> str:  # noqa: ANN001
 
 def _delete(args: argparse.Namespace) -> int:
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
-    campaign = load_campaign(args.name, storage)
-    names = ", ".join(study.name for study in campaign.studies)
+    names = ", ".join(campaign_study_names(args.name, storage))  # any version's campaign
     if not args.yes:
         print(f"autotune: would delete {names}; add --yes to delete", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 import subprocess
 
+import optuna
 import pytest
 
+from autotune.campaign._records import StudyKey
 from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command
 from tests.conftest import run_autotune
@@ -96,3 +98,25 @@ def test_a_reader_that_goes_away_ends_create_and_status_quietly(storage_url: str
         result = _run_into_closed_pipe(*argv, "--storage", storage_url)
         assert result.returncode == 141, (argv, result.stderr)
         assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, argv
+
+
+def test_a_campaign_stored_by_a_newer_version_can_be_deleted(storage_url: str) -> None:
+    """A stored spec with a key this version does not know made even ``delete`` fail
+    (issue 17 item 16): delete reads the studies' campaign attribute only."""
+    assert run_autotune("create", QUICKSTART, "--storage", storage_url).returncode == 0
+    storage = optuna.storages.RDBStorage(storage_url)
+    spec_key = StudyKey.SPEC.value
+    for study in storage.get_all_studies():
+        if spec_key in study.user_attrs:
+            future = {**study.user_attrs[spec_key], "future_option": True}
+            storage.set_study_user_attr(study._study_id, spec_key, future)
+    storage.engine.dispose()
+    status = run_autotune("status", "quickstart", "--storage", storage_url)
+    _assert_clear_error(status, "future_option")  # reading it still needs this version
+    asked = run_autotune("delete", "quickstart", "--storage", storage_url)
+    _assert_clear_error(asked, "would delete quickstart")
+    deleted = run_autotune("delete", "quickstart", "--yes", "--storage", storage_url)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.startswith("deleted quickstart")
+    listed = run_autotune("status", "--storage", storage_url)
+    assert listed.stdout.strip() == "no campaigns", listed.stdout

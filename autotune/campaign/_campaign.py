@@ -182,16 +182,30 @@ def load_campaign(name: str, storage: BaseStorage) -> Campaign:
     """The campaign ``name``; CampaignNotFoundError lists the existing ones if absent."""
     stored = stored_campaign(storage, name)
     if stored is None:
-        raise CampaignNotFoundError(
-            f"no campaign {name!r} in this storage; existing campaigns: "
-            f"{', '.join(list_campaigns(storage)) or 'none'}"
-        )
+        raise _not_found(name, storage)
     return Campaign(stored, storage)
 
 
+def _not_found(name: str, storage: BaseStorage) -> CampaignNotFoundError:
+    return CampaignNotFoundError(
+        f"no campaign {name!r} in this storage; existing campaigns: "
+        f"{', '.join(list_campaigns(storage)) or 'none'}"
+    )
+
+
+def campaign_study_names(name: str, storage: BaseStorage) -> list[str]:
+    """The names of the campaign's studies, from their campaign attribute alone: no spec or
+    facts parsed, so a campaign stored by a newer version (keys this one does not know)
+    can still be listed and deleted. CampaignNotFoundError if it has none."""
+    names = [s.study_name for s in storage.get_all_studies() if campaign_of(s.user_attrs) == name]
+    if not names:
+        raise _not_found(name, storage)
+    return names
+
+
 def delete_campaign(name: str, storage: BaseStorage) -> list[str]:
-    """Delete every study of the campaign; returns their names."""
-    names = [study.name for study in load_campaign(name, storage).studies]
+    """Delete every study of the campaign, whatever version stored it; returns their names."""
+    names = campaign_study_names(name, storage)
     for study_name in names:
         optuna.delete_study(study_name=study_name, storage=storage)
     return names
