@@ -29,6 +29,7 @@ from autotune.campaign._records import BoundaryCheck
 from autotune.campaign._records import BoundaryFinding
 from autotune.campaign._snapshot import StudySnapshot
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
+from autotune.campaign._trial_attrs import ATTR_STEPS_TRAINED
 from autotune.pruning import rung_reports
 from autotune.pruning import rung_steps
 from autotune.spec import CategoricalParam
@@ -180,7 +181,7 @@ def widened_trials(
 
 def _carry(trial: FrozenTrial, distributions: Mapping[str, BaseDistribution]) -> FrozenTrial:
     copy = carried_over(trial, distributions)
-    copy.user_attrs = {**copy.user_attrs, ATTR_CARRIED_FROM: trial.number}
+    copy.user_attrs = {**copy.user_attrs, ATTR_CARRIED_FROM: trial.number, ATTR_STEPS_TRAINED: 0}
     return copy
 
 

@@ -151,11 +151,15 @@ def trial_steps(trial: FrozenTrial, default_budget: int) -> int:
     return max(0, int(done) - resumed)
 
 
+def steps_trained(trial: FrozenTrial, default_budget: int) -> int:
+    """The steps this trial trained itself, the number its ``steps_trained`` attribute
+    records: `trial_steps`, but 0 for a widened stage's copy (its original trained them)."""
+    return 0 if ATTR_CARRIED_FROM in trial.user_attrs else trial_steps(trial, default_budget)
+
+
 def steps_spent(trials: Sequence[FrozenTrial], default_budget: int, carried: bool) -> int:
     """The steps a study's trials cost (``carried``: count a widened stage's copies too,
-    the steps the stage spent before it widened)."""
-    return sum(
-        trial_steps(t, default_budget)
-        for t in trials
-        if carried or ATTR_CARRIED_FROM not in t.user_attrs
-    )
+    the steps the stage spent before it widened); without, every step is counted once."""
+    if carried:
+        return sum(trial_steps(t, default_budget) for t in trials)
+    return sum(steps_trained(t, default_budget) for t in trials)

@@ -56,6 +56,8 @@ ATTR_RESUMED_FROM = "resumed_from_step"
 ATTR_RESUME_ERROR = "resume_error"
 ATTR_MAX_TRAIN_STEPS = "max_train_steps"  # the trial's budget, set before it trains
 ATTR_STEPS_DONE = "steps_done"  # steps the run reached, resumed ones included
+# steps this trial trained itself: steps_done - resumed_from_step (0 for a carried copy)
+ATTR_STEPS_TRAINED = "steps_trained"
 ATTR_BEST_STEP = "best_step"
 TRIVIAL_PREFIX = "trivial_"  # trivial_<metric>: the trivial predictor's value (baseline)
 ATTR_CARRIED_FROM = "carried_from"  # a widened stage's copy of a finished trial

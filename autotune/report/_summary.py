@@ -187,12 +187,13 @@ def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
 
 
 def budget_lines(campaign: Campaign) -> list[str]:
-    """Steps spent against the total budget, and how the budget was shared out."""
+    """Steps trained (one number, every campaign), against the total budget if there is one,
+    and how the budget was shared out."""
     budget = campaign.spec.budget
     spent = campaign.steps_spent()
     if budget is None:
         return [f"steps trained: {spent:,} (no total budget set)"]
-    lines = [f"steps: {spent:,} spent of the {budget.steps:,}-step budget"]
+    lines = [f"steps trained: {spent:,} of the {budget.steps:,}-step budget"]
     plan = campaign.budget_plan()
     return lines + (
         plan.lines()

@@ -39,6 +39,7 @@ from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+from autotune.campaign._trial_attrs import ATTR_STEPS_TRAINED
 from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.spec import SearchSpace
@@ -142,6 +143,7 @@ def result_attrs(result: training.TrainResult) -> dict[str, Any]:
         "best_step": result.best.step,
         ATTR_STEPS_DONE: result.steps_done,
         ATTR_RESUMED_FROM: result.resumed_from_step,
+        ATTR_STEPS_TRAINED: result.steps_done - result.resumed_from_step,
         "wall_time_s": round(result.wall_time_s, 3),
         "examples_per_s": round(result.examples_per_s, 1),
         "evaluated_model": result.evaluated_model.value,
@@ -241,8 +243,15 @@ def _prune(trial: optuna.Trial, reason: str, steps_done: int | None = None) -> N
     """Stop the trial as PRUNED with its reason (and how far it trained, when known)."""
     trial.set_user_attr(ATTR_PRUNED_REASON, reason)
     if steps_done is not None:
-        trial.set_user_attr(ATTR_STEPS_DONE, steps_done)
+        record_steps(trial, steps_done)
     raise optuna.TrialPruned(reason)
+
+
+def record_steps(trial: optuna.Trial, steps_done: int) -> None:
+    """How far the trial's run got, and the steps it trained itself (resumed ones not)."""
+    resumed = int(trial.user_attrs.get(ATTR_RESUMED_FROM) or 0)
+    trial.set_user_attr(ATTR_STEPS_DONE, steps_done)
+    trial.set_user_attr(ATTR_STEPS_TRAINED, max(0, steps_done - resumed))
 
 
 class _TuningObjective(_Objective):
@@ -435,12 +444,17 @@ class _SweepObjective(_Objective):
                 raise _Fitted(evaluation.step)
 
         try:
-            training.train(hparams, self.task, self.budget(trial), on_eval, training.TRAIN_LOSS)
+            result = training.train(
+                hparams, self.task, self.budget(trial), on_eval, training.TRAIN_LOSS
+            )
+            record_steps(trial, result.steps_done)
         except _Fitted as fitted:
             steps = int(fitted.args[0])
+            record_steps(trial, steps)
             trial.set_user_attr(ATTR_STEPS_TO_FIT, steps)
             return float(steps)
         except training.NonFiniteLossError as error:
+            record_steps(trial, error.step)
             trial.set_user_attr(ATTR_DIVERGED, str(error))
         trial.set_user_attr(ATTR_STEPS_TO_FIT, None)
         return math.inf
