@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Stage
+from autotune.campaign import TransitionKind
 from autotune.campaign import advance
 from autotune.campaign import load_campaign
 from autotune.campaign import stage_base_hparams
@@ -252,16 +253,20 @@ class Worker:
     def _advance(self) -> bool:
         """Move to the next stage/round (creating it if first); False when done or stopped."""
         name = self._campaign.name
-        advance(name, self._storage)
+        transition = advance(name, self._storage)
         self._campaign = load_campaign(name, self._storage)
         latest = self._campaign.current
         if latest.name == self._round.study.study_name:
-            stopped = self._campaign.stopped
-            if stopped is not None:
-                _logger.error("campaign %s stopped: %s", name, stopped)
-            return False
-        _logger.info("campaign %s: %s", name, latest.label)
-        self._round = self._open_round(latest)
+            if transition.kind in (TransitionKind.FINISHED, TransitionKind.STOP):
+                stopped = self._campaign.stopped
+                if stopped is not None:
+                    _logger.error("campaign %s stopped: %s", name, stopped)
+                return False
+            if transition.kind is TransitionKind.WAIT:  # another worker's trial: wait
+                self._stop_requested.wait(self._options.idle_poll_s)
+        else:
+            _logger.info("campaign %s: %s", name, latest.label)
+        self._round = self._open_round(latest)  # a study can gain trials (PROMOTE_MORE)
         return True
 
     def _reached_max_trials(self, outcomes: Counter[TrialOutcome]) -> bool:
