@@ -12,6 +12,7 @@ from autotune import training
 from autotune._domains import MODEL_DOMAINS
 from autotune._domains import TRAINING_DOMAINS
 from autotune._domains import Domain
+from autotune._errors import SpecError
 from autotune.spec import Direction
 from autotune.spec import StudySpec
 from autotune.spec import TaskFacts
@@ -44,9 +45,46 @@ def _domains(name: str, hyperparameters: frozenset[str]) -> dict[str, Domain]:
 
 def load_checked_study_spec(path: str | Path) -> StudySpec:
     """A study spec file, validated and checked against its task (automatic mode included)."""
-    return load_study_spec(path, task_facts)
+    spec = load_study_spec(path, task_facts)
+    check_step_fits_data(spec, str(path))
+    return spec
 
 
 def check_spec_task(spec: StudySpec, source: str) -> None:
     """SpecError if ``spec``'s task is missing here or does not fit it (at worker start)."""
     check_against_task(spec, task_facts, source)
+    check_step_fits_data(spec, source)
+
+
+def check_step_fits_data(spec: StudySpec, source: str) -> None:
+    """SpecError if one optimizer step takes more rows than the task trains on.
+
+    Such a step would walk the training set many times over (batch_size 1e9 or 100000
+    accumulated micro-batches hung the worker, silent, its trial RUNNING); the whole
+    training set in one step is the most any step can usefully see.
+    """
+    problems = list(step_problems(spec, training_rows(spec.task)))
+    if problems:
+        raise SpecError(source, problems)
+
+
+def training_rows(task_name: str) -> int:
+    """How many rows the task's default period trains on (its re-evaluation periods as many)."""
+    return len(training.get_task(task_name).data().train_y)
+
+
+def step_problems(spec: StudySpec, rows: int) -> list[str]:
+    """What in batch_size and gradient_accumulation_steps exceeds ``rows`` training rows."""
+    batch, micro = spec.batch_size, spec.gradient_accumulation_steps
+    if batch > rows:
+        return [
+            f"batch_size: {batch} is more than the {rows} training rows of task "
+            f"{spec.task!r}; allowed: 1 to {rows}"
+        ]
+    if batch * micro > rows:
+        return [
+            f"gradient_accumulation_steps: {micro} micro-batches of batch_size {batch} take "
+            f"{batch * micro} rows per step, more than the {rows} training rows of task "
+            f"{spec.task!r}; allowed: 1 to {rows // batch} with batch_size {batch}"
+        ]
+    return []
