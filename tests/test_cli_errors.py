@@ -120,3 +120,40 @@ def test_a_campaign_stored_by_a_newer_version_can_be_deleted(storage_url: str) -
     assert deleted.stdout.startswith("deleted quickstart")
     listed = run_autotune("status", "--storage", storage_url)
     assert listed.stdout.strip() == "no campaigns", listed.stdout
+
+
+FIRST_STUDY = "quickstart/baseline/1"  # the name create gives quickstart's first study
+
+
+def _foreign_study(storage_url: str, direction: str, trials: int) -> None:
+    study = optuna.create_study(study_name=FIRST_STUDY, storage=storage_url, direction=direction)
+    for value in range(trials):
+        study.add_trial(optuna.trial.create_trial(value=float(value)))
+
+
+@pytest.mark.parametrize(
+    ("direction", "trials", "words"),
+    [
+        ("maximize", 0, ["it is to maximize, the campaign to minimize"]),
+        ("minimize", 2, ["it has 2 trial(s) autotune did not make"]),
+    ],
+    ids=["other-direction", "foreign-trials"],
+)
+def test_create_refuses_a_foreign_study_of_a_campaign_studys_name(
+    storage_url: str, direction: str, trials: int, words: list[str]
+) -> None:
+    """create adopted any Optuna study of its first study's name, so the baseline check
+    then passed on foreign data (issue 17 item 7)."""
+    _foreign_study(storage_url, direction, trials)
+    result = run_autotune("create", QUICKSTART, "--storage", storage_url)
+    _assert_clear_error(result, f"an Optuna study named {FIRST_STUDY!r} exists already", *words)
+    assert "no campaigns" in run_autotune("status", "--storage", storage_url).stdout
+
+
+def test_create_completes_its_own_interrupted_attempt(storage_url: str) -> None:
+    """An empty study of the right direction is what an interrupted create leaves."""
+    _foreign_study(storage_url, "minimize", 0)
+    result = run_autotune("create", QUICKSTART, "--storage", storage_url)
+    assert result.returncode == 0, result.stderr
+    assert "created: campaign 'quickstart'" in result.stdout
+

@@ -15,6 +15,7 @@ import warnings
 import optuna
 from optuna.storages import BaseStorage
 
+from autotune._errors import CampaignExistsError
 from autotune._errors import CampaignNotFoundError
 from autotune.campaign._plain import plain
 from autotune.campaign._plan import NewStudy
@@ -78,12 +79,14 @@ def create_stage_study(
     """Create (or, after an interrupted attempt, complete) a stage/round study; publish it
     last, so readers never see a study half made."""
     plan = new.plan
+    direction = _direction(spec, plan.stage)
     study = optuna.create_study(
         study_name=plan.study_name(spec.name),
         storage=storage,
-        direction=_direction(spec, plan.stage),
+        direction=direction,
         load_if_exists=True,
     )
+    _refuse_foreign(study, spec, direction)
     with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged since
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([_value_name(spec, plan.stage)])  # the dashboard's axis label
@@ -98,6 +101,37 @@ def create_stage_study(
     _add_trials(study, new)
     study.set_user_attr(StudyKey.CAMPAIGN.value, spec.name)
     return study
+
+
+def _refuse_foreign(
+    study: optuna.Study, spec: StudySpec, direction: optuna.study.StudyDirection
+) -> None:
+    """CampaignExistsError if a study of this name is not ours to complete: autotune's
+    unpublished attempt has the campaign's direction, spec hash (or none yet) and only
+    trials autotune queued or carried; anything else is someone else's Optuna study."""
+    attrs = study.user_attrs
+    if attrs.get(StudyKey.CAMPAIGN.value) == spec.name:
+        return  # published by this campaign already
+    problems = []
+    if study.direction != direction:
+        problems.append(
+            f"it is to {study.direction.name.lower()}, the campaign to {direction.name.lower()}"
+        )
+    if attrs.get(StudyKey.SPEC_HASH.value) not in (None, spec.spec_hash):
+        problems.append("it was made for another spec")
+    foreign = [
+        t.number
+        for t in study.get_trials(deepcopy=False)
+        if ATTR_QUEUED_AS not in t.user_attrs and ATTR_CARRIED_FROM not in t.user_attrs
+    ]
+    if foreign:
+        problems.append(f"it has {len(foreign)} trial(s) autotune did not make")
+    if problems:
+        raise CampaignExistsError(
+            f"an Optuna study named {study.study_name!r} exists already and is not campaign "
+            f"{spec.name!r}'s ({'; '.join(problems)}); choose another campaign name (--name) "
+            "or delete that study"
+        )
 
 
 def _add_trials(study: optuna.Study, new: NewStudy) -> None:
