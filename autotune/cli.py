@@ -306,7 +306,24 @@ def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentP
 
 
 def _artifacts(args: argparse.Namespace) -> str:
-    return args.artifacts or str(args.state_dir / "artifacts")
+    location = args.artifacts or str(args.state_dir / "artifacts")
+    if not location.startswith("s3://"):
+        _check_directory(Path(location), "--artifacts", " or s3://BUCKET")
+    return location
+
+
+def _check_directory(path: Path, what: str, also: str = "") -> None:
+    """AutotuneError if ``path`` exists but is no directory (mkdir's "File exists" said
+    nothing of what was wrong)."""
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError):  # an unusable path: mkdir reports it
+        return
+    if exists and not is_dir:
+        raise AutotuneError(
+            f"{what} {path} is a file, not a directory; allowed: a directory (new or "
+            f"existing){also}"
+        )
 
 
 def _plain_command(commands, name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
@@ -488,6 +505,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        _check_directory(args.out, "--out")
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
     campaign = load_campaign(args.name, storage)
     report = _write_report(campaign, args.out or args.state_dir / "reports" / campaign.name)

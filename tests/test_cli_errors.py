@@ -157,3 +157,27 @@ def test_create_completes_its_own_interrupted_attempt(storage_url: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "created: campaign 'quickstart'" in result.stdout
 
+
+def test_campaign_not_found_names_the_closest_few(storage_url: str) -> None:
+    """The error listed every campaign in the storage (issue 17 item 17)."""
+    names = [f"campaign-{i:02d}" for i in range(12)] + ["quickstart"]
+    for name in names:
+        study = optuna.create_study(study_name=f"{name}/x", storage=storage_url)
+        study.set_user_attr(StudyKey.CAMPAIGN.value, name)
+    result = run_autotune("status", "quickstrat", "--storage", storage_url)
+    _assert_clear_error(result, "no campaign 'quickstrat'", "13 campaigns, the closest by name:")
+    closest = result.stderr.split("the closest by name: ")[1].split(" (")[0].split(", ")
+    assert closest[0] == "quickstart" and len(closest) == 5, result.stderr
+
+
+def test_a_file_where_a_directory_belongs_is_named(storage_url: str, tmp_path: Path) -> None:
+    """--artifacts or report --out naming a regular file said only "File exists"."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("", encoding="utf-8")
+    assert run_autotune("create", QUICKSTART, "--storage", storage_url).returncode == 0
+    report = run_autotune("report", "quickstart", "--out", str(a_file), "--storage", storage_url)
+    _assert_clear_error(report, f"--out {a_file} is a file, not a directory")
+    worker = run_autotune(
+        "worker", "quickstart", "--artifacts", str(a_file), "--storage", storage_url
+    )
+    _assert_clear_error(worker, f"--artifacts {a_file} is a file", "or s3://BUCKET")

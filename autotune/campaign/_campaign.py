@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import csv
 from dataclasses import dataclass
 from datetime import datetime
+import difflib
 import json
 import math
 from pathlib import Path
@@ -186,11 +187,22 @@ def load_campaign(name: str, storage: BaseStorage) -> Campaign:
     return Campaign(stored, storage)
 
 
+NAMES_SHOWN = 5
+
+
 def _not_found(name: str, storage: BaseStorage) -> CampaignNotFoundError:
-    return CampaignNotFoundError(
-        f"no campaign {name!r} in this storage; existing campaigns: "
-        f"{', '.join(list_campaigns(storage)) or 'none'}"
-    )
+    """The error for a missing campaign: the existing ones, or with many, the few closest
+    by name (a storage with thousands would print them all)."""
+    names = list_campaigns(storage)
+    if len(names) <= NAMES_SHOWN:
+        existing = f"existing campaigns: {', '.join(names) or 'none'}"
+    else:
+        closest = difflib.get_close_matches(name, names, n=NAMES_SHOWN, cutoff=0.0)
+        existing = (
+            f"{len(names)} campaigns, the closest by name: {', '.join(closest)} "
+            "(autotune status lists them all)"
+        )
+    return CampaignNotFoundError(f"no campaign {name!r} in this storage; {existing}")
 
 
 def campaign_study_names(name: str, storage: BaseStorage) -> list[str]:

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import enum
+
+
+class LossCause(enum.Enum):
+    """Why a loss is not finite, as far as the loop can tell: the hint its error gives."""
+
+    UPDATES = "learning rate too high?"  # finite with the initial weights; updates broke it
+    MODEL_OUTPUT = (
+        "before any update: the model's output is already non-finite with its initial "
+        "weights, so the learning rate is not the cause; check the model and its "
+        "initialisation"
+    )
+    LOSS = (
+        "before any update, on finite model outputs: the learning rate is not the cause; "
+        "check the task's loss and the data"
+    )
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became nan or inf; training stopped at that step."""
 
-    def __init__(self, step: int, value: float) -> None:
-        super().__init__(f"training loss became {value} at step {step} (learning rate too high?)")
+    def __init__(self, step: int, value: float, cause: LossCause = LossCause.UPDATES) -> None:
+        super().__init__(f"training loss became {value} at step {step} ({cause.value})")
         self.step = step
         self.value = value
+        self.cause = cause
 
-    def __reduce__(self) -> tuple[type[NonFiniteLossError], tuple[int, float]]:
-        return (type(self), (self.step, self.value))
+    def __reduce__(self) -> tuple[type[NonFiniteLossError], tuple[int, float, LossCause]]:
+        return (type(self), (self.step, self.value, self.cause))
 
 
 USER_TASK_FORM = "package.module:factory"

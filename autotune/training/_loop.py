@@ -33,6 +33,7 @@ from ._config import TrainingHyperparameters
 from ._config import build_optimizer
 from ._ema import ExponentialMovingAverage
 from ._errors import CheckpointMismatchError
+from ._errors import LossCause
 from ._errors import NonFiniteLossError
 from ._hparams import check_known
 from ._period import Period
@@ -287,10 +288,11 @@ class _Run:
         total = 0.0
         for _ in range(micro):
             rows = next(self.batches)
-            loss = task.loss(model(data.train_x[rows]), data.train_y[rows])
+            output = model(data.train_x[rows])
+            loss = task.loss(output, data.train_y[rows])
             value = loss.item()
             if not math.isfinite(value):
-                raise NonFiniteLossError(step, value)
+                raise NonFiniteLossError(step, value, _cause(step, output))
             (loss if micro == 1 else loss / micro).backward()
             total += value
         self.optimizer.step()
@@ -341,6 +343,16 @@ class _Run:
         torch.set_rng_state(state["torch_rng"])
         self.batches.load_state_dict(state["batches"])
         self.tracker.load_state_dict(state["tracker"])
+
+
+def _cause(step: int, output: object) -> LossCause:
+    """Step 1 runs on the initial weights: a non-finite loss there is not the learning
+    rate's doing, and the output (a tensor, or a tuple of them) says whether the model's."""
+    if step > 1:
+        return LossCause.UPDATES
+    tensors = output if isinstance(output, tuple | list) else (output,)
+    finite = all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor))
+    return LossCause.LOSS if finite else LossCause.MODEL_OUTPUT
 
 
 def _fingerprint(
