@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from collections.abc import Sequence
+import importlib.metadata
 import json
 import logging
 import os
@@ -102,13 +103,44 @@ def _broken_pipe() -> int:
     return EXIT_BROKEN_PIPE
 
 
+EXAMPLES = """\
+examples:
+  autotune run studies/quickstart.yaml     create a campaign, run it with local workers
+  autotune status quickstart               its progress (no name: list the campaigns)
+  autotune best quickstart                 the best configuration so far, as JSON
+  autotune export quickstart               the recommended recipe, as YAML
+  autotune dashboard                       optuna-dashboard on the embedded server
+  autotune create studies/quickstart.yaml --storage postgresql://user@host/db
+  autotune worker quickstart --storage postgresql://user@host/db   (on every machine)
+
+COMMAND --help shows a command's options."""
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("autotune")
+    except importlib.metadata.PackageNotFoundError:  # a checkout that was never installed
+        return "unknown version"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="autotune", description="Tune PyTorch training with Optuna on PostgreSQL."
+        prog="autotune",
+        description="Tune PyTorch training with Optuna on PostgreSQL.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"autotune {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = _command(commands, "run", "create a campaign and run it with local workers", _run)
+    run = _command(
+        commands,
+        "run",
+        "create a campaign and run it with local workers",
+        _run,
+        trials=True,
+        artifacts=True,
+    )
     run.add_argument("spec", type=Path, help="study spec file, e.g. studies/quickstart.yaml")
     run.add_argument("--name", help="campaign name (default: the spec's name)")
     run.add_argument("--workers", type=int, help="local worker processes (default: the spec's)")
@@ -117,10 +149,21 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("spec", type=Path, help="study spec file")
     create.add_argument("--name", help="campaign name (default: the spec's name)")
 
-    worker = _command(commands, "worker", "run trials of a campaign until its budget", _worker)
+    worker = _command(
+        commands,
+        "worker",
+        "run trials of a campaign until its budget",
+        _worker,
+        trials=True,
+        artifacts=True,
+    )
     worker.add_argument("name", help="campaign name")
     worker.add_argument("--max-trials", type=int, help="exit after running this many trials")
-    worker.add_argument("--worker-id", default=f"{os.uname().nodename}-{os.getpid()}")
+    worker.add_argument(
+        "--worker-id",
+        default=f"{os.uname().nodename}-{os.getpid()}",
+        help="this worker's name in its trials and messages (default HOST-PID)",
+    )
     worker.add_argument("--threads", type=_threads, default=1, help="torch threads (default 1)")
     worker.add_argument(
         "--outage-limit",
@@ -180,15 +223,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="hyperparameters over the task's defaults, e.g. hidden_units=128",
     )
-    probe.add_argument("--max-batch-size", type=int, default=4096)
+    probe.add_argument(
+        "--max-batch-size", type=int, default=4096, help="largest batch size tried (default 4096)"
+    )
     probe.add_argument("--min-gain", type=float, default=0.10, help="per doubling (default 0.10)")
     probe.add_argument(
         "--memory-cap-mib", type=_memory_mib, help="stop above this estimated memory"
     )
-    probe.add_argument("--steps", type=int, default=20, help="timed steps per batch size")
+    probe.add_argument(
+        "--steps", type=int, default=20, help="timed steps per batch size (default 20)"
+    )
     probe.add_argument("--threads", type=_threads, default=1, help="torch threads (default 1)")
 
-    dashboard = _command(commands, "dashboard", "open optuna-dashboard on the storage", _dashboard)
+    dashboard = _command(
+        commands, "dashboard", "open optuna-dashboard on the storage", _dashboard, artifacts=True
+    )
     dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     dashboard.add_argument(
         "--port", type=_int_in(1, MAX_PORT), default=8080, help="TCP port (default 8080)"
@@ -212,6 +261,7 @@ MAX_MEMORY_MIB = 2**30  # a petabyte
 MAX_HEARTBEAT_S = 3600  # threads wait this long; far longer overflows their timeouts
 MAX_GRACE_S = 7 * 24 * 3600
 MAX_PORT = 65535
+DEFAULT_HEARTBEAT = HeartbeatSettings()
 
 
 def _int_in(low: int, high: int, unit: str = "") -> Callable[[str], int]:
@@ -263,7 +313,17 @@ def _memory_mib(text: str) -> float:
     return value
 
 
-def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentParser:  # noqa: ANN001
+def _command(  # noqa: PLR0913
+    commands,  # noqa: ANN001
+    name: str,
+    help_text: str,
+    handler,  # noqa: ANN001
+    *,
+    trials: bool = False,
+    artifacts: bool = False,
+) -> argparse.ArgumentParser:
+    """A command on the storage; ``trials``: it runs trials (heartbeat options),
+    ``artifacts``: it opens the checkpoint store. Readers get neither."""
     parser = _plain_command(commands, name, help_text, handler)
     parser.add_argument(
         "--storage",
@@ -276,33 +336,39 @@ def _command(commands, name: str, help_text: str, handler) -> argparse.ArgumentP
         default=DEFAULT_STATE_DIR,
         help="where the embedded server keeps its data and logs (default .autotune)",
     )
+    if trials:
+        _trial_options(parser)
+    if artifacts:
+        parser.add_argument(
+            "--artifacts",
+            default=os.environ.get(ARTIFACTS_ENV) or None,
+            metavar="DIR_OR_S3",
+            help=(
+                f"checkpoint store shared by all workers: a directory or s3://BUCKET "
+                f"(default: ${ARTIFACTS_ENV}, else STATE_DIR/artifacts)"
+            ),
+        )
+    return parser
+
+
+def _trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heartbeat-interval",
         type=_int_in(1, MAX_HEARTBEAT_S, "seconds"),
-        default=10,
+        default=DEFAULT_HEARTBEAT.interval_s,
         metavar="SECONDS",
         help="how often a worker reports that its running trial is alive (default 10)",
     )
     parser.add_argument(
         "--grace-period",
         type=_int_in(2, MAX_GRACE_S, "seconds"),
-        default=60,
+        default=DEFAULT_HEARTBEAT.grace_period_s,
         metavar="SECONDS",
         help=(
             "a running trial silent this long is taken as dead and retried; more than "
             "the heartbeat interval (default 60)"
         ),
     )
-    parser.add_argument(
-        "--artifacts",
-        default=os.environ.get(ARTIFACTS_ENV) or None,
-        metavar="DIR_OR_S3",
-        help=(
-            f"checkpoint store shared by all workers: a directory or s3://BUCKET "
-            f"(default: ${ARTIFACTS_ENV}, else STATE_DIR/artifacts)"
-        ),
-    )
-    return parser
 
 
 def _artifacts(args: argparse.Namespace) -> str:
@@ -336,7 +402,9 @@ def _plain_command(commands, name: str, help_text: str, handler) -> argparse.Arg
 def _heartbeat(args: argparse.Namespace) -> HeartbeatSettings:
     try:
         return HeartbeatSettings(
-            args.heartbeat_interval, args.grace_period, retry_inherits=INHERITED_BY_RETRIES
+            getattr(args, "heartbeat_interval", DEFAULT_HEARTBEAT.interval_s),  # readers: none
+            getattr(args, "grace_period", DEFAULT_HEARTBEAT.grace_period_s),
+            retry_inherits=INHERITED_BY_RETRIES,
         )
     except ValueError as error:
         raise AutotuneError(str(error)) from None

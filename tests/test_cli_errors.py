@@ -51,7 +51,7 @@ def test_a_database_that_refuses_a_write_is_a_clear_error(storage_url: str) -> N
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["status", "--heartbeat-interval", "99999999999"], ["[1, 3600] seconds"]),
+        (["worker", "x", "--heartbeat-interval", "99999999999"], ["[1, 3600] seconds"]),
         (["worker", "x", "--heartbeat-interval", "0"], ["--heartbeat-interval", "[1, 3600]"]),
         (["worker", "x", "--grace-period", "1e9"], ["--grace-period: not an int: '1e9'"]),
         (["dashboard", "--port", "99999"], ["--port: 99999 is outside [1, 65535]"]),

@@ -967,7 +967,8 @@ _QUICKSTART_PATH = str(REPO_ROOT / "studies" / "quickstart.yaml")
         # Path.is_file raises OSError ENAMETOOLONG
         ["create", "a" * 5000],
         # OverflowError in the heartbeat and janitor threads, in bind() (issue 17 item 15)
-        ["status", "x", "--heartbeat-interval", "99999999999"],
+        ["worker", "x", "--heartbeat-interval", "99999999999"],
+        ["run", _QUICKSTART_PATH, "--heartbeat-interval", "99999999999"],
         ["worker", "x", "--grace-period", "99999999999"],
         ["dashboard", "--port", "99999"],
         ["dashboard", "--port", "-1"],
