@@ -181,3 +181,19 @@ def test_a_file_where_a_directory_belongs_is_named(storage_url: str, tmp_path: P
         "worker", "quickstart", "--artifacts", str(a_file), "--storage", storage_url
     )
     _assert_clear_error(worker, f"--artifacts {a_file} is a file", "or s3://BUCKET")
+
+
+def test_a_changed_spec_names_the_keys_that_changed(storage_url: str, tmp_path: Path) -> None:
+    """The "spec changed" error showed two hashes (issue 15)."""
+    assert run_autotune("create", QUICKSTART, "--storage", storage_url).returncode == 0
+    text = Path(QUICKSTART).read_text(encoding="utf-8")
+    changed = tmp_path / "quickstart.yaml"
+    changed.write_text(
+        text.replace("search_space: mlp ", f"search_space: {REPO_ROOT}/search_spaces/mlp.yaml ")
+        .replace("trials: 60 ", "trials: 20 ")
+        .replace("top_k: 4}", "top_k: 3}"),
+        encoding="utf-8",
+    )
+    result = run_autotune("create", str(changed), "--storage", storage_url)
+    words = ("exists already with a different spec", "trials: 60 -> 20", "top_k: 4 -> 3")
+    _assert_clear_error(result, *words)

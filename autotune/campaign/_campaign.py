@@ -47,6 +47,7 @@ from autotune.campaign._snapshot import stored_campaign
 from autotune.campaign._sweep import sweep_points
 from autotune.spec import Direction
 from autotune.spec import StudySpec
+from autotune.spec import spec_changes
 from autotune.storage import advisory_lock
 
 
@@ -156,10 +157,11 @@ def create_campaign(
         if spec.name in list_campaigns(storage):
             campaign = load_campaign(spec.name, storage)
             if campaign.spec.spec_hash != spec.spec_hash:
+                changes = "; ".join(spec_changes(campaign.spec, spec))
                 raise CampaignExistsError(
-                    f"campaign {spec.name!r} exists already with a different spec (stored "
-                    f"{campaign.spec.spec_hash}, given {spec.spec_hash}); choose another name "
-                    f"(--name) or delete it: autotune delete {spec.name} --yes"
+                    f"campaign {spec.name!r} exists already with a different spec (stored -> "
+                    f"given: {changes}); choose another name (--name) or delete it: "
+                    f"autotune delete {spec.name} --yes"
                 )
             return campaign, False
         check_budget(spec)

@@ -30,6 +30,7 @@ from autotune.spec._study import SamplerSpec
 from autotune.spec._study import StageSpec
 from autotune.spec._study import StepsSweepSpec
 from autotune.spec._study import StudySpec
+from autotune.spec._study import spec_changes
 from autotune.spec._task_facts import TaskFacts
 from autotune.spec._task_facts import TaskLookup
 from autotune.spec._task_facts import check_against_task
@@ -63,6 +64,7 @@ __all__ = [
     "check_against_task",
     "load_search_space",
     "load_study_spec",
+    "spec_changes",
     "study_spec_from_dict",
     "task_problems",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import enum
 import hashlib
 import json
@@ -375,3 +376,30 @@ class StudySpec(SpecModel):
         """Short digest of the spec, to tell whether two specs are the same campaign."""
         canonical = json.dumps(self.to_json_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def spec_changes(stored: StudySpec, given: StudySpec, limit: int = 8) -> list[str]:
+    """What differs between two specs, as ``key.path: old -> new`` (at most ``limit``, then
+    how many more): what a user needs to see when a campaign's name is taken by another
+    spec, where two hashes tell nothing."""
+    changes = list(_differences(stored.to_json_dict(), given.to_json_dict(), ""))
+    if len(changes) > limit:
+        changes = [*changes[:limit], f"and {len(changes) - limit} more"]
+    return changes
+
+
+def _differences(old: Any, new: Any, path: str) -> Iterator[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*old, *(k for k in new if k not in old)]:
+            where = f"{path}.{key}" if path else str(key)
+            yield from _differences(old.get(key), new.get(key), where)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            yield from _differences(a, b, f"{path}[{index}]")
+    elif old != new:
+        yield f"{path}: {_short(old)} -> {_short(new)}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else f"{text[:57]}..."
