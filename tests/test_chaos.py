@@ -395,3 +395,68 @@ def test_a_frozen_or_killed_campaign_lock_holder_stalls_workers_one_grace_period
                 process.kill()
                 process.wait()
     print(f"\nLOCK {signal_name}: round 2 began {stall:.1f} s after (grace period {GRACE_S} s)")
+
+
+REEVALUATION_INTERVAL = 50
+
+
+def reevaluation_victims(name: str, storage_url: str, past_step: int) -> set[str]:
+    """Workers running a first attempt of a re-evaluation (or baseline) trial that has
+    reported past ``past_step``: killed there, a retry from scratch would redo it all."""
+    return {
+        t.user_attrs.get(ATTR_WORKER)
+        for study, trials in all_trials(name, storage_url).items()
+        if "/joint/" not in study
+        for t in trials
+        if t.state == TrialState.RUNNING
+        and RETRY_HISTORY not in t.system_attrs
+        and max(t.intermediate_values, default=0) >= past_step
+    }
+
+
+def test_killed_reevaluation_and_baseline_trials_resume_from_their_checkpoints(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """Every training trial checkpoints: a killed re-evaluation (or baseline) run's retry
+    redoes at most one checkpoint interval (it redid all 450 steps)."""
+    spec = write_study(
+        tmp_path,
+        "rekill",
+        trials=2,
+        max_train_steps=400,
+        eval_interval=25,
+        space=space_without_early_stopping(tmp_path),
+        sampler="{type: random}",
+        baseline=True,
+        reevaluation=True,
+        pruner_min_steps=400,
+        extra=(
+            f"checkpoint_interval: {REEVALUATION_INTERVAL}\n"
+            "reevaluation: {finalists: 2, periods: 2, seeds: 1}\n"
+        ),
+    )
+    spec.write_text(spec.read_text().replace("reevaluation: {enabled: true}\n", ""))
+    assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
+    chaos = Chaos("rekill", storage_url)
+    for _ in range(2):
+        chaos.spawn()
+    deadline = time.monotonic() + 240
+    while chaos._reap():
+        assert time.monotonic() < deadline, "campaign not done in 240 s"
+        time.sleep(0.3)
+        busy = reevaluation_victims("rekill", storage_url, 2 * REEVALUATION_INTERVAL + 25)
+        victims = sorted(w for w in busy if w in chaos.workers)
+        if len(chaos.killed) < 2 and victims:
+            chaos.workers.pop(victims[0]).kill()
+            chaos.killed.append(victims[0])
+            chaos.spawn()
+
+    studies = {k: v for k, v in all_trials("rekill", storage_url).items() if "/joint/" not in k}
+    failed = [(k, t) for k, v in studies.items() for t in v if t.state == TrialState.FAIL]
+    assert [name for name, _ in failed if "/reeval/" in name], (chaos.killed, failed)
+    everything = [t for study in studies.values() for t in study]
+    assert not [t.user_attrs for t in everything if ATTR_RESUME_ERROR in t.user_attrs]
+    redone = [steps_redone(trial, studies[name]) for name, trial in failed]
+    assert max(redone) <= REEVALUATION_INTERVAL, redone
+    assert not [t for t in everything if not t.state.is_finished()]
+    print(f"\nREEVAL KILLS studies={sorted(studies)} killed={len(failed)} redone={redone}")

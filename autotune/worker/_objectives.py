@@ -173,19 +173,33 @@ def make_objective(
     if setting.stage is Stage.STEPS_SWEEP:
         return _SweepObjective(spec, stop_requested, setting)
     if setting.stage is Stage.BASELINE:
-        return _BaselineObjective(spec, stop_requested, setting)
+        return _BaselineObjective(spec, stop_requested, setting, checkpoints)
     if setting.stage is Stage.REEVALUATION:
-        return _ReevaluationObjective(spec, stop_requested, setting)
+        return _ReevaluationObjective(spec, stop_requested, setting, checkpoints)
     return _TuningObjective(spec, stop_requested, setting, checkpoints)
 
 
+AfterEval = Callable[[training.EvalResult, training.CheckpointSettings | None], None]
+"""What an objective does at an eval once it is reported and checkpointed (prune, upload)."""
+
+
 class _Objective:
-    """Shared by the objectives: one training run reported to the trial at every eval."""
+    """Shared by the objectives: one training run reported to the trial at every eval.
+
+    With an artifact store, every training trial uploads a recovery checkpoint every
+    ``spec.recovery_interval`` steps and when the worker stops; its retry resumes from the
+    latest, so a killed run redoes at most one interval.
+    """
 
     def __init__(
-        self, spec: StudySpec, stop_requested: threading.Event, setting: RoundSetting
+        self,
+        spec: StudySpec,
+        stop_requested: threading.Event,
+        setting: RoundSetting,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.spec, self.stop_requested, self.setting = spec, stop_requested, setting
+        self.checkpoints = checkpoints
         self.task = training.get_task(spec.task)
 
     def budget(self, trial: optuna.Trial) -> training.Budget:
@@ -212,140 +226,59 @@ class _Objective:
     ) -> float:
         """Train without pruning, reporting the metric at every eval; the best value (with
         ``final``, the value of the model where training ended: a recipe's)."""
-        metric = self.spec.metric.name
-
-        def on_eval(evaluation: training.EvalResult) -> None:
-            trial.report(evaluation.metrics[metric], evaluation.step)
-            self.check_stop(evaluation.step)
-
-        budget = self.budget(trial)
         try:
-            result = training.train(hparams, self.task, budget, on_eval, metric, period=period)
+            result = self.train_recovering(trial, dict(hparams), _carry_on, period)
         except training.NonFiniteLossError as error:
             _prune(trial, str(error))
         return self.finish(trial, result, final)
 
-    def finish(
-        self, trial: optuna.Trial, result: training.TrainResult, final: bool = False
-    ) -> float:
-        """Record the result's metrics; the best value of the metric, or with ``final`` the
-        last one (non-finite: pruned)."""
-        for key, value in result_attrs(result).items():
-            trial.set_user_attr(key, value)
-        metric = self.spec.metric.name
-        value = (result.final if final else result.best).metrics[metric]
-        if not math.isfinite(value):
-            _prune(trial, f"{metric} is {value}")
-        return value
-
-
-def _prune(trial: optuna.Trial, reason: str, steps_done: int | None = None) -> None:
-    """Stop the trial as PRUNED with its reason (and how far it trained, when known)."""
-    trial.set_user_attr(ATTR_PRUNED_REASON, reason)
-    if steps_done is not None:
-        record_steps(trial, steps_done)
-    raise optuna.TrialPruned(reason)
-
-
-def record_steps(trial: optuna.Trial, steps_done: int) -> None:
-    """How far the trial's run got, and the steps it trained itself (resumed ones not)."""
-    resumed = int(trial.user_attrs.get(ATTR_RESUMED_FROM) or 0)
-    trial.set_user_attr(ATTR_STEPS_DONE, steps_done)
-    trial.set_user_attr(ATTR_STEPS_TRAINED, max(0, steps_done - resumed))
-
-
-class _TuningObjective(_Objective):
-    """A tuning trial: suggest, train (resuming where possible), prune.
-
-    Returns the best validation value of the run (retrospective checkpoint selection).
-    With an artifact store, the trial uploads a recovery checkpoint every
-    ``spec.recovery_interval`` steps and when the worker stops; its retry resumes from the
-    latest. In a round whose trials may be promoted, the checkpoint a promoted trial can
-    resume from is uploaded too, when training passes it.
-    """
-
-    def __init__(
+    def train_recovering(
         self,
-        spec: StudySpec,
-        stop_requested: threading.Event,
-        setting: RoundSetting,
-        checkpoints: CheckpointStore | None,
-    ) -> None:
-        super().__init__(spec, stop_requested, setting)
-        self.checkpoints = checkpoints
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        params = suggest_from(trial, self.setting.distributions)
-        hparams = trial_hparams(self.setting.base, params, trial.user_attrs)
+        trial: optuna.Trial,
+        hparams: dict[str, Any],
+        after_eval: AfterEval,
+        period: training.Period | None = None,
+    ) -> training.TrainResult:
+        """Train, reporting the metric at every eval, then ``after_eval``; with an artifact
+        store, resume where the trial may (:func:`resume_sources`) and upload recovery
+        checkpoints."""
+        budget = self.budget(trial)
         if self.checkpoints is None:
-            return self._run(trial, hparams, None, None, None)
+            on_eval = self._on_eval(trial, budget, after_eval, None, None)
+            return self._train(trial, hparams, budget, on_eval, period, None, None)
         recovery = RecoveryCheckpoints(trial, self.checkpoints)
         with tempfile.TemporaryDirectory(prefix="autotune-") as scratch:
             settings = training.CheckpointSettings(Path(scratch) / "run", keep_last=1)
             resume = self._fetch_resume(trial, Path(scratch))
-            return self._run(trial, hparams, settings, resume, recovery)
-
-    def _run(
-        self,
-        trial: optuna.Trial,
-        hparams: dict[str, Any],
-        settings: training.CheckpointSettings | None,
-        resume: Path | None,
-        recovery: RecoveryCheckpoints | None,
-    ) -> float:
-        on_eval = self._on_eval(trial, settings, self._upload_step(hparams), recovery)
-        try:
-            result = self._train(hparams, trial, on_eval, settings, resume)
-        except training.NonFiniteLossError as error:
-            _prune(trial, str(error))
-        return self.finish(trial, result)
-
-    def _upload_step(self, hparams: Mapping[str, Any]) -> int:
-        """The eval step whose checkpoint a promoted copy of this trial could resume from."""
-        steps, later = self.setting.max_train_steps, self.setting.promote_to_steps
-        if self.checkpoints is None or later is None or self.setting.train_fraction < 1.0:
-            return 0  # nothing to promote into, or a fast-mode run on other data
-        child = {**hparams, **promotion_overrides(hparams, steps)}
-        return training.resumable_step(hparams, steps, child, later, self.spec.eval_interval)
+            on_eval = self._on_eval(trial, budget, after_eval, settings, recovery)
+            return self._train(trial, hparams, budget, on_eval, period, settings, resume)
 
     def _on_eval(
         self,
         trial: optuna.Trial,
+        budget: training.Budget,
+        after_eval: AfterEval,
         settings: training.CheckpointSettings | None,
-        upload_step: int,
         recovery: RecoveryCheckpoints | None,
     ) -> Callable[[training.EvalResult], None]:
-        metric, steps = self.spec.metric.name, self.setting.max_train_steps
+        """Report (before the checkpoint: a retry reports this run's curve up to it),
+        checkpoint, ``after_eval``, then stop if asked to (not at the last step: the result
+        is in)."""
+        metric, last = self.spec.metric.name, budget.last_step
+        interval = self.spec.recovery_interval
 
         def on_eval(evaluation: training.EvalResult) -> None:
             step = evaluation.step
             trial.report(evaluation.metrics[metric], step)
-            if settings is not None and step == upload_step:
-                self._upload(trial, settings, upload_step)
             stopping = self.stop_requested.is_set()  # read once: checkpoint, then stop
             if recovery is not None and settings is not None:
-                if takes_recovery_checkpoint(step, self.spec.recovery_interval, steps, stopping):
+                if takes_recovery_checkpoint(step, interval, last, stopping):
                     recovery.upload(settings.directory, step)
-            if stopping and step < steps:  # at the last step the result is in: finish
+            after_eval(evaluation, settings)
+            if stopping and step < last:
                 raise StopRequested(f"stop requested at step {step}")
-            last = step >= steps  # its result is in: keep it
-            if not last and trial.should_prune():
-                _prune(trial, f"successive halving at step {step}", steps_done=step)
 
         return on_eval
-
-    def _upload(
-        self, trial: optuna.Trial, settings: training.CheckpointSettings, step: int
-    ) -> None:
-        assert self.checkpoints is not None  # no settings without a store
-        path = training.latest_checkpoint(settings.directory)
-        try:
-            if path is None:
-                raise FileNotFoundError(f"no checkpoint in {settings.directory}")
-            ref = self.checkpoints.upload(trial, path, step)
-            trial.set_user_attr(ATTR_CHECKPOINT, ref.to_attr())
-        except Exception as error:  # a promoted copy then trains from scratch
-            _logger.warning("trial %d: checkpoint upload failed: %s", trial.number, error)
 
     def _fetch_resume(self, trial: optuna.Trial, scratch: Path) -> Path | None:
         """The checkpoint to resume from, downloaded, its run's curve reported; None: fresh."""
@@ -369,13 +302,15 @@ class _TuningObjective(_Objective):
 
     def _train(
         self,
-        hparams: dict[str, Any],
         trial: optuna.Trial,
+        hparams: dict[str, Any],
+        budget: training.Budget,
         on_eval: Callable[[training.EvalResult], None],
+        period: training.Period | None,
         settings: training.CheckpointSettings | None,
         resume: Path | None,
     ) -> training.TrainResult:
-        budget, metric = self.budget(trial), self.spec.metric.name
+        metric = self.spec.metric.name
         if resume is not None:
             try:
                 return training.train(
@@ -384,12 +319,104 @@ class _TuningObjective(_Objective):
                     budget,
                     on_eval,
                     metric,
+                    period=period,
                     checkpoints=settings,
                     resume_from=resume,
                 )
             except training.CheckpointMismatchError as error:
                 _resume_failed(trial, str(error))
-        return training.train(hparams, self.task, budget, on_eval, metric, checkpoints=settings)
+        return training.train(
+            hparams, self.task, budget, on_eval, metric, period=period, checkpoints=settings
+        )
+
+    def finish(
+        self, trial: optuna.Trial, result: training.TrainResult, final: bool = False
+    ) -> float:
+        """Record the result's metrics; the best value of the metric, or with ``final`` the
+        last one (non-finite: pruned)."""
+        for key, value in result_attrs(result).items():
+            trial.set_user_attr(key, value)
+        metric = self.spec.metric.name
+        value = (result.final if final else result.best).metrics[metric]
+        if not math.isfinite(value):
+            _prune(trial, f"{metric} is {value}")
+        return value
+
+
+def _prune(trial: optuna.Trial, reason: str, steps_done: int | None = None) -> None:
+    """Stop the trial as PRUNED with its reason (and how far it trained, when known)."""
+    trial.set_user_attr(ATTR_PRUNED_REASON, reason)
+    if steps_done is not None:
+        record_steps(trial, steps_done)
+    raise optuna.TrialPruned(reason)
+
+
+def _carry_on(evaluation: training.EvalResult, settings: object) -> None:
+    """An objective that neither prunes nor uploads at an eval."""
+
+
+def record_steps(trial: optuna.Trial, steps_done: int) -> None:
+    """How far the trial's run got, and the steps it trained itself (resumed ones not)."""
+    resumed = int(trial.user_attrs.get(ATTR_RESUMED_FROM) or 0)
+    trial.set_user_attr(ATTR_STEPS_DONE, steps_done)
+    trial.set_user_attr(ATTR_STEPS_TRAINED, max(0, steps_done - resumed))
+
+
+class _TuningObjective(_Objective):
+    """A tuning trial: suggest, train (resuming where possible), prune.
+
+    Returns the best validation value of the run (retrospective checkpoint selection). It
+    resumes from its own recovery checkpoint (a retry) or its parent's (a promoted trial).
+    In a round whose trials may be promoted, the checkpoint a promoted trial can resume
+    from is uploaded too, when training passes it.
+    """
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest_from(trial, self.setting.distributions)
+        hparams = trial_hparams(self.setting.base, params, trial.user_attrs)
+        after_eval = self._after_eval(trial, self._upload_step(hparams))
+        try:
+            result = self.train_recovering(trial, hparams, after_eval)
+        except training.NonFiniteLossError as error:
+            _prune(trial, str(error))
+        return self.finish(trial, result)
+
+    def _upload_step(self, hparams: Mapping[str, Any]) -> int:
+        """The eval step whose checkpoint a promoted copy of this trial could resume from."""
+        steps, later = self.setting.max_train_steps, self.setting.promote_to_steps
+        if self.checkpoints is None or later is None or self.setting.train_fraction < 1.0:
+            return 0  # nothing to promote into, or a fast-mode run on other data
+        child = {**hparams, **promotion_overrides(hparams, steps)}
+        return training.resumable_step(hparams, steps, child, later, self.spec.eval_interval)
+
+    def _after_eval(self, trial: optuna.Trial, upload_step: int) -> AfterEval:
+        """Upload the checkpoint a promoted copy resumes from; prune (not at the last step:
+        the result is in, keep it)."""
+        steps = self.setting.max_train_steps
+
+        def after_eval(
+            evaluation: training.EvalResult, settings: training.CheckpointSettings | None
+        ) -> None:
+            step = evaluation.step
+            if settings is not None and step == upload_step:
+                self._upload(trial, settings, upload_step)
+            if step < steps and trial.should_prune():
+                _prune(trial, f"successive halving at step {step}", steps_done=step)
+
+        return after_eval
+
+    def _upload(
+        self, trial: optuna.Trial, settings: training.CheckpointSettings, step: int
+    ) -> None:
+        assert self.checkpoints is not None  # no settings without a store
+        path = training.latest_checkpoint(settings.directory)
+        try:
+            if path is None:
+                raise FileNotFoundError(f"no checkpoint in {settings.directory}")
+            ref = self.checkpoints.upload(trial, path, step)
+            trial.set_user_attr(ATTR_CHECKPOINT, ref.to_attr())
+        except Exception as error:  # a promoted copy then trains from scratch
+            _logger.warning("trial %d: checkpoint upload failed: %s", trial.number, error)
 
 
 def _report_curve_of(trial: optuna.Trial, study_name: str, number: int, until_step: int) -> None:
