@@ -214,7 +214,15 @@ def _validate(model: type, data: dict[str, Any], source: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise SpecError(source, [_describe(e) for e in error.errors(include_url=False)]) from None
+        problems = [_describe(e) for e in error.errors(include_url=False)]
+        raise SpecError(source, _split_lines(problems)) from None
+
+
+def _split_lines(problems: list[str]) -> list[str]:
+    """A validator that checks several things reports each on a line of one message (one
+    error per validator is all pydantic keeps); the study's is top-level, so the lines
+    carry their own key names."""
+    return [line for problem in problems for line in problem.split("\n")]
 
 
 def _describe(error: Any) -> str:

@@ -218,14 +218,31 @@ class StudySpec(SpecModel):
         )
 
     @model_validator(mode="after")
-    def _check_checkpoint_interval(self) -> StudySpec:
+    def _check_consistency(self) -> StudySpec:
+        """Every problem between keys at once, one per line (the loader splits them)."""
+        problems = list(self._problems())
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _problems(self) -> Iterator[str]:
         interval = self.checkpoint_interval
         if interval is not None and interval % self.eval_interval:
-            raise ValueError(
+            yield (
                 f"checkpoint_interval ({interval}) must be a multiple of eval_interval "
                 f"({self.eval_interval}): checkpoints are written at evaluations"
             )
-        return self
+        if self.max_train_steps == AUTO:
+            yield from self._sweep_problems()
+        else:
+            yield from self._steps_problems(self.max_train_steps, "max_train_steps")
+        top_k = self.rounds[1].top_k if len(self.rounds) > 1 else None
+        if top_k is not None and top_k > self.trials:
+            yield f"round 2 top_k ({top_k}) exceeds trials ({self.trials})"
+        tuned_and_fixed = sorted(set(self.fixed) & set(self.search_space.params))
+        if tuned_and_fixed:
+            yield f"parameters both fixed and tuned: {', '.join(tuned_and_fixed)}"
+        yield from self._stage_problems()
 
     @property
     def recovery_interval(self) -> int:
@@ -255,22 +272,7 @@ class StudySpec(SpecModel):
                 )
         return rounds
 
-    @model_validator(mode="after")
-    def _check_budgets(self) -> StudySpec:
-        if self.max_train_steps == AUTO:
-            self._check_sweep()
-        else:
-            self._check_steps(self.max_train_steps, "max_train_steps")
-        top_k = self.rounds[1].top_k if len(self.rounds) > 1 else None
-        if top_k is not None and top_k > self.trials:
-            raise ValueError(f"round 2 top_k ({top_k}) exceeds trials ({self.trials})")
-        tuned_and_fixed = sorted(set(self.fixed) & set(self.search_space.params))
-        if tuned_and_fixed:
-            raise ValueError(f"parameters both fixed and tuned: {', '.join(tuned_and_fixed)}")
-        self._check_stages()
-        return self
-
-    def _check_stages(self) -> None:
+    def _stage_problems(self) -> Iterator[str]:
         if self.stages is None:
             return
         known = self.search_space.group_names
@@ -278,18 +280,18 @@ class StudySpec(SpecModel):
         for index, stage in enumerate(self.stages):
             for group in stage.groups:
                 if group not in known:
-                    raise ValueError(
+                    yield (
                         f"stages[{index}].groups: no group {group!r} in the search space; "
                         f"its groups: {', '.join(known)}"
                     )
                 if group in seen:
-                    raise ValueError(f"stages[{index}].groups: group {group!r} is tuned twice")
+                    yield (f"stages[{index}].groups: group {group!r} is tuned twice")
                 seen.append(group)
         labels = [stage.label for stage in self.stages]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"stage names must differ, got {labels}")
+            yield (f"stage names must differ, got {labels}")
         if self.stages[0].groups[0] != known[0]:
-            raise ValueError(
+            yield (
                 f"the first stage must tune the {known[0]!r} group first (learning rate "
                 f"first), got {list(self.stages[0].groups)}"
             )
@@ -319,31 +321,32 @@ class StudySpec(SpecModel):
     def stage_sampler(self, stage: StageSpec) -> SamplerKind:
         return self.sampler.type if stage.sampler is None else stage.sampler
 
-    def _check_sweep(self) -> None:
+    def _sweep_problems(self) -> Iterator[str]:
         steps = self.steps_sweep.steps
         if steps is None:
-            raise ValueError(
+            yield (
                 "max_train_steps 'auto' needs steps_sweep.steps: how many steps each sweep "
                 "trial may train to fit the training set (e.g. a few times what you expect)"
             )
+            return
         if self.eval_interval > steps:
-            raise ValueError(
+            yield (
                 f"eval_interval ({self.eval_interval}) must not exceed steps_sweep.steps ({steps})"
             )
 
-    def _check_steps(self, max_train_steps: int, name: str) -> None:
+    def _steps_problems(self, max_train_steps: int, name: str) -> Iterator[str]:
         if self.eval_interval > max_train_steps:
-            raise ValueError(
+            yield (
                 f"eval_interval ({self.eval_interval}) must not exceed {name} ({max_train_steps})"
             )
         if self.pruner.min_steps > max_train_steps:
-            raise ValueError(
+            yield (
                 f"pruner.min_steps ({self.pruner.min_steps}) must not exceed "
                 f"{name} ({max_train_steps})"
             )
         first_round = self.round_steps(1, max_train_steps)
         if first_round < self.eval_interval:
-            raise ValueError(
+            yield (
                 f"round 1 trains {first_round} steps, fewer than eval_interval "
                 f"({self.eval_interval}); raise rounds[0].budget_fraction"
             )

@@ -296,3 +296,22 @@ def test_every_shipped_study_loads(path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "search_spaces").glob("*.yaml")), ids=str)
 def test_every_shipped_search_space_loads(path: Path) -> None:
     assert load_search_space(path).name == path.stem
+
+
+def test_every_problem_between_keys_is_reported_at_once(tmp_path: Path) -> None:
+    """Spec errors came one per run (issue 15): the study's checks across keys all report."""
+    write(tmp_path, "tiny.yaml", VALID_SPACE)
+    text = (
+        VALID_STUDY.replace("eval_interval: 10", "eval_interval: 200\ncheckpoint_interval: 150")
+        .replace("trials: 4", "trials: 2\nrounds: [{budget_fraction: 0.5}, {top_k: 3}]")
+        .replace("min_steps: 10", "min_steps: 500")
+    ) + "fixed: {learning_rate: 0.1}\n"
+    with pytest.raises(SpecError) as raised:
+        load_study_spec(write(tmp_path, "study.yaml", text))
+    assert [problem.split(" (")[0] for problem in raised.value.problems] == [
+        "checkpoint_interval",
+        "eval_interval",
+        "pruner.min_steps",
+        "round 2 top_k",
+        "parameters both fixed and tuned: learning_rate",
+    ]
