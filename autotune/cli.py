@@ -529,9 +529,16 @@ def _worker(args: argparse.Namespace) -> int:
     from autotune.worker._task_checks import check_spec_task
     from autotune.worker._worker import Worker
     from autotune.worker._worker import WorkerOptions
+    from autotune.worker._worker import open_worker_storage
 
     torch.set_num_threads(max(1, args.threads))
-    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    try:  # a database that is down is waited for, as a running worker waits out an outage
+        storage = open_worker_storage(
+            args.storage, _heartbeat(args), args.state_dir, args.outage_limit
+        )
+    except DatabaseUnavailableError as error:
+        print(f"autotune: error: worker {args.worker_id} gives up: {error}", file=sys.stderr)
+        return 1
     campaign = load_campaign(args.name, storage)
     check_spec_task(campaign.spec, f"campaign {args.name!r}")  # the task must be here
     try:

@@ -38,6 +38,7 @@ from autotune.storage._outage import backoff_delays
 from autotune.storage._outage import first_line
 from autotune.storage._outage import is_connection_lost
 from autotune.storage._outage import wait_for_database
+from autotune.storage._outage import wait_for_server
 from autotune.storage._retry import ATTR_ERROR
 from autotune.storage._retry import RETRY_HISTORY
 from autotune.storage._retry import RetryStaleTrial
@@ -123,5 +124,6 @@ __all__ = [
     "trial_rungs",
     "unretried_failures",
     "wait_for_database",
+    "wait_for_server",
     "writable_tables",
 ]

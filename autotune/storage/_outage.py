@@ -58,7 +58,15 @@ def wait_for_database(
 
     Raises DatabaseUnavailableError after ``limit_s`` seconds of failed attempts.
     """
-    engine = engine_of(storage)
+    return _wait_for_engine(engine_of(storage), limit_s, sleep)
+
+
+def _wait_for_engine(
+    engine: sqlalchemy.Engine,
+    limit_s: float,
+    sleep: Callable[[float], None],
+    only_absent: bool = False,
+) -> float:
     started = time.monotonic()
     for delay in backoff_delays():
         try:
@@ -66,6 +74,8 @@ def wait_for_database(
                 connection.execute(sqlalchemy.text("SELECT 1"))
             return time.monotonic() - started
         except sqlalchemy.exc.SQLAlchemyError as error:
+            if only_absent and not is_server_absent(error):
+                return time.monotonic() - started  # it answered: the caller's check says how
             waited = time.monotonic() - started
             if waited >= limit_s:
                 raise DatabaseUnavailableError(
@@ -75,6 +85,33 @@ def wait_for_database(
             _logger.warning("database unreachable, retrying in %.1f s", delay)
             sleep(min(delay, max(limit_s - waited, 0.0)))
     raise AssertionError("unreachable: backoff_delays never ends")
+
+
+def wait_for_server(
+    url: str, limit_s: float, sleep: Callable[[float], None] = time.sleep
+) -> float:
+    """Block until the server at ``url`` accepts a connection; the seconds waited.
+
+    For a worker started during an outage: it waits like a running one. Only an absent
+    server is waited for (refused, timed out, starting up or shutting down); one that
+    answers with a refusal (password, missing database) is for the caller to report.
+    Raises DatabaseUnavailableError after ``limit_s`` seconds.
+    """
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10})
+    try:
+        return _wait_for_engine(engine, limit_s, sleep, only_absent=True)
+    finally:
+        engine.dispose()
+
+
+def is_server_absent(error: BaseException) -> bool:
+    """Whether a failed connection found no server to talk to (no SQLSTATE, or class 57P:
+    starting up, shutting down), rather than a server that refused it."""
+    original = getattr(error, "orig", None)
+    code = getattr(original, "pgcode", None)
+    return isinstance(error, sqlalchemy.exc.OperationalError) and (
+        code is None or code.startswith("57P")
+    )
 
 
 def first_line(error: BaseException) -> str:

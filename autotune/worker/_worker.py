@@ -11,6 +11,7 @@ from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
 import logging
+from pathlib import Path
 import signal
 import threading
 from typing import Any
@@ -36,15 +37,20 @@ from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
 from autotune.storage import STORAGE_ERRORS
 from autotune.storage import CheckpointStore
+from autotune.storage import DatabaseUnavailableError
+from autotune.storage import HeartbeatSettings
 from autotune.storage import advisory_lock
 from autotune.storage import advisory_lock_key  # noqa: F401 (re-exported)
 from autotune.storage import first_line
 from autotune.storage import forget_rung_values
 from autotune.storage import is_connection_lost
+from autotune.storage import normalize_url
+from autotune.storage import open_storage
 from autotune.storage import record_heartbeat
 from autotune.storage import retry_failed_trial
 from autotune.storage import retry_unretried_failures
 from autotune.storage import wait_for_database
+from autotune.storage import wait_for_server
 from autotune.worker._checkpoints import discard_recovery_checkpoint
 from autotune.worker._factories import make_pruner
 from autotune.worker._factories import make_sampler
@@ -110,6 +116,18 @@ class _Periodic:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def open_worker_storage(
+    url: str | None, heartbeat: HeartbeatSettings, state_dir: Path, outage_limit_s: float
+) -> RDBStorage:
+    """The worker's storage; a server that is down is waited for up to ``outage_limit_s``
+    (DatabaseUnavailableError after), as a running worker waits out an outage."""
+    if url is not None:
+        waited = wait_for_server(normalize_url(url), outage_limit_s)
+        if waited > 0:
+            _logger.warning("database reachable after %.1f s", waited)
+    return open_storage(url, heartbeat, state_dir)
 
 
 def fail_stale_trials(study: optuna.Study, storage: RDBStorage) -> None:
@@ -289,6 +307,18 @@ class Worker:
         return trial, step
 
     def _run_trial(self, trial: optuna.Trial) -> TrialOutcome:
+        """Train and record the trial; giving up on the database, say what becomes of it."""
+        try:
+            return self._train_and_tell(trial)
+        except DatabaseUnavailableError as error:
+            raise DatabaseUnavailableError(
+                f"{error}; trial {trial.number} of {self._round.study.study_name} stays "
+                "RUNNING until the database is back: the next worker to reach it fails the "
+                "trial as stale (its heartbeat is older than the grace period) and retries "
+                "it from its last recovery checkpoint"
+            ) from None
+
+    def _train_and_tell(self, trial: optuna.Trial) -> TrialOutcome:
         interval = self._storage.get_heartbeat_interval() or 10
         heartbeat = _Periodic(
             interval, lambda: record_heartbeat(self._storage, trial), "heartbeat"
