@@ -37,10 +37,15 @@ from autotune.analysis._significance import min_pairs_to_reach
 from autotune.analysis._significance import rank_agreement
 from autotune.analysis._significance import simulate_false_positive_rate
 from autotune.analysis._significance import simulate_power
+from autotune.analysis._sweep import PLATEAU_TOLERANCE
+from autotune.analysis._sweep import PLATEAU_WINDOW
+from autotune.analysis._sweep import STABLE_MARGIN
 from autotune.analysis._sweep import BoundarySide
 from autotune.analysis._sweep import SweepDecision
 from autotune.analysis._sweep import SweepPoint
 from autotune.analysis._sweep import choose_max_train_steps
+from autotune.analysis._sweep import plateau_step
+from autotune.analysis._sweep import stable_points
 from autotune.analysis._sweep import steps_to_fit
 from autotune.analysis._sweep import sweep_learning_rates
 from autotune.analysis._topk import top_k
@@ -64,10 +69,13 @@ __all__ = [
     "MORE_FACTOR",
     "MORE_SHARE",
     "MeanInterval",
+    "PLATEAU_TOLERANCE",
+    "PLATEAU_WINDOW",
     "PairedComparison",
     "PairedTest",
     "ParamBoundary",
     "RankAgreement",
+    "STABLE_MARGIN",
     "SignificanceReport",
     "StepRecommendation",
     "SweepDecision",
@@ -85,9 +93,11 @@ __all__ = [
     "holm_adjust",
     "mean_interval",
     "min_pairs_to_reach",
+    "plateau_step",
     "rank_agreement",
     "simulate_false_positive_rate",
     "simulate_power",
+    "stable_points",
     "steps_to_fit",
     "sweep_learning_rates",
     "top_k",

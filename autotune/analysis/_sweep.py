@@ -3,6 +3,14 @@
 Train a grid of learning rates for N steps each (N: the steps some configuration needed
 to fit the training set); the steps the fastest one needs to fit become max_train_steps,
 unless the fastest learning rate sits on the grid's boundary.
+
+"Fitted" has two rules. With the task's ``fit_threshold``: the first eval whose training
+loss is at or below it (`steps_to_fit`). Without one (most user tasks cannot know the loss
+a noisy problem levels off at): the eval after which the training loss (averaged over
+`PLATEAU_WINDOW` evals) stops improving by more than `PLATEAU_TOLERANCE` of itself over
+`PLATEAU_WINDOW` evals (`plateau_step`), and only for rates that levelled off near the
+lowest loss of the sweep (`STABLE_MARGIN`): a rate too high levels off early on a worse
+loss, one too low barely moves at all.
 """
 
 from __future__ import annotations
@@ -13,6 +21,11 @@ import enum
 import math
 
 import numpy as np
+
+PLATEAU_TOLERANCE = 0.02  # relative improvement of the training loss that counts as none
+PLATEAU_WINDOW = 10  # evals averaged, and over which the improvement is measured
+ABSOLUTE_TOLERANCE = 1e-3  # of the first average: a loss falling to 0 levels off too
+STABLE_MARGIN = 0.1  # a rate's lowest loss within 10% of the sweep's lowest counts as stable
 
 
 class BoundarySide(enum.Enum):
@@ -25,11 +38,16 @@ class BoundarySide(enum.Enum):
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One sweep trial: its learning rate, the step it fitted at (None: never), its N."""
+    """One sweep trial: its learning rate, the step it fitted at (None: never), its N.
+
+    ``lowest_loss`` is set by the plateau rule (no fit threshold): the lowest training loss
+    the rate reached, which decides whether it counts as stable.
+    """
 
     learning_rate: float
     steps_to_fit: int | None
     sweep_steps: int
+    lowest_loss: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -78,8 +96,53 @@ def steps_to_fit(curve: Sequence[tuple[int, float]], threshold: float) -> int | 
     return min((step for step, value in curve if value <= threshold), default=None)
 
 
+def plateau_step(
+    curve: Sequence[tuple[int, float]],
+    tolerance: float = PLATEAU_TOLERANCE,
+    window: int = PLATEAU_WINDOW,
+) -> int | None:
+    """The eval step at which the training loss stops improving: the first whose best
+    `window`-eval moving average improves over the next `window` evals by at most
+    `tolerance` of itself (or `ABSOLUTE_TOLERANCE` of the first average, for a loss that
+    falls to 0). None: still improving when the curve ends, too short (under 2 `window`
+    evals), or a non-finite loss.
+
+    The moving average and its best-so-far, not single evals: a training loss averaged over
+    a few minibatches is noisy, and one lucky or unlucky eval must neither end nor prolong it.
+    """
+    if not (math.isfinite(tolerance) and 0 <= tolerance < 1):
+        raise ValueError(f"plateau tolerance={tolerance!r} is invalid; allowed: 0 <= t < 1")
+    if not _is_int(window) or window < 1:
+        raise ValueError(f"plateau window={window!r} is invalid; allowed: an int >= 1")
+    ordered = sorted(curve)
+    values = np.array([value for _, value in ordered], dtype=float)
+    if len(values) < 2 * window or not np.isfinite(values).all():
+        return None
+    averages = np.convolve(values, np.ones(window) / window, mode="valid")
+    best = np.minimum.accumulate(averages)
+    floor = ABSOLUTE_TOLERANCE * abs(averages[0])
+    for index in range(len(averages) - window):
+        if best[index] - best[index + window] <= max(tolerance * abs(best[index]), floor):
+            return ordered[index + window - 1][0] or None  # step 0 trains nothing
+    return None
+
+
+def stable_points(
+    results: Sequence[SweepPoint], margin: float = STABLE_MARGIN
+) -> list[SweepPoint]:
+    """The points that fitted; under the plateau rule, only those whose lowest loss is within
+    `margin` (relative) of the lowest loss of the sweep."""
+    fitted = [p for p in results if p.steps_to_fit is not None]
+    losses = [p.lowest_loss for p in results if p.lowest_loss is not None]
+    if not losses:
+        return fitted
+    floor = min(losses)
+    limit = floor + margin * abs(floor)
+    return [p for p in fitted if p.lowest_loss is not None and p.lowest_loss <= limit]
+
+
 def choose_max_train_steps(results: Sequence[SweepPoint], round_to: int) -> SweepDecision:
-    """max_train_steps = the fastest trial's steps to fit, rounded up to `round_to`.
+    """max_train_steps = the fastest stable trial's steps to fit, rounded up to `round_to`.
 
     Ties in steps go to a learning rate inside the grid if one ties (a plateau reaching
     inside is no boundary optimum), then to the lower learning rate.
@@ -92,15 +155,22 @@ def choose_max_train_steps(results: Sequence[SweepPoint], round_to: int) -> Swee
             f"sweep results with learning rates {rates} are invalid; allowed: at least 2 "
             "distinct learning rates"
         )
-    fitted = [p for p in results if p.steps_to_fit is not None]
+    fitted = stable_points(results)
     if not fitted:
         most = max(p.sweep_steps for p in results)
+        plateau = any(p.lowest_loss is not None for p in results)
+        check = (
+            f"its training loss kept improving by more than {PLATEAU_TOLERANCE:.0%} over "
+            f"{PLATEAU_WINDOW} evals"
+            if plateau
+            else "check the fit threshold"
+        )
         return SweepDecision(
             None,
             None,
             BoundarySide.NONE,
             f"no learning rate in [{rates[0]:g}, {rates[-1]:g}] fitted the training set "
-            f"within N={most} steps; raise the sweep's N (or check the fit threshold)",
+            f"within N={most} steps; raise the sweep's N ({check})",
         )
     side = {rates[0]: BoundarySide.LOW, rates[-1]: BoundarySide.HIGH}
     fastest = min(
@@ -113,10 +183,17 @@ def choose_max_train_steps(results: Sequence[SweepPoint], round_to: int) -> Swee
 
 
 def _reason(fastest: SweepPoint, steps: int, boundary: BoundarySide) -> str:
-    found = (
-        f"the fastest learning rate {fastest.learning_rate:g} fitted the training set in "
-        f"{fastest.steps_to_fit} steps: max_train_steps={steps}"
+    how = (
+        f"fitted the training set in {fastest.steps_to_fit} steps"
+        if fastest.lowest_loss is None
+        else (
+            f"stopped improving its training loss by more than {PLATEAU_TOLERANCE:.0%} over "
+            f"{PLATEAU_WINDOW} evals after {fastest.steps_to_fit} steps (lowest loss "
+            f"{fastest.lowest_loss:.4g}; no fit threshold, so the plateau of the fastest "
+            f"stable rate)"
+        )
     )
+    found = f"the fastest learning rate {fastest.learning_rate:g} {how}: max_train_steps={steps}"
     if boundary is BoundarySide.NONE:
         return found
     end, wider = ("lowest", "lower") if boundary is BoundarySide.LOW else ("highest", "higher")

@@ -9,16 +9,20 @@ from optuna.trial import TrialState
 
 from autotune.analysis import SweepPoint
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+from autotune.campaign._trial_attrs import ATTR_SWEEP_LOWEST_LOSS
 
 LEARNING_RATE = "learning_rate"
 
 
 def sweep_points(trials: Sequence[FrozenTrial], sweep_steps: int) -> list[SweepPoint]:
-    """The finished sweep trials as (learning rate, steps to fit) points."""
+    """The finished sweep trials as (learning rate, steps to fit, lowest loss) points."""
     points = []
     for trial in trials:
         if trial.state is TrialState.COMPLETE and LEARNING_RATE in trial.params:
             fitted = trial.user_attrs.get(ATTR_STEPS_TO_FIT)
             steps = int(fitted) if isinstance(fitted, int) else None
-            points.append(SweepPoint(trial.params[LEARNING_RATE], steps, sweep_steps))
+            lowest = trial.user_attrs.get(ATTR_SWEEP_LOWEST_LOSS)  # the plateau rule's
+            lowest = float(lowest) if isinstance(lowest, int | float) else None
+            rate = trial.params[LEARNING_RATE]
+            points.append(SweepPoint(rate, steps, sweep_steps, lowest))
     return points

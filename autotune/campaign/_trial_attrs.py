@@ -13,6 +13,7 @@ ATTR_RESUME = "resume_checkpoint"  # same form: the parent checkpoint a promoted
 # {"artifact_id", "step", "trial"}: the latest recovery checkpoint of this configuration's
 # run and the trial number that wrote it; a retry resumes from it.
 ATTR_RECOVERY = "recovery_checkpoint"
+ATTR_RECOVERY_ERROR = "recovery_checkpoint_error"  # the first failed upload, why
 
 ATTR_FINALIST = "finalist"  # re-evaluation runs: which finalist, period and seed replicate
 ATTR_HPARAMS = "hparams"  # the whole configuration of a baseline, sweep or re-evaluation run
@@ -51,6 +52,8 @@ the recovery checkpoint is inherited, so the retry resumes where the failed tria
 # Results and bookkeeping a run records on its trial.
 ATTR_PRUNED_REASON = "pruned_reason"
 ATTR_STEPS_TO_FIT = "steps_to_fit"  # sweep trials: steps until the training set is fitted
+# sweep trials without a fit threshold: the lowest training loss (which rates are stable)
+ATTR_SWEEP_LOWEST_LOSS = "sweep_lowest_loss"
 ATTR_DIVERGED = "diverged"
 ATTR_RESUMED_FROM = "resumed_from_step"
 ATTR_RESUME_ERROR = "resume_error"

@@ -299,6 +299,41 @@ def sweep_plot(
     return _sweep_figure(fitted, unfitted, max_steps, chosen, star, title)
 
 
+def sweep_curves_plot(
+    curves: Mapping[str, Mapping[int, float]],
+    measured: int | None,
+    path: Path,
+    title: str = "max_train_steps sweep: training loss by learning rate",
+) -> go.Figure:
+    """Each sweep trial's training loss against step (log y), the measured max_train_steps a
+    red vertical line: where a fit threshold was reached or the loss stopped improving."""
+    lines = {name: _finite_curve(curve) for name, curve in curves.items()}
+    lines = {name: line for name, line in lines.items() if line}
+    if not lines:
+        return _no_data(path, title)
+    positive = all(value > 0 for line in lines.values() for _, value in line)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for name, line in lines.items():
+        ax.plot(*zip(*line, strict=True), label=name)
+    if positive:
+        ax.set_yscale("log")
+    if measured is not None:
+        ax.axvline(measured, color=HIT_COLOR, label=f"max_train_steps {measured}")
+    _label(ax, "step", "training loss", title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plotly = go.Figure(layout={"title": title, "xaxis_title": "step", "yaxis_title": "loss"})
+    for name, line in lines.items():
+        steps, values = zip(*line, strict=True)
+        plotly.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name))
+    if positive:
+        plotly.update_yaxes(type="log")
+    if measured is not None:
+        plotly.add_vline(x=measured, line={"color": HIT_COLOR}, name="max_train_steps")
+    return plotly
+
+
 # --- boundary plot ------------------------------------------------------------------------
 
 

@@ -181,6 +181,20 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
         ),
         "steps to fit the training set by learning rate",
     )
+    curves = {
+        f"lr {t.params['learning_rate']:.3g}": t.intermediate_values
+        for study in sweeps
+        for t in campaign.trials_of(study)
+        if "learning_rate" in t.params
+    }
+    builder.plot(
+        sweeps[-1].name,
+        "steps-sweep-curves",
+        lambda path: _plots.sweep_curves_plot(
+            curves, decision.max_train_steps if decision else None, path
+        ),
+        "training loss of each sweep rate, and the measured max_train_steps",
+    )
 
 
 def _baseline_section(builder: _Builder, campaign: Campaign) -> None:

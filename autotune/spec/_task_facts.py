@@ -28,7 +28,8 @@ class TaskFacts:
     """A task as spec checks see it: its metrics, default metric and hyperparameter names.
 
     ``hyperparameters`` holds every name a spec may tune or fix (the training loop's and
-    the model's); ``has_fit_threshold`` whether max_train_steps "auto" can be measured;
+    the model's); ``has_fit_threshold`` whether max_train_steps "auto" measures the steps
+    to a training loss (else to where the training loss stops improving, docs/method.md §3);
     ``domains`` the values the hyperparameters that have a known domain may take (fixed
     values and search ranges are checked against them).
     """
@@ -71,13 +72,8 @@ def check_against_task(spec: StudySpec, tasks: TaskLookup, source: str) -> None:
 
 
 def task_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
-    """Problems that need the task: metric, max_train_steps "auto", hyperparameter names."""
+    """Problems that need the task: metric, hyperparameter names and values."""
     yield from _metric_problems(spec, task)
-    if spec.measures_max_train_steps and not task.has_fit_threshold:
-        yield (
-            f"max_train_steps: 'auto' needs a task with fit_threshold (the training loss that "
-            f"counts as fitted); task {spec.task!r} has none, so give max_train_steps as a number"
-        )
     yield from _hyperparameter_problems(spec, task)
     yield from _domain_problems(spec, task.domains)
 

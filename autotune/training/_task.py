@@ -80,7 +80,8 @@ class Task(Protocol):
     - `HasTrivialMetrics`: ``trivial_metrics(period=None)``, what a trivial predictor
       scores; the baseline run records it (docs/method.md §4).
     - `HasFitThreshold`: ``fit_threshold``, the training loss that counts as fitted; a
-      spec's ``max_train_steps: auto`` needs it (docs/method.md §3).
+      spec's ``max_train_steps: auto`` sweep counts the steps to reach it. Without it the
+      sweep measures where the training loss stops improving (docs/method.md §3).
     """
 
     name: str
@@ -159,7 +160,7 @@ class HasFitThreshold(Protocol):
     ``fit_threshold`` is the training loss ("train_loss") at or below which the training
     set counts as fitted; the learning-rate sweep that measures max_train_steps counts the
     steps to reach it (docs/method.md §3). For noisy regression use a small multiple of the noise
-    floor rather than 0.
+    floor rather than 0. Optional: without it the sweep uses where the loss levels off.
     """
 
     fit_threshold: float

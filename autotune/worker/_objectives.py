@@ -19,6 +19,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
+from autotune import analysis
 from autotune import training
 from autotune.campaign import Stage
 from autotune.campaign import baseline_hparams
@@ -41,6 +42,7 @@ from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
 from autotune.campaign._trial_attrs import ATTR_STEPS_TRAINED
 from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
+from autotune.campaign._trial_attrs import ATTR_SWEEP_LOWEST_LOSS
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
@@ -450,6 +452,9 @@ class _Fitted(Exception):
 class _SweepObjective(_Objective):
     """A sweep trial: how many steps a constant learning rate needs to fit the training set.
 
+    With the task's ``fit_threshold``: until the training loss reaches it. Without: the whole
+    sweep length, then the step where the loss stopped improving (`analysis.plateau_step`),
+    with the lowest loss recorded so the campaign can tell stable rates (docs/method.md §3).
     Its value is the steps to fit (inf: not within the sweep's steps, or diverged); the
     training loss at every eval is reported as the learning curve.
     """
@@ -459,15 +464,15 @@ class _SweepObjective(_Objective):
         hparams = sweep_hparams(self.spec, self.task, learning_rate)
         trial.set_user_attr(ATTR_HPARAMS, hparams)
         flush(trial)  # durable before training: a retry copies the learning rate
-        if not isinstance(self.task, training.HasFitThreshold):  # the spec loader checks it
-            raise TypeError(f"task {self.task.name!r} has no fit_threshold to sweep for")
-        threshold = float(self.task.fit_threshold)
+        threshold = getattr(self.task, "fit_threshold", None)
+        curve: list[tuple[int, float]] = []
 
         def on_eval(evaluation: training.EvalResult) -> None:
             loss = evaluation.metrics[training.TRAIN_LOSS]
             trial.report(loss, evaluation.step)
+            curve.append((evaluation.step, loss))
             self.check_stop(evaluation.step)
-            if loss <= threshold:
+            if threshold is not None and loss <= float(threshold):
                 raise _Fitted(evaluation.step)
 
         try:
@@ -476,15 +481,26 @@ class _SweepObjective(_Objective):
             )
             record_steps(trial, result.steps_done)
         except _Fitted as fitted:
-            steps = int(fitted.args[0])
-            record_steps(trial, steps)
-            trial.set_user_attr(ATTR_STEPS_TO_FIT, steps)
-            return float(steps)
+            return _fitted_at(trial, int(fitted.args[0]), steps_done=int(fitted.args[0]))
         except training.NonFiniteLossError as error:
             record_steps(trial, error.step)
             trial.set_user_attr(ATTR_DIVERGED, str(error))
+            curve.clear()  # a diverged rate is no stable one, whatever it reached before
+        if threshold is None and curve:
+            trial.set_user_attr(ATTR_SWEEP_LOWEST_LOSS, min(loss for _, loss in curve))
+            plateau = analysis.plateau_step(curve)
+            if plateau is not None:
+                return _fitted_at(trial, plateau)
         trial.set_user_attr(ATTR_STEPS_TO_FIT, None)
         return math.inf
+
+
+def _fitted_at(trial: optuna.Trial, steps: int, steps_done: int | None = None) -> float:
+    """Record a sweep trial's steps to fit; they are its value."""
+    if steps_done is not None:
+        record_steps(trial, steps_done)
+    trial.set_user_attr(ATTR_STEPS_TO_FIT, steps)
+    return float(steps)
 
 
 class _ReevaluationObjective(_Objective):

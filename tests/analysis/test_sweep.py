@@ -9,6 +9,8 @@ from autotune.analysis import BoundarySide
 from autotune.analysis import SweepDecision
 from autotune.analysis import SweepPoint
 from autotune.analysis import choose_max_train_steps
+from autotune.analysis import plateau_step
+from autotune.analysis import stable_points
 from autotune.analysis import steps_to_fit
 from autotune.analysis import sweep_learning_rates
 
@@ -147,3 +149,60 @@ def test_invalid_round_to() -> None:
 def test_invalid_sweep_point(args: tuple, field: str) -> None:
     with pytest.raises(ValueError, match=rf"SweepPoint.{field}=.* is invalid"):
         SweepPoint(*args)
+
+
+# --- the plateau rule: automatic mode without a fit threshold -------------------------------
+
+
+def levelling_curve(floor: float, rate: float, evals: int = 60, every: int = 10) -> list:
+    """A training loss falling geometrically by ``rate`` per eval onto ``floor``, with a
+    deterministic +-5% wobble of the size minibatch averages have."""
+    return [
+        (every * (k + 1), (floor + 1.0 * rate**k) * (1 + 0.05 * (-1) ** k)) for k in range(evals)
+    ]
+
+
+def test_the_plateau_is_where_the_loss_stops_improving() -> None:
+    step = plateau_step(levelling_curve(0.1, 0.7))
+    assert step is not None and 150 <= step <= 250  # 0.7**15 = 0.5% of the start: levelled
+    faster = plateau_step(levelling_curve(0.1, 0.4))
+    assert faster is not None and faster < step
+
+
+def test_no_plateau_while_improving_or_diverged_or_too_short() -> None:
+    falling = [(10 * (k + 1), 1.0 - 0.01 * k) for k in range(60)]  # 1% of 1.0 and growing
+    assert plateau_step(falling) is None
+    assert plateau_step([*levelling_curve(0.1, 0.5)[:-1], (600, math.nan)]) is None
+    assert plateau_step(levelling_curve(0.1, 0.5, evals=19)) is None  # under 2 windows
+
+
+def test_a_loss_falling_to_zero_levels_off_too() -> None:
+    step = plateau_step([(10 * (k + 1), 2.0 * 0.5**k) for k in range(60)])
+    assert step is not None and step <= 200  # below 1e-3 of the start by eval 11
+
+
+@pytest.mark.parametrize(("tolerance", "window"), [(-0.1, 5), (1.0, 5), (0.01, 0), (0.01, 2.5)])
+def test_invalid_plateau_settings(tolerance: float, window: int) -> None:
+    with pytest.raises(ValueError, match="plateau (tolerance|window)"):
+        plateau_step(levelling_curve(0.1, 0.5), tolerance, window)
+
+
+def test_without_a_threshold_the_fastest_stable_rate_decides() -> None:
+    points = [
+        SweepPoint(1e-3, 200, 1000, lowest_loss=0.50),  # too low: flat on a high loss
+        SweepPoint(1e-2, 600, 1000, lowest_loss=0.102),
+        SweepPoint(1e-1, 350, 1000, lowest_loss=0.100),
+        SweepPoint(1.0, 150, 1000, lowest_loss=0.30),  # too high: levels off early, worse
+    ]
+    assert [p.learning_rate for p in stable_points(points)] == [1e-2, 1e-1]
+    decision = choose_max_train_steps(points, 10)
+    assert (decision.max_train_steps, decision.fastest_learning_rate) == (350, 1e-1)
+    assert decision.on_boundary is BoundarySide.NONE
+    assert "stopped improving" in decision.reason and "no fit threshold" in decision.reason
+
+
+def test_without_a_threshold_no_plateau_says_to_sweep_longer() -> None:
+    points = [SweepPoint(lr, None, 800, lowest_loss=0.2) for lr in (1e-3, 1e-2, 1e-1)]
+    decision = choose_max_train_steps(points, 10)
+    assert decision.max_train_steps is None
+    assert "raise the sweep's N" in decision.reason and "kept improving" in decision.reason

@@ -84,12 +84,8 @@ def test_a_fitting_spec_has_no_task_problems(tmp_path: Path) -> None:
             ["metric.direction", "'accuracy' is to be maximized", "'minimize'"],
         ),
         ({"fixed": "{momentom: 0.9}"}, ["fixed.momentom", "allowed: hidden_units, learning"]),
-        (
-            {"max_train_steps": "auto", "steps_sweep": "{steps: 100}"},
-            ["max_train_steps", "fit_threshold"],
-        ),
     ],
-    ids=["metric", "direction", "hyperparameter", "auto-steps"],
+    ids=["metric", "direction", "hyperparameter"],
 )
 def test_task_problems_name_key_and_what_is_allowed(
     tmp_path: Path, changes: dict[str, str], words: list[str]
@@ -114,11 +110,11 @@ def test_automatic_mode_takes_the_metric_from_the_lookup(tmp_path: Path) -> None
     path.write_text("task: toy\nsearch_space: toy-space.yaml\n", encoding="utf-8")
     with pytest.raises(SpecError, match="metric: required key is missing"):
         load_study_spec(path)  # no lookup: the metric cannot be known
-    # the task has no fit_threshold, so automatic mode's measured steps are refused
-    with pytest.raises(SpecError, match="'auto' needs a task with fit_threshold"):
-        load_study_spec(path, toy_lookup)
+    # no fit_threshold: automatic mode measures steps to the training loss's plateau
+    spec = load_study_spec(path, toy_lookup)
+    assert spec.measures_max_train_steps
     fitting = dataclasses.replace(FACTS, has_fit_threshold=True)
-    spec = load_study_spec(path, lambda _: fitting)
+    assert load_study_spec(path, lambda _: fitting) == spec
     assert (spec.name, spec.metric.name, spec.metric.direction) == (
         "toy",
         "accuracy",
