@@ -9,6 +9,7 @@ from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Progress
 from autotune.campaign import Stage
+from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import answer_lines
 from autotune.report._progress import format_best
@@ -182,7 +183,27 @@ def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         table,
         *budget_lines(campaign),
         *campaign_lines(campaign),
+        *recovery_lines(campaign),
         *answer_lines(campaign, autotune),
+    ]
+
+
+def recovery_lines(campaign: Campaign) -> list[str]:
+    """A warning when trials could not write their recovery checkpoints (a full or
+    read-only artifact store): killed, they restart from scratch."""
+    failed = [
+        (study.name, t.number, t.user_attrs[ATTR_RECOVERY_ERROR])
+        for study in campaign.studies
+        for t in campaign.trials_of(study)
+        if ATTR_RECOVERY_ERROR in t.user_attrs
+    ]
+    if not failed:
+        return []
+    study, number, reason = failed[-1]
+    return [
+        f"WARNING: recovery checkpoints are failing: {len(failed)} trial(s) could not write "
+        f"one (latest: trial {number} of {study}, {reason}); a killed run restarts from "
+        "scratch: check the artifact store's space and permissions (--artifacts)"
     ]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
+import os
 from pathlib import Path
+import shutil
 from typing import Any
 from typing import BinaryIO
 import uuid
@@ -62,7 +64,27 @@ def open_artifact_store(location: str) -> ArtifactStore:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StorageError(f"artifact directory {path} cannot be created: {error}") from None
-    return FileSystemArtifactStore(path)
+    return AtomicFileSystemArtifactStore(path)
+
+
+class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
+    """Optuna's directory store, writing each file whole or not at all.
+
+    A full or failing disk left empty and partial checkpoint files behind (Optuna writes in
+    place): here the bytes go to a hidden temporary file, renamed into place when complete
+    and removed when not.
+    """
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        target = self._get_filepath(artifact_id)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        try:
+            with open(temporary, "wb") as file:
+                shutil.copyfileobj(content_body, file)
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 class ArtifactStoreReadOnlyError(StorageError, PermissionError):

@@ -71,8 +71,12 @@ def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(dict(state), temporary)
-    os.replace(temporary, path)
+    try:
+        torch.save(dict(state), temporary)
+        os.replace(temporary, path)
+    except BaseException:  # a full disk: leave no partial file behind
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

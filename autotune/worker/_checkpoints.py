@@ -21,6 +21,7 @@ from autotune import training
 from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
 from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_RECOVERY
+from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
 from autotune.campaign._trial_attrs import ATTR_RESUME
 from autotune.storage import CheckpointRef
 from autotune.storage import CheckpointStore
@@ -97,13 +98,15 @@ class RecoveryCheckpoints:
     The reference lives in the trial's ATTR_RECOVERY, which a retry inherits; the previous
     checkpoint (this trial's or the one it resumed from) is removed once a newer one is
     recorded. The last one is removed by the worker once the trial's end is recorded
-    (:func:`discard_recovery_checkpoint`).
+    (:func:`discard_recovery_checkpoint`). A failing store (full, read-only) is warned about
+    once per trial and recorded in ATTR_RECOVERY_ERROR, which ``status`` reports.
     """
 
     def __init__(self, trial: optuna.Trial, store: CheckpointStore) -> None:
         self._trial, self._store = trial, store
         inherited = CheckpointRef.from_attr(trial.user_attrs.get(ATTR_RECOVERY))
         self._latest = None if inherited is None else inherited.artifact_id
+        self._failed = False
 
     def upload(self, directory: Path, step: int) -> None:
         path = training.latest_checkpoint(directory)
@@ -112,7 +115,7 @@ class RecoveryCheckpoints:
                 raise FileNotFoundError(f"no checkpoint in {directory}")
             artifact_id = self._store.save_recovery(path)
         except Exception as error:  # a retry then resumes from an older one or from scratch
-            _logger.warning("trial %d: recovery checkpoint failed: %s", self._trial.number, error)
+            self._failure(step, error)
             return
         ref = CheckpointRef(artifact_id, step).to_attr() | {"trial": self._trial.number}
         self._trial.set_user_attr(ATTR_RECOVERY, ref)
@@ -120,3 +123,20 @@ class RecoveryCheckpoints:
         if self._latest is not None:
             self._store.remove(self._latest)
         self._latest = artifact_id
+
+    def _failure(self, step: int, error: Exception) -> None:
+        """Warn and record the first failure of the trial; later ones only at debug level
+        (every eval of a run on a full disk would repeat it)."""
+        number = self._trial.number
+        if self._failed:
+            _logger.debug("trial %d: recovery checkpoint failed: %s", number, error)
+            return
+        self._failed = True
+        reason = f"step {step}: {type(error).__name__}: {error}"
+        _logger.warning(
+            "trial %d: recovery checkpoint failed (%s); a killed run of it restarts from its "
+            "last good checkpoint or from scratch; later failures of this trial not logged",
+            number,
+            reason,
+        )
+        self._trial.set_user_attr(ATTR_RECOVERY_ERROR, reason)
