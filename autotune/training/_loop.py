@@ -49,6 +49,7 @@ from ._schedules import schedule_of
 from ._schedules import trajectory_hparams
 from ._task import Task
 from ._task import TaskData
+from ._task import evaluate_task
 
 TRAIN_LOSS = "train_loss"
 State = dict[str, Any]
@@ -148,10 +149,12 @@ def _window(data: TaskData, budget: Budget) -> TaskData:
     return TaskData(data.train_x[start:], data.train_y[start:], data.val_x, data.val_y)
 
 
-def _evaluate(model: torch.nn.Module, task: Task, data: TaskData) -> dict[str, float]:
+def _evaluate(
+    model: torch.nn.Module, task: Task, data: TaskData, period: Period
+) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
-        metrics = task.evaluate(model, data)
+        metrics = evaluate_task(task, model, data, period)
     model.train()
     missing = sorted(set(task.metrics) - set(metrics))
     if missing:
@@ -235,6 +238,7 @@ class _Run:
         seeds: _Seeds,
     ) -> None:
         self.config, self.task, self.data = config, task, data
+        self.period = task.default_period()  # the run's period, set by `train`
         self.budget, self.tracker = budget, tracker
         self.model = task.build_model(model_hparams, _generator(seeds.init))
         self.model.train()
@@ -305,7 +309,7 @@ class _Run:
                 {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             )
         with self._evaluated_weights():
-            metrics = _evaluate(self.model, self.task, self.data)
+            metrics = _evaluate(self.model, self.task, self.data, self.period)
         return self.tracker.record(metrics)
 
     def _evaluated_weights(self) -> contextlib.AbstractContextManager[None]:
@@ -483,6 +487,8 @@ def train(
         torch.default_generator.manual_seed(seeds.torch_global)
         data = _window(task.data() if period is None else task.data(period), budget)
         run = _Run(config, model_hparams, task, data, budget, _Tracker(*metric), seeds)
+        if period is not None:
+            run.period = period
         if state is not None:
             run.load_state_dict(state)
         kept = _train_and_evaluate(run, on_eval, checkpoints, fingerprint)

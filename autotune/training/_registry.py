@@ -91,8 +91,8 @@ def _metric_problem(task: Task) -> str | None:
         isinstance(d, MetricDirection) for d in metrics.values()
     ):
         return "metrics is not a mapping of metric names to MetricDirection"
-    if metrics.get("val_loss") is not MetricDirection.MINIMIZE:
-        return 'metrics lack "val_loss" (MetricDirection.MINIMIZE)'
+    if not metrics:
+        return "metrics is empty; declare at least the metric evaluate returns"
     if task.default_metric not in metrics:
         return f"default_metric {task.default_metric!r} is not one of its metrics"
     if TRAIN_LOSS in metrics:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 import datetime
+import inspect
 from types import MappingProxyType
 from typing import Any
 from typing import Protocol
@@ -18,12 +20,17 @@ from ._results import MetricDirection
 
 @dataclass(frozen=True)
 class TaskData:
-    """Training and validation tensors of a task (inputs and targets)."""
+    """Training and validation tensors of a task (inputs and targets).
+
+    ``statistics`` holds whatever `evaluate` needs to report in the data's own units, e.g.
+    the training mean and standard deviation a task standardised the targets with.
+    """
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     val_x: torch.Tensor
     val_y: torch.Tensor
+    statistics: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for split in ("train", "val"):
@@ -59,9 +66,10 @@ class Task(Protocol):
     name it in a study spec as ``task: package.module:factory`` (the module must be
     importable from the working directory or installed; examples/sine_task.py is one).
 
-    - `metrics` maps every name `evaluate` returns to its direction. Every task has
-      "val_loss" (minimised, the validation value of `loss`); `default_metric` is
-      usually "val_loss". The loop adds "train_loss", so a task must not use that name.
+    - `metrics` maps every name `evaluate` returns to its direction; any of them can be
+      the spec's metric, `default_metric` the one automatic mode optimises. No name is
+      required (e.g. an MSE in the data's own units, "val_mse_degc2"); the loop adds
+      "train_loss", so a task must not use that name.
     - `model_hyperparameters` are the names `build_model` understands; the loop owns the
       training ones (learning_rate, optimizer, schedule, ...). `build_model` must draw
       all randomness from `generator` and give missing hyperparameters their defaults.
@@ -72,7 +80,10 @@ class Task(Protocol):
       series use date ranges (train on start..end, validate on the span right after).
       Cache the data per period on the instance: the loop calls `data` once per run and
       a worker runs many.
-    - `evaluate` is called in eval mode under torch.no_grad.
+    - `evaluate(model, data)` or `evaluate(model, data, period)` (a third parameter gets
+      the run's period) is called in eval mode under torch.no_grad. To report in the
+      data's own units, undo the scaling with ``data.statistics`` (set in `data(period)`)
+      or with what the period tells.
 
     Optional capabilities (not required by this protocol, so tasks without them stay
     valid); each is a protocol of its own, which callers test with ``isinstance``:
@@ -117,7 +128,8 @@ class Task(Protocol):
         ...
 
     def evaluate(self, model: torch.nn.Module, data: TaskData) -> dict[str, float]:
-        """Validation metrics of `model` (called in eval mode under torch.no_grad)."""
+        """Validation metrics of `model` (called in eval mode under torch.no_grad); may
+        take a third parameter, the period of `data`."""
         ...
 
     def describe(self) -> TaskInfo:
@@ -139,6 +151,27 @@ TASK_MEMBERS: tuple[str, ...] = (
     "evaluate",
     "describe",
 )
+
+
+def evaluate_takes_period(task: Task) -> bool:
+    """Whether `task.evaluate` takes the period as its third positional parameter."""
+    try:
+        parameters = inspect.signature(task.evaluate).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: the two-argument form
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return True
+    return sum(p.kind in positional for p in parameters) >= 3
+
+
+def evaluate_task(
+    task: Task, model: torch.nn.Module, data: TaskData, period: Period
+) -> dict[str, float]:
+    """`task.evaluate` with the period when it takes one (older tasks take two arguments)."""
+    if evaluate_takes_period(task):
+        return task.evaluate(model, data, period)  # type: ignore[call-arg]
+    return task.evaluate(model, data)
 
 
 @runtime_checkable

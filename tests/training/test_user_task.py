@@ -10,13 +10,16 @@ import torch
 import yaml
 
 from autotune.spec._space import SearchSpace
+from autotune.training._budget import Budget
 from autotune.training._config import TRAINING_HYPERPARAMETERS
 from autotune.training._errors import UnknownTaskError
+from autotune.training._loop import train
 from autotune.training._registry import available_tasks
 from autotune.training._registry import check_task
 from autotune.training._registry import get_task
 from autotune.training._registry import is_user_task_reference
 from autotune.training._task import Task
+from examples.sine_task import SineTask
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = "examples.sine_task:make_task"
@@ -81,12 +84,8 @@ BAD_MODULE = """
 from examples.sine_task import SineTask
 from autotune.training._results import MetricDirection
 
-class NoValLoss(SineTask):
-    metrics = {"val_mae": MetricDirection.MINIMIZE}
-    default_metric = "val_mae"
-
-class MaximizedValLoss(SineTask):
-    metrics = {"val_loss": MetricDirection.MAXIMIZE}
+class NoMetrics(SineTask):
+    metrics = {}
 
 class BadDefault(SineTask):
     default_metric = "val_accuracy"
@@ -114,8 +113,7 @@ def user_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 @pytest.mark.parametrize(
     ("factory", "pattern"),
     [
-        ("NoValLoss", r"NoValLoss\(\) returned a NoValLoss whose metrics lack \"val_loss\""),
-        ("MaximizedValLoss", r"metrics lack \"val_loss\" \(MetricDirection.MINIMIZE\)"),
+        ("NoMetrics", r"NoMetrics\(\) returned a NoMetrics whose metrics is empty"),
         ("BadDefault", r"default_metric 'val_accuracy' is not one of its metrics"),
         ("TrainLoss", r"metrics contain 'train_loss'"),
         ("Incomplete", r"not a Task \(missing metrics, default_metric, .*describe\)"),
@@ -181,3 +179,49 @@ def test_example_forward() -> None:
 def test_example_rejects_bad_activation() -> None:
     with pytest.raises(ValueError, match=r"activation='gelu'; allowed: tanh, relu"):
         get_task(EXAMPLE).build_model({"activation": "gelu"}, torch.Generator())
+
+
+UNITS_MODULE = """
+import torch
+from autotune.training import MetricDirection
+from autotune.training import TaskData
+from examples.sine_task import SineTask
+
+SCALE = 10.0  # the targets are trained standardised; the user reads them x 10
+
+
+class InUnits(SineTask):
+    metrics = {"val_mse_units": MetricDirection.MINIMIZE}  # no val_loss
+    default_metric = "val_mse_units"
+    periods_seen = []
+
+    def data(self, period=None):
+        d = super().data(period)
+        return TaskData(d.train_x, d.train_y, d.val_x, d.val_y, statistics={"scale": SCALE})
+
+    def evaluate(self, model, data, period):
+        self.periods_seen.append(period)
+        error = (model(data.val_x) - data.val_y) * data.statistics["scale"]
+        return {"val_mse_units": error.pow(2).mean().item()}
+
+
+def make():
+    return InUnits()
+"""
+
+
+def test_a_task_reports_in_its_own_units_without_val_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "at_units.py").write_text(UNITS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = get_task("at_units:make")
+    period = task.periods(3, 7)[2]
+    budget = Budget(max_train_steps=40, eval_interval=20, batch_size=32, seed=0)
+    result = train({"learning_rate": 1e-2}, task, budget, lambda _: None, period=period)
+    assert result.selection_metric == "val_mse_units"
+    assert task.periods_seen == [period, period]  # evaluate got the run's period
+    plain = train({"learning_rate": 1e-2}, SineTask(), budget, lambda _: None, period=period)
+    assert result.final.metrics["val_mse_units"] == pytest.approx(
+        100 * plain.final.metrics["val_loss"], rel=1e-4
+    )  # the same run, in units x 10; a two-argument evaluate still works
