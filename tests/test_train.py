@@ -124,6 +124,18 @@ def test_resolve_period_by_name_or_index() -> None:
         resolve_period(task, "0", None)
 
 
+def test_resolve_period_takes_a_date_range_with_its_validation_range() -> None:
+    task = training.get_task("co2-lstm")
+    spelled = "1980-01-05..1989-12-30 validate 1990-01-06..1990-06-30"
+    period = resolve_period(task, spelled, None)
+    assert period is not None and period.name == spelled
+    assert period.validation_end.isoformat() == "1990-06-30"
+    assert len(task.data(period).val_y) == 26 - 4 + 1  # 26 weeks, 4-week forecasts
+    assert resolve_period(task, "1980-01-05..1989-12-30", None).validation_start is None
+    with pytest.raises(UnknownPeriodError, match="validation_start=.* a date after end"):
+        resolve_period(task, "1980-01-05..1989-12-30 validate 1989-01-01..1990-01-01", None)
+
+
 # --- the command, on campaigns run by real workers ----------------------------------------
 
 

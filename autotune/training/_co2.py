@@ -252,6 +252,23 @@ class Co2LSTMTask:
             f"{_span_text(self)}), at least {self._min_train_weeks} weeks from start to end"
         )
 
+    def _validation_rows(self, period: Period, last: int) -> tuple[int, int]:
+        """First and last validation row: the period's validation range if it has one, else
+        the `validation_weeks` right after training; ValueError if it does not fit."""
+        if period.validation_start is None:
+            return last + 1, last + self.validation_weeks
+        dates = self.series.dates
+        first = int(np.searchsorted(dates, np.datetime64(period.validation_start, "D")))
+        end = np.datetime64(period.validation_end, "D")
+        final = int(np.searchsorted(dates, end, side="right")) - 1
+        if final >= first + self.horizon_weeks - 1 and first >= self.max_context_weeks:
+            return first, final
+        raise ValueError(
+            f"period {period.name!r} is invalid for task {self.name!r}: its validation range "
+            f"holds {max(0, final - first + 1)} weeks; allowed: at least horizon_weeks="
+            f"{self.horizon_weeks} weeks inside {_span_text(self)}"
+        )
+
     def _build_data(self, period: Period) -> TaskData:
         first, last = self._rows(period)
         values = self.series.values
@@ -260,7 +277,8 @@ class Co2LSTMTask:
         context, horizon = self.max_context_weeks, self.horizon_weeks
         train_starts = range(first + context, last + 2 - horizon)
         train_x, train_y = _windows(z, train_starts, context, horizon)
-        val_starts = range(last + 1, last + 2 + self.validation_weeks - horizon)
+        val_first, val_last = self._validation_rows(period, last)
+        val_starts = range(val_first, val_last + 2 - horizon)
         val_x, val_y = _windows(z, val_starts, context, horizon)
         return TaskData(train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
 

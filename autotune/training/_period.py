@@ -7,11 +7,15 @@ from dataclasses import dataclass
 import datetime
 import enum
 import numbers
+import re
 from typing import Any
 
 _DATE_FIELDS = ("start", "end")
+_VALIDATION_FIELDS = ("validation_start", "validation_end")
 _FOLD_FIELDS = ("fold", "folds", "seed")
-_JSON_KEYS = frozenset({"name", *_DATE_FIELDS, *_FOLD_FIELDS})
+_JSON_KEYS = frozenset({"name", *_DATE_FIELDS, *_VALIDATION_FIELDS, *_FOLD_FIELDS})
+_ISO = r"\d{4}-\d{2}-\d{2}"
+_DATE_RANGE_NAME = re.compile(rf"({_ISO})\.\.({_ISO})(?: validate ({_ISO})\.\.({_ISO}))?")
 
 
 class PeriodKind(enum.Enum):
@@ -33,8 +37,10 @@ def _invalid(field: str, value: object, allowed: str) -> ValueError:
 class Period:
     """A data split: a date range (time series) or one of k disjoint seeded folds (iid data).
 
-    Time series: train on the observations dated `start`..`end` (inclusive); the task
-    validates on the span right after `end`. Iid data: the rows are split into `folds`
+    A period says what it trains and what it validates on. Time series: train on the
+    observations dated `start`..`end` (inclusive), validate on `validation_start`..
+    `validation_end` (inclusive, after `end`), or when those are None on the task's
+    validation span right after `end`. Iid data: the rows are split into `folds`
     disjoint folds by a seeded assignment; validate on fold `fold` (0-based), train on
     the others. Build periods with `Period.date_range` or `Period.kfold`, or ask a task
     for them (`task.periods(count, seed)`, `task.default_period()`).
@@ -46,6 +52,8 @@ class Period:
     fold: int | None = None
     folds: int | None = None
     seed: int | None = None
+    validation_start: datetime.date | None = None
+    validation_end: datetime.date | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -70,8 +78,35 @@ class Period:
                 raise _invalid(field, value, "a datetime.date")
         if self.end < self.start:
             raise _invalid("end", self.end, f"a date on or after start ({self.start})")
+        self._check_validation()
+
+    def _check_validation(self) -> None:
+        given = [getattr(self, f) is not None for f in _VALIDATION_FIELDS]
+        if not any(given):
+            return
+        if not all(given) or self.kind is PeriodKind.FOLD:
+            raise ValueError(
+                f"Period {self.name!r} is invalid: validation_start={self.validation_start!r},"
+                f" validation_end={self.validation_end!r}; allowed: both or neither, on a date"
+                " range (a fold validates on its fold)"
+            )
+        for field in _VALIDATION_FIELDS:
+            value = getattr(self, field)
+            if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
+                raise _invalid(field, value, "a datetime.date")
+        if self.validation_start <= self.end:
+            raise _invalid(
+                "validation_start", self.validation_start, f"a date after end ({self.end})"
+            )
+        if self.validation_end < self.validation_start:
+            raise _invalid(
+                "validation_end",
+                self.validation_end,
+                f"a date on or after validation_start ({self.validation_start})",
+            )
 
     def _check_fold(self) -> None:
+        self._check_validation()
         if not _is_int(self.folds) or self.folds < 2:
             raise _invalid("folds", self.folds, "an int >= 2")
         if not _is_int(self.fold) or not 0 <= self.fold < self.folds:
@@ -80,14 +115,34 @@ class Period:
             raise _invalid("seed", self.seed, "an int >= 0")
 
     @classmethod
-    def date_range(cls, start: datetime.date, end: datetime.date) -> Period:
-        """Train on `start`..`end` (inclusive), named like "1990-01-06..1999-12-25"."""
-        return cls(name=f"{start}..{end}", start=start, end=end)
+    def date_range(
+        cls,
+        start: datetime.date,
+        end: datetime.date,
+        validation_start: datetime.date | None = None,
+        validation_end: datetime.date | None = None,
+    ) -> Period:
+        """Train on `start`..`end` (inclusive), named like "1990-01-06..1999-12-25"; validate
+        on `validation_start`..`validation_end` (default: the task's span right after end)."""
+        name = f"{start}..{end}"
+        if validation_start is not None or validation_end is not None:
+            name += f" validate {validation_start}..{validation_end}"
+        return cls(name, start, end, None, None, None, validation_start, validation_end)
 
     @classmethod
     def kfold(cls, fold: int, folds: int, seed: int) -> Period:
         """Validate on fold `fold` of a `folds`-fold split seeded by `seed`."""
         return cls(name=f"fold {fold}/{folds} (seed {seed})", fold=fold, folds=folds, seed=seed)
+
+    @classmethod
+    def from_name(cls, text: str) -> Period | None:
+        """The date range a name of `date_range`'s form spells ("START..END", optionally
+        " validate VSTART..VEND"); None if `text` is not of that form."""
+        match = _DATE_RANGE_NAME.fullmatch(text.strip())
+        if match is None:
+            return None
+        dates = [None if g is None else parse_date(g, "period date") for g in match.groups()]
+        return cls.date_range(*dates)  # type: ignore[arg-type]
 
     @property
     def kind(self) -> PeriodKind:
@@ -98,7 +153,11 @@ class Period:
         """JSON-safe form: the name and the set fields (dates as ISO strings)."""
         data: dict[str, Any] = {"name": self.name}
         if self.kind is PeriodKind.DATE_RANGE:
-            return {**data, "start": self.start.isoformat(), "end": self.end.isoformat()}
+            data |= {"start": self.start.isoformat(), "end": self.end.isoformat()}
+            if self.validation_start is not None:
+                data["validation_start"] = self.validation_start.isoformat()
+                data["validation_end"] = self.validation_end.isoformat()
+            return data
         return {**data, "fold": self.fold, "folds": self.folds, "seed": self.seed}
 
     @classmethod
@@ -113,7 +172,7 @@ class Period:
                 f"allowed: {', '.join(sorted(_JSON_KEYS))}"
             )
         fields = dict(data)
-        for field in _DATE_FIELDS:
+        for field in (*_DATE_FIELDS, *_VALIDATION_FIELDS):
             if fields.get(field) is not None:
                 fields[field] = parse_date(fields[field], f"Period.{field}")
         return cls(**fields)

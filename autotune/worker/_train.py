@@ -58,10 +58,17 @@ class TrainedModel:
 def resolve_period(
     task: training.Task, name: str | None, choices: PeriodChoices | None
 ) -> training.Period | None:
-    """The period ``name`` names (a re-evaluation period's name or its index); None: the
+    """The period ``name`` names (a re-evaluation period's name or its index, or any date
+    range spelled as a period's name: "START..END[ validate VSTART..VEND]"); None: the
     task's default data. Raises UnknownPeriodError listing the allowed names."""
     if name is None:
         return None
+    try:
+        spelled = training.Period.from_name(name)
+    except ValueError as error:
+        raise UnknownPeriodError(f"--period {name!r}: {error}") from None
+    if spelled is not None:
+        return spelled
     if choices is None:
         raise UnknownPeriodError(
             f"--period {name!r}: the campaign ran no re-evaluation, so its recipe has only "

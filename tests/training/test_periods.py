@@ -245,3 +245,51 @@ def test_co2_bad_date_ranges(co2: Co2LSTMTask, start: str, end: str, pattern: st
 def test_co2_rejects_fold_periods(co2: Co2LSTMTask) -> None:
     with pytest.raises(ValueError, match=r"'fold 0/5 \(seed 0\)'.*allowed: a date range"):
         co2.data(Period.kfold(0, 5, 0))
+
+
+# --- a period says what it validates on -----------------------------------------------------
+
+
+def test_a_date_range_may_name_its_validation_range(co2: Co2LSTMTask) -> None:
+    default = co2.default_period()
+    start = default.end + datetime.timedelta(days=1)
+    six_months = Period.date_range(
+        default.start, default.end, start, start + datetime.timedelta(weeks=26) - WEEK / 7
+    )
+    assert six_months.name.endswith(f"validate {start}..{six_months.validation_end}")
+    assert Period.from_json_dict(json.loads(json.dumps(six_months.to_json_dict()))) == six_months
+    data, usual = co2.data(six_months), co2.data(default)
+    assert torch_equal(data.train_x, usual.train_x)  # the same training range
+    assert len(data.val_y) == 26 - co2.horizon_weeks + 1  # every 4-week stretch of 26 weeks
+    assert len(usual.val_y) == co2.validation_weeks - co2.horizon_weeks + 1
+
+
+@pytest.mark.parametrize(
+    ("validation", "message"),
+    [
+        ((datetime.date(1995, 1, 1), None), "both or neither"),
+        ((datetime.date(1994, 1, 1), datetime.date(1995, 6, 1)), "a date after end"),
+        ((datetime.date(1996, 1, 1), datetime.date(1995, 12, 1)), "on or after validation_start"),
+    ],
+)
+def test_a_validation_range_must_follow_training(validation: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Period.date_range(datetime.date(1990, 1, 1), datetime.date(1994, 12, 31), *validation)
+
+
+def test_a_fold_validates_on_its_fold_only() -> None:
+    with pytest.raises(ValueError, match="a fold validates on its fold"):
+        Period("f", fold=0, folds=5, seed=0, validation_start=datetime.date(2000, 1, 1))
+
+
+def test_a_validation_range_too_short_to_forecast_is_refused(co2: Co2LSTMTask) -> None:
+    default = co2.default_period()
+    late = default.end + datetime.timedelta(days=1)
+    with pytest.raises(
+        ValueError, match="its validation range holds 0 weeks; allowed: at least horizon_weeks=4"
+    ):
+        co2.data(Period.date_range(default.start, default.end, late, late))
+
+
+def torch_equal(a, b) -> bool:  # noqa: ANN001
+    return bool((a == b).all())
