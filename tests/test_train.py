@@ -118,7 +118,7 @@ def test_resolve_period_by_name_or_index() -> None:
     assert resolve_period(task, None, None) is None
     assert resolve_period(task, periods[2].name, choices) == periods[2]
     assert resolve_period(task, "1", choices) == periods[1]
-    with pytest.raises(UnknownPeriodError, match="allowed: fold 0/3 \\(seed 5\\), fold 1/3"):
+    with pytest.raises(UnknownPeriodError, match="allowed: fold 0/5 \\(seed 5\\), fold 1/5"):
         resolve_period(task, "3", choices)
     with pytest.raises(UnknownPeriodError, match="no re-evaluation"):
         resolve_period(task, "0", None)
