@@ -14,7 +14,6 @@ ATTR_RESUME = "resume_checkpoint"  # same form: the parent checkpoint a promoted
 # run and the trial number that wrote it; a retry resumes from it.
 ATTR_RECOVERY = "recovery_checkpoint"
 ATTR_RECOVERY_ERROR = "recovery_checkpoint_error"  # the first failed upload, why
-ATTR_RECOVERY_ERROR = "recovery_checkpoint_error"  # the first failed upload, why
 
 ATTR_FINALIST = "finalist"  # re-evaluation runs: which finalist, period and seed replicate
 ATTR_HPARAMS = "hparams"  # the whole configuration of a baseline, sweep or re-evaluation run
