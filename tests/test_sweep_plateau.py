@@ -31,6 +31,7 @@ def make():
 """
 
 
+@pytest.mark.e2e  # a real sweep: about 2 minutes
 def test_automatic_mode_measures_max_train_steps_of_a_task_without_threshold(
     storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
