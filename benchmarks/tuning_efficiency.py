@@ -720,6 +720,8 @@ def target_lines(summaries: Sequence[TaskSummary]) -> list[str]:
         for method, limit in ((Method.RANDOM, 0.1), (Method.TPE_HYPERBAND, 0.5)):
             value = s.ratio_vs(method)
             verdict = "met" if value <= limit else "MISSED"
+            if not math.isfinite(s.methods[method].median_steps) or math.isnan(value):
+                verdict = f"NOT MEASURED ({method.value} never reached the target)"
             lines.append(
                 f"TARGET {s.task}: steps to target, autotune / {method.value} = "
                 f"{fmt_result(value)} (target <= {limit}): {verdict}"
