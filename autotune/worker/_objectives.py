@@ -181,7 +181,9 @@ def make_objective(
     return _TuningObjective(spec, stop_requested, setting, checkpoints)
 
 
-AfterEval = Callable[[training.EvalResult, training.CheckpointSettings | None], None]
+# Strings, not the classes: naming training's classes here would import torch, and the CLI
+# imports this module for commands that only read a campaign (tests/test_load_anywhere.py).
+AfterEval = Callable[["training.EvalResult", "training.CheckpointSettings | None"], None]
 """What an objective does at an eval once it is reported and checkpointed (prune, upload)."""
 
 
