@@ -336,6 +336,11 @@ def test_worker_whose_trial_was_failed_as_stale_carries_on(
     output = paused.communicate(timeout=60)[0]
     assert survivor.returncode == 0, survivor.stdout + survivor.stderr
     assert paused.returncode == 0, output
-    assert "finished by another worker" in output
+    # Stopped outside a transaction, it finds its trial finished by the survivor; stopped
+    # inside one (a report or heartbeat), the server ends that session after its abandoned-
+    # transaction timeout and the worker sees the connection lost. Either way it carries on,
+    # and the trial is retried exactly once, elsewhere.
+    seen = ("finished by another worker", "interrupted (database connection lost)")
+    assert any(text in output for text in seen), output
     assert "Should not reach" not in output and "Traceback" not in output
     assert_retried_and_completed(trials_of("slow", storage_url), running)
