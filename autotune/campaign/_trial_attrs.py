@@ -65,3 +65,6 @@ ATTR_BEST_STEP = "best_step"
 TRIVIAL_PREFIX = "trivial_"  # trivial_<metric>: the trivial predictor's value (baseline)
 ATTR_CARRIED_FROM = "carried_from"  # a widened stage's copy of a finished trial
 ATTR_QUEUED_AS = "queued_as"  # the key that makes queuing a trial idempotent
+ATTR_ERROR_TRACEBACK = "error_traceback"  # the failed run's traceback (its last lines)
+ATTR_INTERRUPTED = "interrupted"  # why a worker stopped the trial (it is retried)
+ATTR_WORKER = "worker"  # the id of the worker that ran the trial

@@ -29,6 +29,7 @@ from autotune.campaign import TransitionKind
 from autotune.campaign import advance
 from autotune.campaign import load_campaign
 from autotune.campaign import stage_base_hparams
+from autotune.campaign._trial_attrs import ATTR_ERROR_TRACEBACK
 from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.campaign._trial_budget import NextStep
 from autotune.campaign._trial_budget import consumes_budget  # noqa: F401 (re-exported)
@@ -58,6 +59,7 @@ from autotune.worker._objectives import RoundSetting
 from autotune.worker._objectives import StopRequested
 from autotune.worker._objectives import make_objective
 from autotune.worker._outcome import TrialOutcome
+from autotune.worker._traceback import traceback_tail
 
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -341,6 +343,7 @@ class Worker:
                 return self._interrupt(trial, "database connection lost")
             _logger.exception("trial %d failed", trial.number)
             self._set_attr(trial, ATTR_ERROR, f"{type(error).__name__}: {error}")
+            self._set_attr(trial, ATTR_ERROR_TRACEBACK, traceback_tail(error))
         frozen = self._reconnecting(
             lambda: self._round.study.tell(trial, value, state=state, skip_if_finished=True)
         )
