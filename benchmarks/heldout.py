@@ -77,9 +77,9 @@ from autotune.campaign import Campaign
 from autotune.campaign import Stage
 from autotune.campaign import baseline_hparams
 from autotune.campaign import load_campaign
+from autotune.campaign import reevaluation_results
 from autotune.campaign import space_distributions
 from autotune.campaign import stage_base_hparams
-from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.spec import StudySpec
 from autotune.spec import load_study_spec
 from autotune.storage import embedded_url
@@ -196,12 +196,13 @@ def write_spec(task: str, seed: int, budget: int, quick: bool, directory: Path) 
 
 
 def reevaluation_means(campaign: Campaign) -> dict[str, float]:
-    """Mean value per finalist over its COMPLETE re-evaluation trials, from storage."""
-    values: dict[str, list[float]] = {}
+    """Mean value per finalist over its re-evaluation runs at its stop, from storage."""
+    direction = campaign.spec.metric.direction
+    means: dict[str, float] = {}
     for study in campaign.stage_studies(Stage.REEVALUATION):
-        for trial in campaign.trials_of(study, states=(TrialState.COMPLETE,)):
-            values.setdefault(str(trial.user_attrs[ATTR_FINALIST]), []).append(trial.value)
-    return {label: float(np.mean(v)) for label, v in values.items()}
+        results = reevaluation_results(campaign.trials_of(study), direction)
+        means |= {label: float(np.mean(list(v.values()))) for label, v in results.items()}
+    return means
 
 
 def agrees_with_reevaluation(campaign: Campaign) -> bool:

@@ -16,6 +16,7 @@ from autotune.analysis._best_step import BestStepAnalysis
 from autotune.analysis._best_step import StepRecommendation
 from autotune.analysis._best_step import analyze_best_steps
 from autotune.analysis._best_step import best_step_records
+from autotune.analysis._best_step import shared_best_step
 from autotune.analysis._boundary import CategoricalEdge
 from autotune.analysis._boundary import ParamBoundary
 from autotune.analysis._boundary import can_widen
@@ -95,6 +96,7 @@ __all__ = [
     "min_pairs_to_reach",
     "plateau_step",
     "rank_agreement",
+    "shared_best_step",
     "simulate_false_positive_rate",
     "simulate_power",
     "stable_points",

@@ -5,6 +5,7 @@ The rule is docs/method.md §10.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 import enum
@@ -13,6 +14,8 @@ import math
 import numpy as np
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+
+from autotune.spec import Direction
 
 DEFAULT_MIN_TRIALS = 5
 """Fewer COMPLETE trials than this give INSUFFICIENT_DATA."""
@@ -171,3 +174,28 @@ def _is_int(value: object) -> bool:
 def _check_positive_int(name: str, value: object) -> None:
     if not _is_int(value) or value < 1:  # type: ignore[operator]
         raise ValueError(f"{name}={value!r} is invalid; allowed: an int >= 1")
+
+
+def shared_best_step(curves: Sequence[Mapping[int, float]], direction: Direction) -> int | None:
+    """The step whose mean over several runs' curves is best: one stop for a recipe.
+
+    A stop chosen on a single run's curve is picked together with the configuration, on
+    the same noise (the winner's curse twice); the mean over runs on different periods and
+    seeds is what the recipe delivers on data it has not seen (docs/method.md §11). Only
+    steps every curve evaluated count; a non-finite value makes its step the worst. Ties go
+    to the earlier step (fewer steps, the same result). None without a shared step.
+    """
+    if not curves:
+        return None
+    shared = set.intersection(*(set(curve) for curve in curves))
+    if not shared:
+        return None
+    sign = 1.0 if direction is Direction.MINIMIZE else -1.0
+
+    def mean_at(step: int) -> float:
+        values = [float(curve[step]) for curve in curves]
+        if not all(math.isfinite(v) for v in values):
+            return math.inf
+        return sign * float(np.mean(values))
+
+    return min(sorted(shared), key=mean_at)

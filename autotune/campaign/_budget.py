@@ -106,12 +106,12 @@ def reevaluation_floor(spec: StudySpec) -> int:
 
 
 def _reevaluation_reserve(spec: StudySpec, max_train_steps: int) -> int:
-    """What the plan keeps for the re-evaluation: half the spec's periods at full length,
-    at least the floor's. A recipe stops at its best step, usually well before the end, so
-    this fits the spec's periods at half length or the floor at full length; the
-    re-evaluation sizes its periods to what is actually left (see `_reevaluation`).
-    Keeping every run at full length starved round 1: in the held-out benchmark the
-    re-evaluation used under a third of such a reserve."""
+    """What the plan keeps for the re-evaluation: half the spec's periods at full length
+    (every run trains its whole schedule, where the recipe's stop is chosen), at least the
+    floor's; the re-evaluation sizes its periods to what is actually left (see
+    `_reevaluation`), so steps the rounds did not need buy more periods. Reserving every
+    period starved round 1: in the held-out benchmark, half of a quick run's budget went
+    unspent."""
     design = spec.reevaluation
     if not design.enabled:
         return 0

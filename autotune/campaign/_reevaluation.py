@@ -3,12 +3,16 @@
 The finalists (top-k of the last round) are re-trained on P periods, each with S seeds;
 every run is a queued trial of a re-evaluation study, so all workers share the work. The
 periods rotate with the calendar month (a new month picks new periods, against overfitting
-the periods by extensive tuning) unless the spec pins them. The verdict compares each
-finalist with the best, paired by period and seed.
+the periods by extensive tuning) unless the spec pins them. Each run trains the finalist's
+whole schedule; the finalist's stop is the step where its mean over the runs is best
+(`shared_best_step`), not the step one tuning run happened to peak at, and its value on each
+period is the value there. The verdict compares each finalist with the best, paired by
+period and seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import numpy as np
@@ -17,6 +21,7 @@ from optuna.trial import TrialState
 
 from autotune.analysis import compare_finalists
 from autotune.analysis import rank_agreement
+from autotune.analysis import shared_best_step
 from autotune.analysis import top_k
 from autotune.campaign._budget import leftover
 from autotune.campaign._budget import reevaluation_floor
@@ -35,13 +40,15 @@ from autotune.campaign._records import StudyPlan
 from autotune.campaign._snapshot import CampaignSnapshot
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
+from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
 from autotune.campaign._trial_attrs import ATTR_PARENT_VALUE
 from autotune.campaign._trial_attrs import ATTR_PERIOD_COUNT
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
 from autotune.campaign._trial_attrs import ATTR_SEED
-from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
+from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
+from autotune.spec import Direction
 
 SEED_STRIDE = 1_000_003
 MAX_PERIOD_FACTOR = 3  # extra periods from a budget's leftover, at most
@@ -72,7 +79,6 @@ def reevaluation_runs(
             {
                 ATTR_FINALIST: finalist.label,
                 ATTR_HPARAMS: finalist.recipe.hyperparameters,
-                ATTR_STOP_AT_STEP: finalist.recipe.stop_at_step,
                 ATTR_PERIOD_INDEX: index,
                 ATTR_PERIOD_COUNT: period_count,
                 ATTR_PERIOD_SEED: period_seed,
@@ -112,17 +118,22 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
 
 
 def _periods(snapshot: CampaignSnapshot, finalists: tuple[Finalist, ...]) -> int:
-    """The spec's periods; under a budget, as many as what is left affords (the recipes
-    stop at their best steps, known now): up to 3x the spec's, each sharpening the choice,
-    and never fewer than the floor the plan kept room for."""
+    """The spec's periods; under a budget, as many as what is left affords (every run
+    trains its whole schedule): up to 3x the spec's, each sharpening the choice, and never
+    fewer than the floor the plan kept room for."""
     spec = snapshot.spec
     design = spec.reevaluation
     if spec.budget is None or not finalists:
         return design.periods
-    per_period = design.seeds * sum(f.recipe.stop_at_step for f in finalists)
+    per_period = design.seeds * sum(f.recipe.max_train_steps for f in finalists)
     affordable = leftover(spec, snapshot.steps_spent, 0) // per_period
     most = MAX_PERIOD_FACTOR * design.periods
     return max(reevaluation_floor(spec), min(affordable, most))
+
+
+def _stopped(recipe: Recipe, step: int | None) -> Recipe:
+    """The finalist's recipe, stopping where the re-evaluation found it best."""
+    return recipe if step is None else dataclasses.replace(recipe, stop_at_step=step)
 
 
 def _finalist(study: str, trial: FrozenTrial, recipe: Recipe) -> Finalist:
@@ -136,25 +147,59 @@ def _finalist(study: str, trial: FrozenTrial, recipe: Recipe) -> Finalist:
     )
 
 
-def reevaluation_results(trials: list[FrozenTrial]) -> dict[str, dict[tuple[str, int], float]]:
-    """finalist -> (period index as text, replicate) -> value, from the finished runs.
+def _finished_runs(trials: list[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
+    """finalist -> its COMPLETE re-evaluation runs."""
+    runs: dict[str, list[FrozenTrial]] = {}
+    for trial in trials:
+        if trial.state is TrialState.COMPLETE and trial.value is not None:
+            runs.setdefault(str(trial.user_attrs[ATTR_FINALIST]), []).append(trial)
+    return runs
+
+
+def reevaluation_stops(trials: list[FrozenTrial], direction: Direction) -> dict[str, int]:
+    """finalist -> the step of its recipe's stop: where its mean over the finished runs is
+    best (runs without a curve, from older campaigns, count at the step they stopped)."""
+    stops: dict[str, int] = {}
+    for label, runs in _finished_runs(trials).items():
+        step = shared_best_step([_curve(run) for run in runs], direction)
+        if step is not None:
+            stops[label] = step
+    return stops
+
+
+def reevaluation_results(
+    trials: list[FrozenTrial], direction: Direction
+) -> dict[str, dict[tuple[str, int], float]]:
+    """finalist -> (period index as text, replicate) -> value at the finalist's stop, from
+    the finished runs.
 
     Runs pair by period index (the same index, count and seed is the same period for
     every finalist); the period's name is what the worker recorded when it ran it.
     """
+    stops = reevaluation_stops(trials, direction)
     results: dict[str, dict[tuple[str, int], float]] = {}
-    for trial in trials:
-        if trial.state is TrialState.COMPLETE and trial.value is not None:
-            attrs = trial.user_attrs
+    for label, runs in _finished_runs(trials).items():
+        for run in runs:
+            attrs = run.user_attrs
             key = (str(attrs[ATTR_PERIOD_INDEX]), int(attrs[ATTR_REPLICATE]))
-            results.setdefault(str(attrs[ATTR_FINALIST]), {})[key] = trial.value
+            value = _curve(run).get(stops[label], run.value) if label in stops else run.value
+            results.setdefault(label, {})[key] = float(value)
     return results
+
+
+def _curve(run: FrozenTrial) -> dict[int, float]:
+    """A run's evaluations by step; a run that reported none, its value at its end."""
+    if run.intermediate_values:
+        return dict(run.intermediate_values)
+    assert run.value is not None  # finished runs only
+    attrs = run.user_attrs
+    return {int(attrs.get(ATTR_STEPS_DONE) or attrs.get(ATTR_MAX_TRAIN_STEPS) or 0): run.value}
 
 
 def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     """The significance verdict and the fast-vs-full rank agreement of a finished study."""
     spec, study = snapshot.spec, snapshot.latest
-    results = reevaluation_results(list(study.trials))
+    results = reevaluation_results(list(study.trials), spec.metric.direction)
     usable = {k: v for k, v in results.items() if len(v) >= 2}
     if len(usable) < 2:
         return ((study.name, Significance(None, ("too few finished runs to compare",))),)
@@ -163,7 +208,8 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     facts: list[tuple[str, Fact]] = [(study.name, Significance(report, report.summary))]
     recorded = study.facts.design
     assert recorded is not None  # written with the study
-    recipes = {f.label: f.recipe for f in recorded.finalists}
+    stops = reevaluation_stops(list(study.trials), spec.metric.direction)
+    recipes = {f.label: _stopped(f.recipe, stops.get(f.label)) for f in recorded.finalists}
     facts.append((study.name, chosen(report, usable, recipes)))
     fast = {f.label: f.fast_value for f in recorded.finalists}
     full = {label: float(np.mean(list(values.values()))) for label, values in usable.items()}

@@ -350,7 +350,7 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
     if study.facts.rank_agreement is not None:
         builder.add(agreement_line(campaign, study.facts.rank_agreement), "")
     names = _period_names(trials)
-    results = reevaluation_results(trials)
+    results = reevaluation_results(trials, campaign.spec.metric.direction)
     by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}
     builder.plot(
         study.name,

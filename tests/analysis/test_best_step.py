@@ -9,6 +9,8 @@ from autotune.analysis import BestStepAnalysis
 from autotune.analysis import StepRecommendation
 from autotune.analysis import analyze_best_steps
 from autotune.analysis import best_step_records
+from autotune.analysis import shared_best_step
+from autotune.spec import Direction
 
 BUDGET = 1000
 INTERVAL = 10
@@ -168,3 +170,25 @@ def test_best_step_records_reads_complete_trials() -> None:
     assert records == [(30, 300), (300, 300)]
     analysis = analyze_best_steps(records, eval_interval=30, min_trials=2)
     assert analysis.fractions == (0.1, 1.0)
+
+
+def test_shared_best_step_is_where_the_mean_over_runs_is_best() -> None:
+    # each run alone peaks elsewhere (60, 90); the mean is best at 90
+    early = {30: 0.50, 60: 0.30, 90: 0.32, 120: 0.40}
+    late = {30: 0.60, 60: 0.45, 90: 0.35, 120: 0.38}
+    assert shared_best_step([early, late], Direction.MINIMIZE) == 90
+    assert shared_best_step([early], Direction.MINIMIZE) == 60
+
+
+def test_shared_best_step_maximizes_counts_only_shared_steps_and_ties_go_early() -> None:
+    accuracy = {10: 0.8, 20: 0.9, 30: 0.9}
+    shorter = {10: 0.7, 20: 0.9}  # stopped at 20: step 30 is not shared
+    assert shared_best_step([accuracy, shorter], Direction.MAXIMIZE) == 20
+    assert shared_best_step([{10: 1.0, 20: 1.0}], Direction.MINIMIZE) == 10
+
+
+def test_shared_best_step_never_picks_a_diverged_step_and_needs_a_shared_step() -> None:
+    diverged = {10: 0.5, 20: float("nan")}
+    assert shared_best_step([{10: 0.9, 20: 0.1}, diverged], Direction.MINIMIZE) == 10
+    assert shared_best_step([{10: 0.1}, {20: 0.1}], Direction.MINIMIZE) is None
+    assert shared_best_step([], Direction.MINIMIZE) is None

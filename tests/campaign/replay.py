@@ -129,6 +129,8 @@ class Replay:
     trivial: float | None = 5.0  # the trivial predictor's value (baseline)
     steps_to_fit: Callable[[float], int | None] = lambda rate: None
     max_retry: int | None = None
+    # re-evaluation runs overfit after this fraction of their schedule (default: they don't)
+    reevaluation_peak: float | None = None
     studies: list[ReplayedStudy] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
 
@@ -246,7 +248,12 @@ class Replay:
         if plan.stage is Stage.BASELINE and self.trivial is not None:
             attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial
         last = int(attrs.get("stop_at_step") or plan.max_train_steps)
-        curve = {s: value * (1 + 10 / s) for s in range(10, last + 1, 10)}
+        # improving to the end, where it reaches the run's value
+        curve = {s: value * (1 + 10 / s - 10 / last) for s in range(10, last + 1, 10)}
+        if plan.stage is Stage.REEVALUATION and self.reevaluation_peak is not None:
+            peak = self.reevaluation_peak * last  # as good there, worse before and after
+            curve = {s: value * (1 + abs(s - peak) / last) for s in curve}
+            value = curve[last]
         attrs |= {"best_step": last, "max_train_steps": plan.max_train_steps}
         return _finished(trial, value, attrs, curve)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from optuna.distributions import FloatDistribution
@@ -74,10 +75,21 @@ def test_the_recipe_is_the_whole_configuration_stopped_at_its_best_step() -> Non
         10,
         trial.user_attrs["seed"],
     )
-    runs = replay.latest.trials
-    assert {t.user_attrs["stop_at_step"] for t in runs} == {
-        f.recipe.stop_at_step for f in replay.latest.facts.design.finalists
-    }
+    runs = replay.latest.trials  # re-evaluation runs train the whole schedule
+    assert all("stop_at_step" not in t.user_attrs for t in runs)
+
+
+def test_the_answer_stops_where_its_reevaluation_runs_were_best_on_average() -> None:
+    replay = Replay(spec_of(boundary={"widen": False}), reevaluation_peak=0.5)
+    replay.run()
+    answer = replay.latest.facts.recommendation
+    finalist = next(f for f in replay.latest.facts.design.finalists if f.label == answer.finalist)
+    assert finalist.recipe.stop_at_step == 400  # the tuning run improved to its end
+    assert answer.recipe == dataclasses.replace(finalist.recipe, stop_at_step=200)
+    runs = [t for t in replay.latest.trials if t.user_attrs[ATTR_FINALIST] == answer.finalist]
+    at_stop = sum(t.intermediate_values[200] for t in runs) / len(runs)
+    assert answer.value == pytest.approx(at_stop)  # the value of the model at the stop
+    assert at_stop < sum(t.value for t in runs) / len(runs)
 
 
 def test_without_reevaluation_the_answer_is_the_best_run_unverified() -> None:
