@@ -463,10 +463,9 @@ def _verdict(
     if c.wins == c.losses == 0:
         equal = f"equal in all {c.n_pairs} {unit}"
         return f"{c.finalist} is not distinguishable from {c.reference}: {equal}"
-    record = f"{c.reference} beats {c.finalist} in {c.wins}/{c.n_pairs} {unit}"
-    record += "".join(f", {word} {k}" for word, k in (("loses", c.losses), ("ties", c.ties)) if k)
     level = f"{100 * (1 - alpha):g}% CI [{c.ci_low:.3g}, {c.ci_high:.3g}]"
-    sizes = f"(mean {c.mean_difference:.3g} better, {level}, effect size d_z={c.effect_size:.3g})"
+    sizes = f"({level}, effect size d_z={c.effect_size:.3g})"
+    record = f"{_counts_text(c, unit)}; {_mean_text(c, unit, sizes)}"
     holm = f" (Holm-adjusted {c.p_adjusted:.3g})" if n_comparisons > 1 else ""
     tested = f"{_LABELS[c.test]} p={c.p_value:.3g}{holm}"
     if c.significant:
@@ -475,7 +474,31 @@ def _verdict(
         outcome = f"no reliable winner (the {_LABELS[c.test]} test favours {c.finalist})"
     else:
         outcome = f"not significant at alpha={alpha:g}"
-    return f"{record} {sizes}, {tested}: {outcome}"
+    return f"{record}, {tested}: {outcome}"
+
+
+def _counts_text(c: PairedComparison, unit: str) -> str:
+    """Where the reference did better and worse, as counts (no verdict in them)."""
+    others = (("worse in", c.losses), ("tied in", c.ties))
+    return (
+        f"{c.reference} is better than {c.finalist} in {c.wins} of {c.n_pairs} {unit}"
+        + "".join(f", {words} {k}" for words, k in others if k)
+    )
+
+
+def _mean_text(c: PairedComparison, unit: str, sizes: str) -> str:
+    """The mean difference in words, saying so when it disagrees with the counts: a few
+    large differences can outweigh most pairs, and the reference is then better only on
+    average."""
+    if c.mean_difference == 0:
+        return f"equal on average {sizes}"
+    ahead = c.mean_difference > 0
+    text = f"{'better' if ahead else 'worse'} on average by {abs(c.mean_difference):.3g} {sizes}"
+    outweighed = c.losses if ahead else c.wins
+    if outweighed > c.n_pairs / 2:
+        verb = "it is worse in" if ahead else "it is better in"
+        text += f"; a few large differences outweigh the {outweighed} {unit} {verb}"
+    return text
 
 
 def _too_few_pairs_warning(

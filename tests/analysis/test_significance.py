@@ -169,7 +169,7 @@ def test_clear_winner_is_significant() -> None:
         0.02, abs=0.002
     )
     assert c.effect_size > 5 and c.significant
-    assert c.verdict.startswith("A beats B in 12/12 periods (mean 0.0")
+    assert c.verdict.startswith("A is better than B in 12 of 12 periods; better on average by 0.0")
     assert "95% CI [" in c.verdict and "Wilcoxon p=0.000488" in c.verdict
     assert c.verdict.endswith(": significant at alpha=0.05") and "Holm" not in c.verdict
     assert (report.n_periods, report.n_seeds, report.min_pairs_needed) == (12, 1, 6)
@@ -181,7 +181,7 @@ def test_winning_every_one_of_five_periods_is_not_significant() -> None:
     results = {"A": _periods(_noisy(0.10, 5, rng)), "B": _periods(_noisy(0.12, 5, rng))}
     (c,) = compare_finalists(results, Direction.MINIMIZE).comparisons
     assert c.wins == 5 and c.p_value == pytest.approx(0.0625) and not c.significant
-    assert "A beats B in 5/5 periods" in c.verdict
+    assert "A is better than B in 5 of 5 periods;" in c.verdict
     assert c.verdict.endswith("Wilcoxon p=0.0625: not significant at alpha=0.05")
 
 
@@ -244,7 +244,7 @@ def test_period_by_seed_pairs_are_named_so() -> None:
     }
     report = compare_finalists(results, Direction.MINIMIZE)
     assert (report.n_periods, report.n_seeds) == (4, 3)
-    assert "in 12/12 period x seed pairs" in report.comparisons[0].verdict
+    assert "in 12 of 12 period x seed pairs;" in report.comparisons[0].verdict
 
 
 def test_test_kinds_give_scipy_p_values() -> None:
@@ -435,3 +435,19 @@ def test_rank_agreement_p_values_are_exact_for_few_finalists() -> None:
     assert "even a perfect agreement has p=0.33" in agreement.message
     five = {name: float(i) for i, name in enumerate("abcde")}
     assert rank_agreement(five, dict(five), Direction.MINIMIZE).p_value == pytest.approx(2 / 120)
+
+
+def test_a_verdict_never_calls_better_a_finalist_that_loses_most_periods() -> None:
+    """The best by mean lost 8 of 12 periods but won 4 by far: the sentence read "trial 1
+    beats trial 2 in 4/12 periods, loses 8 (mean 0.0095 better ...)" (issue 15)."""
+    periods = [(f"p{i}", 0) for i in range(12)]
+    other = {key: 1.0 for key in periods}
+    best = {key: 1.005 if i < 8 else 0.96 for i, key in enumerate(periods)}
+    report = compare_finalists({"trial 1": best, "trial 2": other}, Direction.MINIMIZE)
+    (verdict,) = [line for line in report.summary if "trial 2" in line]
+    assert "beats" not in verdict and "loses" not in verdict, verdict
+    assert verdict.startswith(
+        "trial 1 is better than trial 2 in 4 of 12 periods, worse in 8; better on average by "
+        "0.01 (95% CI ["
+    ), verdict
+    assert "; a few large differences outweigh the 8 periods it is worse in, " in verdict
