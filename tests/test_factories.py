@@ -15,8 +15,10 @@ from autotune.spec import StudySpec
 from autotune.spec import load_study_spec
 from autotune.worker._factories import PRUNER_FACTORIES
 from autotune.worker._factories import SAMPLER_FACTORIES
+from autotune.worker._factories import TrialSeededSampler
 from autotune.worker._factories import make_pruner
 from autotune.worker._factories import make_sampler
+from autotune.worker._factories import trial_sampler_seed
 from autotune.worker._pruner import RungPruner
 from tests.conftest import write_study
 
@@ -52,17 +54,49 @@ def test_every_kind_has_a_factory() -> None:
 def test_a_sampler_kind_builds_its_sampler(
     spec: StudySpec, kind: SamplerKind, sampler: type[optuna.samplers.BaseSampler]
 ) -> None:
-    assert type(make_sampler(spec, 0, kind)) is sampler
+    built = make_sampler(spec, 0, kind)
+    assert isinstance(built, TrialSeededSampler)
+    assert type(built.sampler_for("kinds/joint/1", 0)) is sampler
 
 
-def test_the_sampler_defaults_to_the_spec_s_and_takes_the_worker_seed(spec: StudySpec) -> None:
+def test_the_sampler_defaults_to_the_spec_s(spec: StudySpec) -> None:
     assert spec.sampler.type is SamplerKind.TPE
-    assert isinstance(make_sampler(spec, None), optuna.samplers.TPESampler)
-    firsts = []
-    for _ in range(2):
-        study = optuna.create_study(sampler=make_sampler(spec, 5, SamplerKind.RANDOM))
-        firsts.append(study.ask().suggest_float("x", 0.0, 1.0))
-    assert firsts[0] == firsts[1]
+    sampler = make_sampler(spec)
+    assert isinstance(sampler.sampler_for("kinds/joint/1", 0), optuna.samplers.TPESampler)
+
+
+def draws(sampler: optuna.samplers.BaseSampler, study_name: str, count: int) -> list[float]:
+    study = optuna.create_study(study_name=study_name, sampler=sampler)
+    return [study.ask().suggest_float("x", 0.0, 1.0) for _ in range(count)]
+
+
+def test_the_spec_seed_fixes_every_trial_s_draws(spec: StudySpec) -> None:
+    assert spec.seed == 1
+    again = draws(make_sampler(spec, kind=SamplerKind.RANDOM), "s/joint/1", 4)
+    assert draws(make_sampler(spec, kind=SamplerKind.RANDOM), "s/joint/1", 4) == again
+    assert len(set(again)) == 4  # trials differ from each other
+    other_seed = spec.model_copy(update={"seed": 2})
+    assert draws(make_sampler(other_seed, kind=SamplerKind.RANDOM), "s/joint/1", 4) != again
+    assert draws(make_sampler(spec, kind=SamplerKind.RANDOM), "s/joint/2", 4) != again
+
+
+def test_a_trial_s_draws_do_not_depend_on_who_sampled_before_it(spec: StudySpec) -> None:
+    """Two workers (two samplers) sharing a study: trial #k draws what one worker draws."""
+    alone = draws(make_sampler(spec, kind=SamplerKind.RANDOM), "shared", 4)
+    study = optuna.create_study(study_name="shared")
+    workers = [make_sampler(spec, kind=SamplerKind.RANDOM) for _ in range(2)]
+    shared = []
+    for number in range(4):
+        study.sampler = workers[number % 2]
+        shared.append(study.ask().suggest_float("x", 0.0, 1.0))
+    assert shared == alone
+
+
+def test_trial_sampler_seeds_are_stable_and_distinct() -> None:
+    assert trial_sampler_seed(0, "q/joint/1", 3) == trial_sampler_seed(0, "q/joint/1", 3)
+    seeds = {trial_sampler_seed(0, "q/joint/1", n) for n in range(100)}
+    seeds |= {trial_sampler_seed(1, "q/joint/1", 0), trial_sampler_seed(0, "q/joint/2", 0)}
+    assert len(seeds) == 102 and all(0 <= s < 2**32 for s in seeds)
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,28 @@
 
 A new ``SamplerKind`` or ``PrunerKind`` needs its enum member in the spec and one entry
 here; the tests check that every kind has one.
+
+Sampling is keyed by trial: each trial's sampler is seeded from the campaign's seed, the
+study's name and the trial's number, so trial #k of a study draws the same random numbers
+whichever worker samples it and whenever. Random trials are then the same in every run;
+TPE's model-based trials also depend on which trials had finished when they were sampled,
+which only one worker makes the same from run to run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
+import hashlib
 from types import MappingProxyType
+from typing import Any
 import warnings
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from autotune.campaign import Stage
 from autotune.campaign import StudyPlan
@@ -21,7 +33,7 @@ from autotune.spec import StudySpec
 from autotune.worker._pruner import RungPruner
 
 SamplerFactory = Callable[[StudySpec, int | None], optuna.samplers.BaseSampler]
-"""Builds a sampler from the spec and the worker's seed (None: unseeded)."""
+"""Builds a sampler from the spec and a seed (None: unseeded)."""
 
 PrunerFactory = Callable[[StudySpec, int, int], optuna.pruners.BasePruner]
 """Builds a pruner from the spec, the round's training steps and how many trials it must
@@ -67,11 +79,83 @@ PRUNER_FACTORIES: Mapping[PrunerKind, PrunerFactory] = MappingProxyType(
 )
 
 
+def trial_sampler_seed(campaign_seed: int, study_name: str, trial_number: int) -> int:
+    """The seed of one trial's sampling: a stable hash (not Python's salted ``hash``) of the
+    campaign's seed, the study and the trial number, so that studies and trials differ."""
+    key = f"{campaign_seed}/{study_name}/{trial_number}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """A sampler built afresh for each trial, seeded by ``trial_sampler_seed``.
+
+    One seeded sampler shared by a worker's trials would make trial #k's draws depend on
+    how many trials that worker sampled before (and two workers with one seed would draw
+    the same configurations); keyed by trial number, they depend on nothing else. Optuna's
+    samplers keep no history of their own (TPE reads the study's trials), so a fresh one
+    per trial loses nothing.
+    """
+
+    def __init__(self, build: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self._build = build
+        self._seed = seed
+        self._current: tuple[tuple[str, int], optuna.samplers.BaseSampler] | None = None
+
+    def sampler_for(self, study_name: str, trial_number: int) -> optuna.samplers.BaseSampler:
+        """The sampler of trial ``trial_number`` of ``study_name`` (built once per trial)."""
+        key = (study_name, trial_number)
+        if self._current is None or self._current[0] != key:
+            seed = trial_sampler_seed(self._seed, study_name, trial_number)
+            self._current = (key, self._build(seed))
+        return self._current[1]
+
+    def _of(self, study: optuna.Study, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        return self.sampler_for(study.study_name, trial.number)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._of(study, trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._of(study, trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        sampler = self._of(study, trial)
+        return sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._of(study, trial).before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._of(study, trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Nothing to reseed: every trial's seed is fixed by its key."""
+
+
 def make_sampler(
-    spec: StudySpec, seed: int | None, kind: SamplerKind | None = None
+    spec: StudySpec, seed: int | None = None, kind: SamplerKind | None = None
 ) -> optuna.samplers.BaseSampler:
-    """The sampler of a stage (default: the study's); grid stages only run queued trials."""
-    return SAMPLER_FACTORIES[spec.sampler.type if kind is None else kind](spec, seed)
+    """The sampler of a stage (default: the study's), keyed by trial from ``seed``
+    (default: the spec's); grid stages only run queued trials."""
+    factory = SAMPLER_FACTORIES[spec.sampler.type if kind is None else kind]
+    campaign_seed = spec.seed if seed is None else seed
+    return TrialSeededSampler(lambda trial_seed: factory(spec, trial_seed), campaign_seed)
 
 
 def make_pruner(spec: StudySpec, plan: StudyPlan, steps: int) -> optuna.pruners.BasePruner:
