@@ -21,6 +21,8 @@ from autotune.spec._study import Direction
 from autotune.spec._study import FastModeSpec
 from autotune.spec._study import MetricSpec
 from autotune.spec._study import PairedTestKind
+from autotune.spec._study import PeriodSpec
+from autotune.spec._study import PeriodsSpec
 from autotune.spec._study import PrunerKind
 from autotune.spec._study import PrunerSpec
 from autotune.spec._study import ReevaluationSpec
@@ -40,6 +42,8 @@ __all__ = [
     "BoundarySpec",
     "BudgetSpec",
     "PairedTestKind",
+    "PeriodSpec",
+    "PeriodsSpec",
     "ReevaluationSpec",
     "StageSpec",
     "CategoricalParam",

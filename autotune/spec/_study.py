@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import datetime
 import enum
 import hashlib
 import json
@@ -156,6 +157,68 @@ class BudgetSpec(SpecModel):
     steps: int = Field(ge=1)
 
 
+class PeriodSpec(SpecModel):
+    """A dated period: train on ``train`` [start, end], validate on ``validation`` [start,
+    end] (dates inclusive, validation after training). The worker turns it into the task's
+    ``Period.date_range(start, end, validation_start, validation_end)``."""
+
+    train: tuple[datetime.date, datetime.date]
+    validation: tuple[datetime.date, datetime.date]
+
+    @field_validator("train", "validation", mode="before")
+    @classmethod
+    def _date_pair(cls, value: Any) -> Any:
+        """One message for anything but two dates (pydantic's speaks of datetimes)."""
+        if isinstance(value, list | tuple) and len(value) == 2 and all(map(_is_date, value)):
+            return value
+        raise ValueError(f"allowed: [start, end], two dates YYYY-MM-DD, got {value!r}")
+
+    @model_validator(mode="after")
+    def _check_order(self) -> PeriodSpec:
+        (start, end), (validation_start, validation_end) = self.train, self.validation
+        if end < start:
+            raise ValueError(f"train ends ({end}) before it starts ({start})")
+        if validation_end < validation_start:
+            raise ValueError(
+                f"validation ends ({validation_end}) before it starts ({validation_start})"
+            )
+        if validation_start <= end:
+            raise ValueError(
+                f"validation starts {validation_start}, on or before train's end ({end}); "
+                "allowed: a validation range after the training range"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        """The name `Period.date_range` gives it ("START..END validate VSTART..VEND")."""
+        (start, end), (first, last) = self.train, self.validation
+        return f"{start}..{end} validate {first}..{last}"
+
+
+def _is_date(value: object) -> bool:
+    """A date, or a string that is an ISO date."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return True
+    try:
+        return isinstance(value, str) and bool(datetime.date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+class PeriodsSpec(SpecModel):
+    """Which dated periods tune and which check the finalists (for tasks with dated data).
+
+    ``tuning``: the period every tuning, sweep and baseline run trains and validates on
+    (default: the task's default period). ``heldout``: the periods the re-evaluation
+    re-trains the finalists on, in this order (default: the task's seeded periods); their
+    validation ranges must not overlap the tuning period's.
+    """
+
+    tuning: PeriodSpec | None = None
+    heldout: tuple[PeriodSpec, ...] | None = Field(default=None, min_length=1)
+
+
 Scalar = bool | int | float | str
 AUTO = "auto"
 MAX_TRAIN_STEPS = 10**9
@@ -202,6 +265,21 @@ class StudySpec(SpecModel):
     reevaluation: ReevaluationSpec = ReevaluationSpec()
     fast_mode: FastModeSpec = FastModeSpec()
     budget: BudgetSpec | None = None
+    periods: PeriodsSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reevaluate_every_heldout_period(cls, data: Any) -> Any:
+        """``periods.heldout`` sets how many periods the re-evaluation runs, when the spec
+        leaves ``reevaluation.periods`` out (a different count is refused below)."""
+        if not isinstance(data, dict):
+            return data
+        periods, reevaluation = data.get("periods"), data.get("reevaluation", {})
+        heldout = periods.get("heldout") if isinstance(periods, dict) else None
+        if isinstance(heldout, list | tuple) and heldout and isinstance(reevaluation, dict):
+            if "periods" not in reevaluation:
+                data = {**data, "reevaluation": {**reevaluation, "periods": len(heldout)}}
+        return data
 
     @field_validator("max_train_steps", mode="before")
     @classmethod
@@ -243,6 +321,44 @@ class StudySpec(SpecModel):
         if tuned_and_fixed:
             yield f"parameters both fixed and tuned: {', '.join(tuned_and_fixed)}"
         yield from self._stage_problems()
+        yield from self._heldout_problems()
+
+    def _heldout_problems(self) -> Iterator[str]:
+        heldout = None if self.periods is None else self.periods.heldout
+        if heldout is None:
+            return
+        design = self.reevaluation
+        if not design.enabled:
+            yield "periods.heldout: the re-evaluation trains on them; set reevaluation.enabled"
+        if design.periods != len(heldout):
+            yield (
+                f"reevaluation.periods ({design.periods}) must equal the {len(heldout)} "
+                "periods.heldout (or be left out): the re-evaluation trains on those"
+            )
+        if design.period_seed is not None:
+            yield (
+                "reevaluation.period_seed picks the task's periods; with periods.heldout the "
+                "re-evaluation trains on those: leave period_seed out"
+            )
+        names = [period.name for period in heldout]
+        for index, period in enumerate(heldout):
+            if period.name in names[:index]:
+                yield f"periods.heldout[{index}]: the same period as [{names.index(period.name)}]"
+        yield from self._overlap_problems(heldout)
+
+    def _overlap_problems(self, heldout: tuple[PeriodSpec, ...]) -> Iterator[str]:
+        """Held-out validation ranges that overlap the tuning period's: not held out."""
+        tuning = None if self.periods is None else self.periods.tuning
+        if tuning is None:
+            return
+        start, end = tuning.validation
+        for index, period in enumerate(heldout):
+            if period.validation[0] <= end and start <= period.validation[1]:
+                yield (
+                    f"periods.heldout[{index}].validation {period.validation[0]}.."
+                    f"{period.validation[1]} overlaps periods.tuning.validation {start}..{end}; "
+                    "allowed: held-out validation ranges outside the tuning one"
+                )
 
     @property
     def recovery_interval(self) -> int:
@@ -371,8 +487,9 @@ class StudySpec(SpecModel):
         return max(self.eval_interval, min(steps, total))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Plain JSON-compatible form, stored with the campaign so workers need no files."""
-        return self.model_dump(mode="json")
+        """Plain JSON-compatible form, stored with the campaign so workers need no files
+        (without ``periods`` when unset: campaigns stored before it keep their hash)."""
+        return self.model_dump(mode="json", exclude={"periods"} if self.periods is None else None)
 
     @property
     def spec_hash(self) -> str:

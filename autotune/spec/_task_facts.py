@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+import datetime
 from types import MappingProxyType
 
 from autotune._domains import Domain
@@ -31,7 +32,8 @@ class TaskFacts:
     the model's); ``has_fit_threshold`` whether max_train_steps "auto" measures the steps
     to a training loss (else to where the training loss stops improving, docs/method.md §3);
     ``domains`` the values the hyperparameters that have a known domain may take (fixed
-    values and search ranges are checked against them).
+    values and search ranges are checked against them); ``span`` the first and last date of
+    dated data (None: iid data, whose periods are folds), the domain of ``periods`` dates.
     """
 
     name: str
@@ -40,6 +42,7 @@ class TaskFacts:
     hyperparameters: frozenset[str]
     has_fit_threshold: bool
     domains: Mapping[str, Domain] = field(default_factory=dict)
+    span: tuple[datetime.date, datetime.date] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
@@ -76,6 +79,30 @@ def task_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
     yield from _metric_problems(spec, task)
     yield from _hyperparameter_problems(spec, task)
     yield from _domain_problems(spec, task.domains)
+    yield from period_problems(spec, task)
+
+
+def period_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:
+    """``periods`` on a task without dated data, or dates outside the data's span."""
+    if spec.periods is None:
+        return
+    named = [("periods.tuning", spec.periods.tuning)]
+    named += [(f"periods.heldout[{i}]", p) for i, p in enumerate(spec.periods.heldout or ())]
+    given = [(where, period) for where, period in named if period is not None]
+    if given and task.span is None:
+        yield (
+            f"periods: task {spec.task!r} has no dated data (its periods are folds of iid "
+            "rows, chosen by the task); allowed: leave periods out"
+        )
+        return
+    for where, period in given:
+        for key in ("train", "validation"):
+            first, last = getattr(period, key)
+            if task.span is not None and (first < task.span[0] or last > task.span[1]):
+                yield (
+                    f"{where}.{key}: {first}..{last} reaches outside the data of task "
+                    f"{spec.task!r}; allowed: dates in {task.span[0]}..{task.span[1]}"
+                )
 
 
 def _metric_problems(spec: StudySpec, task: TaskFacts) -> Iterator[str]:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from ._errors import CheckpointMismatchError
     from ._errors import NonFiniteLossError
     from ._errors import UnknownTaskError
+    from ._dated import date_rows
+    from ._dated import rolling_periods
     from ._folds import fold_assignment
     from ._folds import fold_rows
     from ._folds import kfold_periods
@@ -107,6 +109,8 @@ _SUBMODULE: dict[str, str] = {
     "CheckpointMismatchError": "_errors",
     "NonFiniteLossError": "_errors",
     "UnknownTaskError": "_errors",
+    "date_rows": "_dated",
+    "rolling_periods": "_dated",
     "fold_assignment": "_folds",
     "fold_rows": "_folds",
     "kfold_periods": "_folds",
@@ -208,6 +212,7 @@ __all__ = [
     "build_optimizer",
     "check_task",
     "choose_batch_size",
+    "date_rows",
     "ema_rate",
     "fold_assignment",
     "fold_rows",
@@ -229,5 +234,6 @@ __all__ = [
     "resolved_decay_steps",
     "resolved_warmup_steps",
     "resumable_step",
+    "rolling_periods",
     "train",
 ]

@@ -53,6 +53,8 @@ from autotune.storage import trial_curve
 from autotune.worker._checkpoints import RecoveryCheckpoints
 from autotune.worker._checkpoints import resume_sources
 from autotune.worker._checkpoints import takes_recovery_checkpoint
+from autotune.worker._periods import reevaluation_period
+from autotune.worker._periods import tuning_period
 
 _logger = logging.getLogger(__name__)
 
@@ -205,6 +207,7 @@ class _Objective:
         self.spec, self.stop_requested, self.setting = spec, stop_requested, setting
         self.checkpoints = checkpoints
         self.task = training.get_task(spec.task)
+        self.tuning_period = tuning_period(spec)  # None: the task's default period
 
     def budget(self, trial: optuna.Trial) -> training.Budget:
         """The trial's training budget, recorded on it before it trains (pruned and failed
@@ -380,7 +383,7 @@ class _TuningObjective(_Objective):
         hparams = trial_hparams(self.setting.base, params, trial.user_attrs)
         after_eval = self._after_eval(trial, self._upload_step(hparams))
         try:
-            result = self.train_recovering(trial, hparams, after_eval)
+            result = self.train_recovering(trial, hparams, after_eval, self.tuning_period)
         except training.NonFiniteLossError as error:
             _prune(trial, str(error))
         return self.finish(trial, result)
@@ -442,9 +445,9 @@ class _BaselineObjective(_Objective):
         hparams = baseline_hparams(self.spec, self.task.default_hyperparameters())
         trial.set_user_attr(ATTR_HPARAMS, hparams)
         if isinstance(self.task, training.HasTrivialMetrics):
-            for name, value in self.task.trivial_metrics().items():
+            for name, value in self.task.trivial_metrics(self.tuning_period).items():
                 trial.set_user_attr(f"{TRIVIAL_PREFIX}{name}", float(value))
-        return self.run_reporting(trial, hparams)
+        return self.run_reporting(trial, hparams, self.tuning_period)
 
 
 class _Fitted(Exception):
@@ -479,7 +482,12 @@ class _SweepObjective(_Objective):
 
         try:
             result = training.train(
-                hparams, self.task, self.budget(trial), on_eval, training.TRAIN_LOSS
+                hparams,
+                self.task,
+                self.budget(trial),
+                on_eval,
+                training.TRAIN_LOSS,
+                period=self.tuning_period,
             )
             record_steps(trial, result.steps_done)
         except _Fitted as fitted:
@@ -511,7 +519,7 @@ class _ReevaluationObjective(_Objective):
 
     def __call__(self, trial: optuna.Trial) -> float:
         attrs = trial.user_attrs
-        periods = self.task.periods(attrs[ATTR_PERIOD_COUNT], attrs[ATTR_PERIOD_SEED])
-        period = periods[attrs[ATTR_PERIOD_INDEX]]
+        index, count = attrs[ATTR_PERIOD_INDEX], attrs[ATTR_PERIOD_COUNT]
+        period = reevaluation_period(self.spec, self.task, index, count, attrs[ATTR_PERIOD_SEED])
         trial.set_user_attr(ATTR_PERIOD_NAME, period.name)
         return self.run_reporting(trial, attrs[ATTR_HPARAMS], period, final=True)

@@ -18,6 +18,8 @@ from autotune.spec import StudySpec
 from autotune.spec import TaskFacts
 from autotune.spec import check_against_task
 from autotune.spec import load_study_spec
+from autotune.worker._periods import heldout_periods
+from autotune.worker._periods import tuning_period
 
 
 def task_facts(name: str) -> TaskFacts:
@@ -31,6 +33,7 @@ def task_facts(name: str) -> TaskFacts:
         hyperparameters=hyperparameters,
         has_fit_threshold=getattr(task, "fit_threshold", None) is not None,
         domains=_domains(name, hyperparameters),
+        span=task.describe().span,
     )
 
 
@@ -46,6 +49,7 @@ def _domains(name: str, hyperparameters: frozenset[str]) -> dict[str, Domain]:
 def load_checked_study_spec(path: str | Path) -> StudySpec:
     """A study spec file, validated and checked against its task (automatic mode included)."""
     spec = load_study_spec(path, task_facts)
+    check_periods_fit_data(spec, str(path))
     check_step_fits_data(spec, str(path))
     return spec
 
@@ -53,7 +57,26 @@ def load_checked_study_spec(path: str | Path) -> StudySpec:
 def check_spec_task(spec: StudySpec, source: str) -> None:
     """SpecError if ``spec``'s task is missing here or does not fit it (at worker start)."""
     check_against_task(spec, task_facts, source)
+    check_periods_fit_data(spec, source)
     check_step_fits_data(spec, source)
+
+
+def check_periods_fit_data(spec: StudySpec, source: str) -> None:
+    """SpecError naming each of the spec's periods the task cannot make data for (too few
+    rows, a range its windows do not fit): a spec error at create, not a failed trial."""
+    task = training.get_task(spec.task)
+    named = [("periods.tuning", tuning_period(spec))]
+    named += [(f"periods.heldout[{i}]", p) for i, p in enumerate(heldout_periods(spec) or [])]
+    problems = []
+    for where, period in named:
+        if period is None:
+            continue
+        try:
+            task.data(period)
+        except Exception as error:  # a user task's own check, whatever it raises
+            problems.append(f"{where}: task {spec.task!r} cannot use it: {error}")
+    if problems:
+        raise SpecError(source, problems)
 
 
 def check_step_fits_data(spec: StudySpec, source: str) -> None:
@@ -63,14 +86,14 @@ def check_step_fits_data(spec: StudySpec, source: str) -> None:
     accumulated micro-batches hung the worker, silent, its trial RUNNING); the whole
     training set in one step is the most any step can usefully see.
     """
-    problems = list(step_problems(spec, training_rows(spec.task)))
+    problems = list(step_problems(spec, training_rows(spec.task, tuning_period(spec))))
     if problems:
         raise SpecError(source, problems)
 
 
-def training_rows(task_name: str) -> int:
-    """How many rows the task's default period trains on (its re-evaluation periods as many)."""
-    return len(training.get_task(task_name).data().train_y)
+def training_rows(task_name: str, period: training.Period | None = None) -> int:
+    """How many rows the tuning period (None: the task's default) trains on."""
+    return len(training.get_task(task_name).data(period).train_y)
 
 
 def step_problems(spec: StudySpec, rows: int) -> list[str]:

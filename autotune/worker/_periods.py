@@ -1,0 +1,41 @@
+"""The spec's dated periods as the task's: which period tunes, which re-evaluate."""
+
+from __future__ import annotations
+
+from autotune import training
+from autotune.spec import PeriodSpec
+from autotune.spec import StudySpec
+
+
+def spec_period(period: PeriodSpec) -> training.Period:
+    """A spec's period as the `Period.date_range` a task's `data` takes."""
+    (start, end), (validation_start, validation_end) = period.train, period.validation
+    return training.Period.date_range(start, end, validation_start, validation_end)
+
+
+def tuning_period(spec: StudySpec) -> training.Period | None:
+    """``periods.tuning`` (tuning, sweep and baseline runs); None: the task's default period."""
+    tuning = None if spec.periods is None else spec.periods.tuning
+    return None if tuning is None else spec_period(tuning)
+
+
+def heldout_periods(spec: StudySpec) -> list[training.Period] | None:
+    """``periods.heldout`` (the re-evaluation's, in order); None: the task's seeded periods."""
+    heldout = None if spec.periods is None else spec.periods.heldout
+    return None if heldout is None else [spec_period(period) for period in heldout]
+
+
+def reevaluation_period(
+    spec: StudySpec, task: training.Task, index: int, count: int, seed: int
+) -> training.Period:
+    """Period ``index`` of a re-evaluation: the spec's held-out one, else the task's
+    ``periods(count, seed)``; ValueError if the spec holds fewer than ``index + 1``."""
+    heldout = heldout_periods(spec)
+    if heldout is None:
+        return task.periods(count, seed)[index]
+    if not 0 <= index < len(heldout):
+        raise ValueError(
+            f"re-evaluation period index {index} is invalid: the spec holds "
+            f"{len(heldout)} periods.heldout; allowed: 0 to {len(heldout) - 1}"
+        )
+    return heldout[index]
