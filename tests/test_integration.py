@@ -124,7 +124,7 @@ def test_run_on_the_embedded_server_prints_progress_and_summary(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "created campaign 'local'" in result.stdout
-    assert "trials] complete" in result.stdout  # live progress line
+    assert "round 1 · " in result.stdout and " trials · " in result.stdout  # live line
     assert "campaign local:" in result.stdout and "best val_loss" in result.stdout
     assert "answer: local/joint/1 #" in result.stdout and "hyperparameters: " in result.stdout
     assert f"autotune dashboard --state-dir {state_dir}" in result.stdout

@@ -123,7 +123,8 @@ def _recommend(
         return (
             StepRecommendation.INSUFFICIENT_DATA,
             None,
-            f"only {len(records)} COMPLETE trials; need at least {min_trials} ({shares})",
+            f"too few trials to judge: only {len(records)} COMPLETE trials; need at least "
+            f"{min_trials} ({shares})",
         )
     if early >= FEWER_SHARE:
         percentile = float(np.percentile([b for b, _ in records], FEWER_PERCENTILE))
@@ -132,7 +133,7 @@ def _recommend(
             return (
                 StepRecommendation.FEWER,
                 suggested,
-                f"{shares}: max_train_steps={budget} is too high; about "
+                f"{shares}: a {budget}-step budget is too high; about "
                 f"{FEWER_HEADROOM:g}x the {FEWER_PERCENTILE:g}th-percentile best step "
                 f"({percentile:g}) is {suggested}",
             )
@@ -147,10 +148,10 @@ def _recommend(
         return (
             StepRecommendation.MORE,
             suggested,
-            f"{shares}: training longer may help; try max_train_steps={suggested} and "
+            f"{shares}: training longer than {budget} steps may help; try {suggested} and "
             "re-tune the learning-rate decay schedule (it does not transfer to longer runs)",
         )
-    return StepRecommendation.KEEP, None, f"{shares}: max_train_steps={budget} fits"
+    return StepRecommendation.KEEP, None, f"{shares}: the {budget}-step budget fits"
 
 
 def _fraction(best_step: int, budget: int) -> float:

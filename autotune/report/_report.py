@@ -153,10 +153,15 @@ def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
         lambda path: _plots.funnel_plot(rows, path, "trials per stage: started, pruned, complete"),
         "trial funnel",
     )
-    builder.add(
-        f"Batch size {campaign.spec.batch_size} (fixed for every trial; chosen by throughput "
-        "with `autotune probe-batch`, never tuned).",
-        "",
+    builder.add(batch_size_sentence(campaign.spec.batch_size, campaign.spec.task), "")
+
+
+def batch_size_sentence(batch_size: int, task: str) -> str:
+    """The batch size as the spec set it: no campaign runs the throughput probe, so none
+    may be said to have chosen it."""
+    return (
+        f"Batch size {batch_size}, set in the spec: fixed for every trial, never tuned "
+        f"(`autotune probe-batch {task}` measures throughput by batch size to choose one)."
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from autotune.analysis import BestStepAnalysis
 from autotune.analysis import RankAgreement
+from autotune.analysis import StepRecommendation
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Progress
@@ -12,6 +14,7 @@ from autotune.campaign import Stage
 from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import answer_lines
+from autotune.report._progress import TableRow
 from autotune.report._progress import format_best
 from autotune.report._progress import progress_table
 from autotune.spec import StudySpec
@@ -85,11 +88,10 @@ def _round_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
         lines.append(f"{label} steps: {facts.step_advice.note}")
     if facts.horizon is not None:
         lines.append(f"{label} short vs long runs: {facts.horizon.message}")
-    analysis = campaign.best_steps(study)
-    steps, total = study.max_train_steps, campaign.max_train_steps
-    shortened = "" if total is None or steps >= total else f" of its {steps}-step budget"
     lines.append(
-        f"{label} best steps{shortened}: {analysis.recommendation.value} — {analysis.reason}"
+        best_steps_line(
+            label, campaign.best_steps(study), study.max_train_steps, campaign.max_train_steps
+        )
     )
     saved = steps_saved(campaign, study)
     if saved:
@@ -98,6 +100,17 @@ def _round_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
             "parents' checkpoints"
         )
     return lines
+
+
+def best_steps_line(label: str, analysis: BestStepAnalysis, steps: int, total: int | None) -> str:
+    """Where a round's trials peaked, as a sentence: the analysis's reason speaks of the
+    round's own budget, which a shortened round says it is (the last round trains more)."""
+    if total is None or steps >= total:
+        return f"{label} best steps: {analysis.reason}"
+    line = f"{label} best steps of its {steps}-step budget: {analysis.reason}"
+    if analysis.recommendation is StepRecommendation.MORE:
+        line += f" (the last round trains {total} steps)"
+    return line
 
 
 def _versus_baseline(campaign: Campaign, study: CampaignStudy) -> str | None:
@@ -170,7 +183,11 @@ def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
     (``autotune``: how the reader calls the command in the hints)."""
     spec = campaign.spec
     rows = [
-        (f"{study.name} ({study.max_train_steps} steps)", study_progress(campaign, study))
+        TableRow(
+            f"{study.name} ({study.max_train_steps} steps)",
+            study_progress(campaign, study),
+            "steps to fit" if study.stage is Stage.STEPS_SWEEP else "",
+        )
         for study in campaign.studies
     ]
     head = (

@@ -14,11 +14,13 @@ from typing import TextIO
 
 from autotune.campaign import Campaign
 from autotune.campaign import load_campaign
-from autotune.report._progress import campaign_progress_line
+from autotune.report._progress import LiveState
+from autotune.report._progress import live_parts
+from autotune.report._progress import live_state
+from autotune.report._terminal import LiveLine
 from autotune.storage import HeartbeatSettings
 
 STORAGE_ENV = "AUTOTUNE_STORAGE"
-QUIET_PRINT_INTERVAL_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -87,44 +89,31 @@ def run_local_workers(
 def _watch(
     load: Callable[[], Campaign], processes: list[subprocess.Popen[bytes]], out: TextIO
 ) -> bool:
-    """Print progress until every process exits; on Ctrl-C ask the workers to stop cleanly."""
+    """Show progress until every process exits; on Ctrl-C ask the workers to stop cleanly."""
     started = time.monotonic()
-    show = _progress_printer(out)
     interrupted = False
-    while True:
-        try:
-            alive = any(p.poll() is None for p in processes)
-            campaign = load()
-            show(campaign, time.monotonic() - started)
-            if not alive:
-                break
-            time.sleep(1.0)
-        except KeyboardInterrupt:
-            interrupted = True
-            out.write("\nstopping workers (their running trials will be retried)…\n")
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-    out.write("\n" if out.isatty() else "")
+    spent_at_start: int | None = None
+    with LiveLine(out) as line:
+        while True:
+            try:
+                alive = any(p.poll() is None for p in processes)
+                campaign = load()
+                state = live_state(campaign, time.monotonic() - started, spent_at_start)
+                spent_at_start = state.steps.spent if spent_at_start is None else spent_at_start
+                line.show(live_parts(state), _change_key(campaign, state))
+                if not alive:
+                    break
+                time.sleep(1.0)
+            except KeyboardInterrupt:
+                interrupted = True
+                line.print("stopping workers (their running trials will be retried)…")
+                for process in processes:
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGTERM)
     return interrupted
 
 
-def _progress_printer(out: TextIO) -> Callable[[Campaign, float], None]:
-    """Rewrite one line on a terminal; elsewhere print a line on change, at most every 10 s."""
-    last: dict[str, object] = {"key": None, "at": -QUIET_PRINT_INTERVAL_S}
-
-    def show(campaign: Campaign, elapsed_s: float) -> None:
-        study = campaign.current
-        progress = campaign.progress(study)
-        line = campaign_progress_line(campaign, study, progress, elapsed_s)
-        if out.isatty():
-            out.write("\r" + line.ljust(130)[:170])
-            out.flush()
-            return
-        key = (study.name, progress.complete, progress.pruned, progress.failed)
-        if key != last["key"] and elapsed_s - float(last["at"]) >= QUIET_PRINT_INTERVAL_S:
-            out.write(line + "\n")
-            out.flush()
-            last.update(key=key, at=elapsed_s)
-
-    return show
+def _change_key(campaign: Campaign, state: LiveState) -> tuple[object, ...]:
+    """What a log line is printed for a change of: the study and its finished trials."""
+    p = state.progress
+    return campaign.current.name, p.complete, p.pruned, p.failed

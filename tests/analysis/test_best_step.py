@@ -59,6 +59,8 @@ def test_late_peaking_curves_recommend_more_steps() -> None:
     assert analysis.share_in_last_25pct is not None and analysis.share_in_last_25pct >= 0.5
     assert analysis.suggested_max_train_steps == 2 * BUDGET
     assert "decay schedule" in analysis.reason and "re-tune" in analysis.reason
+    assert f"longer than {BUDGET} steps may help" in analysis.reason
+    assert "max_train_steps" not in analysis.reason  # the trials' budget, maybe a round's
 
 
 def test_mixed_curves_keep_the_budget() -> None:
@@ -71,6 +73,8 @@ def test_mixed_curves_keep_the_budget() -> None:
     assert analysis.suggested_max_train_steps is None
     assert analysis.fractions == tuple(b / BUDGET for b, _ in records)
     assert analysis.median_fraction == pytest.approx(np.median(analysis.fractions))
+    # the trials' budget, which may be a shortened round's, not the spec's max_train_steps
+    assert analysis.reason.endswith(f"the {BUDGET}-step budget fits"), analysis.reason
 
 
 def test_too_few_trials() -> None:

@@ -1,0 +1,184 @@
+"""What the terminal says (issue 15, Terminal): sentences without enum values or
+contradictions, stage labels, the status table, and a live line that fits any width."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autotune.analysis import StepRecommendation
+from autotune.analysis import analyze_best_steps
+from autotune.campaign import CampaignStudy
+from autotune.campaign import Progress
+from autotune.campaign import Stage
+from autotune.campaign import StudyFacts
+from autotune.campaign import StudyPlan
+from autotune.report._progress import CampaignSteps
+from autotune.report._progress import LinePart
+from autotune.report._progress import LiveState
+from autotune.report._progress import TableRow
+from autotune.report._progress import campaign_steps_left
+from autotune.report._progress import eta_seconds
+from autotune.report._progress import fit_line
+from autotune.report._progress import live_parts
+from autotune.report._progress import part_key
+from autotune.report._progress import planned_parts
+from autotune.report._progress import progress_table
+from autotune.report._progress import stage_label
+from autotune.report._progress import study_steps_left
+from autotune.report._report import batch_size_sentence
+from autotune.report._summary import best_steps_line
+from autotune.spec import load_study_spec
+from tests.conftest import REPO_ROOT
+from tests.conftest import write_study
+
+QUICKSTART = REPO_ROOT / "studies" / "quickstart.yaml"
+STAGED = """\
+stages:
+  - {groups: [learning_rate], trials: 6}
+  - {groups: [optimizer, model, regularization], trials: 6}
+rounds:
+  - {budget_fraction: 0.5}
+  - {budget_fraction: 1.0, top_k: 3}
+"""
+ENUM_VALUES = [r.value for r in StepRecommendation]
+
+
+def _records(best_fraction: float, count: int, budget: int = 150) -> list[tuple[int, int]]:
+    return [(round(best_fraction * budget), budget)] * count
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        (_records(0.5, 4), "too few trials to judge: only 4 COMPLETE trials"),
+        (_records(0.5, 8), "the 150-step budget fits"),
+        (_records(0.95, 8), "training longer than 150 steps may help; try 300"),
+        (_records(0.05, 8), "a 150-step budget is too high"),
+    ],
+    ids=["insufficient", "keep", "more", "fewer"],
+)
+def test_best_steps_lines_are_sentences_about_the_rounds_own_budget(
+    records: list[tuple[int, int]], expected: str
+) -> None:
+    """The summary printed "insufficient_data —", "keep —", "more —", and "max_train_steps=150
+    fits" for a round of 150 steps while the spec said 600."""
+    analysis = analyze_best_steps(records, eval_interval=30)
+    line = best_steps_line("round 1", analysis, steps=150, total=600)
+    assert line.startswith("round 1 best steps of its 150-step budget: "), line
+    assert expected in line, line
+    assert "—" not in line and "max_train_steps=" not in line, line
+    assert not any(f" {value} " in f" {line} " for value in ENUM_VALUES), line
+    if analysis.recommendation is StepRecommendation.MORE:
+        assert line.endswith("(the last round trains 600 steps)"), line
+    assert best_steps_line("round 2", analysis, 600, 600).startswith("round 2 best steps: ")
+
+
+def _study(plan: StudyPlan) -> CampaignStudy:
+    return CampaignStudy(1, "x", StudyFacts(plan))
+
+
+def test_stage_labels_count_only_the_rounds_a_stage_has(tmp_path: Path) -> None:
+    """ "learning_rate round 1/2" for a one-round stage; "round 1 (widened 1x)/1"."""
+    staged = load_study_spec(write_study(tmp_path, "staged", trials=6, extra=STAGED))
+    first = StudyPlan(Stage.JOINT, 1, 6, 60, 120, name="learning_rate", stage_index=0)
+    assert stage_label(staged, _study(first)) == "learning_rate round 1"
+    last = StudyPlan(Stage.JOINT, 2, 3, 120, 120, name="optimizer_model", stage_index=1)
+    assert stage_label(staged, _study(last)) == "optimizer_model round 2/2"
+    one_round = load_study_spec(write_study(tmp_path, "one", trials=6))
+    widened = StudyPlan(Stage.JOINT, 1, 6, 120, 120, widening=1)
+    assert stage_label(one_round, _study(widened)) == "round 1 (widened 1x)"
+    quickstart = load_study_spec(QUICKSTART)
+    assert stage_label(quickstart, _study(widened)) == "round 1/2 (widened 1x)"
+    baseline = StudyPlan(Stage.BASELINE, 1, 1, 150, 600)
+    assert stage_label(quickstart, _study(baseline)) == "baseline"
+
+
+def _progress(**counts: int | float | None) -> Progress:
+    fields = dict(budget=60, complete=0, pruned=0, failed=0, running=0, waiting=0)
+    return Progress(**{**fields, "best_value": None, "best_number": None, **counts})
+
+
+def test_the_status_table_says_a_sweeps_best_is_steps() -> None:
+    """The table showed "best val_loss 80 (#2)" for the steps sweep."""
+    sweep = _progress(budget=9, complete=9, best_value=80.0, best_number=2)
+    tuning = _progress(budget=60, complete=20, pruned=40, best_value=0.0596, best_number=39)
+    table = progress_table(
+        [TableRow("q/steps/1", sweep, "steps to fit"), TableRow("q/joint/1", tuning)], "val_loss"
+    )
+    header, sweep_row, tuning_row = table.splitlines()
+    assert header.endswith("best val_loss")
+    assert sweep_row.endswith("80 steps to fit (#2)") and tuning_row.endswith("0.0596 (#39)")
+
+
+def test_the_report_does_not_claim_a_probe_chose_the_batch_size() -> None:
+    sentence = batch_size_sentence(64, "digits-mlp")
+    assert "chosen by throughput" not in sentence and "set in the spec" in sentence
+    assert "autotune probe-batch digits-mlp" in sentence
+
+
+def _live(width_check_label: str = "round 1/2") -> list[LinePart]:
+    state = LiveState(
+        width_check_label,
+        _progress(complete=24, pruned=31, failed=2, running=2, best_value=0.0596, best_number=39),
+        "val_loss",
+        CampaignSteps(spent=5210, left=7000, budget=20000),
+        elapsed_s=35.0,
+        eta_s=3725.0,
+    )
+    return live_parts(state)
+
+
+@pytest.mark.parametrize("width", [30, 40, 60, 80, 100, 140, 200])
+def test_the_live_line_fits_every_width_and_keeps_the_most_important(width: int) -> None:
+    """At 80 columns the ~140-column line wrapped and lost its best and ETA parts."""
+    line = fit_line(_live(), width)
+    assert len(line) <= width, line
+    assert line.startswith("round 1/2"), line
+    if width >= 40:
+        assert "55/60 trials" in line and "ETA 1:02:05" in line, line
+    if width >= 80:
+        assert "best" in line and "0.0596" in line, line
+    if width >= 200:
+        assert "campaign ETA 1:02:05" in line and "failed 2" in line and "20,000" in line
+
+
+def test_fit_line_shortens_before_it_drops_and_cuts_only_as_a_last_resort() -> None:
+    parts = [LinePart("label", 3), LinePart("long form", 2, short="lf"), LinePart("extra", 1)]
+    assert fit_line(parts, 100) == "label · long form · extra"
+    assert fit_line(parts, 18) == "label · lf · extra"
+    assert fit_line(parts, 12) == "label · lf"
+    assert fit_line(parts, 5) == "label"
+    assert fit_line(parts, 3) == "la…"
+
+
+def test_the_eta_covers_every_stage_still_planned() -> None:
+    """The ETA was the current round's and read 00:00 at the end of round 1."""
+    spec = load_study_spec(QUICKSTART)  # baseline, 60 x 150, top 4 x 600, 3 x 12 x 600
+    parts = dict(planned_parts(spec, 600, None))
+    assert parts == {
+        (Stage.BASELINE, 0, 0): 150,
+        (Stage.JOINT, 0, 1): 60 * 150,
+        (Stage.JOINT, 0, 2): 4 * 600,
+        (Stage.REEVALUATION, 0, 0): 3 * 12 * 600,
+    }
+    round_one = StudyPlan(Stage.JOINT, 1, 60, 150, 600)
+    assert part_key(round_one) == (Stage.JOINT, 0, 1)
+    # the end of round 1: its 60 trials done; round 2 and the re-evaluation are still ahead
+    ended = study_steps_left(_progress(complete=20, pruned=40), 5000, round_one)
+    assert ended == 0
+    reached = {(Stage.BASELINE, 0, 0), (Stage.JOINT, 0, 1)}
+    left = campaign_steps_left(list(parts.items()), reached, ended, budget_left=None)
+    assert left == 4 * 600 + 3 * 12 * 600
+    assert eta_seconds(left, steps_trained=5150, elapsed_s=60.0) == pytest.approx(left * 60 / 5150)
+    # half-way through round 1, the trials left cost what the started ones did on average
+    halfway = study_steps_left(_progress(complete=10, pruned=18, running=2), 3000, round_one)
+    assert halfway == 30 * 100
+    assert campaign_steps_left(list(parts.items()), reached, halfway, budget_left=1000) == 1000
+
+
+def test_no_eta_before_the_rate_means_something() -> None:
+    assert eta_seconds(None, 100, 60.0) is None  # steps left unknown (sweep, no budget)
+    assert eta_seconds(100, 0, 60.0) is None
+    assert eta_seconds(100, 300, 1.0) is None  # only the running trials' reservation yet
