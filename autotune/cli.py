@@ -38,6 +38,7 @@ from autotune.storage import mask_password
 from autotune.storage import open_storage
 from autotune.storage import redact_password
 from autotune.storage import resolve_url
+from autotune.storage._storage_key import report_subdirectory
 from autotune.worker._defaults import task_defaults
 from autotune.worker._launcher import STORAGE_ENV
 from autotune.worker._launcher import run_local_workers
@@ -180,9 +181,23 @@ def _parser() -> argparse.ArgumentParser:
         commands, "report", "write the campaign report (markdown, HTML, PNG)", _report
     )
     report.add_argument("name", help="campaign name")
-    report.add_argument("--out", type=Path, help="directory (default STATE_DIR/reports/NAME)")
+    report.add_argument(
+        "--out",
+        type=Path,
+        help="directory (default STATE_DIR/reports/NAME; with --storage, "
+        "STATE_DIR/reports/HOST-PORT-DATABASE/NAME)",
+    )
     report.add_argument(
         "--no-dashboard", action="store_true", help="do not write it into optuna-dashboard"
+    )
+
+    logs = _command(commands, "logs", "why trials failed: errors and tracebacks", _logs)
+    logs.add_argument("name", help="campaign name")
+    logs.add_argument(
+        "--trial",
+        metavar="STUDY#N",
+        help="one trial's error and traceback, e.g. quickstart/joint/1#2 (default: all "
+        "failures, grouped by reason)",
     )
 
     best = _command(commands, "best", "JSON of the best configuration so far", _best)
@@ -192,8 +207,14 @@ def _parser() -> argparse.ArgumentParser:
         commands, "export", "print the recommended recipe (every setting to train it)", _export
     )
     export.add_argument("name", help="campaign name")
-    export.add_argument(
-        "--format", choices=("yaml", "json"), default="yaml", help="output format (yaml)"
+    output = export.add_mutually_exclusive_group()
+    output.add_argument(
+        "--format", choices=("yaml", "json"), default="yaml", help="recipe format (yaml)"
+    )
+    output.add_argument(
+        "--csv",
+        action="store_true",
+        help="every trial of every study as CSV instead (params_*, user_attrs_* columns)",
     )
 
     train = _command(commands, "train", "train the recommended recipe and save its model", _train)
@@ -445,7 +466,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     campaign = load_campaign(campaign.name, storage)
     print(_summary(campaign, args))
-    report = _write_report(campaign, args.state_dir / "reports" / campaign.name)
+    report = _write_report(campaign, _report_directory(args, campaign.name))
     from autotune.report._report import publish_to_dashboard
 
     publish_to_dashboard(campaign, report)
@@ -584,13 +605,20 @@ def _report(args: argparse.Namespace) -> int:
         _check_directory(args.out, "--out")
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
     campaign = load_campaign(args.name, storage)
-    report = _write_report(campaign, args.out or args.state_dir / "reports" / campaign.name)
+    report = _write_report(campaign, args.out or _report_directory(args, campaign.name))
     if not args.no_dashboard:
         from autotune.report._report import publish_to_dashboard
 
         publish_to_dashboard(campaign, report)
-    print(f"report: {report.markdown_path} and {report.html_path}")
+    where = "" if args.storage is None else f" (campaign in {mask_password(args.storage)})"
+    print(f"report: {report.markdown_path} and {report.html_path}{where}")
     return 0
+
+
+def _report_directory(args: argparse.Namespace, name: str) -> Path:
+    """Where a campaign's report goes: campaigns of the same name in two storages must not
+    overwrite each other's report."""
+    return args.state_dir / "reports" / report_subdirectory(args.storage, name)
 
 
 def _write_report(campaign: Campaign, directory: Path):  # noqa: ANN202
@@ -600,6 +628,37 @@ def _write_report(campaign: Campaign, directory: Path):  # noqa: ANN202
         return write_report(campaign, directory)
     except OSError as error:
         raise AutotuneError(f"cannot write the report into {directory}: {error}") from None
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from autotune.campaign._campaign import failure_of
+    from autotune.report._failures import failure_lines
+    from autotune.report._failures import parse_trial_reference
+    from autotune.report._failures import trial_log_lines
+
+    campaign = load_campaign(
+        args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)
+    )
+    if args.trial is None:
+        lines = failure_lines(campaign.name, campaign.failures(), _autotune())
+        print("\n".join(lines) or f"no failed trials in campaign {campaign.name!r}")
+        return 0
+    try:
+        reference = parse_trial_reference(args.trial)
+        trial = campaign.trial(*reference)
+    except ValueError as error:
+        raise AutotuneError(str(error)) from None
+    except KeyError as error:
+        raise AutotuneError(error.args[0]) from None
+    failed = trial.state is optuna.trial.TrialState.FAIL
+    failure = failure_of(reference[0], trial) if failed else None
+    logs = sorted(
+        str(p)
+        for p in (args.state_dir / "logs").glob("*.log")
+        if p.name.startswith(f"{campaign.name}-worker-")
+    )
+    print("\n".join(trial_log_lines(reference, trial.state.name, failure, logs)))
+    return 0
 
 
 def _best(args: argparse.Namespace) -> int:
@@ -616,7 +675,11 @@ def _best(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
-    answer = load_campaign(args.name, storage).recommendation()
+    campaign = load_campaign(args.name, storage)
+    if args.csv:
+        campaign.write_csv(sys.stdout)
+        return 0
+    answer = campaign.recommendation()
     if answer is None:
         raise AutotuneError(
             f"campaign {args.name!r} has no recommendation yet: it is chosen when the last "
@@ -729,11 +792,12 @@ def _probe_batch(args: argparse.Namespace) -> int:
     task = _get_task(args.task)
     hparams = {**task.default_hyperparameters(), **_parse_assignments(args.hparams)}
     cap = None if args.memory_cap_mib is None else int(args.memory_cap_mib * 2**20)
+    max_batch_size, note = probe_size_cap(args.max_batch_size, len(task.data().train_x))
     try:
         result = training.probe_batch_size(
             task,
             hparams,
-            max_batch_size=args.max_batch_size,
+            max_batch_size=max_batch_size,
             steps=args.steps,
             min_gain=args.min_gain,
             memory_cap_bytes=cap,
@@ -741,7 +805,20 @@ def _probe_batch(args: argparse.Namespace) -> int:
     except (ValueError, training.NoBatchSizeFitsError) as error:
         raise AutotuneError(str(error)) from None
     print(training.format_probe_table(result))
+    if note:
+        print(note)
     return 0
+
+
+def probe_size_cap(max_batch_size: int, train_rows: int) -> tuple[int, str | None]:
+    """The largest batch size worth probing, and why when it is below ``max_batch_size``:
+    a batch larger than the training set repeats rows, so it is no real choice."""
+    if train_rows >= max_batch_size:
+        return max_batch_size, None
+    return train_rows, (
+        f"batch sizes capped at the {train_rows:,} training rows (--max-batch-size "
+        f"{max_batch_size:,}): a larger batch would repeat rows within a step"
+    )
 
 
 def _parse_assignments(assignments: list[str]) -> dict[str, object]:

@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+from typing import TextIO
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -45,6 +46,10 @@ from autotune.campaign._records import campaign_of
 from autotune.campaign._snapshot import StoredCampaign
 from autotune.campaign._snapshot import stored_campaign
 from autotune.campaign._sweep import sweep_points
+from autotune.campaign._trial_attrs import ATTR_ERROR_TRACEBACK
+from autotune.campaign._trial_attrs import ATTR_INTERRUPTED
+from autotune.campaign._trial_attrs import ATTR_WORKER
+from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.spec import Direction
 from autotune.spec import StudySpec
 from autotune.spec import spec_changes
@@ -65,6 +70,39 @@ class TrialRecord:
     datetime_start: datetime | None
     datetime_complete: datetime | None
     duration_s: float | None
+
+
+@dataclass(frozen=True)
+class TrialFailure:
+    """One FAIL trial and why: its training error, or why a worker gave it up (retried)."""
+
+    study: str
+    number: int
+    reason: str
+    retried: bool  # interrupted or stale: a new trial runs it again
+    worker: str | None
+    traceback: str | None  # the stored traceback of a training error (its last lines)
+
+
+def failure_of(study: str, trial: FrozenTrial) -> TrialFailure:
+    """Why ``trial`` (a FAIL trial) failed, from what its worker stored."""
+    attrs = trial.user_attrs
+    error, interrupted = attrs.get(ATTR_ERROR), attrs.get(ATTR_INTERRUPTED)
+    if error is not None:
+        reason = str(error)
+    elif interrupted is not None:
+        reason = f"interrupted ({interrupted}); retried"
+    else:
+        reason = "its worker stopped reporting (killed or cut off); retried"
+    worker = attrs.get(ATTR_WORKER)
+    return TrialFailure(
+        study=study,
+        number=trial.number,
+        reason=reason,
+        retried=error is None,
+        worker=None if worker is None else str(worker),
+        traceback=attrs.get(ATTR_ERROR_TRACEBACK),
+    )
 
 
 @dataclass(frozen=True)
@@ -330,6 +368,30 @@ class Campaign:
         """Every trial of every study, as plain records."""
         return [_record(study, trial) for study, trial in self.frozen_trials()]
 
+    def failures(self) -> list[TrialFailure]:
+        """Every FAIL trial of every study, in pipeline order, with its reason."""
+        return [
+            failure_of(study.name, trial)
+            for study in self.studies
+            for trial in self.trials_of(study, states=(TrialState.FAIL,))
+        ]
+
+    def trial(self, study_name: str, number: int) -> FrozenTrial:
+        """Trial ``number`` of the study ``study_name``; KeyError naming what exists."""
+        study = next((s for s in self.studies if s.name == study_name), None)
+        if study is None:
+            names = ", ".join(s.name for s in self.studies)
+            raise KeyError(
+                f"campaign {self.name!r} has no study {study_name!r}; its studies: {names}"
+            )
+        trial = next((t for t in self.trials_of(study) if t.number == number), None)
+        if trial is None:
+            count = len(self.trials_of(study))
+            raise KeyError(
+                f"study {study_name!r} has no trial #{number}; its trials: #0 to #{count - 1}"
+            )
+        return trial
+
     def recommendation(self) -> Recommendation | None:
         """The campaign's answer, once its last stage has chosen it: one recipe, chosen by
         the re-evaluation (or the last round's best run, marked unverified)."""
@@ -368,23 +430,35 @@ class Campaign:
     def to_csv(self, path: str | Path) -> Path:
         """Write every trial as one CSV row (params and user attributes as columns)."""
         path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            self.write_csv(handle)
+        return path
+
+    def write_csv(self, handle: TextIO) -> None:
+        """Every trial as one CSV row: params_* and user_attrs_* columns; a dict or list
+        cell (a checkpoint, a configuration) is JSON, readable back with json.loads."""
         records = self.trials()
         param_keys = sorted({k for r in records for k in r.params})
         attr_keys = sorted({k for r in records for k in r.user_attrs})
         header = ["study", "number", "state", "value", "duration_s", "datetime_start"]
         header += [f"params_{k}" for k in param_keys] + [f"user_attrs_{k}" for k in attr_keys]
         header.append("intermediate_values")
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for r in records:
-                writer.writerow(
-                    [r.study, r.number, r.state.name, r.value, r.duration_s, r.datetime_start]
-                    + [r.params.get(k) for k in param_keys]
-                    + [r.user_attrs.get(k) for k in attr_keys]
-                    + [json.dumps(r.intermediate_values)]
-                )
-        return path
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for r in records:
+            writer.writerow(
+                [r.study, r.number, r.state.name, r.value, r.duration_s, r.datetime_start]
+                + [csv_cell(r.params.get(k)) for k in param_keys]
+                + [csv_cell(r.user_attrs.get(k)) for k in attr_keys]
+                + [json.dumps(r.intermediate_values)]
+            )
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: containers as JSON (not Python's repr), anything else as it is."""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 def _record(study: str, trial: FrozenTrial) -> TrialRecord:

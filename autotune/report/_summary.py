@@ -14,6 +14,7 @@ from autotune.campaign import Stage
 from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import answer_lines
+from autotune.report._failures import failure_lines
 from autotune.report._progress import TableRow
 from autotune.report._progress import format_best
 from autotune.report._progress import progress_table
@@ -155,6 +156,7 @@ def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         missing = len(spec.rounds) - rounds_run
         lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
     lines += [f"  {line}" for line in (*budget_lines(campaign), *campaign_lines(campaign))]
+    lines += [f"  {line}" for line in failure_lines(spec.name, campaign.failures(), autotune)]
     answer = answer_lines(campaign, autotune)
     best = campaign.best()
     if answer:
@@ -200,6 +202,7 @@ def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         table,
         *budget_lines(campaign),
         *campaign_lines(campaign),
+        *failure_lines(spec.name, campaign.failures(), autotune),
         *recovery_lines(campaign),
         *answer_lines(campaign, autotune),
     ]
