@@ -7,6 +7,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 import difflib
+import enum
 import json
 import math
 from pathlib import Path
@@ -19,7 +20,6 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from autotune._errors import CampaignExistsError
 from autotune._errors import CampaignNotFoundError
 from autotune._errors import SpecError
 from autotune.analysis import BestStepAnalysis
@@ -32,6 +32,9 @@ from autotune.campaign._budget import BudgetPlan
 from autotune.campaign._budget import BudgetTooSmallError
 from autotune.campaign._budget import plan_budget
 from autotune.campaign._budget import steps_spent
+from autotune.campaign._extend import Extension
+from autotune.campaign._extend import extension
+from autotune.campaign._extend import fact_updates
 from autotune.campaign._plan import first_study
 from autotune.campaign._progress import Progress
 from autotune.campaign._progress import progress_of
@@ -40,6 +43,7 @@ from autotune.campaign._records import Recommendation
 from autotune.campaign._records import Significance
 from autotune.campaign._records import Stage
 from autotune.campaign._records import StudyFacts
+from autotune.campaign._records import StudyKey
 from autotune.campaign._records import StudyPlan
 from autotune.campaign._records import TaskDefaults
 from autotune.campaign._records import campaign_of
@@ -52,7 +56,6 @@ from autotune.campaign._trial_attrs import ATTR_WORKER
 from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.spec import Direction
 from autotune.spec import StudySpec
-from autotune.spec import spec_changes
 from autotune.storage import advisory_lock
 
 
@@ -181,31 +184,77 @@ class CampaignStudy:
         return "re-evaluation"
 
 
+class CreateOutcome(enum.Enum):
+    """What creating a campaign found: nothing (created), the same spec, or sizes grown."""
+
+    CREATED = "created"
+    EXISTS = "exists"
+    EXTENDED = "extended"
+
+
+@dataclass(frozen=True)
+class CampaignCreation:
+    """The campaign a spec names, what was done to it, and the sentence saying so."""
+
+    campaign: Campaign
+    outcome: CreateOutcome
+    message: str
+
+
 def create_campaign(
     spec: StudySpec, storage: BaseStorage, task_defaults: Mapping[str, Any]
 ) -> tuple[Campaign, bool]:
-    """Create the campaign's first study; reuse it when the same spec exists already.
+    """Create the campaign's first study; reuse it when the same spec exists already, or
+    extend it when the spec grows only its sizes (see ``create_or_extend_campaign``).
+
+    Returns the campaign and whether it was newly created.
+    """
+    creation = create_or_extend_campaign(spec, storage, task_defaults)
+    return creation.campaign, creation.outcome is CreateOutcome.CREATED
+
+
+def create_or_extend_campaign(
+    spec: StudySpec, storage: BaseStorage, task_defaults: Mapping[str, Any]
+) -> CampaignCreation:
+    """Create the campaign's first study, reuse it (same spec), or extend it (a spec that
+    only grows trials, budget or top_k where the pipeline has not moved past them).
 
     ``task_defaults`` are the task's default hyperparameters, stored with the campaign so
-    that reading and advancing it never needs the task's code. Returns the campaign and
-    whether it was newly created. A different spec under the same name is an error:
-    nothing existing is changed.
+    that reading and advancing it never needs the task's code. Any other change of spec is
+    a CampaignExistsError naming the keys: nothing existing is changed.
     """
     with advisory_lock(storage, campaign_lock_name(spec.name)):
-        if spec.name in list_campaigns(storage):
+        stored = stored_campaign(storage, spec.name)
+        if stored is None:
+            check_budget(spec)
+            create_stage_study(storage, spec, TaskDefaults(dict(task_defaults)), first_study(spec))
             campaign = load_campaign(spec.name, storage)
-            if campaign.spec.spec_hash != spec.spec_hash:
-                changes = "; ".join(spec_changes(campaign.spec, spec))
-                raise CampaignExistsError(
-                    f"campaign {spec.name!r} exists already with a different spec (stored -> "
-                    f"given: {changes}); choose another name (--name) or delete it: "
-                    f"autotune delete {spec.name} --yes"
-                )
-            return campaign, False
+            return CampaignCreation(
+                campaign, CreateOutcome.CREATED, f"created: campaign {spec.name!r}"
+            )
+        if stored.spec.spec_hash == spec.spec_hash:
+            campaign = Campaign(stored, storage)
+            return CampaignCreation(
+                campaign, CreateOutcome.EXISTS, f"exists (same spec): campaign {spec.name!r}"
+            )
+        grown = extension([(s.name, s.facts) for s in stored.studies], stored.spec, spec)
         check_budget(spec)
-        defaults = TaskDefaults(dict(task_defaults))
-        create_stage_study(storage, spec, defaults, first_study(spec))
-    return load_campaign(spec.name, storage), True
+        _write_extension(storage, stored, grown)
+        campaign = load_campaign(spec.name, storage)
+    return CampaignCreation(campaign, CreateOutcome.EXTENDED, grown.message())
+
+
+def _write_extension(storage: BaseStorage, stored: StoredCampaign, grown: Extension) -> None:
+    """Reopened studies first, the spec last and on the first study last (the one read):
+    a writer stopped half-way leaves the old spec, and the next create redoes it all."""
+    facts = {s.name: s for s in stored.studies}
+    for name, new in grown.reopened:
+        study = facts[name]
+        for key, value in fact_updates(study.facts, new):
+            storage.set_study_user_attr(study.study_id, key, value)
+    for study in reversed(stored.studies):
+        storage.set_study_user_attr(study.study_id, StudyKey.SPEC.value, grown.spec.to_json_dict())
+        storage.set_study_user_attr(study.study_id, StudyKey.SPEC_HASH.value, grown.spec.spec_hash)
 
 
 def check_budget(spec: StudySpec) -> None:
