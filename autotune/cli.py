@@ -717,7 +717,7 @@ def _train(args: argparse.Namespace) -> int:
     design = reevaluations[0].facts.design if reevaluations else None
     choices = None if design is None else PeriodChoices(design.period_count, design.period_seed)
     task = _get_task(answer.recipe.task)
-    period = resolve_period(task, args.period, choices)
+    period = resolve_period(task, args.period, choices, campaign.spec)
     torch.set_num_threads(args.threads)
     on_data = "the tuning data" if period is None else f"period {period.name}"
     print(f"training {answer.finalist} on {on_data}: {answer.recipe.stopping_rule}", flush=True)

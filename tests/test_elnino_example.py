@@ -18,6 +18,9 @@ from autotune.training import Budget
 from autotune.training import Period
 from autotune.training import Task
 from autotune.training import train
+from autotune.worker import PeriodChoices
+from autotune.worker import UnknownPeriodError
+from autotune.worker import resolve_period
 from autotune.worker._periods import reevaluation_period
 from autotune.worker._periods import tuning_period
 from autotune.worker._task_checks import load_checked_study_spec
@@ -69,6 +72,19 @@ def test_one_class_serves_validation_ranges_of_any_length(task: ElNinoTask) -> N
     assert [len(task.data(p).val_y) for p in heldout] == [12] * 6
     with pytest.raises(ValueError, match="the spec holds 6 periods.heldout; allowed: 0 to 5"):
         reevaluation_period(spec, task, 6, 7, 0)
+
+
+def test_autotune_train_resolves_the_spec_periods(task: ElNinoTask) -> None:
+    """`autotune train` retrains on the tuning period by default, on a held-out one by name
+    or index, as the campaign ran them."""
+    spec = load_checked_study_spec(STUDY)
+    choices = PeriodChoices(count=6, seed=202612)
+    assert resolve_period(task, None, choices, spec) == tuning_period(spec)
+    heldout = [reevaluation_period(spec, task, i, 6, 0) for i in range(6)]
+    assert resolve_period(task, "2", choices, spec) == heldout[2]
+    assert resolve_period(task, heldout[5].name, choices, spec) == heldout[5]
+    with pytest.raises(UnknownPeriodError, match=r"allowed: 1960-01-01..2004-12-31 validate"):
+        resolve_period(task, "6", choices, spec)
 
 
 def test_evaluate_reports_in_the_units_of_the_data(task: ElNinoTask) -> None:

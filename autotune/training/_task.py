@@ -64,7 +64,8 @@ class Task(Protocol):
     This is the user-task API. To plug in your own task, write a class with these
     members and a factory function that takes no arguments and returns an instance;
     name it in a study spec as ``task: package.module:factory`` (the module must be
-    importable from the working directory or installed; examples/sine_task.py is one).
+    importable from the working directory or installed; examples/sine_task.py (iid) and
+    examples/elnino_task.py (dated) are two).
 
     - `metrics` maps every name `evaluate` returns to its direction; any of them can be
       the spec's metric, `default_metric` the one automatic mode optimises. No name is
@@ -73,13 +74,18 @@ class Task(Protocol):
     - `model_hyperparameters` are the names `build_model` understands; the loop owns the
       training ones (learning_rate, optimizer, schedule, ...). `build_model` must draw
       all randomness from `generator` and give missing hyperparameters their defaults.
-    - Periods: `data(period)` returns the training and validation tensors of one split;
-      `data()` means `data(default_period())`. Iid data uses fold periods
-      (`periods(count, seed)`: folds of seeded splits that train on as many rows as
-      the default period, e.g. via `repeated_kfold_periods` and `fold_rows`); time
-      series use date ranges (train on start..end, validate on the span right after).
-      Cache the data per period on the instance: the loop calls `data` once per run and
-      a worker runs many.
+    - Periods: a period says what it trains and what it validates on; `data(period)`
+      returns the training and validation tensors of one, `data()` means
+      `data(default_period())`. Iid data uses fold periods (`periods(count, seed)`: folds
+      of seeded splits that train on as many rows as the default period, e.g. via
+      `repeated_kfold_periods` and `fold_rows`). Dated data uses date ranges with their
+      own validation range, `Period.date_range(start, end, validation_start,
+      validation_end)`, of any lengths (`date_rows` gives their rows, `rolling_periods`
+      seeded ones for `periods`); `describe().span` is the data's first and last date. A
+      study spec's ``periods: {tuning: ..., heldout: [...]}`` names the dated periods that
+      tune and that re-evaluate: each must lie in the span and be accepted by `data`
+      (checked when the campaign is created). Cache the data per period on the
+      instance: the loop calls `data` once per run and a worker runs many.
     - `evaluate(model, data)` or `evaluate(model, data, period)` (a third parameter gets
       the run's period) is called in eval mode under torch.no_grad. To report in the
       data's own units, undo the scaling with ``data.statistics`` (set in `data(period)`)

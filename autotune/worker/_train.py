@@ -22,6 +22,9 @@ from autotune import training
 from autotune._errors import AutotuneError
 from autotune.campaign import Recipe
 from autotune.campaign._plain import plain
+from autotune.spec import StudySpec
+from autotune.worker._periods import heldout_periods
+from autotune.worker._periods import tuning_period
 
 if TYPE_CHECKING:  # torch loads when a model is saved: the CLI imports this package for all
     import torch  # its commands, and reading a campaign must work where torch is absent
@@ -56,13 +59,18 @@ class TrainedModel:
 
 
 def resolve_period(
-    task: training.Task, name: str | None, choices: PeriodChoices | None
+    task: training.Task,
+    name: str | None,
+    choices: PeriodChoices | None,
+    spec: StudySpec | None = None,
 ) -> training.Period | None:
     """The period ``name`` names (a re-evaluation period's name or its index, or any date
-    range spelled as a period's name: "START..END[ validate VSTART..VEND]"); None: the
-    task's default data. Raises UnknownPeriodError listing the allowed names."""
+    range spelled as a period's name: "START..END[ validate VSTART..VEND]"); without a name
+    the tuning data: the campaign ``spec``'s ``periods.tuning``, else None (the task's
+    default). With ``periods.heldout`` in the spec, those are the re-evaluation's periods.
+    Raises UnknownPeriodError listing the allowed names."""
     if name is None:
-        return None
+        return None if spec is None else tuning_period(spec)
     try:
         spelled = training.Period.from_name(name)
     except ValueError as error:
@@ -74,7 +82,8 @@ def resolve_period(
             f"--period {name!r}: the campaign ran no re-evaluation, so its recipe has only "
             "the task's default data (omit --period)"
         )
-    periods = task.periods(choices.count, choices.seed)
+    heldout = None if spec is None else heldout_periods(spec)
+    periods = task.periods(choices.count, choices.seed) if heldout is None else heldout
     by_name = {period.name: period for period in periods}
     by_name |= {str(index): period for index, period in enumerate(periods)}
     if name not in by_name:
