@@ -28,9 +28,16 @@ from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
 from autotune.report._answer import answer_dict
 from autotune.report._answer import recipe_dict
 from autotune.report._command import runnable_command
+from autotune.report._progress import LinePart
+from autotune.report._progress import campaign_finished
+from autotune.report._storage_text import ELSEWHERE
+from autotune.report._storage_text import no_embedded_storage
+from autotune.report._storage_text import storage_label
+from autotune.report._storage_text import worker_hint
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import run_summary
 from autotune.report._summary import status_lines
+from autotune.report._terminal import LiveLine
 from autotune.spec import study_spec_from_dict
 from autotune.storage import DEFAULT_STATE_DIR
 from autotune.storage import HeartbeatSettings
@@ -38,6 +45,7 @@ from autotune.storage import mask_password
 from autotune.storage import open_storage
 from autotune.storage import redact_password
 from autotune.storage import resolve_url
+from autotune.storage._open import embedded_exists
 from autotune.storage._storage_key import report_subdirectory
 from autotune.worker._defaults import task_defaults
 from autotune.worker._launcher import STORAGE_ENV
@@ -61,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warnings.filterwarnings("ignore", module="optuna")
     optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
+    optuna.logging.disable_default_handler()  # Optuna's records take the format above
+    optuna.logging.enable_propagation()
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
@@ -176,6 +186,18 @@ def _parser() -> argparse.ArgumentParser:
 
     status = _command(commands, "status", "progress of a campaign (or list campaigns)", _status)
     status.add_argument("name", nargs="?", help="campaign name; omit to list campaigns")
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow the campaign live until it finishes (Ctrl-C to stop watching)",
+    )
+    status.add_argument(
+        "--interval",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often --watch refreshes (default 2)",
+    )
 
     report = _command(
         commands, "report", "write the campaign report (markdown, HTML, PNG)", _report
@@ -449,10 +471,14 @@ def _run(args: argparse.Namespace) -> int:
     heartbeat = _heartbeat(args)
     storage = open_storage(url, heartbeat, args.state_dir)
     campaign, created = create_campaign(spec, storage, task_defaults(spec))
+    where = storage_label(args.storage, args.state_dir)
+    if not created and campaign_finished(campaign):
+        print(f"campaign {spec.name!r} in {where} already finished; nothing to run")
+        return _print_finished(campaign, args)
     verb = "created" if created else "resuming"
     print(
         f"{verb} campaign {spec.name!r} ({pipeline_text(spec)}; task {spec.task}) "
-        f"in {mask_password(url)}; {workers} local workers"
+        f"in {where}; {workers} local workers"
     )
     _print_budget_plan(campaign)
     outcome = run_local_workers(
@@ -483,6 +509,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"autotune: campaign stopped: {campaign.stopped}", file=sys.stderr)
         return EXIT_CAMPAIGN_STOPPED
     return 130 if outcome.interrupted else 0
+
+
+def _print_finished(campaign: Campaign, args: argparse.Namespace) -> int:
+    """A finished campaign's summary (``run`` again, ``status --watch`` at its end)."""
+    print(_summary(campaign, args))
+    if campaign.stopped is not None:
+        print(f"autotune: campaign stopped: {campaign.stopped}", file=sys.stderr)
+        return EXIT_CAMPAIGN_STOPPED
+    return 0
 
 
 def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
@@ -534,10 +569,16 @@ def _create(args: argparse.Namespace) -> int:
     campaign, created = create_campaign(spec, storage, task_defaults(spec))
     print(f"{'created' if created else 'exists (same spec)'}: campaign {campaign.name!r}")
     _print_budget_plan(campaign)
-    print(
-        f"start workers with: {_autotune()} worker {campaign.name} "
-        f"--storage '{mask_password(url)}'"
+    env_url = os.environ.get(STORAGE_ENV) or None
+    hint = worker_hint(
+        _autotune(),
+        campaign.name,
+        None if args.storage is None else url,
+        None if env_url is None else resolve_url(env_url),
+        args.state_dir,
+        DEFAULT_STATE_DIR,
     )
+    print(hint)
     return 0
 
 
@@ -547,6 +588,8 @@ def _worker(args: argparse.Namespace) -> int:
     from autotune.storage import CheckpointStore
     from autotune.storage import DatabaseUnavailableError
     from autotune.storage import open_artifact_store
+    from autotune.worker._display import WorkerDisplay
+    from autotune.worker._display import logging_through
     from autotune.worker._task_checks import check_spec_task
     from autotune.worker._worker import Worker
     from autotune.worker._worker import WorkerOptions
@@ -572,16 +615,22 @@ def _worker(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise AutotuneError(str(error)) from None
     checkpoints = CheckpointStore(open_artifact_store(_artifacts(args)))
-    worker = Worker(campaign, storage, options, checkpoints)
+    line = LiveLine(sys.stdout)
+    display = WorkerDisplay(
+        args.worker_id, line, lambda: load_campaign(args.name, storage), campaign
+    )
+    worker = Worker(campaign, storage, options, checkpoints, observer=display)
     worker.install_signal_handlers()
     try:
-        summary = worker.run()
+        with line, logging_through(line), display.showing():
+            summary = worker.run()
     except DatabaseUnavailableError as error:
         print(f"autotune: error: worker {args.worker_id} gives up: {error}", file=sys.stderr)
         return 1
+    counts = ", ".join(f"{n} {outcome.value}" for outcome, n in summary.states.items() if n)
     print(
-        f"worker {args.worker_id}: ran {summary.trials_run} trials "
-        + str({outcome.name: count for outcome, count in summary.states.items()})
+        f"worker {args.worker_id}: ran {summary.trials_run} trials"
+        + (f" ({counts})" if counts else "")
         + (" (stopped by signal)" if summary.stopped_by_signal else "")
     )
     stopped = load_campaign(args.name, storage).stopped
@@ -592,18 +641,52 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    storage = _reader_storage(args)
     if args.name is None:
-        print("\n".join(list_campaigns(storage)) or "no campaigns")
+        names = list_campaigns(storage)
+        print("\n".join(names) or "no campaigns")
+        if not names:
+            where = storage_label(args.storage, args.state_dir.resolve())
+            print(f"autotune: looked in {where}; {ELSEWHERE}", file=sys.stderr)
         return 0
-    print("\n".join(status_lines(load_campaign(args.name, storage), _autotune())))
+    if not args.watch:
+        print("\n".join(status_lines(load_campaign(args.name, storage), _autotune())))
+        return 0
+    from autotune.report._watch import watch_campaign
+
+    finished = watch_campaign(
+        lambda: load_campaign(args.name, storage),
+        sys.stdout,
+        args.interval,
+        lambda campaign: _watch_heading(campaign, args),
+    )
+    if finished is not None:  # None: Ctrl-C, the watcher's to stop, not an error
+        print("\n".join(status_lines(finished, _autotune())))
     return 0
+
+
+def _watch_heading(campaign: Campaign, args: argparse.Namespace) -> list[LinePart]:
+    spec = campaign.spec
+    return [
+        LinePart(f"campaign {spec.name}", 10),
+        LinePart(f"{spec.metric.direction.value} {spec.metric.name}", 5),
+        LinePart(f"in {storage_label(args.storage, args.state_dir)}", 3),
+        LinePart("Ctrl-C stops watching", 1),
+    ]
+
+
+def _reader_storage(args: argparse.Namespace):  # noqa: ANN202
+    """The storage of a command that only reads: the embedded server must exist already
+    (started elsewhere, one made here would hold nothing)."""
+    if args.storage is None and not embedded_exists(args.state_dir):
+        raise AutotuneError(no_embedded_storage(args.state_dir))
+    return open_storage(args.storage, _heartbeat(args), args.state_dir)
 
 
 def _report(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_directory(args.out, "--out")
-    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    storage = _reader_storage(args)
     campaign = load_campaign(args.name, storage)
     report = _write_report(campaign, args.out or _report_directory(args, campaign.name))
     if not args.no_dashboard:
@@ -662,9 +745,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    campaign = load_campaign(
-        args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)
-    )
+    campaign = load_campaign(args.name, _reader_storage(args))
     answer = answer_dict(campaign)
     print(json.dumps(answer, indent=2, sort_keys=True))
     if campaign.recommendation() is None and answer["best_so_far"] is None:

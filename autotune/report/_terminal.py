@@ -28,13 +28,14 @@ QUIET_PRINT_INTERVAL_S = 10.0
 
 
 class _Fitted:
-    """A line that fits itself to the width rich offers at each render."""
+    """Lines that fit themselves to the width rich offers at each render."""
 
-    def __init__(self, parts: Sequence[LinePart]) -> None:
-        self._parts = parts
+    def __init__(self, lines: Sequence[Sequence[LinePart]]) -> None:
+        self._lines = lines
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
-        yield Text(fit_line(self._parts, options.max_width), no_wrap=True, overflow="crop")
+        text = "\n".join(fit_line(parts, options.max_width) for parts in self._lines)
+        yield Text(text, no_wrap=True, overflow="crop")
 
 
 class LiveLine:
@@ -69,10 +70,16 @@ class LiveLine:
             self._live.stop()
             self._live = None
 
-    def show(self, parts: Sequence[LinePart], key: Hashable) -> None:
-        """Redraw the line; off a terminal, print it when ``key`` changed, not too often."""
+    def show(
+        self,
+        parts: Sequence[LinePart],
+        key: Hashable,
+        above: Sequence[Sequence[LinePart]] = (),
+    ) -> None:
+        """Redraw the line (under the ``above`` lines, on a terminal only); off a terminal,
+        print it when ``key`` changed, not too often."""
         if self._live is not None:
-            self._live.update(_Fitted(parts), refresh=True)
+            self._live.update(_Fitted([*above, parts]), refresh=True)
             return
         now = time.monotonic()
         if key != self._last_key and now - self._last_at >= self._quiet_interval_s:

@@ -290,6 +290,12 @@ def _ensure_database(admin_url: str, database: str) -> None:
         engine.dispose()
 
 
+def embedded_exists(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
+    """Whether ``state_dir`` holds an embedded server's data (commands that only read must
+    not create one: they would find nothing in it)."""
+    return (state_dir / "pgdata" / "PG_VERSION").is_file()
+
+
 def resolve_url(url: str | None, state_dir: Path = DEFAULT_STATE_DIR) -> str:
     """The normalised URL to use: the given one, or the embedded server's when None."""
     return embedded_url(state_dir) if url is None else normalize_url(url)

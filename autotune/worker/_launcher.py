@@ -17,10 +17,9 @@ from autotune.campaign import load_campaign
 from autotune.report._progress import LiveState
 from autotune.report._progress import live_parts
 from autotune.report._progress import live_state
+from autotune.report._storage_text import STORAGE_ENV
 from autotune.report._terminal import LiveLine
 from autotune.storage import HeartbeatSettings
-
-STORAGE_ENV = "AUTOTUNE_STORAGE"
 
 
 @dataclass(frozen=True)

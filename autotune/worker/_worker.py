@@ -14,7 +14,9 @@ import logging
 from pathlib import Path
 import signal
 import threading
+import time
 from typing import Any
+from typing import Protocol
 from typing import TypeVar
 import warnings
 
@@ -65,6 +67,7 @@ _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 ATTR_INTERRUPTED = "interrupted"
+OUTAGE_WORTH_A_WARNING_S = 1.0  # a first connection takes some milliseconds: no outage
 ATTR_WORKER = "worker"
 
 
@@ -82,6 +85,28 @@ class WorkerOptions:
     def __post_init__(self) -> None:
         if self.max_trials is not None and self.max_trials < 1:
             raise ValueError(f"max_trials must be >= 1, got {self.max_trials}")
+
+
+@dataclass(frozen=True)
+class TrialReport:
+    """A trial this worker ran, as its progress display and log lines tell it."""
+
+    study: str
+    number: int
+    outcome: TrialOutcome
+    value: float | None
+    value_name: str  # what the value is: the metric, or a sweep's steps to fit
+    duration_s: float
+
+
+class WorkerObserver(Protocol):
+    """Told of the worker's trials and rounds (``autotune worker`` shows them)."""
+
+    def round_opened(self, study: CampaignStudy) -> None: ...
+
+    def trial_started(self, study: str, number: int) -> None: ...
+
+    def trial_finished(self, report: TrialReport) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -127,7 +152,7 @@ def open_worker_storage(
     (DatabaseUnavailableError after), as a running worker waits out an outage."""
     if url is not None:
         waited = wait_for_server(normalize_url(url), outage_limit_s)
-        if waited > 0:
+        if waited >= OUTAGE_WORTH_A_WARNING_S:
             _logger.warning("database reachable after %.1f s", waited)
     return open_storage(url, heartbeat, state_dir)
 
@@ -149,6 +174,7 @@ class _Round:
 
     study: optuna.Study
     label: str
+    value_name: str
     sampling: bool  # sample new trials up to the budget (else run only queued ones)
     budget: int
     objective: Callable[[optuna.Trial], float]
@@ -205,23 +231,28 @@ class Worker:
         options: WorkerOptions,
         checkpoints: CheckpointStore | None = None,
         objective_factory: ObjectiveFactory = make_objective,
+        observer: WorkerObserver | None = None,
     ) -> None:
         self._campaign = campaign
         self._storage = storage
         self._options = options
         self._checkpoints = checkpoints
         self._objective_factory = objective_factory
+        self._observer = observer
         self._stop_requested = threading.Event()
         self._round = self._open_round(campaign.current)
 
     def _open_round(self, study: CampaignStudy) -> _Round:
         spec, plan = self._campaign.spec, study.plan
         setting = round_setting(self._campaign, study)
+        if self._observer is not None:
+            self._observer.round_opened(study)
         sampler = make_sampler(spec, self._options.seed, _stage_sampler(spec, study))
         pruner = make_pruner(spec, plan, setting.max_train_steps)
         return _Round(
             study=self._campaign.optuna_study(study, sampler=sampler, pruner=pruner),
             label=study.label,
+            value_name=self._campaign.value_name(study),
             sampling=study.samples,
             budget=study.trial_budget,
             objective=self._objective_factory(
@@ -263,7 +294,7 @@ class Worker:
                     if step == NextStep.WAIT:
                         self._stop_requested.wait(self._options.idle_poll_s)
                     continue
-                outcomes[self._run_trial(trial)] += 1
+                outcomes[self._run_observed(trial)] += 1
         return WorkerSummary(
             trials_run=sum(outcomes.values()),
             states=dict(outcomes),
@@ -281,6 +312,7 @@ class Worker:
                 stopped = self._campaign.stopped
                 if stopped is not None:
                     _logger.error("campaign %s stopped: %s", name, stopped)
+                self._publish_report()
                 return False
             if transition.kind is TransitionKind.WAIT:  # another worker's trial: wait
                 self._stop_requested.wait(self._options.idle_poll_s)
@@ -288,6 +320,14 @@ class Worker:
             _logger.info("campaign %s: %s", name, latest.label)
         self._round = self._open_round(latest)  # a study can gain trials (PROMOTE_MORE)
         return True
+
+    def _publish_report(self) -> None:
+        """The finished campaign's report into the dashboard, unless published already
+        (failures are logged: the campaign is done whatever becomes of its report)."""
+        from autotune.report._publish import publish_finished_campaign  # plotly: only now
+
+        store = None if self._checkpoints is None else self._checkpoints.artifact_store
+        publish_finished_campaign(self._campaign, store)
 
     def _reached_max_trials(self, outcomes: Counter[TrialOutcome]) -> bool:
         limit = self._options.max_trials
@@ -308,7 +348,21 @@ class Worker:
         trial.set_user_attr(ATTR_WORKER, self._options.worker_id)
         return trial, step
 
-    def _run_trial(self, trial: optuna.Trial) -> TrialOutcome:
+    def _run_observed(self, trial: optuna.Trial) -> TrialOutcome:
+        """Run the trial, telling the observer when it starts and how it ended."""
+        study, started = self._round.study.study_name, time.monotonic()
+        if self._observer is not None:
+            self._observer.trial_started(study, trial.number)
+        outcome, value = self._run_trial(trial)
+        if self._observer is not None:
+            duration = time.monotonic() - started
+            report = TrialReport(
+                study, trial.number, outcome, value, self._round.value_name, duration
+            )
+            self._observer.trial_finished(report)
+        return outcome
+
+    def _run_trial(self, trial: optuna.Trial) -> tuple[TrialOutcome, float | None]:
         """Train and record the trial; giving up on the database, say what becomes of it."""
         try:
             return self._train_and_tell(trial)
@@ -320,7 +374,8 @@ class Worker:
                 "it from its last recovery checkpoint"
             ) from None
 
-    def _train_and_tell(self, trial: optuna.Trial) -> TrialOutcome:
+    def _train_and_tell(self, trial: optuna.Trial) -> tuple[TrialOutcome, float | None]:
+        """Train, tell; the outcome and the value told (a pruned trial's: its last report)."""
         interval = self._storage.get_heartbeat_interval() or 10
         heartbeat = _Periodic(
             interval, lambda: record_heartbeat(self._storage, trial), "heartbeat"
@@ -334,13 +389,13 @@ class Worker:
             state = TrialState.PRUNED
         except optuna.exceptions.UpdateFinishedTrialError:
             _logger.warning("trial %d was finished by another worker (stale)", trial.number)
-            return TrialOutcome.LOST
+            return TrialOutcome.LOST, None
         except StopRequested as stop:
-            return self._interrupt(trial, str(stop))
+            return self._interrupt(trial, str(stop)), None
         except Exception as error:  # a training failure must not kill the worker
             if is_connection_lost(error):
                 self._ride_out(error)
-                return self._interrupt(trial, "database connection lost")
+                return self._interrupt(trial, "database connection lost"), None
             _logger.exception("trial %d failed", trial.number)
             self._set_attr(trial, ATTR_ERROR, f"{type(error).__name__}: {error}")
             self._set_attr(trial, ATTR_ERROR_TRACEBACK, traceback_tail(error))
@@ -352,7 +407,7 @@ class Worker:
         if self._checkpoints is not None:
             discard_recovery_checkpoint(self._checkpoints, frozen)
         _logger.info("trial %d %s value=%s", trial.number, frozen.state.name, frozen.value)
-        return TrialOutcome.of_state(frozen.state)
+        return TrialOutcome.of_state(frozen.state), frozen.value
 
     def _ride_out(self, error: Exception) -> None:
         """Wait for the database to return after a lost connection; re-raise other errors."""

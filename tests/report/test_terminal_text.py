@@ -28,8 +28,16 @@ from autotune.report._progress import progress_table
 from autotune.report._progress import stage_label
 from autotune.report._progress import study_steps_left
 from autotune.report._report import batch_size_sentence
+from autotune.report._storage_text import has_password
+from autotune.report._storage_text import storage_label
+from autotune.report._storage_text import worker_hint
 from autotune.report._summary import best_steps_line
 from autotune.spec import load_study_spec
+from autotune.worker._display import WorkerView
+from autotune.worker._display import trial_log_line
+from autotune.worker._display import worker_parts
+from autotune.worker._outcome import TrialOutcome
+from autotune.worker._worker import TrialReport
 from tests.conftest import REPO_ROOT
 from tests.conftest import write_study
 
@@ -182,3 +190,63 @@ def test_no_eta_before_the_rate_means_something() -> None:
     assert eta_seconds(None, 100, 60.0) is None  # steps left unknown (sweep, no budget)
     assert eta_seconds(100, 0, 60.0) is None
     assert eta_seconds(100, 300, 1.0) is None  # only the running trials' reservation yet
+
+
+def test_the_storage_is_named_as_a_person_knows_it() -> None:
+    """The created-campaign line printed the embedded server's socket URL."""
+    assert storage_label(None, Path(".autotune")) == "embedded PostgreSQL in .autotune/"
+    assert storage_label("postgresql://u:secret@db/x", Path(".autotune")) == (
+        "postgresql://u:***@db/x"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "env_url", "expected"),
+    [
+        (None, None, "start workers on this machine with: autotune worker q"),
+        ("postgresql://u@db/x", None, "start workers with: autotune worker q --storage "),
+        ("postgresql://u@db/x", "postgresql://u@db/x", "(on each machine with AUTOTUNE_STORAGE"),
+        ("postgresql://u:pw@db/x", None, "first set AUTOTUNE_STORAGE to this storage's URL"),
+    ],
+    ids=["embedded", "no-password", "from-env", "password"],
+)
+def test_the_worker_hint_is_a_command_that_works_pasted(
+    url: str | None, env_url: str | None, expected: str
+) -> None:
+    """create suggested --storage 'postgresql://u:***@...', which fails when pasted, and
+    needlessly when AUTOTUNE_STORAGE was set."""
+    hint = worker_hint("autotune", "q", url, env_url, Path(".autotune"), Path(".autotune"))
+    assert expected in hint, hint
+    assert "***" not in hint and "pw" not in hint, hint
+    if url is not None and env_url is None and not has_password(url):
+        assert hint.endswith(f"--storage '{url}'")
+    if env_url is not None:
+        assert "--storage" not in hint
+
+
+def test_a_worker_logs_one_line_per_trial_naming_study_and_trial() -> None:
+    report = TrialReport("quickstart/joint/2", 3, TrialOutcome.COMPLETE, 0.0831, "val_loss", 12.4)
+    assert trial_log_line(report) == "quickstart/joint/2 #3 COMPLETE val_loss=0.0831 in 12 s"
+    pruned = TrialReport("q/steps/1", 0, TrialOutcome.PRUNED, None, "steps to fit", 130.0)
+    assert trial_log_line(pruned) == "q/steps/1 #0 PRUNED in 02:10"
+    sweep = TrialReport("q/steps/1", 1, TrialOutcome.COMPLETE, 80.0, "steps to fit", 3.0)
+    assert "steps_to_fit=80 " in trial_log_line(sweep)
+
+
+@pytest.mark.parametrize("width", [40, 80, 160])
+def test_a_workers_live_line_fits_and_shows_its_trials_stage_and_budget(width: int) -> None:
+    view = WorkerView(
+        "host-12345",
+        "round 1/2",
+        {TrialOutcome.COMPLETE: 3, TrialOutcome.PRUNED: 5},
+        "#12 for 35 s",
+        CampaignSteps(spent=5210, left=9000, budget=20000),
+        eta_s=95.0,
+    )
+    line = fit_line(worker_parts(view), width)
+    assert len(line) <= width and line.startswith("round 1/2 · "), line
+    assert "8" in line and "ETA 01:35" in line, line
+    if width >= 80:
+        assert "5,210/20,000" in line and "running #12" in line, line
+    if width >= 160:
+        assert "my trials: 8 (3 complete, 5 pruned)" in line and "worker host-12345" in line
