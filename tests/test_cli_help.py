@@ -49,7 +49,7 @@ def test_options_say_what_they_do_and_their_default(
 def test_worker_options_are_not_offered_to_commands_that_run_no_trials(command: str) -> None:
     options = _options(command)
     assert not set(TRIAL_OPTIONS) & set(options), sorted(options)
-    if command != "dashboard":  # the dashboard serves the checkpoint store's artifacts
+    if command not in ("dashboard", "report"):  # they serve, or upload the report's figures
         assert "--artifacts" not in options
 
 

@@ -16,9 +16,12 @@ import pytest
 
 from autotune.analysis import BoundarySide
 from autotune.report._plots import BEST_COLOR
+from autotune.report._plots import DASHBOARD_HEIGHT
 from autotune.report._plots import DID_NOT_FIT
 from autotune.report._plots import HIT_COLOR
 from autotune.report._plots import NO_DATA
+from autotune.report._plots import OFF_AXIS
+from autotune.report._plots import PANELS_PER_FIGURE
 from autotune.report._plots import ParamPoints
 from autotune.report._plots import best_step_histogram
 from autotune.report._plots import boundary_plot
@@ -27,6 +30,7 @@ from autotune.report._plots import funnel_plot
 from autotune.report._plots import learning_curves_plot
 from autotune.report._plots import period_comparison_plot
 from autotune.report._plots import sweep_plot
+from autotune.report._plots import table_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -39,6 +43,16 @@ def _assert_png(path: Path, min_bytes: int = 1024) -> None:
 
 def _shapes(fig: go.Figure, name: str) -> list:
     return [s for s in fig.layout.shapes if s.name == name]
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """Width and height in pixels, from the PNG's IHDR chunk."""
+    data = path.read_bytes()
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _off_axis(fig: go.Figure) -> list[str]:
+    return [a.text for a in fig.layout.annotations if a.name == OFF_AXIS]
 
 
 def _lr_points() -> ParamPoints:
@@ -90,7 +104,7 @@ def test_param_points_rejects_invalid_bounds(kwargs: dict, message: str) -> None
 
 def test_boundary_plot_draws_bounds_log_axis_categories_and_best(tmp_path: Path) -> None:
     path = tmp_path / "plots" / "boundary.png"
-    fig = boundary_plot([_lr_points(), _optimizer_points()], "loss", "stage 1", path)
+    (fig,) = boundary_plot([_lr_points(), _optimizer_points()], "loss", "stage 1", path)
     _assert_png(path)
     trials = [t for t in fig.data if t.name in ("learning_rate", "optimizer")]
     assert [len(t.x) for t in trials] == [30, 3]  # the nan objective is left out
@@ -115,7 +129,7 @@ def test_the_y_axis_leaves_diverged_runs_off_but_keeps_the_best() -> None:
 
 def test_boundary_plot_without_best_objective_marks_best_value_line(tmp_path: Path) -> None:
     points = ParamPoints("dropout", (0.1, 0.2, 0.3), (1.0, 0.9, 1.1), 0.0, 0.5, best_value=0.2)
-    fig = boundary_plot([points], "loss", "stage", tmp_path / "b.png")
+    (fig,) = boundary_plot([points], "loss", "stage", tmp_path / "b.png")
     (best,) = _shapes(fig, "best")
     assert best.x0 == 0.2
     assert {s.line.color for s in _shapes(fig, "low bound") + _shapes(fig, "high bound")} == {
@@ -131,10 +145,66 @@ def test_boundary_plot_renders_2000_trials_by_10_params_quickly(tmp_path: Path) 
         for i in range(10)
     ]
     start = time.perf_counter()
-    fig = boundary_plot(points, "loss", "large", tmp_path / "large.png")
+    figures = boundary_plot(points, "loss", "large", tmp_path / "large.png")
     assert time.perf_counter() - start < 10
     _assert_png(tmp_path / "large.png")
-    assert sum(len(t.x) for t in fig.data) == 20_000
+    assert sum(len(t.x) for fig in figures for t in fig.data) == 20_000
+
+
+def _numbered_points(count: int) -> list[ParamPoints]:
+    rng = np.random.default_rng(2)
+    objectives = tuple(float(v) for v in rng.uniform(0.1, 0.3, 20))
+    return [
+        ParamPoints(f"p{i}", tuple(float(v) for v in rng.uniform(1, 2, 20)), objectives, 1, 2)
+        for i in range(count)
+    ]
+
+
+def test_the_boundary_plot_fits_the_dashboard_card_and_the_png_grows_with_its_rows(
+    tmp_path: Path,
+) -> None:
+    """optuna-dashboard clips a figure at its card's height: 9 panels in one 960-pixel
+    figure showed 5 of them. Each figure has at most 4 panels and asks for the card's
+    height; the PNG (the note's image) is as tall as its rows need."""
+    figures = boundary_plot(_numbered_points(9), "loss", "round 1", tmp_path / "nine.png")
+    assert [f.layout.title.text for f in figures] == [
+        "round 1 (1/3)",
+        "round 1 (2/3)",
+        "round 1 (3/3)",
+    ]
+    panels = [[t.name for t in f.data if not t.name.endswith(" best")] for f in figures]
+    assert panels == [["p0", "p1", "p2", "p3"], ["p4", "p5", "p6", "p7"], ["p8"]]
+    assert all(len(p) <= PANELS_PER_FIGURE for p in panels)
+    assert all(f.layout.height <= DASHBOARD_HEIGHT for f in figures)
+    boundary_plot(_numbered_points(3), "loss", "one row", tmp_path / "three.png")
+    nine, three = _png_size(tmp_path / "nine.png"), _png_size(tmp_path / "three.png")
+    assert nine[0] == three[0] and nine[1] == pytest.approx(3 * three[1], rel=0.05)
+
+
+def test_a_diverged_run_is_left_off_the_axis_and_the_plot_says_so(tmp_path: Path) -> None:
+    values = tuple(float(v) for v in np.linspace(1.0, 2.0, 12))
+    objectives = (*np.linspace(0.1, 0.3, 11), 80.0)
+    points = ParamPoints("x", values, tuple(float(o) for o in objectives), 1.0, 2.0)
+    (fig,) = boundary_plot([points], "loss", "t", tmp_path / "b.png")
+    low, high = fig.layout.yaxis.range
+    assert low < 0.1 and 0.3 < high < 1.0
+    assert _off_axis(fig) == ["1 off the axis (e.g. 80)"]
+
+    curves = {"a": {10: 0.3, 20: 0.2, 30: 0.1}, "b": {10: 0.3, 20: 0.25, 30: 0.2, 40: 95.0}}
+    fig = learning_curves_plot(curves, "loss", tmp_path / "c.png")
+    assert fig.layout.yaxis.range[1] < 1.0
+    assert _off_axis(fig) == ["1 off the axis (e.g. 95)"]
+    no_outlier = learning_curves_plot({"a": {1: 0.3, 2: 0.2}}, "loss", tmp_path / "d.png")
+    assert no_outlier.layout.yaxis.range is None and _off_axis(no_outlier) == []
+
+
+def test_a_table_figure_has_one_column_per_header() -> None:
+    fig = table_figure("finalists", ["hyperparameter", "#0", "#2"], [["lr", "0.1", "0.2"]])
+    (table,) = fig.data
+    assert list(table.header.values) == ["hyperparameter", "#0", "#2"]
+    assert [list(c) for c in table.cells.values] == [["lr"], ["0.1"], ["0.2"]]
+    assert fig.layout.height <= DASHBOARD_HEIGHT
+    assert [a.text for a in table_figure("empty", ["a"], []).layout.annotations] == [NO_DATA]
 
 
 def test_funnel_plot_has_one_bar_trace_per_count(tmp_path: Path) -> None:
@@ -230,7 +300,7 @@ def test_sweep_plot_rejects_invalid_points(
 
 
 EMPTY_CALLS: dict[str, Callable[[Path], go.Figure]] = {
-    "boundary": lambda p: boundary_plot([], "loss", "t", p),
+    "boundary": lambda p: boundary_plot([], "loss", "t", p)[0],
     "funnel": lambda p: funnel_plot([], p),
     "curves": lambda p: learning_curves_plot({"a": {}}, "loss", p, reference=1.0),
     "periods": lambda p: period_comparison_plot({"A": {}}, "loss", p),

@@ -6,6 +6,11 @@ folder) and returns the matching plotly ``go.Figure``, ready for
 "no data" and the returned figure has no traces, only a "no data" annotation. Matplotlib
 draws on a bare ``Figure`` with the Agg canvas, never pyplot's global state, so rendering
 works headless in worker processes.
+
+optuna-dashboard draws each saved figure in a card of fixed height (``DASHBOARD_HEIGHT``,
+half the page wide) that clips what does not fit, so a plotly figure never asks for more:
+the boundary plot's panels are split over several figures of at most ``PANELS_PER_FIGURE``.
+The PNGs (the report and the note) grow with their content instead, one row at a time.
 """
 
 from __future__ import annotations
@@ -39,8 +44,16 @@ HIT_COLOR = "red"
 BEST_COLOR = "orange"
 """The best trial's marker."""
 
+DASHBOARD_HEIGHT = 450
+"""Pixels: the height of optuna-dashboard's card for a saved figure (it clips the rest)."""
+PANELS_PER_FIGURE = 4
+"""Boundary panels in one dashboard figure: 2 x 2 fit a card legibly."""
+OFF_AXIS = "off the axis"
+"""How a plot says that it left far outliers (diverged runs) out of its y-range."""
+
 _DPI = 100
 _MAX_COLUMNS = 3
+_DASHBOARD_COLUMNS = 2
 _HIST_BINS = 20
 _SERIES = ("started", "pruned", "complete")
 _SERIES_COLORS = ("tab:blue", "tab:orange", "tab:green")
@@ -120,15 +133,20 @@ class _Panel:
     best_x: float | str | None
 
 
-def boundary_plot(points: Sequence[ParamPoints], metric: str, title: str, path: Path) -> go.Figure:
+def boundary_plot(
+    points: Sequence[ParamPoints], metric: str, title: str, path: Path
+) -> tuple[go.Figure, ...]:
     """The tuning playbook's boundary plot: `metric` against each parameter, one panel each.
 
     Bounds are vertical lines (the one the best sits on in red), log parameters get a log
     x-axis, categoricals their categories; the best trial is a star. Points with a
-    non-finite objective (or a non-positive value on a log axis) are left out.
+    non-finite objective (or a non-positive value on a log axis) are left out; far outliers
+    are left off the y-axis, counted in the panel's corner. The PNG has every panel, 3.2
+    inches per row of three; the plotly figures have at most ``PANELS_PER_FIGURE`` each,
+    titled "(1/3)", "(2/3)", ... when there are several.
     """
     if not points:
-        return _no_data(path, title)
+        return (_no_data(path, title),)
     panels = [_panel(p) for p in points]
     rows, cols = _grid(len(points))
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
@@ -139,7 +157,16 @@ def boundary_plot(points: Sequence[ParamPoints], metric: str, title: str, path: 
     for ax in axes[len(points) :]:
         ax.set_visible(False)
     _save(fig, path)
-    return _boundary_figure(points, panels, metric, title)
+    pages = range(0, len(points), PANELS_PER_FIGURE)
+    return tuple(
+        _boundary_figure(
+            points[start : start + PANELS_PER_FIGURE],
+            panels[start : start + PANELS_PER_FIGURE],
+            metric,
+            title if len(pages) == 1 else f"{title} ({number}/{len(pages)})",
+        )
+        for number, start in enumerate(pages, start=1)
+    )
 
 
 def funnel_plot(
@@ -161,7 +188,7 @@ def funnel_plot(
     ax.invert_yaxis()
     ax.set_xlabel("trials")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)  # clear of the bars
     _save(fig, path)
     plotly = go.Figure(layout={"title": title, "barmode": "group", "xaxis_title": "trials"})
     for k, series in enumerate(_SERIES):
@@ -177,30 +204,42 @@ def learning_curves_plot(
     path: Path,
     reference: float | None = None,
     title: str = "learning curves",
+    reference_name: str = "reference",
 ) -> go.Figure:
     """`metric` against step per finalist (non-finite values and empty curves left out).
 
-    `reference` (e.g. the baseline) is a dashed horizontal line.
+    `reference` (e.g. the baseline) is a dashed horizontal line named `reference_name`.
+    Far outliers (a run that diverged) are left off the y-axis, and the plot says how many.
     """
     lines = {name: _finite_curve(curve) for name, curve in curves.items()}
     lines = {name: line for name, line in lines.items() if line}
     if not lines:
         return _no_data(path, title)
+    values = [value for line in lines.values() for _, value in line]
+    focus = focus_range(values, reference)
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for name, line in lines.items():
         ax.plot(*zip(*line, strict=True), marker=".", label=name)
     if reference is not None:
-        ax.axhline(reference, color="black", linestyle="--", label="reference")
+        ax.axhline(reference, color="black", linestyle="--", label=reference_name)
     _label(ax, "step", metric, title)
+    _focus_axes(ax, values, focus)
     ax.legend(fontsize=8)
     _save(fig, path)
     plotly = go.Figure(layout={"title": title, "xaxis_title": "step", "yaxis_title": metric})
     for name, line in lines.items():
-        steps, values = zip(*line, strict=True)
-        plotly.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=name))
+        steps, points = zip(*line, strict=True)
+        plotly.add_trace(go.Scatter(x=steps, y=points, mode="lines+markers", name=name))
     if reference is not None:
-        plotly.add_hline(y=reference, line={"color": "black", "dash": "dash"}, name="reference")
+        plotly.add_hline(
+            y=reference,
+            line={"color": "black", "dash": "dash"},
+            name=reference_name,
+            annotation_text=reference_name,
+            annotation_position="top left",
+        )
+    _focus_plotly(plotly, values, focus)
     return plotly
 
 
@@ -334,6 +373,22 @@ def sweep_curves_plot(
     return plotly
 
 
+def table_figure(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> go.Figure:
+    """A table as a plotly figure, for a dashboard page whose own panels cannot show it
+    (the re-evaluation's finalists, whose hyperparameters are no Optuna params)."""
+    if not rows:
+        return _no_data_figure(title)
+    columns = [[str(row[i]) for row in rows] for i in range(len(header))]
+    table = go.Table(
+        header={"values": list(header), "align": "left", "font": {"size": 11}},
+        cells={"values": columns, "align": "left", "font": {"size": 11}},
+    )
+    return go.Figure(
+        table,
+        layout={"title": title, "height": DASHBOARD_HEIGHT, "margin": {"l": 10, "r": 10}},
+    )
+
+
 # --- boundary plot ------------------------------------------------------------------------
 
 
@@ -410,22 +465,54 @@ def _draw_panel(ax: Axes, p: ParamPoints, panel: _Panel, metric: str) -> None:
         ax.axvline(best_x, color=BEST_COLOR, linestyle=":")
     if p.log and not p.categorical:
         ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^1, 3x10^1, ... overlap
-    focus = focus_range(panel.y, p.best_objective)
-    if focus is not None:
-        ax.set_ylim(*focus)
-        outside = sum(1 for y in panel.y if not focus[0] <= y <= focus[1])
-        ax.annotate(
-            f"{outside} off the axis",
-            (0.99, 0.98),
-            xycoords="axes fraction",
-            ha="right",
-            va="top",
-            fontsize=8,
-            color="gray",
-        )
+    _focus_axes(ax, panel.y, focus_range(panel.y, p.best_objective))
     hit = "" if p.hit_side is BoundarySide.NONE else f" (best on {p.hit_side.value} bound)"
     ax.set_title(p.name + hit, color=HIT_COLOR if hit else "black", fontsize=10)
     ax.set_ylabel(metric)
+
+
+def _focus_axes(ax: Axes, ys: Sequence[float], focus: tuple[float, float] | None) -> None:
+    """Limit the y-axis to `focus` (if any), saying in the corner what it left out."""
+    if focus is None:
+        return
+    ax.set_ylim(*focus)
+    text = off_axis_text(ys, focus)
+    if text:
+        style = {"ha": "right", "va": "top", "fontsize": 8, "color": "gray"}
+        ax.annotate(text, (0.99, 0.98), xycoords="axes fraction", **style)
+
+
+def _focus_plotly(
+    fig: go.Figure, ys: Sequence[float], focus: tuple[float, float] | None, suffix: str = ""
+) -> None:
+    """The plotly twin of `_focus_axes` for the axes numbered `suffix` ("" is the first)."""
+    if focus is None:
+        return
+    fig.update_layout({f"yaxis{suffix}": {"range": list(focus)}})
+    text = off_axis_text(ys, focus)
+    if text:
+        fig.add_annotation(
+            text=text,
+            x=1,
+            y=1,
+            xref=f"x{suffix} domain",
+            yref=f"y{suffix} domain",
+            xanchor="right",
+            yanchor="top",
+            showarrow=False,
+            font={"size": 10, "color": "gray"},
+            name=OFF_AXIS,
+        )
+
+
+def off_axis_text(ys: Sequence[float], focus: tuple[float, float]) -> str:
+    """E.g. "2 off the axis (e.g. 80.1)": the points a focused y-range leaves out, if any."""
+    outside = [y for y in ys if not focus[0] <= y <= focus[1]]
+    if not outside:
+        return ""
+    middle = (focus[0] + focus[1]) / 2
+    farthest = max(outside, key=lambda y: abs(y - middle))
+    return f"{len(outside)} {OFF_AXIS} (e.g. {farthest:.3g})"
 
 
 def focus_range(ys: Sequence[float], keep: float | None = None) -> tuple[float, float] | None:
@@ -451,10 +538,19 @@ def focus_range(ys: Sequence[float], keep: float | None = None) -> tuple[float, 
 def _boundary_figure(
     points: Sequence[ParamPoints], panels: Sequence[_Panel], metric: str, title: str
 ) -> go.Figure:
-    rows, cols = _grid(len(points))
-    names = [p.name for p in points]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names)
-    fig.update_layout(title=title, showlegend=False, height=320 * rows)
+    """One dashboard card's panels, 2 per row: each x-axis titled with its parameter (red
+    when the best sits on a bound), the metric named once per row, the height the card's."""
+    cols = min(_DASHBOARD_COLUMNS, len(points))
+    rows = math.ceil(len(points) / cols)
+    fig = make_subplots(
+        rows=rows, cols=cols, horizontal_spacing=0.14, vertical_spacing=0.3 if rows > 1 else 0.1
+    )
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        showlegend=False,
+        height=DASHBOARD_HEIGHT,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+    )
     for i, (p, panel) in enumerate(zip(points, panels, strict=True)):
         row, col = divmod(i, cols)
         cell = {"row": row + 1, "col": col + 1}
@@ -463,8 +559,24 @@ def _boundary_figure(
             best = _markers([panel.best_x], [p.best_objective], f"{p.name} best", "star", 14)
             fig.add_trace(best, **cell)
         _add_bound_shapes(fig, i, p, panel)
-        fig.update_xaxes(title_text=p.name, **_plotly_axis(p, panel), **cell)
-        fig.update_yaxes(title_text=metric, **cell)
+        hit = p.hit_side is not BoundarySide.NONE
+        fig.update_xaxes(
+            title={
+                "text": p.name + (f" (best on {p.hit_side.value} bound)" if hit else ""),
+                "font": {"size": 11, "color": HIT_COLOR if hit else "black"},
+                "standoff": 4,
+            },
+            tickfont={"size": 9},
+            **_plotly_axis(p, panel),
+            **cell,
+        )
+        fig.update_yaxes(
+            title={"text": metric if col == 0 else "", "font": {"size": 11}},
+            tickfont={"size": 9},
+            **cell,
+        )
+        suffix = "" if i == 0 else str(i + 1)
+        _focus_plotly(fig, panel.y, focus_range(panel.y, p.best_objective), suffix)
     return fig
 
 
@@ -638,6 +750,10 @@ def _no_data(path: Path, title: str) -> go.Figure:
     fig.text(0.5, 0.5, NO_DATA, ha="center", va="center", fontsize=16, color="grey")
     fig.suptitle(title)
     _save(fig, path)
+    return _no_data_figure(title)
+
+
+def _no_data_figure(title: str) -> go.Figure:
     plotly = go.Figure(layout={"title": title})
     plotly.add_annotation(text=NO_DATA, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
     return plotly

@@ -1,8 +1,11 @@
-"""The campaign report: markdown + HTML with PNG plots, and the same in optuna-dashboard."""
+"""The campaign report: markdown + HTML with PNG plots, and the same in optuna-dashboard
+(``_publish``: the report as notes, its PNGs as the note's images, its plotly figures on
+the studies' pages)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 import math
 from pathlib import Path
@@ -10,7 +13,6 @@ from pathlib import Path
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
-import optuna_dashboard
 import plotly.graph_objects as go
 
 from autotune.analysis import best_step_records
@@ -20,12 +22,15 @@ from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Stage
 from autotune.campaign import reevaluation_results
+from autotune.campaign._trial_attrs import ATTR_FINALIST
+from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.report import _plots as _plots
 from autotune.report._answer import answer_lines
 from autotune.report._answer import format_value
 from autotune.report._html import markdown_to_html
+from autotune.report._publish import publish_to_dashboard
 from autotune.report._summary import agreement_line
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
@@ -33,6 +38,18 @@ from autotune.report._summary import steps_saved
 
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
+__all__ = ["Report", "ReportFigure", "publish_to_dashboard", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """A figure for the dashboard: shown on ``study``'s page, its PNG (a file next to the
+    report, None for a dashboard-only figure) an image of the report's note."""
+
+    study: str
+    figure_id: str
+    figure: go.Figure
+    png: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,7 @@ class Report:
 
     directory: Path
     markdown: str
-    figures: tuple[tuple[str, str, go.Figure], ...]  # (study name, figure id, figure)
+    figures: tuple[ReportFigure, ...]
 
     @property
     def markdown_path(self) -> Path:
@@ -58,15 +75,32 @@ class _Builder:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.lines: list[str] = []
-        self.figures: list[tuple[str, str, go.Figure]] = []
+        self.figures: list[ReportFigure] = []
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
 
-    def plot(self, study: str, name: str, draw: Callable[[Path], go.Figure], caption: str) -> None:
-        figure = draw(self.directory / f"{name}.png")
-        self.figures.append((study, name, figure))
-        self.add(f"![{caption}]({name}.png)", "")
+    def plot(
+        self,
+        study: str,
+        name: str,
+        draw: Callable[[Path], go.Figure | Sequence[go.Figure]],
+        caption: str,
+    ) -> None:
+        """One PNG ``name``.png in the report; its plotly figure (or pages of it: ``name``,
+        ``name``-2, ...: publishing again overwrites each) on ``study``'s dashboard page."""
+        png = f"{name}.png"
+        drawn = draw(self.directory / png)
+        pages = [drawn] if isinstance(drawn, go.Figure) else list(drawn)
+        for number, figure in enumerate(pages, start=1):
+            figure_id = name if number == 1 else f"{name}-{number}"
+            shown = png if number == 1 else None  # the PNG has every page
+            self.figures.append(ReportFigure(study, figure_id, figure, shown))
+        self.add(f"![{caption}]({png})", "")
+
+    def dashboard_only(self, study: str, name: str, figure: go.Figure) -> None:
+        """A figure for ``study``'s dashboard page that the report has as text (a table)."""
+        self.figures.append(ReportFigure(study, name, figure))
 
 
 def write_report(campaign: Campaign, directory: Path) -> Report:
@@ -87,24 +121,6 @@ def write_report(campaign: Campaign, directory: Path) -> Report:
     html = markdown_to_html(markdown, f"autotune: {spec.name}")
     (directory / REPORT_HTML).write_text(html, encoding="utf-8")
     return Report(directory, markdown, tuple(builder.figures))
-
-
-def publish_to_dashboard(campaign: Campaign, report: Report) -> None:
-    """The report as the note of the campaign's last study, its figures on their studies."""
-    studies = {study.name: study for study in campaign.studies}
-    note = _dashboard_note(report.markdown)
-    optuna_dashboard.save_note(campaign.optuna_study(campaign.current), note)
-    for study_name, figure_id, figure in report.figures:
-        if study_name in studies:
-            optuna_dashboard.save_plotly_graph_object(
-                campaign.optuna_study(studies[study_name]), figure, graph_object_id=figure_id
-            )
-
-
-def _dashboard_note(markdown: str) -> str:
-    """The markdown without image links (the dashboard shows the figures itself)."""
-    kept = [line for line in markdown.splitlines() if not line.startswith("![")]
-    return "\n".join(kept)
 
 
 def _summary_section(builder: _Builder, campaign: Campaign) -> None:
@@ -207,6 +223,36 @@ def _baseline_section(builder: _Builder, campaign: Campaign) -> None:
         outcome = study.facts.baseline
         if outcome is not None:
             builder.add("## Baseline", "", outcome.message, "")
+        _baseline_curve(builder, campaign, study)
+
+
+def _baseline_curve(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
+    """The baseline's learning curve beside the best tuned run's: what tuning gained (the
+    baseline study has no sampled parameters, so the dashboard's own panels say nothing)."""
+    runs = campaign.trials_of(study, states=(TrialState.COMPLETE,))
+    if not runs:
+        return
+    curves = {f"baseline (#{t.number})": dict(t.intermediate_values) for t in runs}
+    best = campaign.best()
+    if best is not None:
+        tuned = campaign.trial(best.study, best.trial_number)
+        curves[f"tuned: {best.study} #{best.trial_number}"] = dict(tuned.intermediate_values)
+    outcome = study.facts.baseline
+    trivial = None if outcome is None else outcome.trivial_value
+    slug = study.name.split("/", 1)[1].replace("/", "-")
+    builder.plot(
+        study.name,
+        f"curve-{slug}",
+        lambda path: _plots.learning_curves_plot(
+            curves,
+            campaign.spec.metric.name,
+            path,
+            trivial,
+            f"{study.label}: the task's defaults against the tuned run",
+            "trivial predictor",
+        ),
+        "the baseline's learning curve and the tuned run's (dashed: the trivial predictor)",
+    )
 
 
 def _round_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
@@ -354,6 +400,7 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
         builder.add(*(f"- {line}" for line in significance.summary), "")
     if study.facts.rank_agreement is not None:
         builder.add(agreement_line(campaign, study.facts.rank_agreement), "")
+    _finalists_table(builder, campaign, study)
     names = _period_names(trials)
     results = reevaluation_results(trials, campaign.spec.metric.direction)
     by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}
@@ -363,6 +410,41 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
         lambda path: _plots.period_comparison_plot(by_period, campaign.spec.metric.name, path),
         "finalists by period",
     )
+
+
+def _finalists_table(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
+    """Each finalist's hyperparameters: the re-evaluation's trials carry them as user
+    attributes (they are queued, not sampled), so the dashboard shows "Params = []"."""
+    table = finalist_hyperparameters(campaign.trials_of(study))
+    if not table:
+        return
+    names = sorted({name for hparams in table.values() for name in hparams})
+    header = ["hyperparameter", *table]
+    rows = [[n, *(format_value(hparams.get(n, "—")) for hparams in table.values())] for n in names]
+    builder.add(
+        "The finalists' hyperparameters:",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| --- |" + " ---: |" * len(table),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+    )
+    builder.dashboard_only(
+        study.name,
+        "finalists",
+        _plots.table_figure("finalists re-evaluated: their hyperparameters", header, rows),
+    )
+
+
+def finalist_hyperparameters(trials: Sequence[FrozenTrial]) -> dict[str, dict[str, object]]:
+    """Finalist label -> the hyperparameters its re-evaluation runs trained, in run order."""
+    table: dict[str, dict[str, object]] = {}
+    for trial in trials:
+        finalist = trial.user_attrs.get(ATTR_FINALIST)
+        hparams = trial.user_attrs.get(ATTR_HPARAMS)
+        if isinstance(finalist, str) and isinstance(hparams, dict):
+            table.setdefault(finalist, dict(hparams))
+    return table
 
 
 def _period_names(trials: list[FrozenTrial]) -> dict[int, str]:

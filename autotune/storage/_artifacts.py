@@ -117,6 +117,11 @@ class CheckpointStore:
     def __init__(self, artifact_store: ArtifactStore) -> None:
         self._store = artifact_store
 
+    @property
+    def artifact_store(self) -> ArtifactStore:
+        """The store itself (the report's figures are kept there too)."""
+        return self._store
+
     def upload(self, trial: optuna.Trial, path: Path, step: int) -> CheckpointRef:
         """Store the checkpoint as an artifact of the trial (the dashboard lists it there);
         the caller records the reference where its readers look for it."""

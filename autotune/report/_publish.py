@@ -1,0 +1,258 @@
+"""The campaign's report in optuna-dashboard, where people look for it.
+
+The dashboard lists studies as a grid of cards, newest first, so a campaign's latest study
+is the first card of its campaign (the studies are named ``campaign/stage/round``; the
+list's search box filters them by that prefix). That study's note is the whole report,
+its PNGs shown as images: the dashboard renders a note's images from its own artifact
+route only (``/artifacts/STUDY_ID/ARTIFACT_ID``), so each PNG is uploaded into the
+artifact store as an artifact of the study its figure belongs to. Every other study of the
+campaign gets a short note: what the study is, the campaign's answer, and a link to the
+report. Each study shows its own figures as plotly graphs on its page.
+
+A campaign run by ``create`` and ``worker`` is published by the worker that sees it
+finished (``publish_finished_campaign``), once per finished state: the first such worker
+publishes under a lock and marks the latest study; the others find the mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+import io
+import json
+import logging
+from pathlib import Path
+import re
+import tempfile
+from typing import TYPE_CHECKING
+import uuid
+
+from optuna.artifacts._protocol import ArtifactStore
+import optuna_dashboard
+
+from autotune.campaign import Campaign
+from autotune.campaign import CampaignStudy
+from autotune.campaign import Stage
+from autotune.report._answer import answer_lines
+from autotune.storage import advisory_lock
+
+if TYPE_CHECKING:
+    from autotune.report._report import Report
+
+_logger = logging.getLogger(__name__)
+
+DASHBOARD_PREFIX = "/dashboard"
+"""Where optuna-dashboard's pages are served (its study pages are under it)."""
+STUDY_ARTIFACT_PREFIX = "artifacts:"
+"""The study system attribute optuna.artifacts.upload_artifact records an artifact under."""
+PUBLISHED_ATTR = "autotune_report:published"
+"""Study system attribute of the latest study: the campaign state its report shows."""
+_IMAGE_LINE = re.compile(r"^!\[(?P<caption>[^\]]*)\]\((?P<file>[^)\s]+\.png)\)$")
+_FIGURE_IDS = uuid.UUID("5b0f4a52-2f3e-4c8e-9d0c-7a1e0f6b2c11")
+"""Namespace of the figures' artifact ids: one id per study and figure, so publishing
+again overwrites a figure rather than adding one."""
+
+
+@dataclass(frozen=True)
+class StudyLink:
+    """A study as its notes name it: its label in the pipeline, name and dashboard id."""
+
+    label: str
+    name: str
+    study_id: int
+
+    @property
+    def page(self) -> str:
+        return f"{DASHBOARD_PREFIX}/studies/{self.study_id}"
+
+    @property
+    def note(self) -> str:
+        return f"{self.page}/note"
+
+
+def publish_to_dashboard(
+    campaign: Campaign, report: Report, artifact_store: ArtifactStore | None = None
+) -> None:
+    """The report as the note of the campaign's latest study (its PNGs as images when there
+    is an artifact store, else a line saying where the figures are), a note on every other
+    study linking there, and each plotly figure on its study's page."""
+    studies = {s.name: s for s in campaign.studies}
+    home = campaign.current
+    links = [StudyLink(s.label, s.name, s.study_id) for s in campaign.studies]
+    home_link = links[-1]
+    images = (
+        {} if artifact_store is None else _upload_images(campaign, studies, report, artifact_store)
+    )
+    head = answer_lines(campaign)[:1]
+    note = home_note(report.markdown, images, links)
+    optuna_dashboard.save_note(campaign.optuna_study(home), note)
+    for study, link in zip(campaign.studies, links, strict=True):
+        if study.name != home.name:
+            text = study_note(campaign.name, link, home_link, head, study_role(campaign, study))
+            optuna_dashboard.save_note(campaign.optuna_study(study), text)
+    for figure in report.figures:
+        if figure.study in studies:
+            optuna_dashboard.save_plotly_graph_object(
+                campaign.optuna_study(studies[figure.study]),
+                figure.figure,
+                graph_object_id=figure.figure_id,
+            )
+    state = published_state(campaign)
+    campaign.storage.set_study_system_attr(home.study_id, PUBLISHED_ATTR, state)
+
+
+def publish_finished_campaign(campaign: Campaign, artifact_store: ArtifactStore | None) -> bool:
+    """Publish a finished campaign's report unless it shows this state already; whether it
+    published. Never raises: the worker that calls it has finished its trials, and a
+    report that could not be written is logged (``autotune report`` writes it later)."""
+    try:
+        with advisory_lock(campaign.storage, f"report:{campaign.name}"):
+            attrs = campaign.storage.get_study_system_attrs(campaign.current.study_id)
+            if attrs.get(PUBLISHED_ATTR) == published_state(campaign):
+                return False
+            from autotune.report._report import write_report  # matplotlib: only when needed
+
+            with tempfile.TemporaryDirectory(prefix="autotune-report-") as directory:
+                publish_to_dashboard(
+                    campaign, write_report(campaign, Path(directory)), artifact_store
+                )
+            _logger.info("campaign %s: report published to the dashboard", campaign.name)
+            return True
+    except Exception as error:  # noqa: BLE001 (a report never fails the worker)
+        _logger.warning(
+            "campaign %s finished, but its report could not be published to the dashboard "
+            "(%s: %s); `autotune report %s` publishes it",
+            campaign.name,
+            type(error).__name__,
+            error,
+            campaign.name,
+        )
+        return False
+
+
+def published_state(campaign: Campaign) -> str:
+    """What a published report shows: the latest study and how many trials it had."""
+    home = campaign.current
+    return f"{home.name}: {len(campaign.trials_of(home))} trials"
+
+
+def home_note(markdown: str, images: Mapping[str, str], links: Sequence[StudyLink]) -> str:
+    """The report's markdown as the campaign's note: each PNG line shown from its artifact
+    URL (``images``: file name -> URL) or, without one, a line saying where the figure is;
+    then every study of the campaign with links to its page and note."""
+    lines = []
+    for line in markdown.splitlines():
+        match = _IMAGE_LINE.match(line.strip())
+        if match is None:
+            lines.append(line)
+        elif match["file"] in images:
+            lines.append(f"![{match['caption']}]({images[match['file']]})")
+        else:
+            lines.append(
+                f"*Figure: {match['caption']} (a graph on the study's page; the PNG is in "
+                "the report's directory).*"
+            )
+    lines += ["", "## Studies of this campaign", ""]
+    lines += [f"- {s.label}: [{s.name}]({s.page}) ([note]({s.note}))" for s in links]
+    return "\n".join(lines) + "\n"
+
+
+def study_note(
+    campaign: str,
+    study: StudyLink,
+    home: StudyLink,
+    answer: Sequence[str],
+    role: Sequence[str],
+) -> str:
+    """A study's note: what it is in its campaign, the answer, and where the report is."""
+    lines = [
+        f"# Campaign {campaign}: {study.label}",
+        "",
+        f"Campaign **{campaign}**, {study.label}. The campaign's report (its answer, the "
+        f"verdicts and every figure) is the note of its latest study, [{home.name}]({home.note}).",
+        "",
+    ]
+    if answer:
+        lines += [f"Answer: **{answer[0].removeprefix('answer: ')}**", ""]
+    lines += [*role]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def study_role(campaign: Campaign, study: CampaignStudy) -> list[str]:
+    """What a study's runs are and what they decided, from its recorded facts."""
+    facts, stage = study.facts, study.stage
+    if stage is Stage.BASELINE:
+        lines = [
+            "The baseline trains the task's default hyperparameters once, to check that the "
+            "pipeline learns at all; it samples nothing, so its trials have no parameters "
+            "(Params = []). The graph on this study's page shows its learning curve beside "
+            "the tuned run's."
+        ]
+        return lines + ([f"Outcome: {facts.baseline.message}."] if facts.baseline else [])
+    if stage is Stage.STEPS_SWEEP:
+        lines = [
+            "Each trial trains one learning rate to measure how many steps fitting the "
+            "training set takes: that measures max_train_steps."
+        ]
+        return lines + ([f"Decision: {facts.sweep.reason}"] if facts.sweep else [])
+    if stage is Stage.REEVALUATION:
+        return _reevaluation_role(campaign, study)
+    lines = [
+        f"{study.trial_budget} trials of at most {study.max_train_steps} steps "
+        f"({'sampled' if study.samples else 'promoted from the round before'})."
+    ]
+    if facts.boundaries is not None:
+        hits = [f.name for f in facts.boundaries.findings if f.hit]
+        lines.append(
+            f"Best on a search bound: {', '.join(hits)}." if hits else "No best on a bound."
+        )
+    return [" ".join(lines)]
+
+
+def _reevaluation_role(campaign: Campaign, study: CampaignStudy) -> list[str]:
+    lines = [
+        "Each trial here is one run of a finalist on one period (and seed): the finalist and "
+        "its hyperparameters are the trial's user attributes `finalist` and `hparams`, not "
+        "Optuna parameters, so the dashboard's Best Trial box shows Params = [] and its "
+        "best is only the luckiest single run. The finalists are compared on their paired "
+        "runs; the table on this study's page lists their hyperparameters.",
+        "",
+    ]
+    significance = study.facts.significance
+    if significance is None:
+        return [*lines, "The re-evaluation has not finished yet."]
+    return [*lines, "Verdict:", "", *(f"- {line}" for line in significance.summary)]
+
+
+def figure_artifact_id(study: str, png: str) -> str:
+    """The artifact id of a study's figure: the same every time it is published."""
+    return str(uuid.uuid5(_FIGURE_IDS, f"{study}/{png}"))
+
+
+def _upload_images(
+    campaign: Campaign,
+    studies: Mapping[str, CampaignStudy],
+    report: Report,
+    store: ArtifactStore,
+) -> dict[str, str]:
+    """Upload each figure's PNG as an artifact of its study; file name -> its URL."""
+    urls = {}
+    for figure in report.figures:
+        study = studies.get(figure.study)
+        if study is None or figure.png is None:
+            continue
+        artifact_id = figure_artifact_id(study.name, figure.png)
+        data = (report.directory / figure.png).read_bytes()
+        store.write(artifact_id, io.BytesIO(data))
+        meta = {
+            "artifact_id": artifact_id,
+            "filename": figure.png,
+            "mimetype": "image/png",
+            "encoding": None,
+        }
+        campaign.storage.set_study_system_attr(
+            study.study_id, STUDY_ARTIFACT_PREFIX + artifact_id, json.dumps(meta)
+        )
+        urls[figure.png] = f"/artifacts/{study.study_id}/{artifact_id}"
+    return urls
