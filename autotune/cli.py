@@ -19,12 +19,11 @@ import yaml
 
 from autotune._errors import AutotuneError
 from autotune.campaign import Campaign
+from autotune.campaign import create_campaign
 from autotune.campaign import delete_campaign
 from autotune.campaign import list_campaigns
 from autotune.campaign import load_campaign
-from autotune.campaign._campaign import CreateOutcome
 from autotune.campaign._campaign import campaign_study_names
-from autotune.campaign._campaign import create_or_extend_campaign
 from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
 from autotune.report._answer import answer_dict
 from autotune.report._answer import recipe_dict
@@ -201,7 +200,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     report = _command(
-        commands, "report", "write the campaign report (markdown, HTML, PNG)", _report
+        commands,
+        "report",
+        "write the campaign report (markdown, HTML, PNG)",
+        _report,
+        artifacts=True,
     )
     report.add_argument("name", help="campaign name")
     report.add_argument(
@@ -471,10 +474,7 @@ def _run(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage, args.state_dir)
     heartbeat = _heartbeat(args)
     storage = open_storage(url, heartbeat, args.state_dir)
-    creation = create_or_extend_campaign(spec, storage, task_defaults(spec))
-    campaign, created = creation.campaign, creation.outcome is CreateOutcome.CREATED
-    if creation.outcome is CreateOutcome.EXTENDED:
-        print(creation.message)
+    campaign, created = create_campaign(spec, storage, task_defaults(spec))
     where = storage_label(args.storage, args.state_dir)
     if not created and campaign_finished(campaign):
         print(f"campaign {spec.name!r} in {where} already finished; nothing to run")
@@ -498,8 +498,9 @@ def _run(args: argparse.Namespace) -> int:
     print(_summary(campaign, args))
     report = _write_report(campaign, _report_directory(args, campaign.name))
     from autotune.report._report import publish_to_dashboard
+    from autotune.storage import open_artifact_store
 
-    publish_to_dashboard(campaign, report)
+    publish_to_dashboard(campaign, report, open_artifact_store(_artifacts(args)))
     print(f"report: {report.html_path} (also in the dashboard as notes and figures)")
     failed = [
         str(p)
@@ -570,9 +571,8 @@ def _create(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
     url = resolve_url(args.storage, args.state_dir)
     storage = open_storage(url, _heartbeat(args), args.state_dir)
-    creation = create_or_extend_campaign(spec, storage, task_defaults(spec))
-    campaign = creation.campaign
-    print(creation.message)
+    campaign, created = create_campaign(spec, storage, task_defaults(spec))
+    print(f"{'created' if created else 'exists (same spec)'}: campaign {campaign.name!r}")
     _print_budget_plan(campaign)
     env_url = os.environ.get(STORAGE_ENV) or None
     hint = worker_hint(
@@ -696,8 +696,9 @@ def _report(args: argparse.Namespace) -> int:
     report = _write_report(campaign, args.out or _report_directory(args, campaign.name))
     if not args.no_dashboard:
         from autotune.report._report import publish_to_dashboard
+        from autotune.storage import open_artifact_store
 
-        publish_to_dashboard(campaign, report)
+        publish_to_dashboard(campaign, report, open_artifact_store(_artifacts(args)))
     where = "" if args.storage is None else f" (campaign in {mask_password(args.storage)})"
     print(f"report: {report.markdown_path} and {report.html_path}{where}")
     return 0
