@@ -19,11 +19,12 @@ import yaml
 
 from autotune._errors import AutotuneError
 from autotune.campaign import Campaign
-from autotune.campaign import create_campaign
 from autotune.campaign import delete_campaign
 from autotune.campaign import list_campaigns
 from autotune.campaign import load_campaign
+from autotune.campaign._campaign import CreateOutcome
 from autotune.campaign._campaign import campaign_study_names
+from autotune.campaign._campaign import create_or_extend_campaign
 from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
 from autotune.report._answer import answer_dict
 from autotune.report._answer import recipe_dict
@@ -474,7 +475,10 @@ def _run(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage, args.state_dir)
     heartbeat = _heartbeat(args)
     storage = open_storage(url, heartbeat, args.state_dir)
-    campaign, created = create_campaign(spec, storage, task_defaults(spec))
+    creation = create_or_extend_campaign(spec, storage, task_defaults(spec))
+    campaign, created = creation.campaign, creation.outcome is CreateOutcome.CREATED
+    if creation.outcome is CreateOutcome.EXTENDED:
+        print(creation.message)
     where = storage_label(args.storage, args.state_dir)
     if not created and campaign_finished(campaign):
         print(f"campaign {spec.name!r} in {where} already finished; nothing to run")
@@ -571,8 +575,9 @@ def _create(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
     url = resolve_url(args.storage, args.state_dir)
     storage = open_storage(url, _heartbeat(args), args.state_dir)
-    campaign, created = create_campaign(spec, storage, task_defaults(spec))
-    print(f"{'created' if created else 'exists (same spec)'}: campaign {campaign.name!r}")
+    creation = create_or_extend_campaign(spec, storage, task_defaults(spec))
+    campaign = creation.campaign
+    print(creation.message)
     _print_budget_plan(campaign)
     env_url = os.environ.get(STORAGE_ENV) or None
     hint = worker_hint(
