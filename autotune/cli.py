@@ -35,7 +35,7 @@ from autotune.report._storage_text import ELSEWHERE
 from autotune.report._storage_text import no_embedded_storage
 from autotune.report._storage_text import storage_label
 from autotune.report._storage_text import worker_hint
-from autotune.report._summary import pipeline_text
+from autotune.report._summary import pipeline_parts
 from autotune.report._summary import run_summary
 from autotune.report._summary import status_lines
 from autotune.report._terminal import LiveLine
@@ -484,10 +484,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"campaign {spec.name!r} in {where} already finished; nothing to run")
         return _print_finished(campaign, args)
     verb = "created" if created else "resuming"
-    print(
-        f"{verb} campaign {spec.name!r} ({pipeline_text(spec)}; task {spec.task}) "
-        f"in {where}; {workers} local workers"
-    )
+    print(f"{verb} campaign {spec.name!r} (task {spec.task}) in {where}; {workers} local workers")
+    print("\n".join(f"  {part}" for part in pipeline_parts(spec)))
     _print_budget_plan(campaign)
     outcome = run_local_workers(
         campaign,

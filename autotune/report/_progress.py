@@ -9,6 +9,7 @@ have been trained so far.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 
 from autotune.campaign import Campaign
@@ -148,12 +149,33 @@ def campaign_steps_left(
     return left if budget_left is None else min(left, budget_left)
 
 
-def eta_seconds(steps_left: int | None, steps_trained: int, elapsed_s: float) -> float | None:
-    """Time to train ``steps_left`` at the rate of the ``steps_trained`` in ``elapsed_s``;
-    None until that rate means something."""
-    if steps_left is None or steps_trained <= 0 or elapsed_s < MIN_ETA_ELAPSED_S:
-        return None
-    return steps_left * elapsed_s / steps_trained
+@dataclass(frozen=True)
+class StepRate:
+    """The rate finished trials add steps at, measured from the first trial that finished
+    while watching: the workers' start-up (seconds of imports) and a resumed campaign's
+    earlier steps are not in it, nor the steps running trials have only reserved."""
+
+    since_s: float
+    since_steps: int
+    now_s: float
+    now_steps: int
+    moved: bool = False  # a trial has finished since watching began
+
+    @classmethod
+    def start(cls, now_s: float, finished_steps: int) -> StepRate:
+        return cls(now_s, finished_steps, now_s, finished_steps)
+
+    def seen(self, now_s: float, finished_steps: int) -> StepRate:
+        if not self.moved and finished_steps > self.since_steps:  # the rate starts here
+            return StepRate(now_s, finished_steps, now_s, finished_steps, moved=True)
+        return dataclasses.replace(self, now_s=now_s, now_steps=finished_steps)
+
+    def eta_seconds(self, steps_left: int | None) -> float | None:
+        """Time to train ``steps_left`` at this rate; None until it means something."""
+        trained, elapsed = self.now_steps - self.since_steps, self.now_s - self.since_s
+        if steps_left is None or trained <= 0 or elapsed < MIN_ETA_ELAPSED_S:
+            return None
+        return steps_left * elapsed / trained
 
 
 @dataclass(frozen=True)
@@ -161,34 +183,36 @@ class CampaignSteps:
     """Steps trained so far and still to train (None: not known before the sweep, when no
     budget bounds them)."""
 
-    spent: int
+    spent: int  # running trials count their whole length (it is reserved)
     left: int | None
     budget: int | None
+    finished: int = 0  # the finished trials' steps only: what a rate is measured on
 
 
 def campaign_steps(campaign: Campaign) -> CampaignSteps:
     """The campaign's steps trained and left (reads every study's trials once)."""
     spec, steps = campaign.spec, campaign.max_train_steps
-    spent_by_study = {
-        s.name: steps_spent(campaign.trials_of(s), s.max_train_steps, carried=False)
-        for s in campaign.studies
-    }
+    spent_by_study, finished = {}, 0
+    for study in campaign.studies:
+        trials = campaign.trials_of(study)
+        spent_by_study[study.name] = steps_spent(trials, study.max_train_steps, carried=False)
+        done = [t for t in trials if t.state.is_finished()]
+        finished += steps_spent(done, study.max_train_steps, carried=False)
     spent = sum(spent_by_study.values())
     budget = None if spec.budget is None else spec.budget.steps
     budget_left = None if budget is None else max(budget - spent, 0)
     if campaign_finished(campaign):
-        return CampaignSteps(spent, 0, budget)
+        return CampaignSteps(spent, 0, budget, finished)
     if steps is None:  # the sweep has not measured max_train_steps yet
-        return CampaignSteps(spent, budget_left, budget)
+        return CampaignSteps(spent, budget_left, budget, finished)
     current = campaign.current
     current_left = study_steps_left(
         campaign.progress(current), spent_by_study[current.name], current.plan
     )
     parts = planned_parts(spec, steps, campaign.budget_plan())
     reached = {part_key(s.plan) for s in campaign.studies}
-    return CampaignSteps(
-        spent, campaign_steps_left(parts, reached, current_left, budget_left), budget
-    )
+    left = campaign_steps_left(parts, reached, current_left, budget_left)
+    return CampaignSteps(spent, left, budget, finished)
 
 
 # -- the lines ---------------------------------------------------------------------------
@@ -236,22 +260,27 @@ def _best_part(progress: Progress, value_name: str | None) -> list[LinePart]:
     return [LinePart(best, 7, short=f"best {value_name} {progress.best_value:.4g}")]
 
 
-def live_state(campaign: Campaign, elapsed_s: float, spent_at_start: int | None) -> LiveState:
-    """The live line's state now; ``spent_at_start``: the steps trained before this watch
-    began (a resumed campaign's earlier steps say nothing of this run's rate; None: this
-    is the first look)."""
+def live_state(
+    campaign: Campaign, now_s: float, started_s: float, rate: StepRate | None
+) -> tuple[LiveState, StepRate]:
+    """The live line's state at ``now_s`` (monotonic seconds) of a watch begun at
+    ``started_s``, and the step rate updated (``rate`` None: the first look)."""
     study = campaign.current
     steps = campaign_steps(campaign)
-    trained = 0 if spent_at_start is None else steps.spent - spent_at_start
+    if rate is None:
+        rate = StepRate.start(now_s, steps.finished)
+    else:
+        rate = rate.seen(now_s, steps.finished)
     reevaluation = study.stage is Stage.REEVALUATION  # runs on different periods: no best
-    return LiveState(
+    state = LiveState(
         stage_label(campaign.spec, study),
         campaign.progress(study),
         None if reevaluation else campaign.value_name(study),
         steps,
-        elapsed_s,
-        eta_seconds(steps.left, trained, elapsed_s),
+        now_s - started_s,
+        rate.eta_seconds(steps.left),
     )
+    return state, rate
 
 
 @dataclass(frozen=True)

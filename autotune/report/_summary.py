@@ -23,6 +23,11 @@ from autotune.spec import StudySpec
 
 def pipeline_text(spec: StudySpec) -> str:
     """The stages a spec runs, e.g. "baseline; round 1: 60 trials x 150 steps; ..."."""
+    return "; ".join(pipeline_parts(spec))
+
+
+def pipeline_parts(spec: StudySpec) -> list[str]:
+    """The stages a spec runs, one phrase each (one line each where lines are short)."""
     parts = []
     if spec.measures_max_train_steps:
         sweep = spec.steps_sweep
@@ -56,7 +61,7 @@ def pipeline_text(spec: StudySpec) -> str:
             f"re-evaluation: {design.finalists} finalists x {design.periods} periods x "
             f"{design.seeds} seed(s)"
         )
-    return "; ".join(parts)
+    return parts
 
 
 def study_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:

@@ -47,13 +47,12 @@ def watch_campaign(
     A terminal gets a heading, a line per study and the live line, redrawn every
     ``interval_s``; a pipe gets the live line when it changes.
     """
-    started, spent_at_start = time.monotonic(), None
+    started, rate = time.monotonic(), None
     with LiveLine(out, quiet_interval_s=interval_s) as line:
         try:
             while True:
                 campaign = load()
-                state = live_state(campaign, time.monotonic() - started, spent_at_start)
-                spent_at_start = state.steps.spent if spent_at_start is None else spent_at_start
+                state, rate = live_state(campaign, time.monotonic(), started, rate)
                 rows = [heading(campaign), *(study_parts(campaign, s) for s in campaign.studies)]
                 p = state.progress
                 key = (campaign.current.name, p.complete, p.pruned, p.failed)

@@ -16,8 +16,8 @@ from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.report._progress import CampaignSteps
 from autotune.report._progress import LinePart
+from autotune.report._progress import StepRate
 from autotune.report._progress import campaign_steps
-from autotune.report._progress import eta_seconds
 from autotune.report._progress import format_duration
 from autotune.report._progress import stage_label
 from autotune.report._terminal import LiveLine
@@ -106,8 +106,7 @@ class WorkerDisplay:
         self._label = stage_label(campaign.spec, campaign.current)
         self._running: tuple[str, int, float] | None = None
         self._steps: CampaignSteps | None = None
-        self._started = time.monotonic()
-        self._spent_at_start: int | None = None
+        self._rate: StepRate | None = None
 
     def round_opened(self, study: CampaignStudy) -> None:
         with self._lock:
@@ -129,10 +128,10 @@ class WorkerDisplay:
             if self._running is not None:
                 _, number, since = self._running
                 running = f"#{number} for {format_seconds(time.monotonic() - since)}"
-            steps, elapsed = self._steps, time.monotonic() - self._started
+            steps = self._steps
             eta = None
-            if steps is not None and self._spent_at_start is not None:
-                eta = eta_seconds(steps.left, steps.spent - self._spent_at_start, elapsed)
+            if steps is not None and self._rate is not None:
+                eta = self._rate.eta_seconds(steps.left)
             return WorkerView(
                 self._worker_id, self._label, dict(self._outcomes), running, steps, eta
             )
@@ -143,10 +142,13 @@ class WorkerDisplay:
         except Exception as error:  # an outage: the worker says so itself; keep the last
             _logger.debug("progress not refreshed: %s", error)
             return
+        now = time.monotonic()
         with self._lock:
             self._steps = steps
-            if self._spent_at_start is None:
-                self._spent_at_start = steps.spent
+            if self._rate is None:
+                self._rate = StepRate.start(now, steps.finished)
+            else:
+                self._rate = self._rate.seen(now, steps.finished)
 
     @contextlib.contextmanager
     def showing(self) -> Iterator[None]:

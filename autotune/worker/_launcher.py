@@ -15,6 +15,7 @@ from typing import TextIO
 from autotune.campaign import Campaign
 from autotune.campaign import load_campaign
 from autotune.report._progress import LiveState
+from autotune.report._progress import StepRate
 from autotune.report._progress import live_parts
 from autotune.report._progress import live_state
 from autotune.report._storage_text import STORAGE_ENV
@@ -91,14 +92,13 @@ def _watch(
     """Show progress until every process exits; on Ctrl-C ask the workers to stop cleanly."""
     started = time.monotonic()
     interrupted = False
-    spent_at_start: int | None = None
+    rate: StepRate | None = None
     with LiveLine(out) as line:
         while True:
             try:
                 alive = any(p.poll() is None for p in processes)
                 campaign = load()
-                state = live_state(campaign, time.monotonic() - started, spent_at_start)
-                spent_at_start = state.steps.spent if spent_at_start is None else spent_at_start
+                state, rate = live_state(campaign, time.monotonic(), started, rate)
                 line.show(live_parts(state), _change_key(campaign, state))
                 if not alive:
                     break

@@ -17,9 +17,9 @@ from autotune.campaign import StudyPlan
 from autotune.report._progress import CampaignSteps
 from autotune.report._progress import LinePart
 from autotune.report._progress import LiveState
+from autotune.report._progress import StepRate
 from autotune.report._progress import TableRow
 from autotune.report._progress import campaign_steps_left
-from autotune.report._progress import eta_seconds
 from autotune.report._progress import fit_line
 from autotune.report._progress import live_parts
 from autotune.report._progress import part_key
@@ -179,7 +179,8 @@ def test_the_eta_covers_every_stage_still_planned() -> None:
     reached = {(Stage.BASELINE, 0, 0), (Stage.JOINT, 0, 1)}
     left = campaign_steps_left(list(parts.items()), reached, ended, budget_left=None)
     assert left == 4 * 600 + 3 * 12 * 600
-    assert eta_seconds(left, steps_trained=5150, elapsed_s=60.0) == pytest.approx(left * 60 / 5150)
+    rate = StepRate.start(0.0, 0).seen(10.0, 150).seen(70.0, 5150)  # from the first finish
+    assert rate.eta_seconds(left) == pytest.approx(left * 60 / 5000)
     # half-way through round 1, the trials left cost what the started ones did on average
     halfway = study_steps_left(_progress(complete=10, pruned=18, running=2), 3000, round_one)
     assert halfway == 30 * 100
@@ -187,9 +188,17 @@ def test_the_eta_covers_every_stage_still_planned() -> None:
 
 
 def test_no_eta_before_the_rate_means_something() -> None:
-    assert eta_seconds(None, 100, 60.0) is None  # steps left unknown (sweep, no budget)
-    assert eta_seconds(100, 0, 60.0) is None
-    assert eta_seconds(100, 300, 1.0) is None  # only the running trials' reservation yet
+    """At the start the ETA read 50 minutes for a one-minute campaign: the workers' start-up
+    and the steps running trials only reserve made the rate."""
+    started = StepRate.start(0.0, 0)
+    assert started.eta_seconds(1000) is None  # nothing finished
+    first = started.seen(12.0, 150)  # the baseline finished after 12 s of start-up
+    assert first.eta_seconds(1000) is None  # the rate starts at that finish
+    assert first.seen(14.0, 600).eta_seconds(1000) is None  # 2 s: too short to tell
+    assert first.seen(22.0, 2150).eta_seconds(1000) == pytest.approx(1000 * 10 / 2000)
+    assert first.seen(22.0, 2150).eta_seconds(None) is None  # left unknown (sweep, no budget)
+    resumed = StepRate.start(0.0, 9000).seen(5.0, 9150).seen(15.0, 10150)
+    assert resumed.eta_seconds(500) == pytest.approx(500 * 10 / 1000)  # earlier steps left out
 
 
 def test_the_storage_is_named_as_a_person_knows_it() -> None:
