@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ._config import OptimizerKind
     from ._config import TrainingHyperparameters
     from ._config import build_optimizer
+    from ._dated import date_rows
+    from ._dated import rolling_periods
     from ._digits import DigitsCNNTask
     from ._digits import DigitsMLPTask
     from ._digits import load_digits
@@ -38,8 +40,6 @@ if TYPE_CHECKING:
     from ._errors import CheckpointMismatchError
     from ._errors import NonFiniteLossError
     from ._errors import UnknownTaskError
-    from ._dated import date_rows
-    from ._dated import rolling_periods
     from ._folds import fold_assignment
     from ._folds import fold_rows
     from ._folds import kfold_periods
