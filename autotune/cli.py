@@ -484,8 +484,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"campaign {spec.name!r} in {where} already finished; nothing to run")
         return _print_finished(campaign, args)
     verb = "created" if created else "resuming"
-    print(f"{verb} campaign {spec.name!r} (task {spec.task}) in {where}; {workers} local workers")
-    print("\n".join(f"  {part}" for part in pipeline_parts(spec)))
+    print(f"{verb} campaign {spec.name!r} in {where}")
+    lines = [f"task {spec.task}; {workers} local workers", *pipeline_parts(spec)]
+    print("\n".join(f"  {line}" for line in lines))
     _print_budget_plan(campaign)
     outcome = run_local_workers(
         campaign,
