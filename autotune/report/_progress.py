@@ -288,33 +288,31 @@ class TableRow:
     """One study in the status table; ``unit`` follows a value that is not the metric."""
 
     name: str
+    steps: int  # the trials' max_train_steps
     progress: Progress
     unit: str = ""
 
 
+OPTIONAL_COLUMNS = ("failed", "running", "waiting")  # shown only where a study has some
+
+
 def progress_table(rows: Sequence[TableRow], metric: str) -> str:
-    """A fixed-width table, one row per study (a sweep's best is in steps, and says so)."""
-    header = ("study", "done/budget", "complete", "pruned", "failed", "running", "waiting")
+    """A fixed-width table, one row per study (a sweep's best is in steps, and says so);
+    columns of zeros only are left out, so a finished campaign's fits 80 columns."""
+    header = ("study", "steps", "done", "complete", "pruned", *OPTIONAL_COLUMNS)
     lines = [(*header, f"best {metric}")]
     for row in rows:
         p = row.progress
         best = "—" if p.best_value is None else f"{p.best_value:.5g}"
         best += "" if p.best_value is None or not row.unit else f" {row.unit}"
         best += "" if p.best_number is None else f" (#{p.best_number})"
-        lines.append(
-            (
-                row.name,
-                f"{p.complete + p.pruned}/{p.budget}",
-                str(p.complete),
-                str(p.pruned),
-                str(p.failed),
-                str(p.running),
-                str(p.waiting),
-                best,
-            )
-        )
-    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in lines
-    )
+        counts = (p.complete, p.pruned, p.failed, p.running, p.waiting)
+        done = f"{p.complete + p.pruned}/{p.budget}"
+        lines.append((row.name, str(row.steps), done, *map(str, counts), best))
+    shown = [
+        i
+        for i, name in enumerate(lines[0])
+        if name not in OPTIONAL_COLUMNS or any(line[i] != "0" for line in lines[1:])
+    ]
+    widths = {i: max(len(line[i]) for line in lines) for i in shown}
+    return "\n".join("  ".join(line[i].ljust(widths[i]) for i in shown).rstrip() for line in lines)

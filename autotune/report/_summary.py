@@ -191,9 +191,10 @@ def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
     spec = campaign.spec
     rows = [
         TableRow(
-            f"{study.name} ({study.max_train_steps} steps)",
+            study.name,
+            study.max_train_steps,
             study_progress(campaign, study),
-            "steps to fit" if study.stage is Stage.STEPS_SWEEP else "",
+            "steps" if study.stage is Stage.STEPS_SWEEP else "",  # to fit, not the metric
         )
         for study in campaign.studies
     ]

@@ -3,6 +3,7 @@ contradictions, stage labels, the status table, and a live line that fits any wi
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -108,16 +109,21 @@ def _progress(**counts: int | float | None) -> Progress:
     return Progress(**{**fields, "best_value": None, "best_number": None, **counts})
 
 
-def test_the_status_table_says_a_sweeps_best_is_steps() -> None:
-    """The table showed "best val_loss 80 (#2)" for the steps sweep."""
+def test_the_status_table_says_a_sweeps_best_is_steps_and_fits_80_columns() -> None:
+    """The table showed "best val_loss 80 (#2)" for the steps sweep, and wrapped."""
     sweep = _progress(budget=9, complete=9, best_value=80.0, best_number=2)
-    tuning = _progress(budget=60, complete=20, pruned=40, best_value=0.0596, best_number=39)
-    table = progress_table(
-        [TableRow("q/steps/1", sweep, "steps to fit"), TableRow("q/joint/1", tuning)], "val_loss"
-    )
-    header, sweep_row, tuning_row = table.splitlines()
-    assert header.endswith("best val_loss")
-    assert sweep_row.endswith("80 steps to fit (#2)") and tuning_row.endswith("0.0596 (#39)")
+    tuning = _progress(budget=90, complete=23, pruned=67, best_value=0.069853, best_number=9)
+    rows = [
+        TableRow("quickstart/steps/1", 300, sweep, "steps"),
+        TableRow("quickstart/joint/1-widened1", 150, tuning),
+    ]
+    header, sweep_row, tuning_row = progress_table(rows, "val_loss").splitlines()
+    assert header.split() == ["study", "steps", "done", "complete", "pruned", "best", "val_loss"]
+    assert sweep_row.endswith("80 steps (#2)") and tuning_row.endswith("0.069853 (#9)")
+    assert max(len(line) for line in (header, sweep_row, tuning_row)) <= 80
+    running = dataclasses.replace(tuning, running=2, failed=1)
+    header = progress_table([TableRow("q/joint/1", 150, running)], "val_loss").splitlines()[0]
+    assert "failed  running  best" in header and "waiting" not in header
 
 
 def test_the_report_does_not_claim_a_probe_chose_the_batch_size() -> None:
