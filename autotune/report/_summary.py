@@ -198,9 +198,12 @@ def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         )
         for study in campaign.studies
     ]
-    head = (
-        f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
-        f"{spec.metric.name}; {pipeline_text(spec)}"
+    head = "\n".join(
+        [
+            f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
+            f"{spec.metric.name}",
+            *(f"  {part}" for part in pipeline_parts(spec)),
+        ]
     )
     table = progress_table(rows, spec.metric.name)
     return [
