@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 import re
 
@@ -32,7 +35,13 @@ def test_failures_are_explained_and_their_tracebacks_shown(
         encoding="utf-8",
     )
     spec = write_study(
-        tmp_path, "broken", trials=8, max_train_steps=40, space=space, sampler="{type: random}"
+        tmp_path,
+        "broken",
+        trials=8,
+        max_train_steps=40,
+        space=space,
+        sampler="{type: random}",
+        baseline=True,
     )
     # The sine example refuses "swish" when a trial builds its model.
     spec.write_text(
@@ -61,6 +70,16 @@ def test_failures_are_explained_and_their_tracebacks_shown(
     assert "Traceback (most recent call last):" in one.stdout and "swish" in one.stdout
     assert "no local worker logs here" in one.stdout  # `autotune worker` logs to its terminal
 
+    exported = run_autotune("export", "broken", "--csv", *state)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert len(rows) == 9  # the baseline and round 1
+    baseline = json.loads(rows[0]["user_attrs_hparams"])  # a dict cell: JSON, not repr
+    assert rows[0]["study"] == "broken/baseline/1" and baseline["hidden_units"] == 64
+    assert sum(row["user_attrs_error"].startswith(SWISH) for row in rows) == failed
+
     bad = run_autotune("logs", "broken", "--trial", "broken/joint/9#0", *state)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "no study 'broken/joint/9'; its studies: broken/joint/1" in bad.stderr
+    assert (
+        "no study 'broken/joint/9'; its studies: broken/baseline/1, broken/joint/1" in bad.stderr
+    )
