@@ -249,11 +249,19 @@ def test_period_comparison_plot_pairs_finalists_across_periods(tmp_path: Path) -
 def test_best_step_histogram_bins_the_fractions_with_10_and_75_percent_lines(
     tmp_path: Path,
 ) -> None:
-    fractions = [0.05, 0.1, 0.5, 0.8, 1.0]
+    fractions = [0.02, 0.12, 0.5, 0.8, 1.0, 1.0]
     fig = best_step_histogram(fractions, tmp_path / "hist.png", "best steps")
     _assert_png(tmp_path / "hist.png")
     (histogram,) = fig.data
-    assert list(histogram.x) == fractions
+    counts = dict(zip((round(x, 3) for x in histogram.x), histogram.y, strict=True))
+    assert sum(counts.values()) == 6  # a best step at the budget's end counts too
+    assert (counts[0.025], counts[0.125], counts[0.525], counts[0.825], counts[0.975]) == (
+        1,
+        1,
+        1,
+        1,
+        2,
+    )
     assert [s.x0 for s in fig.layout.shapes] == [0.1, 0.75]
 
 

@@ -292,14 +292,28 @@ def best_step_histogram(fractions: Sequence[float], path: Path, title: str) -> g
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     _save(fig, path)
+    width = 1 / _HIST_BINS
+    counts = histogram_counts(fractions, _HIST_BINS)
     plotly = go.Figure(
-        go.Histogram(x=fractions, xbins={"start": 0.0, "end": 1.0, "size": 1 / _HIST_BINS}),
+        go.Bar(
+            x=[(i + 0.5) * width for i in range(_HIST_BINS)], y=counts, width=width, name="trials"
+        ),
         layout={"title": title, "xaxis_title": "best step / budget", "yaxis_title": "trials"},
     )
     for at in (EARLY_FRACTION, LATE_FRACTION):
         plotly.add_vline(x=at, line={"color": HIT_COLOR, "dash": "dash"}, name=f"{at:.0%}")
     plotly.update_xaxes(range=[0.0, 1.0])
     return plotly
+
+
+def histogram_counts(fractions: Sequence[float], bins: int) -> list[int]:
+    """Counts of fractions in [0, 1] over equal bins, the last one closed as matplotlib's:
+    a trial whose best step is its last (fraction 1.0) counts (plotly's own histogram left
+    it out, and a round whose trials all peaked at the end showed an empty plot)."""
+    counts = [0] * bins
+    for fraction in fractions:
+        counts[min(int(fraction * bins), bins - 1)] += 1
+    return counts
 
 
 def sweep_plot(
