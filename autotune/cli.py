@@ -481,7 +481,7 @@ def _run(args: argparse.Namespace) -> int:
         print(creation.message)
     where = storage_label(args.storage, args.state_dir)
     if not created and campaign_finished(campaign):
-        print(f"campaign {spec.name!r} in {where} already finished; nothing to run")
+        print(f"campaign {spec.name!r} already finished, in {where}")
         return _print_finished(campaign, args)
     verb = "created" if created else "resuming"
     print(f"{verb} campaign {spec.name!r} in {where}")
