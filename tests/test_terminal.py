@@ -88,10 +88,7 @@ def test_status_watch_follows_to_the_end_and_a_finished_run_is_not_resumed(
     assert "answer: t/joint/1 #" in out, out  # the final status
     again = run_autotune("run", str(spec), "--storage", storage_url)
     assert again.returncode == 0, again.stderr
-    assert (
-        again.stdout.startswith("campaign 't' in postgresql")
-        and "already finished" in (again.stdout.splitlines()[0])
-    )
+    assert again.stdout.startswith("campaign 't' already finished, in postgresql")
     assert "resuming" not in again.stdout and "campaign t:" in again.stdout
 
 
