@@ -25,6 +25,7 @@ from autotune.report._progress import fit_line
 
 UNLIMITED_WIDTH = 10_000  # a log line keeps every part
 QUIET_PRINT_INTERVAL_S = 10.0
+ECHO_ROOM = 2  # the terminal echoes Ctrl-C as "^C" after the line: a full one would wrap
 
 
 class _Fitted:
@@ -34,7 +35,8 @@ class _Fitted:
         self._lines = lines
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
-        text = "\n".join(fit_line(parts, options.max_width) for parts in self._lines)
+        width = options.max_width - ECHO_ROOM
+        text = "\n".join(fit_line(parts, width) for parts in self._lines)
         yield Text(text, no_wrap=True, overflow="crop")
 
 
