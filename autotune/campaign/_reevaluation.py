@@ -120,10 +120,11 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
 def _periods(snapshot: CampaignSnapshot, finalists: tuple[Finalist, ...]) -> int:
     """The spec's periods; under a budget, as many as what is left affords (every run
     trains its whole schedule): up to 3x the spec's, each sharpening the choice, and never
-    fewer than the floor the plan kept room for."""
+    fewer than the floor the plan kept room for. Periods the spec lists are all there is."""
     spec = snapshot.spec
     design = spec.reevaluation
-    if spec.budget is None or not finalists:
+    listed = spec.periods is not None and spec.periods.heldout is not None
+    if spec.budget is None or not finalists or listed:
         return design.periods
     per_period = design.seeds * sum(f.recipe.max_train_steps for f in finalists)
     affordable = leftover(spec, snapshot.steps_spent, 0) // per_period

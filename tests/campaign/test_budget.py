@@ -66,6 +66,23 @@ def test_when_short_runs_rank_as_long_ones_the_leftover_buys_periods() -> None:
     assert campaign_steps(replay) <= 40_000
 
 
+def test_listed_heldout_periods_are_all_a_budget_buys() -> None:
+    heldout = [
+        {"train": ["2000-01-01", "2005-12-31"], "validation": [f"{y}-01-01", f"{y}-12-31"]}
+        for y in (2006, 2007, 2008)
+    ]
+    spec = spec_of(
+        budget={"steps": 40_000},
+        periods={"heldout": heldout},
+        reevaluation={"finalists": 3},
+    )
+    replay = Replay(spec)
+    replay.run()
+    design = replay.latest.facts.design
+    assert design.period_count == 3  # the leftover would buy more, but there are 3
+    assert len(replay.latest.trials) == 3 * 3
+
+
 def rewards_dropout(hparams: dict[str, Any]) -> float:
     """Long runs reward the dropout that short runs penalise (METHOD §1's short horizon)."""
     return bowl()(hparams) - 2 * float(hparams.get("dropout", 0.0))
