@@ -122,6 +122,9 @@ def test_the_report_note_shows_its_images_and_every_study_links_to_it(
     assert pointer.startswith("# Campaign pub: baseline")
     assert f"(/dashboard/studies/{round_one.study_id}/note)" in pointer
     assert "Params = []" in pointer  # why the dashboard's own panels are empty
+    assert "## Baseline" in pointer and "## round 1" not in pointer  # its own section
+    (curve,) = re.findall(r"!\[[^\]]*\]\((/artifacts/\d+/[0-9a-f-]+)\)", pointer)
+    assert curve.startswith(f"/artifacts/{baseline.study_id}/") and curve in images
 
     attrs = campaign.storage.get_study_system_attrs(baseline.study_id)
     assert any(key.startswith("dashboard:plot_data:curve-baseline-1:") for key in attrs)

@@ -89,7 +89,12 @@ def publish_to_dashboard(
     optuna_dashboard.save_note(campaign.optuna_study(home), note)
     for study, link in zip(campaign.studies, links, strict=True):
         if study.name != home.name:
-            text = study_note(campaign.name, link, home_link, head, study_role(campaign, study))
+            details = [
+                *study_role(study),
+                "",
+                with_images(report.sections.get(study.name, ""), images),
+            ]
+            text = study_note(campaign.name, link, home_link, head, details)
             optuna_dashboard.save_note(campaign.optuna_study(study), text)
     for figure in report.figures:
         if figure.study in studies:
@@ -138,9 +143,17 @@ def published_state(campaign: Campaign) -> str:
 
 
 def home_note(markdown: str, images: Mapping[str, str], links: Sequence[StudyLink]) -> str:
-    """The report's markdown as the campaign's note: each PNG line shown from its artifact
-    URL (``images``: file name -> URL) or, without one, a line saying where the figure is;
-    then every study of the campaign with links to its page and note."""
+    """The report's markdown as the campaign's note (``with_images``), then every study of
+    the campaign with links to its page and note."""
+    lines = with_images(markdown, images).splitlines()
+    lines += ["", "## Studies of this campaign", ""]
+    lines += [f"- {s.label}: [{s.name}]({s.page}) ([note]({s.note}))" for s in links]
+    return "\n".join(lines) + "\n"
+
+
+def with_images(markdown: str, images: Mapping[str, str]) -> str:
+    """Markdown whose PNG lines show from their artifact URLs (``images``: file name ->
+    URL) or, without one, say where the figure is (a broken image helps nobody)."""
     lines = []
     for line in markdown.splitlines():
         match = _IMAGE_LINE.match(line.strip())
@@ -153,9 +166,7 @@ def home_note(markdown: str, images: Mapping[str, str], links: Sequence[StudyLin
                 f"*Figure: {match['caption']} (a graph on the study's page; the PNG is in "
                 "the report's directory).*"
             )
-    lines += ["", "## Studies of this campaign", ""]
-    lines += [f"- {s.label}: [{s.name}]({s.page}) ([note]({s.note}))" for s in links]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def study_note(
@@ -163,9 +174,10 @@ def study_note(
     study: StudyLink,
     home: StudyLink,
     answer: Sequence[str],
-    role: Sequence[str],
+    details: Sequence[str],
 ) -> str:
-    """A study's note: what it is in its campaign, the answer, and where the report is."""
+    """A study's note: what it is in its campaign, the answer, where the report is, then
+    ``details`` (what the study's runs are, its section of the report)."""
     lines = [
         f"# Campaign {campaign}: {study.label}",
         "",
@@ -175,54 +187,38 @@ def study_note(
     ]
     if answer:
         lines += [f"Answer: **{answer[0].removeprefix('answer: ')}**", ""]
-    lines += [*role]
+    lines += [*details]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def study_role(campaign: Campaign, study: CampaignStudy) -> list[str]:
-    """What a study's runs are and what they decided, from its recorded facts."""
-    facts, stage = study.facts, study.stage
+def study_role(study: CampaignStudy) -> list[str]:
+    """What a study's runs are (their results follow in its section of the report)."""
+    stage = study.stage
     if stage is Stage.BASELINE:
-        lines = [
+        return [
             "The baseline trains the task's default hyperparameters once, to check that the "
             "pipeline learns at all; it samples nothing, so its trials have no parameters "
-            "(Params = []). The graph on this study's page shows its learning curve beside "
-            "the tuned run's."
+            "(Params = []) and the dashboard's importance panel stays empty. The graph on "
+            "this study's page shows its learning curve beside the tuned run's."
         ]
-        return lines + ([f"Outcome: {facts.baseline.message}."] if facts.baseline else [])
     if stage is Stage.STEPS_SWEEP:
-        lines = [
+        return [
             "Each trial trains one learning rate to measure how many steps fitting the "
             "training set takes: that measures max_train_steps."
         ]
-        return lines + ([f"Decision: {facts.sweep.reason}"] if facts.sweep else [])
     if stage is Stage.REEVALUATION:
-        return _reevaluation_role(campaign, study)
-    lines = [
-        f"{study.trial_budget} trials of at most {study.max_train_steps} steps "
-        f"({'sampled' if study.samples else 'promoted from the round before'})."
+        return [
+            "Each trial here is one run of a finalist on one period (and seed): the "
+            "finalist and its hyperparameters are the trial's user attributes `finalist` "
+            "and `hparams`, not Optuna parameters, so the dashboard's Best Trial box shows "
+            "Params = [] and its best is only the luckiest single run. The finalists are "
+            "compared on their paired runs; the table on this study's page lists their "
+            "hyperparameters."
+        ]
+    return [
+        f"{study.trial_budget} trials of at most {study.max_train_steps} steps, "
+        f"{'sampled' if study.samples else 'promoted from the round before'}."
     ]
-    if facts.boundaries is not None:
-        hits = [f.name for f in facts.boundaries.findings if f.hit]
-        lines.append(
-            f"Best on a search bound: {', '.join(hits)}." if hits else "No best on a bound."
-        )
-    return [" ".join(lines)]
-
-
-def _reevaluation_role(campaign: Campaign, study: CampaignStudy) -> list[str]:
-    lines = [
-        "Each trial here is one run of a finalist on one period (and seed): the finalist and "
-        "its hyperparameters are the trial's user attributes `finalist` and `hparams`, not "
-        "Optuna parameters, so the dashboard's Best Trial box shows Params = [] and its "
-        "best is only the luckiest single run. The finalists are compared on their paired "
-        "runs; the table on this study's page lists their hyperparameters.",
-        "",
-    ]
-    significance = study.facts.significance
-    if significance is None:
-        return [*lines, "The re-evaluation has not finished yet."]
-    return [*lines, "Verdict:", "", *(f"- {line}" for line in significance.summary)]
 
 
 def figure_artifact_id(study: str, png: str) -> str:

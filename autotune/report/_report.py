@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 import math
 from pathlib import Path
 
@@ -59,6 +60,7 @@ class Report:
     directory: Path
     markdown: str
     figures: tuple[ReportFigure, ...]
+    sections: dict[str, str] = field(default_factory=dict)  # study name -> its section
 
     @property
     def markdown_path(self) -> Path:
@@ -76,9 +78,21 @@ class _Builder:
         self.directory = directory
         self.lines: list[str] = []
         self.figures: list[ReportFigure] = []
+        self.sections: dict[str, list[str]] = {}
+        self._study: str | None = None  # whose section the lines added now are
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
+        if self._study is not None:
+            self.sections[self._study].extend(lines)
+
+    def section(self, study: str | None, heading: str) -> None:
+        """Start a section about ``study`` (None: the whole campaign), which its own note
+        in the dashboard repeats."""
+        self._study = study
+        if study is not None:
+            self.sections.setdefault(study, [])
+        self.add(heading, "")
 
     def plot(
         self,
@@ -120,11 +134,12 @@ def write_report(campaign: Campaign, directory: Path) -> Report:
     (directory / REPORT_MARKDOWN).write_text(markdown, encoding="utf-8")
     html = markdown_to_html(markdown, f"autotune: {spec.name}")
     (directory / REPORT_HTML).write_text(html, encoding="utf-8")
-    return Report(directory, markdown, tuple(builder.figures))
+    sections = {study: "\n".join(lines) + "\n" for study, lines in builder.sections.items()}
+    return Report(directory, markdown, tuple(builder.figures), sections)
 
 
 def _summary_section(builder: _Builder, campaign: Campaign) -> None:
-    builder.add("## The answer", "")
+    builder.section(None, "## The answer")
     answer = answer_lines(campaign)
     if answer:
         head, *details = answer
@@ -141,14 +156,13 @@ def _summary_section(builder: _Builder, campaign: Campaign) -> None:
             )
         )
         builder.add(f"No recommendation yet ({shown}).", "")
-    builder.add("## Summary", "")
+    builder.section(None, "## Summary")
     builder.add(*(f"- {line}" for line in campaign_lines(campaign)), "")
 
 
 def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
+    builder.section(None, "## Pipeline")
     builder.add(
-        "## Pipeline",
-        "",
         "| stage | steps | trials | complete | pruned | failed | best |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     )
@@ -183,7 +197,7 @@ def batch_size_sentence(batch_size: int, task: str) -> str:
 
 def _steps_section(builder: _Builder, campaign: Campaign) -> None:
     sweeps = campaign.stage_studies(Stage.STEPS_SWEEP)
-    builder.add("## max_train_steps", "")
+    builder.section(sweeps[-1].name if sweeps else None, "## max_train_steps")
     if not sweeps:
         builder.add(f"Fixed in the spec: {campaign.spec.max_train_steps} steps.", "")
         return
@@ -220,9 +234,10 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
 
 def _baseline_section(builder: _Builder, campaign: Campaign) -> None:
     for study in campaign.stage_studies(Stage.BASELINE):
+        builder.section(study.name, "## Baseline")
         outcome = study.facts.baseline
         if outcome is not None:
-            builder.add("## Baseline", "", outcome.message, "")
+            builder.add(outcome.message, "")
         _baseline_curve(builder, campaign, study)
 
 
@@ -258,7 +273,7 @@ def _baseline_curve(builder: _Builder, campaign: Campaign, study: CampaignStudy)
 def _round_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
     label = study.label
     slug = study.name.split("/", 1)[1].replace("/", "-")
-    builder.add(f"## {label}", "")
+    builder.section(study.name, f"## {label}")
     check = study.facts.boundaries
     if check is not None:
         builder.add("| parameter | best | side | distance | top-k near low / high | hit |")
@@ -369,7 +384,7 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
         baselines = campaign.stage_studies(Stage.BASELINE)
         outcome = baselines[0].facts.baseline if baselines else None
         reference = None if outcome is None else outcome.value
-        builder.add("## Finalists", "")
+        builder.section(last.name, "## Finalists")
         builder.plot(
             last.name,
             "learning-curves",
@@ -384,7 +399,7 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
 
 def _reevaluation_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
     design, trials = study.facts.design, campaign.trials_of(study)
-    builder.add("## Re-evaluation on several periods", "")
+    builder.section(study.name, "## Re-evaluation on several periods")
     if design is not None:
         how = "pinned in the spec" if design.periods_pinned else "rotated by calendar month"
         names = _period_names(trials)
