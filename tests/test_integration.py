@@ -95,10 +95,14 @@ def test_worker_max_trials_and_recreate_is_idempotent(storage_url: str, tmp_path
     study = optuna.load_study(study_name="capped/joint/1", storage=storage_url)
     assert len(study.trials) == 2
 
-    changed = write_study(tmp_path, "capped", trials=11)
+    changed = write_study(tmp_path, "capped", trials=10, max_train_steps=180)
     clash = run_autotune("create", str(changed), "--storage", storage_url)
     assert clash.returncode == 2 and "different spec" in clash.stderr
     assert len(optuna.load_study(study_name="capped/joint/1", storage=storage_url).trials) == 2
+
+    more = write_study(tmp_path, "capped", trials=11)  # only a size grows: it extends
+    extended = run_autotune("create", str(more), "--storage", storage_url)
+    assert extended.returncode == 0 and "(trials: 10 -> 11)" in extended.stdout
 
 
 def test_unknown_campaign_lists_existing(storage_url: str, tmp_path: Path) -> None:
