@@ -389,7 +389,7 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
             last.name,
             "learning-curves",
             lambda path: _plots.learning_curves_plot(
-                curves, campaign.spec.metric.name, path, reference
+                curves, campaign.spec.metric.name, path, reference, reference_name="baseline"
             ),
             "learning curves of the last round (dashed: the baseline)",
         )
