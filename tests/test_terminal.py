@@ -90,6 +90,12 @@ def test_status_watch_follows_to_the_end_and_a_finished_run_is_not_resumed(
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("campaign 't' already finished, in postgresql")
     assert "resuming" not in again.stdout and "campaign t:" in again.stdout
+    spec.write_text(spec.read_text().replace("trials: 2\n", "trials: 3\n"))
+    extended = run_autotune("run", str(spec), "--workers", "1", "--storage", storage_url)
+    assert extended.returncode == 0, extended.stderr
+    assert "extended campaign 't'" in extended.stdout and "finished" not in extended.stdout
+    ran_on = r"round 1 \(40 steps\): \d complete, \d pruned, 0 failed of 3;"
+    assert re.search(ran_on, extended.stdout), extended.stdout
 
 
 @pytest.mark.e2e

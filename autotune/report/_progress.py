@@ -11,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 import dataclasses
 from dataclasses import dataclass
+import datetime
 
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Progress
 from autotune.campaign import Stage
 from autotune.campaign import StudyPlan
+from autotune.campaign import TransitionKind
+from autotune.campaign import next_transition
+from autotune.campaign import read_snapshot
+from autotune.campaign._apply import max_retry
 from autotune.campaign._budget import BudgetPlan
 from autotune.campaign._budget import steps_spent
 from autotune.spec import StudySpec
@@ -88,8 +93,15 @@ def stage_label(spec: StudySpec, study: CampaignStudy) -> str:
 
 
 def campaign_finished(campaign: Campaign) -> bool:
-    """Whether the campaign has nothing left to run: stopped, or its answer chosen."""
-    return campaign.stopped is not None or campaign.recommendation() is not None
+    """Whether the campaign has nothing left to do (stopped, or its answer chosen), as the
+    workers decide it: an answer chosen before the spec grew (an extended campaign) is not
+    the end, and neither is a last study whose decision is still to be recorded."""
+    if campaign.stopped is None and campaign.recommendation() is None:
+        return False  # the cheap answer, most of the time
+    snapshot = read_snapshot(
+        campaign.storage, campaign.name, datetime.date.today(), max_retry(campaign.storage)
+    )
+    return snapshot is None or next_transition(snapshot).kind is TransitionKind.FINISHED
 
 
 # -- the whole campaign's ETA ------------------------------------------------------------
