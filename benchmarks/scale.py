@@ -1,0 +1,962 @@
+"""Scale: N simulated workers on one PostgreSQL, autotune beside plain Optuna (issue 16).
+
+Each simulated worker is a thread running a real :class:`autotune.worker._worker.Worker`
+(its own storage and connection pool, heartbeat and janitor threads, advisory-locked trial
+hand-out, rung pruner on the rung store, retries) whose training sleeps instead of running
+torch: the real objectives (suggest, budget attributes, report + prune at every eval, result
+attributes) with only ``_train`` replaced. Threads are spread over a few processes, so
+hundreds of workers fit on a 2-core machine; the harness's own CPU use is printed, since a
+saturated harness inflates every latency.
+
+Per worker count N, three cases:
+
+- **steady**, autotune: a one-round study (random sampler, successive halving), every worker
+  runs ``trials`` trials of ``STEPS`` evals sleeping ``step_sleep_s`` each, after one
+  untimed warm-up trial, all starting together. Pruning is asked at every eval and ignored,
+  so every trial sleeps as long (as in ``service_overhead.py``).
+- **steady**, plain Optuna: the same on ``RDBStorage(url)`` with its defaults, the same
+  space, ``RandomSampler`` and ``SuccessiveHalvingPruner``, the ``ask``/``tell`` loop.
+- **campaign**, autotune: a whole campaign run to its end by N workers: baseline, round 1
+  (2N sampled trials, rung pruning), round 2 (top-k promoted at four times the steps), the
+  re-evaluation of 3 finalists; then its invariants are checked from the database.
+
+Figures per case: trials/s (finished trials over the wall time of the timed part);
+per-trial orchestration ms (hand-out + run − sleep; median, p99); ``overhead_pct`` as
+``service_overhead.py`` defines it (a worker's seconds beyond its sleeps, as a share of its
+sleeps, median over workers); the advisory-lock wait (``pg_advisory_xact_lock`` statements,
+timed by SQLAlchemy event hooks on every worker engine); hand-out (autotune: lock, trial
+read, ``ask``; Optuna: ``ask``), tell and report (``report`` + ``should_prune``) latencies;
+the most connections the database held (``pg_stat_activity``, sampled every 0.5 s);
+statements per trial (every statement the worker engines sent, heartbeats and janitors
+included, over finished trials); errors (exceptions out of a worker, ERROR log records)
+and warnings; lost trials (left RUNNING/WAITING, or told by a second worker); duplicate
+trials (one trial run twice, or one queued trial finished twice); budget overrun (trials
+that consumed budget beyond a study's).
+
+Usage: .venv/bin/python benchmarks/scale.py [--quick] [--workers 8 32 128 512]
+[--storage URL] [--json PATH] (default: an embedded PostgreSQL of its own, with the
+server's default ``max_connections``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Iterator
+from collections.abc import Sequence
+import contextlib
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+import enum
+import json
+import logging
+import math
+import multiprocessing
+import os
+from pathlib import Path
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+import uuid
+import warnings
+
+import optuna
+from optuna.trial import TrialState
+import sqlalchemy
+from sqlalchemy import text
+from tqdm import tqdm
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPACE = REPO_ROOT / "search_spaces" / "mlp.yaml"
+STEPS = 20  # evals per steady trial: 20 x 50 ms is a 1-second trial
+MIN_STEPS, REDUCTION_FACTOR = 2, 3
+THREADS_PER_PROCESS = 32
+OUTAGE_LIMIT_S = 30.0  # a worker that cannot reach the database gives up (an error) after this
+CONNECTION_POLL_S = 0.5
+LOCK_SQL = "pg_advisory_xact_lock"
+
+
+class System(enum.Enum):
+    AUTOTUNE = "autotune"
+    OPTUNA = "optuna"
+
+
+class Scenario(enum.Enum):
+    STEADY = "steady"  # one round, fixed-length trials: throughput and overhead
+    CAMPAIGN = "campaign"  # rounds, pruning, promotion, re-evaluation: invariants
+
+
+@dataclass(frozen=True)
+class Case:
+    system: System
+    scenario: Scenario
+    workers: int
+    trials: int  # steady: timed trials per worker; campaign: round-1 trials
+    step_sleep_s: float
+    timeout_s: float
+
+    @property
+    def name(self) -> str:
+        return f"scale-{self.scenario.value}-{self.system.value}-{self.workers}"
+
+
+class Gate:
+    """The start barrier, passed once per thread: a worker that failed before it still
+    passes, so the others start."""
+
+    def __init__(self, barrier: Any, timeout_s: float) -> None:
+        self._barrier, self._timeout_s, self._passed = barrier, timeout_s, False
+
+    def wait(self) -> None:
+        if not self._passed:
+            self._passed = True
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self._barrier.wait(self._timeout_s)
+
+
+# --- what a worker thread measures ------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """One worker thread's timings (seconds), appended by the worker, objective and hooks."""
+
+    handout: list[float] = field(default_factory=list)  # hand-outs that gave a trial
+    idle_handout: list[float] = field(default_factory=list)  # ... that gave none (wait, done)
+    run: list[float] = field(default_factory=list)  # a trial: objective + tell
+    tell: list[float] = field(default_factory=list)
+    report: list[float] = field(default_factory=list)  # report + should_prune (+ attrs)
+    slept: list[float] = field(default_factory=list)  # per trial
+    started: list[tuple[str, int]] = field(default_factory=list)  # (study, trial number)
+    lock_wait: list[float] = field(default_factory=list)
+    statements: int = 0
+    statement_kinds: Counter[str] = field(default_factory=Counter)
+    wall_s: float = 0.0
+    error: str | None = None
+
+    def reset(self) -> None:
+        """Forget the warm-up."""
+        fresh = Recorder()
+        for name in ("handout", "idle_handout", "run", "tell", "report", "slept", "lock_wait"):
+            setattr(self, name, getattr(fresh, name))
+        self.statements = 0
+        self.statement_kinds = Counter()
+
+
+@dataclass(frozen=True)
+class WorkerTimes:
+    """What one worker thread measured, sent back to the parent (plain data)."""
+
+    handout: tuple[float, ...]
+    idle_handout: tuple[float, ...]
+    run: tuple[float, ...]
+    tell: tuple[float, ...]
+    report: tuple[float, ...]
+    slept: tuple[float, ...]
+    started: tuple[tuple[str, int], ...]
+    lock_wait: tuple[float, ...]
+    statements: int
+    statement_kinds: dict[str, int]
+    wall_s: float
+    error: str | None
+
+    @classmethod
+    def of(cls, recorder: Recorder) -> WorkerTimes:
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in vars(recorder).items()}
+        )
+
+
+def statement_kind(statement: str) -> str:
+    """A statement's verb and table (or function): what the per-trial counts are made of."""
+    words = statement.split()
+    verb = words[0].upper() if words else "?"
+    tables = [w for i, w in enumerate(words[1:], 1) if words[i - 1].upper() in _TABLE_WORDS]
+    called = [w.split("(")[0] for w in words if "(" in w and w.split("(")[0].isidentifier()]
+    return " ".join([verb, *(tables[:1] or called[:1])]).strip('"')
+
+
+_TABLE_WORDS = {"FROM", "INTO", "UPDATE", "JOIN"}
+
+
+def count_statements(engine: sqlalchemy.Engine, recorder: Recorder) -> None:
+    """Count every statement the engine sends and time the advisory-lock waits.
+
+    The hooks run in whichever thread executes (heartbeat and janitor included): each
+    engine belongs to one simulated worker, so its recorder is that worker's.
+    """
+    guard = threading.Lock()
+
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info["scale_started"] = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        elapsed = time.perf_counter() - conn.info.pop("scale_started", time.perf_counter())
+        with guard:
+            recorder.statements += 1
+            recorder.statement_kinds[statement_kind(statement)] += 1
+            if LOCK_SQL in statement:
+                recorder.lock_wait.append(elapsed)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", before)
+    sqlalchemy.event.listen(engine, "after_cursor_execute", after)
+
+
+class ErrorLog(logging.Handler):
+    """Counts the autotune and Optuna log records of a process: errors and warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+        self.samples: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[record.levelname] += 1
+        if len(self.samples) < 5:
+            self.samples.append(f"{record.levelname} {record.name}: {record.getMessage()[:200]}")
+
+
+def curve(learning_rate: float, step: int, seed: int) -> float:
+    """A made-up learning curve: best near lr 1e-2, falling with the evals, seed-noisy."""
+    noise = ((seed * 2654435761) % 1000) / 1e4
+    return (math.log10(learning_rate) + 2.0) ** 2 / 4 + 0.5 / step + noise
+
+
+# --- autotune: real objectives whose training sleeps ----------------------------------------
+
+
+def sleeping_objective_factory(recorder: Recorder, step_sleep_s: float, full_length: bool):
+    """The worker's objective factory: the real objective of the round, sleeping to train.
+
+    ``full_length``: a pruning decision is recorded but the trial sleeps to its end (the
+    steady case's trials all last as long, as in ``service_overhead.py``).
+    """
+    from autotune import training
+    from autotune.campaign import Stage
+    from autotune.worker import _objectives as objectives
+
+    class SleepingTraining:
+        """Replaces ``_Objective._train``: sleep per eval and report a made-up curve."""
+
+        spec: Any
+
+        def _train(self, trial, hparams, budget, on_eval, period, settings, resume):  # noqa: ANN001, ANN202
+            metric, pruned = self.spec.metric.name, None
+            best = final = None
+            for step in budget.eval_steps():
+                time.sleep(step_sleep_s)
+                recorder.slept[-1] += step_sleep_s
+                value = curve(float(hparams.get("learning_rate", 1e-2)), step, budget.seed)
+                final = training.EvalResult(step, {metric: value})
+                if best is None or value < best.metrics[metric]:
+                    best = final
+                started = time.perf_counter()
+                try:
+                    on_eval(final)
+                except optuna.TrialPruned as prune:
+                    if not full_length:
+                        raise
+                    pruned = prune
+                finally:
+                    recorder.report.append(time.perf_counter() - started)
+            del pruned  # steady trials ignore the decision
+            return training.TrainResult(final, best, metric, budget.last_step, 0.0, 0.0)
+
+    kinds = {
+        Stage.JOINT: objectives._TuningObjective,
+        Stage.BASELINE: objectives._BaselineObjective,
+        Stage.REEVALUATION: objectives._ReevaluationObjective,
+    }
+
+    def factory(spec, stop, setting, checkpoints):  # noqa: ANN001, ANN202
+        base = kinds[setting.stage]
+        sleeping = type(f"Sleeping{base.__name__}", (SleepingTraining, base), {})
+        inner = sleeping(spec, stop, setting, checkpoints)
+
+        def objective(trial: optuna.Trial) -> float:
+            recorder.started.append((trial.study.study_name, trial.number))
+            recorder.slept.append(0.0)
+            try:
+                return inner(trial)
+            finally:
+                recorder.tell.append(-time.perf_counter())  # closed by the worker after tell
+
+        return objective
+
+    return factory
+
+
+def timed_worker_class():
+    """``Worker`` timing its hand-outs and trials (the real methods, wrapped)."""
+    from autotune.worker._worker import Worker
+
+    class TimedWorker(Worker):
+        recorder: Recorder
+
+        def _next_trial(self):  # noqa: ANN202
+            started = time.perf_counter()
+            trial, step = super()._next_trial()
+            took = time.perf_counter() - started
+            (self.recorder.handout if trial is not None else self.recorder.idle_handout).append(
+                took
+            )
+            return trial, step
+
+        def _train_and_tell(self, trial):  # noqa: ANN001, ANN202
+            started = time.perf_counter()
+            result = super()._train_and_tell(trial)
+            ended = time.perf_counter()
+            self.recorder.run.append(ended - started)
+            if self.recorder.tell and self.recorder.tell[-1] < 0:
+                self.recorder.tell[-1] += ended
+            return result
+
+    return TimedWorker
+
+
+def run_autotune_worker(url: str, case: Case, index: int, start: Any, recorder: Recorder) -> None:
+    """One simulated autotune worker: its own storage, a real Worker, sleeping training."""
+    from autotune.campaign import load_campaign
+    from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
+    from autotune.storage import HeartbeatSettings
+    from autotune.storage import open_storage
+    from autotune.worker._worker import WorkerOptions
+
+    heartbeat = HeartbeatSettings(retry_inherits=INHERITED_BY_RETRIES)
+    storage = open_storage(url, heartbeat)
+    count_statements(storage.engine, recorder)
+    steady = case.scenario is Scenario.STEADY
+    factory = sleeping_objective_factory(recorder, case.step_sleep_s, full_length=steady)
+    worker_class = timed_worker_class()
+
+    def worker(max_trials: int | None) -> Any:
+        options = WorkerOptions(
+            worker_id=f"w{index}",
+            max_trials=max_trials,
+            janitor_interval_s=float(heartbeat.interval_s),
+            seed=index,
+            outage_limit_s=OUTAGE_LIMIT_S,
+        )
+        campaign = load_campaign(case.name, storage)
+        built = worker_class(campaign, storage, options, objective_factory=factory)
+        built.recorder = recorder
+        return built
+
+    if steady:
+        worker(1).run()  # warm-up
+        recorder.reset()
+    timed = worker(case.trials if steady else None)
+    start.wait()
+    started = time.perf_counter()
+    try:
+        timed.run()
+    finally:
+        recorder.wall_s = time.perf_counter() - started
+        storage.engine.dispose()
+
+
+# --- plain Optuna -----------------------------------------------------------------------------
+
+
+def optuna_distributions() -> dict[str, optuna.distributions.BaseDistribution]:
+    from autotune.campaign import space_distributions
+    from autotune.spec import load_search_space
+
+    return dict(space_distributions(load_search_space(SPACE).params))
+
+
+def run_optuna_worker(url: str, case: Case, index: int, start: Any, recorder: Recorder) -> None:
+    """Plain Optuna: default RDBStorage, random sampler, successive halving, ask/tell."""
+    storage = optuna.storages.RDBStorage(url)
+    count_statements(storage.engine, recorder)
+    study = optuna.load_study(
+        study_name=case.name,
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(seed=index),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=MIN_STEPS, reduction_factor=REDUCTION_FACTOR
+        ),
+    )
+    distributions = optuna_distributions()
+
+    def one_trial() -> None:
+        started = time.perf_counter()
+        trial = study.ask(distributions)
+        recorder.handout.append(time.perf_counter() - started)
+        recorder.started.append((case.name, trial.number))
+        recorder.slept.append(0.0)
+        run_started = time.perf_counter()
+        value = math.nan
+        for step in range(1, STEPS + 1):
+            time.sleep(case.step_sleep_s)
+            recorder.slept[-1] += case.step_sleep_s
+            value = curve(trial.params["learning_rate"], step, trial.number)
+            report_started = time.perf_counter()
+            trial.report(value, step)
+            trial.should_prune()  # asked and ignored: every trial lasts as long
+            recorder.report.append(time.perf_counter() - report_started)
+        tell_started = time.perf_counter()
+        study.tell(trial, value)
+        ended = time.perf_counter()
+        recorder.tell.append(ended - tell_started)
+        recorder.run.append(ended - run_started)
+
+    one_trial()  # warm-up
+    recorder.reset()
+    start.wait()
+    started = time.perf_counter()
+    try:
+        for _ in range(case.trials):
+            one_trial()
+    finally:
+        recorder.wall_s = time.perf_counter() - started
+        storage.engine.dispose()
+
+
+# --- a process of worker threads --------------------------------------------------------------
+
+
+def _thread_main(url: str, case: Case, index: int, barrier: Any, recorder: Recorder) -> None:
+    run = run_optuna_worker if case.system is System.OPTUNA else run_autotune_worker
+    start = Gate(barrier, case.timeout_s)
+    try:
+        run(url, case, index, start, recorder)
+    except BaseException as error:  # noqa: BLE001 (counted, and the case goes on)
+        recorder.error = f"{type(error).__name__}: {(str(error) or '-').splitlines()[0][:300]}"
+    finally:
+        start.wait()
+
+
+def _process_main(url: str, case: Case, indices: Sequence[int], start: Any, out: Any) -> None:
+    """Run the worker threads ``indices`` of one case; send back their times and log counts."""
+    warnings.simplefilter("ignore")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    errors = ErrorLog()
+    for name in ("autotune", "optuna"):
+        logging.getLogger(name).addHandler(errors)
+    cpu_started = time.process_time()
+    recorders = [Recorder() for _ in indices]
+    threads = [
+        threading.Thread(target=_thread_main, args=(url, case, i, start, r), daemon=True)
+        for i, r in zip(indices, recorders, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put(
+        (
+            [WorkerTimes.of(r) for r in recorders],
+            dict(errors.counts),
+            errors.samples,
+            time.process_time() - cpu_started,
+        )
+    )
+
+
+# --- studies and campaigns --------------------------------------------------------------------
+
+
+def steady_spec(case: Case, directory: Path) -> Path:
+    """One round: every worker's warm-up and timed trials fit the budget."""
+    spec = directory / f"{case.name}.yaml"
+    trials = case.workers * (case.trials + 2)
+    spec.write_text(
+        f"name: {case.name}\ntask: digits-mlp\nsearch_space: {SPACE}\n"
+        f"metric: {{name: val_loss, direction: minimize}}\nmax_train_steps: {STEPS}\n"
+        f"eval_interval: 1\nbatch_size: 32\ntrials: {trials}\nsampler: {{type: random}}\n"
+        f"pruner: {{type: successive_halving, min_steps: {MIN_STEPS}, "
+        f"reduction_factor: {REDUCTION_FACTOR}}}\nseed: 0\nbaseline: false\n"
+        "reevaluation: {enabled: false}\nboundary: {widen: false}\n"
+    )
+    return spec
+
+
+def campaign_spec(case: Case, directory: Path) -> Path:
+    """Baseline, round 1 (pruned), round 2 (top-k promoted), re-evaluation of 3 finalists."""
+    spec = directory / f"{case.name}.yaml"
+    top_k = max(4, case.trials // 16)
+    spec.write_text(
+        f"name: {case.name}\ntask: digits-mlp\nsearch_space: {SPACE}\n"
+        "metric: {name: val_loss, direction: minimize}\nmax_train_steps: 400\n"
+        f"eval_interval: 20\nbatch_size: 32\ntrials: {case.trials}\n"
+        f"rounds:\n  - {{budget_fraction: 0.25}}\n  - {{budget_fraction: 1.0, top_k: {top_k}}}\n"
+        "sampler: {type: random}\n"
+        "pruner: {type: successive_halving, min_steps: 20, reduction_factor: 3}\n"
+        "seed: 0\nbaseline: true\nboundary: {widen: false}\n"
+        "reevaluation: {enabled: true, finalists: 3, periods: 4, period_seed: 0}\n"
+    )
+    return spec
+
+
+def create_case(url: str, case: Case, directory: Path) -> None:
+    if case.system is System.OPTUNA:
+        storage = optuna.storages.RDBStorage(url)
+        optuna.create_study(study_name=case.name, storage=storage)
+        storage.engine.dispose()
+        return
+    from autotune.campaign import create_campaign
+    from autotune.spec import load_study_spec
+    from autotune.storage import ensure_schema
+    from autotune.storage import open_storage
+    from autotune.worker._defaults import task_defaults
+
+    storage = open_storage(url)
+    write = steady_spec if case.scenario is Scenario.STEADY else campaign_spec
+    spec = load_study_spec(write(case, directory))
+    create_campaign(spec, storage, task_defaults(spec))
+    ensure_schema(storage.engine)
+    storage.engine.dispose()
+
+
+# --- watching a case from the parent ----------------------------------------------------------
+
+
+@dataclass
+class Watch:
+    """Connections the server holds and trials finished, polled while a case runs."""
+
+    url: str
+    total: int
+    max_connections: int = 0
+    lock_waiters: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @contextlib.contextmanager
+    def watching(self, label: str) -> Iterator[None]:
+        thread = threading.Thread(target=self._poll, args=(label,), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def _poll(self, label: str) -> None:
+        engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool)
+        with tqdm(total=self.total, desc=label, unit="trial", leave=False) as bar:
+            while not self._stop.wait(CONNECTION_POLL_S):
+                with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
+                    self._sample(engine, bar)
+        engine.dispose()
+
+    def _sample(self, engine: sqlalchemy.Engine, bar: tqdm) -> None:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT count(*) AS held, count(*) FILTER (WHERE wait_event = 'advisory') "
+                    "AS waiting FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).one()
+            done = connection.execute(
+                text("SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')")
+            ).scalar_one()
+        self.max_connections = max(self.max_connections, row.held)
+        self.lock_waiters = max(self.lock_waiters, row.waiting)
+        bar.update(done - bar.n)
+
+
+# --- the case's outcome -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """What the database says about a finished case."""
+
+    finished_trials: int
+    lost_trials: int
+    duplicate_trials: int
+    budget_overrun: int
+    campaign_finished: bool | None  # None: not a campaign case
+
+
+def check_integrity(url: str, case: Case, times: Sequence[WorkerTimes]) -> Integrity:
+    """Lost, duplicate and over-budget trials, from the database and the workers' starts."""
+    starts = Counter(s for t in times for s in t.started)
+    run_twice = sum(n - 1 for n in starts.values() if n > 1)
+    if case.system is System.OPTUNA:
+        storage = optuna.storages.RDBStorage(url)
+        trials = optuna.load_study(study_name=case.name, storage=storage).get_trials()
+        storage.engine.dispose()
+        open_left = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+        done = sum(t.state.is_finished() for t in trials)
+        return Integrity(done, open_left, run_twice, 0, None)
+    return _campaign_integrity(url, case, run_twice)
+
+
+def _campaign_integrity(url: str, case: Case, run_twice: int) -> Integrity:
+    from autotune.campaign import load_campaign
+    from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
+    from autotune.storage import consumes_budget
+    from autotune.storage import open_storage
+
+    storage = open_storage(url)
+    campaign = load_campaign(case.name, storage)
+    lost = duplicates = overrun = done = 0
+    for study in campaign.studies:
+        trials = campaign.trials_of(study)
+        done += sum(t.state.is_finished() for t in trials)
+        lost += sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+        queued = Counter(
+            t.user_attrs[ATTR_QUEUED_AS]
+            for t in trials
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            and ATTR_QUEUED_AS in t.user_attrs
+        )
+        duplicates += sum(n - 1 for n in queued.values() if n > 1)
+        if study.samples:
+            overrun += max(0, sum(consumes_budget(t) for t in trials) - study.trial_budget)
+    finished = None
+    if case.scenario is Scenario.CAMPAIGN:
+        finished = campaign.recommendation() is not None or campaign.stopped is not None
+    storage.engine.dispose()
+    return Integrity(done, lost, duplicates + run_twice, overrun, finished)
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: Case
+    wall_s: float
+    trials_per_s: float
+    orchestration_ms_p50: float
+    orchestration_ms_p99: float
+    overhead_pct: float
+    lock_wait_ms_p50: float
+    lock_wait_ms_p99: float
+    lock_waiters_max: int
+    handout_ms_p50: float
+    handout_ms_p99: float
+    tell_ms_p50: float
+    tell_ms_p99: float
+    report_ms_p50: float
+    report_ms_p99: float
+    connections_max: int
+    statements_per_trial: float
+    statements_by_kind: dict[str, float]  # per finished trial, most first
+    errors: int
+    warnings: int
+    error_samples: tuple[str, ...]
+    harness_cpu_pct: float  # the harness processes' CPU over the case, of all cores
+    integrity: Integrity
+
+    def line(self) -> str:
+        case, i = self.case, self.integrity
+        return (
+            f"{case.scenario.value:8s} {case.system.value:8s} workers={case.workers:4d} "
+            f"trials/s={self.trials_per_s:7.2f} orch_ms p50={self.orchestration_ms_p50:7.1f} "
+            f"p99={self.orchestration_ms_p99:7.1f} overhead%={self.overhead_pct:6.2f} "
+            f"lock_ms p50={self.lock_wait_ms_p50:6.1f} p99={self.lock_wait_ms_p99:7.1f} "
+            f"handout_ms p50={self.handout_ms_p50:6.1f} p99={self.handout_ms_p99:7.1f} "
+            f"tell_ms p50={self.tell_ms_p50:6.1f} report_ms p50={self.report_ms_p50:5.2f} "
+            f"p99={self.report_ms_p99:6.1f} conns={self.connections_max:4d} "
+            f"stmts/trial={self.statements_per_trial:6.1f} errors={self.errors} "
+            f"warnings={self.warnings} lost={i.lost_trials} dup={i.duplicate_trials} "
+            f"overrun={i.budget_overrun} done={i.finished_trials} "
+            f"finished={i.campaign_finished} cpu%={self.harness_cpu_pct:5.1f} "
+            f"wall_s={self.wall_s:6.1f}"
+        )
+
+
+def per_trial_kinds(times: Sequence[WorkerTimes], trials: int) -> dict[str, float]:
+    kinds: Counter[str] = Counter()
+    for t in times:
+        kinds.update(t.statement_kinds)
+    return {k: round(n / max(1, trials), 2) for k, n in kinds.most_common()}
+
+
+def summarize(
+    case: Case,
+    times: Sequence[WorkerTimes],
+    logs: Counter[str],
+    samples: Sequence[str],
+    watch: Watch,
+    cpu_s: float,
+    wall_s: float,
+    integrity: Integrity,
+) -> CaseResult:
+    ran = [t for t in times if t.error is None]
+    trials = sum(len(t.run) for t in ran)
+    orchestration = [
+        h + r - s for t in ran for h, r, s in zip(t.handout, t.run, t.slept, strict=False)
+    ]
+    overheads = [100 * (t.wall_s - sum(t.slept)) / sum(t.slept) for t in ran if sum(t.slept)]
+    timed_wall = max((t.wall_s for t in ran), default=math.nan)
+    ms = 1e3
+
+    def pick(name: str) -> list[float]:
+        return [v for t in ran for v in getattr(t, name)]
+
+    errors = [t.error for t in times if t.error is not None]
+    return CaseResult(
+        case=case,
+        wall_s=wall_s,
+        trials_per_s=trials / timed_wall if trials else 0.0,
+        orchestration_ms_p50=ms * statistics.median(orchestration) if orchestration else math.nan,
+        orchestration_ms_p99=ms * _quantile(orchestration, 0.99),
+        overhead_pct=statistics.median(overheads) if overheads else math.nan,
+        lock_wait_ms_p50=ms * _quantile(pick("lock_wait"), 0.5),
+        lock_wait_ms_p99=ms * _quantile(pick("lock_wait"), 0.99),
+        lock_waiters_max=watch.lock_waiters,
+        handout_ms_p50=ms * _quantile(pick("handout"), 0.5),
+        handout_ms_p99=ms * _quantile(pick("handout"), 0.99),
+        tell_ms_p50=ms * _quantile(pick("tell"), 0.5),
+        tell_ms_p99=ms * _quantile(pick("tell"), 0.99),
+        report_ms_p50=ms * _quantile(pick("report"), 0.5),
+        report_ms_p99=ms * _quantile(pick("report"), 0.99),
+        connections_max=watch.max_connections,
+        statements_per_trial=sum(t.statements for t in times) / trials if trials else math.nan,
+        statements_by_kind=per_trial_kinds(times, trials),
+        errors=len(errors) + logs.get("ERROR", 0) + logs.get("CRITICAL", 0),
+        warnings=logs.get("WARNING", 0),
+        error_samples=tuple([*errors[:5], *samples]),
+        harness_cpu_pct=100 * cpu_s / (wall_s * (os.cpu_count() or 1)),
+        integrity=integrity,
+    )
+
+
+# --- running a case ---------------------------------------------------------------------------
+
+
+def _progress_total(case: Case) -> int:
+    if case.scenario is Scenario.STEADY:
+        return case.workers * (case.trials + 1)
+    return case.trials + max(4, case.trials // 16) + 3 * 4 + 2
+
+
+@contextlib.contextmanager
+def case_database(server_url: str, case: Case) -> Iterator[str]:
+    """A database of the case's own on the server (its connections and trials counted
+    alone), dropped afterwards."""
+    name = f"{case.name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"  # concurrent runs apart
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            sqlalchemy.engine.make_url(server_url)
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_case(server_url: str, case: Case, directory: Path) -> CaseResult:
+    """The case in a database of its own."""
+    with case_database(server_url, case) as url:
+        return _run_case(url, case, directory)
+
+
+def _run_case(url: str, case: Case, directory: Path) -> CaseResult:
+    """Create the case's study, run its workers in processes of threads, summarize."""
+    create_case(url, case, directory)
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Barrier(case.workers), context.Queue()
+    groups = [
+        range(first, min(case.workers, first + THREADS_PER_PROCESS))
+        for first in range(0, case.workers, THREADS_PER_PROCESS)
+    ]
+    processes = [
+        context.Process(target=_process_main, args=(url, case, g, start, out), daemon=True)
+        for g in groups
+    ]
+    watch = Watch(url, _progress_total(case))
+    started = time.perf_counter()
+    times: list[WorkerTimes] = []
+    logs: Counter[str] = Counter()
+    samples: list[str] = []
+    cpu_s = 0.0
+    with watch.watching(f"{case.scenario.value} {case.system.value} {case.workers}w"):
+        for process in processes:
+            process.start()
+        deadline = started + case.timeout_s
+        for _ in processes:
+            try:
+                got, counts, logged, cpu = out.get(
+                    timeout=max(1.0, deadline - time.perf_counter())
+                )
+            except Exception:  # noqa: BLE001 (queue.Empty: the case ran past its time)
+                samples.append(f"case timed out after {case.timeout_s:.0f} s")
+                logs["ERROR"] += 1
+                break
+            times += got
+            logs.update(counts)
+            samples += logged
+            cpu_s += cpu
+    wall_s = time.perf_counter() - started
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+    integrity = check_integrity(url, case, times)
+    return summarize(case, times, logs, samples, watch, cpu_s, wall_s, integrity)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run measures."""
+
+    workers: tuple[int, ...]
+    steady_trials: int
+    step_sleep_s: float  # steady: 20 evals of this
+    campaign_trials_per_worker: int
+    campaign_step_sleep_s: float
+
+    def cases(self) -> list[Case]:
+        cases = []
+        for n in self.workers:
+            timeout = 120 + 2 * n
+            for system in System:
+                cases.append(
+                    Case(
+                        system, Scenario.STEADY, n, self.steady_trials, self.step_sleep_s, timeout
+                    )
+                )
+            trials = self.campaign_trials_per_worker * n
+            cases.append(
+                Case(
+                    System.AUTOTUNE,
+                    Scenario.CAMPAIGN,
+                    n,
+                    trials,
+                    self.campaign_step_sleep_s,
+                    timeout * 2,
+                )
+            )
+        return cases
+
+
+QUICK = Plan((8, 32, 128), 3, 0.05, 2, 0.02)
+FULL = Plan((8, 32, 128, 512), 6, 0.05, 2, 0.05)
+
+
+def headline(results: Sequence[CaseResult]) -> dict[str, float]:
+    """The RESULT lines."""
+    figures: dict[str, float] = {}
+    for r in results:
+        if r.case.scenario is Scenario.STEADY:
+            prefix = "" if r.case.system is System.AUTOTUNE else "optuna_"
+            figures[f"{prefix}trials_per_s_{r.case.workers}w"] = r.trials_per_s
+    for r in results:
+        one_second = math.isclose(r.case.step_sleep_s * STEPS, 1.0)
+        steady = r.case.scenario is Scenario.STEADY and r.case.system is System.AUTOTUNE
+        if steady and one_second:
+            figures[f"overhead_pct_1s_{r.case.workers}w"] = r.overhead_pct
+    clean = {n for n in {r.case.workers for r in results}} - {
+        r.case.workers for r in results if not _clean(r)
+    }
+    figures["max_workers_without_error"] = float(max(clean, default=0))
+    figures["lost_trials"] = float(sum(r.integrity.lost_trials for r in results))
+    figures["duplicate_trials"] = float(sum(r.integrity.duplicate_trials for r in results))
+    figures["budget_overrun"] = float(sum(r.integrity.budget_overrun for r in results))
+    return figures
+
+
+def _clean(result: CaseResult) -> bool:
+    i = result.integrity
+    finished = i.campaign_finished is not False
+    return result.errors == 0 and not i.lost_trials and not i.duplicate_trials and finished
+
+
+def describe_machine(url: str) -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as connection:
+        server = connection.execute(text("SHOW server_version")).scalar_one()
+        limit = connection.execute(text("SHOW max_connections")).scalar_one()
+    engine.dispose()
+    return (
+        f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} "
+        f"optuna={optuna.__version__} sqlalchemy={sqlalchemy.__version__} "
+        f"postgresql={server} max_connections={limit} load={os.getloadavg()[0]:.2f}"
+    )
+
+
+def to_json(results: Sequence[CaseResult], figures: dict[str, float], machine: str) -> str:
+    def row(result: CaseResult) -> dict[str, Any]:
+        data = asdict(result)
+        data["case"] = {**asdict(result.case), "system": result.case.system.value}
+        data["case"]["scenario"] = result.case.scenario.value
+        return data
+
+    return json.dumps(
+        {"machine": machine, "results": [row(r) for r in results], "headline": figures},
+        indent=1,
+        default=str,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="8/32/128 workers, 3 trials each")
+    parser.add_argument("--workers", type=int, nargs="+", help="worker counts to run")
+    parser.add_argument("--trials", type=int, help="steady trials per worker")
+    parser.add_argument("--step-sleep", type=float, help="steady: seconds per eval (of 20)")
+    parser.add_argument("--storage", help="PostgreSQL URL (default: an embedded server)")
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    plan = replace(
+        plan,
+        workers=tuple(args.workers or plan.workers),
+        steady_trials=args.trials or plan.steady_trials,
+        step_sleep_s=plan.step_sleep_s if args.step_sleep is None else args.step_sleep,
+    )
+    warnings.simplefilter("ignore")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="autotune-scale-") as scratch:
+        directory = Path(scratch)
+        url = _server(args.storage, directory)
+        machine = describe_machine(url)
+        print(machine, flush=True)
+        results = []
+        for case in tqdm(plan.cases(), desc="cases", unit="case"):
+            result = run_case(url, case, directory)
+            tqdm.write(result.line())
+            for sample in result.error_samples:
+                tqdm.write(f"  {sample}")
+            results.append(result)
+    figures = headline(results)
+    if args.json:
+        args.json.write_text(to_json(results, figures, machine))
+    for name, value in figures.items():
+        print(f"RESULT {name}={value:.3f}", flush=True)
+    return 0
+
+
+def _server(storage: str | None, directory: Path) -> str:
+    from autotune.storage import embedded_url
+    from autotune.storage import normalize_url
+
+    return normalize_url(storage) if storage else embedded_url(directory / "state")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
