@@ -57,7 +57,11 @@ import multiprocessing
 import os
 from pathlib import Path
 import platform
+import queue
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -132,6 +136,7 @@ class Recorder:
     run: list[float] = field(default_factory=list)  # a trial: objective + tell
     tell: list[float] = field(default_factory=list)
     report: list[float] = field(default_factory=list)  # report + should_prune (+ attrs)
+    advance: list[float] = field(default_factory=list)  # campaign transitions (locked reads)
     slept: list[float] = field(default_factory=list)  # per trial
     started: list[tuple[str, int]] = field(default_factory=list)  # (study, trial number)
     lock_wait: list[float] = field(default_factory=list)
@@ -143,8 +148,9 @@ class Recorder:
     def reset(self) -> None:
         """Forget the warm-up."""
         fresh = Recorder()
-        for name in ("handout", "idle_handout", "run", "tell", "report", "slept", "lock_wait"):
+        for name in ("handout", "idle_handout", "run", "tell", "report", "advance", "slept"):
             setattr(self, name, getattr(fresh, name))
+        self.lock_wait = []
         self.statements = 0
         self.statement_kinds = Counter()
 
@@ -158,6 +164,7 @@ class WorkerTimes:
     run: tuple[float, ...]
     tell: tuple[float, ...]
     report: tuple[float, ...]
+    advance: tuple[float, ...]
     slept: tuple[float, ...]
     started: tuple[tuple[str, int], ...]
     lock_wait: tuple[float, ...]
@@ -307,6 +314,13 @@ def timed_worker_class():
                 took
             )
             return trial, step
+
+        def _advance(self) -> bool:
+            started = time.perf_counter()
+            try:
+                return super()._advance()
+            finally:
+                self.recorder.advance.append(time.perf_counter() - started)
 
         def _train_and_tell(self, trial):  # noqa: ANN001, ANN202
             started = time.perf_counter()
@@ -460,6 +474,118 @@ def _process_main(url: str, case: Case, indices: Sequence[int], start: Any, out:
     )
 
 
+# --- a PostgreSQL of the harness's own, on loopback ----------------------------------------
+
+
+def pg_bin() -> Path:
+    """The machine's PostgreSQL programs: ``pg_config --bindir``, else Debian's newest."""
+    if shutil.which("pg_config"):
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        if bindir.returncode == 0 and (Path(bindir.stdout.strip()) / "initdb").exists():
+            return Path(bindir.stdout.strip())
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise SystemExit("no PostgreSQL programs (initdb) here: give --storage URL")
+    return found[-1].parent
+
+
+WATCH_TAG = "/* scale-watch */"  # the harness's own polling, left out of the server's counts
+
+
+@dataclass(frozen=True)
+class Server:
+    """A throw-away PostgreSQL on 127.0.0.1 with pg_stat_statements (run as ``postgres``
+    when the harness runs as root, as initdb requires)."""
+
+    directory: Path
+    port: int
+    max_connections: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*user, *args], check=True, capture_output=True, timeout=120)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Server]:
+        self.directory.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        data, bin_dir = str(self.directory / "data"), pg_bin()
+        self._run(str(bin_dir / "initdb"), "-D", data, "--auth=trust", "-U", "postgres")
+        options = (
+            f"-c port={self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
+            f"-c max_connections={self.max_connections} "
+            "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=10000"
+        )
+        log = str(self.directory / "log")
+        self._run(str(bin_dir / "pg_ctl"), "-D", data, "-o", options, "-l", log, "-w", "start")
+        try:
+            yield self
+        finally:
+            self._run(str(bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop")
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the server's processes so far (exited backends: the postmaster's
+        children time)."""
+        pid = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+        tick = os.sysconf("SC_CLK_TCK")
+        total = _process_ticks(pid, children=True)
+        for child in _children(pid):
+            total += _process_ticks(child, children=False)
+        return total / tick
+
+
+def _process_ticks(pid: int, children: bool) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return utime + stime + (cutime + cstime if children else 0)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_statements(url: str) -> dict[str, int]:
+    """Calls per statement the server saw in this database (pg_stat_statements), the
+    harness's own polling left out; empty where the extension is not loaded."""
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    f"{WATCH_TAG} SELECT query, calls FROM pg_stat_statements "
+                    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = "
+                    "current_database()) AND query NOT LIKE :tag ORDER BY calls DESC"
+                ),
+                {"tag": f"%{WATCH_TAG}%"},
+            ).all()
+    except sqlalchemy.exc.SQLAlchemyError:
+        return {}
+    finally:
+        engine.dispose()
+    calls: Counter[str] = Counter()
+    for row in rows:  # one kind has many entries: IN lists of every length
+        calls[statement_kind(row.query)] += row.calls
+    return dict(calls.most_common())
+
+
 # --- studies and campaigns --------------------------------------------------------------------
 
 
@@ -550,13 +676,17 @@ class Watch:
         with engine.connect() as connection:
             row = connection.execute(
                 text(
-                    "SELECT count(*) AS held, count(*) FILTER (WHERE wait_event = 'advisory') "
-                    "AS waiting FROM pg_stat_activity WHERE datname = current_database() "
+                    f"{WATCH_TAG} SELECT count(*) AS held, "
+                    "count(*) FILTER (WHERE wait_event = 'advisory') AS waiting "
+                    "FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid <> pg_backend_pid()"
                 )
             ).one()
             done = connection.execute(
-                text("SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')")
+                text(
+                    f"{WATCH_TAG} SELECT count(*) FROM trials "
+                    "WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')"
+                )
             ).scalar_one()
         self.max_connections = max(self.max_connections, row.held)
         self.lock_waiters = max(self.lock_waiters, row.waiting)
@@ -644,13 +774,19 @@ class CaseResult:
     tell_ms_p99: float
     report_ms_p50: float
     report_ms_p99: float
+    advance_ms_p50: float  # a campaign transition: its lock, snapshot read, decision
+    advance_ms_p99: float
+    advances: int
     connections_max: int
     statements_per_trial: float
     statements_by_kind: dict[str, float]  # per finished trial, most first
     errors: int
     warnings: int
     error_samples: tuple[str, ...]
+    server_statements_per_trial: float  # pg_stat_statements (own server only)
+    server_statements_by_kind: dict[str, float]
     harness_cpu_pct: float  # the harness processes' CPU over the case, of all cores
+    server_cpu_pct: float  # the PostgreSQL server's (own server only)
     integrity: Integrity
 
     def line(self) -> str:
@@ -662,11 +798,13 @@ class CaseResult:
             f"lock_ms p50={self.lock_wait_ms_p50:6.1f} p99={self.lock_wait_ms_p99:7.1f} "
             f"handout_ms p50={self.handout_ms_p50:6.1f} p99={self.handout_ms_p99:7.1f} "
             f"tell_ms p50={self.tell_ms_p50:6.1f} report_ms p50={self.report_ms_p50:5.2f} "
-            f"p99={self.report_ms_p99:6.1f} conns={self.connections_max:4d} "
+            f"p99={self.report_ms_p99:6.1f} advance_ms p50={self.advance_ms_p50:6.1f} "
+            f"p99={self.advance_ms_p99:7.1f} n={self.advances} conns={self.connections_max:4d} "
             f"stmts/trial={self.statements_per_trial:6.1f} errors={self.errors} "
             f"warnings={self.warnings} lost={i.lost_trials} dup={i.duplicate_trials} "
             f"overrun={i.budget_overrun} done={i.finished_trials} "
             f"finished={i.campaign_finished} cpu%={self.harness_cpu_pct:5.1f} "
+            f"pg_cpu%={self.server_cpu_pct:5.1f} "
             f"wall_s={self.wall_s:6.1f}"
         )
 
@@ -678,52 +816,53 @@ def per_trial_kinds(times: Sequence[WorkerTimes], trials: int) -> dict[str, floa
     return {k: round(n / max(1, trials), 2) for k, n in kinds.most_common()}
 
 
-def summarize(
-    case: Case,
-    times: Sequence[WorkerTimes],
-    logs: Counter[str],
-    samples: Sequence[str],
-    watch: Watch,
-    cpu_s: float,
-    wall_s: float,
-    integrity: Integrity,
-) -> CaseResult:
-    ran = [t for t in times if t.error is None]
-    trials = sum(len(t.run) for t in ran)
+def summarize(case: Case, ran: Ran, observed: Observed, integrity: Integrity) -> CaseResult:
+    times = ran.times
+    good = [t for t in times if t.error is None]
+    trials = sum(len(t.run) for t in good)
     orchestration = [
-        h + r - s for t in ran for h, r, s in zip(t.handout, t.run, t.slept, strict=False)
+        h + r - s for t in good for h, r, s in zip(t.handout, t.run, t.slept, strict=False)
     ]
-    overheads = [100 * (t.wall_s - sum(t.slept)) / sum(t.slept) for t in ran if sum(t.slept)]
-    timed_wall = max((t.wall_s for t in ran), default=math.nan)
-    ms = 1e3
+    overheads = [100 * (t.wall_s - sum(t.slept)) / sum(t.slept) for t in good if sum(t.slept)]
+    timed_wall = max((t.wall_s for t in good), default=math.nan)
+    wall_s, cores = observed.wall_s, os.cpu_count() or 1
 
-    def pick(name: str) -> list[float]:
-        return [v for t in ran for v in getattr(t, name)]
+    def ms(name: str, q: float) -> float:
+        return 1e3 * _quantile([v for t in good for v in getattr(t, name)], q)
 
     errors = [t.error for t in times if t.error is not None]
+    server_calls = sum(observed.server_statements.values())
     return CaseResult(
         case=case,
         wall_s=wall_s,
         trials_per_s=trials / timed_wall if trials else 0.0,
-        orchestration_ms_p50=ms * statistics.median(orchestration) if orchestration else math.nan,
-        orchestration_ms_p99=ms * _quantile(orchestration, 0.99),
+        orchestration_ms_p50=1e3 * _quantile(orchestration, 0.5),
+        orchestration_ms_p99=1e3 * _quantile(orchestration, 0.99),
         overhead_pct=statistics.median(overheads) if overheads else math.nan,
-        lock_wait_ms_p50=ms * _quantile(pick("lock_wait"), 0.5),
-        lock_wait_ms_p99=ms * _quantile(pick("lock_wait"), 0.99),
-        lock_waiters_max=watch.lock_waiters,
-        handout_ms_p50=ms * _quantile(pick("handout"), 0.5),
-        handout_ms_p99=ms * _quantile(pick("handout"), 0.99),
-        tell_ms_p50=ms * _quantile(pick("tell"), 0.5),
-        tell_ms_p99=ms * _quantile(pick("tell"), 0.99),
-        report_ms_p50=ms * _quantile(pick("report"), 0.5),
-        report_ms_p99=ms * _quantile(pick("report"), 0.99),
-        connections_max=watch.max_connections,
+        lock_wait_ms_p50=ms("lock_wait", 0.5),
+        lock_wait_ms_p99=ms("lock_wait", 0.99),
+        lock_waiters_max=observed.watch.lock_waiters,
+        handout_ms_p50=ms("handout", 0.5),
+        handout_ms_p99=ms("handout", 0.99),
+        tell_ms_p50=ms("tell", 0.5),
+        tell_ms_p99=ms("tell", 0.99),
+        report_ms_p50=ms("report", 0.5),
+        report_ms_p99=ms("report", 0.99),
+        advance_ms_p50=ms("advance", 0.5),
+        advance_ms_p99=ms("advance", 0.99),
+        advances=sum(len(t.advance) for t in good),
+        connections_max=observed.watch.max_connections,
         statements_per_trial=sum(t.statements for t in times) / trials if trials else math.nan,
         statements_by_kind=per_trial_kinds(times, trials),
-        errors=len(errors) + logs.get("ERROR", 0) + logs.get("CRITICAL", 0),
-        warnings=logs.get("WARNING", 0),
-        error_samples=tuple([*errors[:5], *samples]),
-        harness_cpu_pct=100 * cpu_s / (wall_s * (os.cpu_count() or 1)),
+        server_statements_per_trial=server_calls / trials if trials else math.nan,
+        server_statements_by_kind={
+            k: round(n / max(1, trials), 2) for k, n in observed.server_statements.items()
+        },
+        errors=len(errors) + ran.logs.get("ERROR", 0) + ran.logs.get("CRITICAL", 0),
+        warnings=ran.logs.get("WARNING", 0),
+        error_samples=tuple([*errors[:5], *ran.samples]),
+        harness_cpu_pct=100 * ran.cpu_s / (wall_s * cores),
+        server_cpu_pct=100 * observed.server_cpu_s / (wall_s * cores),
         integrity=integrity,
     )
 
@@ -746,27 +885,62 @@ def case_database(server_url: str, case: Case) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = sqlalchemy.engine.make_url(server_url).set(database=name)
+    url = url.render_as_string(hide_password=False)
+    statements = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError), statements.connect() as connection:
+        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+    statements.dispose()
     try:
-        yield (
-            sqlalchemy.engine.make_url(server_url)
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
+        yield url
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
-def run_case(server_url: str, case: Case, directory: Path) -> CaseResult:
-    """The case in a database of its own."""
+def run_case(
+    server_url: str, case: Case, directory: Path, server: Server | None = None
+) -> CaseResult:
+    """The case in a database of its own: create its study, run its workers, summarize."""
     with case_database(server_url, case) as url:
-        return _run_case(url, case, directory)
+        create_case(url, case, directory)
+        watch = Watch(url, _progress_total(case))
+        server_cpu = server.cpu_s() if server else math.nan
+        started = time.perf_counter()
+        with watch.watching(f"{case.scenario.value} {case.system.value} {case.workers}w"):
+            ran = launch(url, case)
+        wall_s = time.perf_counter() - started
+        server_cpu = (server.cpu_s() - server_cpu) if server else math.nan
+        statements = server_statements(url)
+        integrity = check_integrity(url, case, ran.times)
+    observed = Observed(watch, wall_s, server_cpu, statements)
+    return summarize(case, ran, observed, integrity)
 
 
-def _run_case(url: str, case: Case, directory: Path) -> CaseResult:
-    """Create the case's study, run its workers in processes of threads, summarize."""
-    create_case(url, case, directory)
+@dataclass
+class Ran:
+    """What the worker processes sent back."""
+
+    times: list[WorkerTimes] = field(default_factory=list)
+    logs: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+    cpu_s: float = 0.0  # the worker processes' CPU seconds
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the parent saw of a case: connections, wall time, the server's side."""
+
+    watch: Watch
+    wall_s: float
+    server_cpu_s: float
+    server_statements: dict[str, int]
+
+
+def launch(url: str, case: Case) -> Ran:
+    """The case's workers, ``THREADS_PER_PROCESS`` threads to a process, until they end or
+    the case's time is up."""
     context = multiprocessing.get_context("spawn")
     start, out = context.Barrier(case.workers), context.Queue()
     groups = [
@@ -777,36 +951,25 @@ def _run_case(url: str, case: Case, directory: Path) -> CaseResult:
         context.Process(target=_process_main, args=(url, case, g, start, out), daemon=True)
         for g in groups
     ]
-    watch = Watch(url, _progress_total(case))
-    started = time.perf_counter()
-    times: list[WorkerTimes] = []
-    logs: Counter[str] = Counter()
-    samples: list[str] = []
-    cpu_s = 0.0
-    with watch.watching(f"{case.scenario.value} {case.system.value} {case.workers}w"):
-        for process in processes:
-            process.start()
-        deadline = started + case.timeout_s
-        for _ in processes:
-            try:
-                got, counts, logged, cpu = out.get(
-                    timeout=max(1.0, deadline - time.perf_counter())
-                )
-            except Exception:  # noqa: BLE001 (queue.Empty: the case ran past its time)
-                samples.append(f"case timed out after {case.timeout_s:.0f} s")
-                logs["ERROR"] += 1
-                break
-            times += got
-            logs.update(counts)
-            samples += logged
-            cpu_s += cpu
-    wall_s = time.perf_counter() - started
+    for process in processes:
+        process.start()
+    ran, deadline = Ran(), time.perf_counter() + case.timeout_s
+    for _ in processes:
+        try:
+            got, counts, logged, cpu = out.get(timeout=max(1.0, deadline - time.perf_counter()))
+        except queue.Empty:
+            ran.samples.append(f"case timed out after {case.timeout_s:.0f} s")
+            ran.logs["ERROR"] += 1
+            break
+        ran.times += got
+        ran.logs.update(counts)
+        ran.samples += logged
+        ran.cpu_s += cpu
     for process in processes:
         process.join(timeout=10)
         if process.is_alive():
             process.kill()
-    integrity = check_integrity(url, case, times)
-    return summarize(case, times, logs, samples, watch, cpu_s, wall_s, integrity)
+    return ran
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -919,7 +1082,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", help="worker counts to run")
     parser.add_argument("--trials", type=int, help="steady trials per worker")
     parser.add_argument("--step-sleep", type=float, help="steady: seconds per eval (of 20)")
-    parser.add_argument("--storage", help="PostgreSQL URL (default: an embedded server)")
+    parser.add_argument("--storage", help="PostgreSQL URL (default: a server of its own)")
+    parser.add_argument(
+        "--max-connections", type=int, default=100, help="its own server's (default 100)"
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -933,16 +1099,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="autotune-scale-") as scratch:
         directory = Path(scratch)
-        url = _server(args.storage, directory)
-        machine = describe_machine(url)
-        print(machine, flush=True)
-        results = []
-        for case in tqdm(plan.cases(), desc="cases", unit="case"):
-            result = run_case(url, case, directory)
-            tqdm.write(result.line())
-            for sample in result.error_samples:
-                tqdm.write(f"  {sample}")
-            results.append(result)
+        directory.chmod(0o755)  # the server's own directory inside is the postgres user's
+        with contextlib.ExitStack() as stack:
+            server = None
+            if args.storage is None:
+                own = Server(directory / "pg", free_port(), args.max_connections)
+                server = stack.enter_context(own.running())
+            results, machine = run_plan(plan, args.storage, server, directory)
     figures = headline(results)
     if args.json:
         args.json.write_text(to_json(results, figures, machine))
@@ -951,11 +1114,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _server(storage: str | None, directory: Path) -> str:
-    from autotune.storage import embedded_url
+def run_plan(
+    plan: Plan, storage: str | None, server: Server | None, directory: Path
+) -> tuple[list[CaseResult], str]:
+    """Every case of the plan, one after the other, each line printed as it ends."""
     from autotune.storage import normalize_url
 
-    return normalize_url(storage) if storage else embedded_url(directory / "state")
+    url = normalize_url(storage) if storage else server.url
+    machine = describe_machine(url)
+    print(machine, flush=True)
+    results = []
+    for case in tqdm(plan.cases(), desc="cases", unit="case"):
+        result = run_case(url, case, directory, server)
+        tqdm.write(result.line())
+        for sample in result.error_samples:
+            tqdm.write(f"  {sample}")
+        results.append(result)
+    return results, machine
 
 
 if __name__ == "__main__":
