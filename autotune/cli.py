@@ -729,9 +729,7 @@ def _logs(args: argparse.Namespace) -> int:
     from autotune.report._failures import parse_trial_reference
     from autotune.report._failures import trial_log_lines
 
-    campaign = load_campaign(
-        args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)
-    )
+    campaign = load_campaign(args.name, _reader_storage(args))
     if args.trial is None:
         lines = failure_lines(campaign.name, campaign.failures(), _autotune())
         print("\n".join(lines) or f"no failed trials in campaign {campaign.name!r}")
@@ -765,7 +763,7 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    storage = _reader_storage(args)
     campaign = load_campaign(args.name, storage)
     if args.csv:
         campaign.write_csv(sys.stdout)
@@ -792,9 +790,7 @@ def _train(args: argparse.Namespace) -> int:
     from autotune.worker import resolve_period
     from autotune.worker import train_recipe
 
-    campaign = load_campaign(
-        args.name, open_storage(args.storage, _heartbeat(args), args.state_dir)
-    )
+    campaign = load_campaign(args.name, _reader_storage(args))
     answer = campaign.recommendation()
     if answer is None:
         raise AutotuneError(
@@ -832,7 +828,7 @@ def _metrics_text(metrics) -> str:  # noqa: ANN001
 
 
 def _delete(args: argparse.Namespace) -> int:
-    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    storage = _reader_storage(args)
     names = ", ".join(campaign_study_names(args.name, storage))  # any version's campaign
     if not args.yes:
         print(f"autotune: would delete {names}; add --yes to delete", file=sys.stderr)
@@ -943,7 +939,7 @@ def _serve_dashboard(args: argparse.Namespace) -> None:
     from autotune.storage import open_artifact_store
     from autotune.storage import serve
 
-    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
+    storage = _reader_storage(args)
     check_exposure(storage, args.host, args.read_only, args.allow_writes_from_network)
     app = dashboard_app(storage, open_artifact_store(_artifacts(args)), args.read_only)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)

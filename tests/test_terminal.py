@@ -21,7 +21,13 @@ NO_ENV = {"AUTOTUNE_STORAGE": ""}
 TRIAL_LINE = re.compile(r"^t/joint/1 #\d+ ((COMPLETE|PRUNED)( val_loss=\S+)?|FAIL) in \d+ s$")
 
 
-@pytest.mark.parametrize("argv", [["status"], ["status", "t"], ["best", "t"], ["report", "t"]])
+READERS = [
+    ["status"], ["status", "t"], ["best", "t"], ["report", "t"], ["export", "t"], ["logs", "t"],
+    ["train", "t"], ["delete", "t", "--yes"], ["dashboard"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", READERS)
 def test_readers_in_a_directory_without_a_campaign_create_nothing(
     tmp_path: Path, argv: list[str]
 ) -> None:
