@@ -34,8 +34,12 @@ trials (one trial run twice, or one queued trial finished twice); budget overrun
 that consumed budget beyond a study's).
 
 Usage: .venv/bin/python benchmarks/scale.py [--quick] [--workers 8 32 128 512]
-[--storage URL] [--json PATH] (default: an embedded PostgreSQL of its own, with the
-server's default ``max_connections``).
+[--max-connections 100] [--storage URL] [--json PATH]. By default the harness starts a
+PostgreSQL of its own (the machine's ``initdb``, run as ``postgres`` under root) on
+127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and pg_stat_statements,
+whose counts (transaction statements and pool pre-pings included) and CPU it reports
+beside the client's; each case gets a database of its own. The JSON is rewritten after
+every case.
 """
 
 from __future__ import annotations
@@ -988,7 +992,7 @@ class Plan:
     def cases(self) -> list[Case]:
         cases = []
         for n in self.workers:
-            timeout = 120 + 2 * n
+            timeout = 90 + n
             for system in System:
                 cases.append(
                     Case(
@@ -1105,19 +1109,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.storage is None:
                 own = Server(directory / "pg", free_port(), args.max_connections)
                 server = stack.enter_context(own.running())
-            results, machine = run_plan(plan, args.storage, server, directory)
+            results, _ = run_plan(plan, args.storage, server, directory, args.json)
     figures = headline(results)
-    if args.json:
-        args.json.write_text(to_json(results, figures, machine))
     for name, value in figures.items():
         print(f"RESULT {name}={value:.3f}", flush=True)
     return 0
 
 
 def run_plan(
-    plan: Plan, storage: str | None, server: Server | None, directory: Path
+    plan: Plan,
+    storage: str | None,
+    server: Server | None,
+    directory: Path,
+    json_path: Path | None = None,
 ) -> tuple[list[CaseResult], str]:
-    """Every case of the plan, one after the other, each line printed as it ends."""
+    """Every case of the plan, one after the other, each line printed (and the JSON
+    rewritten) as it ends: a run cut short keeps what it measured."""
     from autotune.storage import normalize_url
 
     url = normalize_url(storage) if storage else server.url
@@ -1130,6 +1137,8 @@ def run_plan(
         for sample in result.error_samples:
             tqdm.write(f"  {sample}")
         results.append(result)
+        if json_path is not None:
+            json_path.write_text(to_json(results, headline(results), machine))
     return results, machine
 
 
