@@ -100,6 +100,7 @@ def test_step_advice_scales_the_next_round(
     assert advice.steps == expected and advice.planned_steps == 120
     changed = expected != 120 or recommendation is StepRecommendation.MORE
     assert ("->" in advice.note) == changed
+    assert recommendation.value not in advice.note.split(":")[0]  # words, not the enum's value
 
 
 def baseline_trial(state: TrialState, value: float | None, **attrs: object):  # noqa: ANN201

@@ -133,5 +133,6 @@ def adapted_round_steps(
     assert suggested is not None  # FEWER and MORE always suggest
     scaled = round(planned * suggested / parent_steps / interval) * interval
     steps = max(parent_steps, interval, scaled)
-    change = f"{planned} -> {steps} steps ({analysis.recommendation.value})"
+    more = analysis.recommendation is StepRecommendation.MORE
+    change = f"{planned} -> {steps} steps ({'longer' if more else 'shorter'})"
     return StepAdvice(planned, steps, f"{change}: {analysis.reason}")

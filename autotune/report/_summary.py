@@ -152,7 +152,7 @@ def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
     for study in campaign.studies:
         progress = study_progress(campaign, study)
         lines.append(
-            f"  {study.label} ({study.max_train_steps} steps): "
+            f"  {study.label}, {study.max_train_steps} steps: "
             f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
             f"of {progress.budget}; {format_best(progress, campaign.value_name(study))}"
         )
