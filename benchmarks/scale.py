@@ -258,8 +258,7 @@ def sleeping_objective_factory(recorder: Recorder, step_sleep_s: float, full_len
         spec: Any
 
         def _train(self, trial, hparams, budget, on_eval, period, settings, resume):  # noqa: ANN001, ANN202
-            metric, pruned = self.spec.metric.name, None
-            best = final = None
+            metric, best, final = self.spec.metric.name, None, None
             for step in budget.eval_steps():
                 time.sleep(step_sleep_s)
                 recorder.slept[-1] += step_sleep_s
@@ -270,13 +269,11 @@ def sleeping_objective_factory(recorder: Recorder, step_sleep_s: float, full_len
                 started = time.perf_counter()
                 try:
                     on_eval(final)
-                except optuna.TrialPruned as prune:
-                    if not full_length:
+                except optuna.TrialPruned:
+                    if not full_length:  # steady trials ignore the decision (recorded)
                         raise
-                    pruned = prune
                 finally:
                     recorder.report.append(time.perf_counter() - started)
-            del pruned  # steady trials ignore the decision
             return training.TrainResult(final, best, metric, budget.last_step, 0.0, 0.0)
 
     kinds = {
