@@ -531,7 +531,15 @@ def _print_finished(campaign: Campaign, args: argparse.Namespace) -> int:
 def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
     lines = run_summary(campaign, _autotune())
     lines.append(f"dashboard: {_dashboard_command(args)}")
-    return "\n".join(lines)
+    return _for_terminal(lines)
+
+
+def _for_terminal(lines: list[str]) -> str:
+    """Prose wrapped between words on a terminal, one line per sentence when piped."""
+    from autotune.report._wrap import fitted
+
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    return "\n".join(fitted(lines, width))
 
 
 def _print_budget_plan(campaign: Campaign) -> None:
@@ -659,7 +667,7 @@ def _status(args: argparse.Namespace) -> int:
             print(f"autotune: looked in {where}; {ELSEWHERE}", file=sys.stderr)
         return 0
     if not args.watch:
-        print("\n".join(status_lines(load_campaign(args.name, storage), _autotune())))
+        print(_for_terminal(status_lines(load_campaign(args.name, storage), _autotune())))
         return 0
     from autotune.report._watch import watch_campaign
 
@@ -670,7 +678,7 @@ def _status(args: argparse.Namespace) -> int:
         lambda campaign: _watch_heading(campaign, args),
     )
     if finished is not None:  # None: Ctrl-C, the watcher's to stop, not an error
-        print("\n".join(status_lines(finished, _autotune())))
+        print(_for_terminal(status_lines(finished, _autotune())))
     return 0
 
 
