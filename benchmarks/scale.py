@@ -833,6 +833,7 @@ def summarize(case: Case, ran: Ran, observed: Observed, integrity: Integrity) ->
 
     errors = [t.error for t in times if t.error is not None]
     server_calls = sum(observed.server_statements.values())
+    every_trial = max(1, integrity.finished_trials)  # the server's count has the warm-ups
     return CaseResult(
         case=case,
         wall_s=wall_s,
@@ -855,9 +856,9 @@ def summarize(case: Case, ran: Ran, observed: Observed, integrity: Integrity) ->
         connections_max=observed.watch.max_connections,
         statements_per_trial=sum(t.statements for t in times) / trials if trials else math.nan,
         statements_by_kind=per_trial_kinds(times, trials),
-        server_statements_per_trial=server_calls / trials if trials else math.nan,
+        server_statements_per_trial=server_calls / every_trial,
         server_statements_by_kind={
-            k: round(n / max(1, trials), 2) for k, n in observed.server_statements.items()
+            k: round(n / every_trial, 2) for k, n in observed.server_statements.items()
         },
         errors=len(errors) + ran.logs.get("ERROR", 0) + ran.logs.get("CRITICAL", 0),
         warnings=ran.logs.get("WARNING", 0),
@@ -906,6 +907,7 @@ def run_case(
     """The case in a database of its own: create its study, run its workers, summarize."""
     with case_database(server_url, case) as url:
         create_case(url, case, directory)
+        setup = Counter(server_statements(url))  # creating the study is no trial's
         watch = Watch(url, _progress_total(case))
         server_cpu = server.cpu_s() if server else math.nan
         started = time.perf_counter()
@@ -913,7 +915,7 @@ def run_case(
             ran = launch(url, case)
         wall_s = time.perf_counter() - started
         server_cpu = (server.cpu_s() - server_cpu) if server else math.nan
-        statements = server_statements(url)
+        statements = dict((Counter(server_statements(url)) - setup).most_common())
         integrity = check_integrity(url, case, ran.times)
     observed = Observed(watch, wall_s, server_cpu, statements)
     return summarize(case, ran, observed, integrity)
@@ -1043,6 +1045,44 @@ def _clean(result: CaseResult) -> bool:
     return quiet and not i.lost_trials and not i.duplicate_trials and finished
 
 
+def _statements_cell(result: CaseResult) -> str:
+    return f"{result.statements_per_trial:.0f} / {result.server_statements_per_trial:.0f}"
+
+
+def _integrity_cell(result: CaseResult) -> str:
+    i = result.integrity
+    return f"{i.lost_trials} / {i.duplicate_trials} / {i.budget_overrun}"
+
+
+TABLE_COLUMNS = (
+    ("case", lambda r: f"{r.case.scenario.value} {r.case.system.value}"),
+    ("workers", lambda r: str(r.case.workers)),
+    ("trials/s", lambda r: f"{r.trials_per_s:.1f}"),
+    (
+        "orch. ms p50 / p99",
+        lambda r: f"{r.orchestration_ms_p50:.0f} / {r.orchestration_ms_p99:.0f}",
+    ),
+    ("overhead %", lambda r: f"{r.overhead_pct:.1f}"),
+    ("lock wait ms p50 / p99", lambda r: f"{r.lock_wait_ms_p50:.1f} / {r.lock_wait_ms_p99:.0f}"),
+    ("hand-out ms p50 / p99", lambda r: f"{r.handout_ms_p50:.0f} / {r.handout_ms_p99:.0f}"),
+    ("tell ms p50", lambda r: f"{r.tell_ms_p50:.0f}"),
+    ("report ms p50 / p99", lambda r: f"{r.report_ms_p50:.2f} / {r.report_ms_p99:.0f}"),
+    ("connections", lambda r: str(r.connections_max)),
+    ("statements/trial client / server", _statements_cell),
+    ("errors / warnings", lambda r: f"{r.errors} / {r.warnings}"),
+    ("lost / dup / overrun", _integrity_cell),
+    ("harness / pg CPU %", lambda r: f"{r.harness_cpu_pct:.0f} / {r.server_cpu_pct:.0f}"),
+)
+
+
+def markdown_table(results: Sequence[CaseResult]) -> str:
+    """The results as the Markdown table BENCHMARKS.md shows."""
+    header = "| " + " | ".join(name for name, _ in TABLE_COLUMNS) + " |"
+    rule = "|" + "---|" * len(TABLE_COLUMNS)
+    rows = ["| " + " | ".join(cell(r) for _, cell in TABLE_COLUMNS) + " |" for r in results]
+    return "\n".join([header, rule, *rows])
+
+
 def describe_machine(url: str) -> str:
     cpu = next(
         (
@@ -1109,6 +1149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server = stack.enter_context(own.running())
             results, _ = run_plan(plan, args.storage, server, directory, args.json)
     figures = headline(results)
+    print(markdown_table(results), flush=True)
     for name, value in figures.items():
         print(f"RESULT {name}={value:.3f}", flush=True)
     return 0
