@@ -84,7 +84,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SPACE = REPO_ROOT / "search_spaces" / "mlp.yaml"
 STEPS = 20  # evals per steady trial: 20 x 50 ms is a 1-second trial
 MIN_STEPS, REDUCTION_FACTOR = 2, 3
-THREADS_PER_PROCESS = 32
+THREADS_PER_PROCESS = 8  # 32 made one process GIL-bound at 32 workers: latencies doubled
 OUTAGE_LIMIT_S = 30.0  # a worker that cannot reach the database gives up (an error) after this
 CONNECTION_POLL_S = 0.5
 LOCK_SQL = "pg_advisory_xact_lock"
@@ -335,6 +335,16 @@ def timed_worker_class():
     return TimedWorker
 
 
+@contextlib.contextmanager
+def disposing(engine: sqlalchemy.Engine) -> Iterator[None]:
+    """Close the engine's connections at the end, also on an error: a worker process that
+    fails exits and frees them (a failed thread's would hold a slot of max_connections)."""
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
 def run_autotune_worker(url: str, case: Case, index: int, start: Any, recorder: Recorder) -> None:
     """One simulated autotune worker: its own storage, a real Worker, sleeping training."""
     from autotune.campaign import load_campaign
@@ -346,34 +356,34 @@ def run_autotune_worker(url: str, case: Case, index: int, start: Any, recorder: 
     heartbeat = HeartbeatSettings(retry_inherits=INHERITED_BY_RETRIES)
     storage = open_storage(url, heartbeat)
     count_statements(storage.engine, recorder)
-    steady = case.scenario is Scenario.STEADY
-    factory = sleeping_objective_factory(recorder, case.step_sleep_s, full_length=steady)
-    worker_class = timed_worker_class()
+    with disposing(storage.engine):  # a worker that fails frees its connections
+        steady = case.scenario is Scenario.STEADY
+        factory = sleeping_objective_factory(recorder, case.step_sleep_s, full_length=steady)
+        worker_class = timed_worker_class()
 
-    def worker(max_trials: int | None) -> Any:
-        options = WorkerOptions(
-            worker_id=f"w{index}",
-            max_trials=max_trials,
-            janitor_interval_s=float(heartbeat.interval_s),
-            seed=index,
-            outage_limit_s=OUTAGE_LIMIT_S,
-        )
-        campaign = load_campaign(case.name, storage)
-        built = worker_class(campaign, storage, options, objective_factory=factory)
-        built.recorder = recorder
-        return built
+        def worker(max_trials: int | None) -> Any:
+            options = WorkerOptions(
+                worker_id=f"w{index}",
+                max_trials=max_trials,
+                janitor_interval_s=float(heartbeat.interval_s),
+                seed=index,
+                outage_limit_s=OUTAGE_LIMIT_S,
+            )
+            campaign = load_campaign(case.name, storage)
+            built = worker_class(campaign, storage, options, objective_factory=factory)
+            built.recorder = recorder
+            return built
 
-    if steady:
-        worker(1).run()  # warm-up
-        recorder.reset()
-    timed = worker(case.trials if steady else None)
-    start.wait()
-    started = time.perf_counter()
-    try:
-        timed.run()
-    finally:
-        recorder.wall_s = time.perf_counter() - started
-        storage.engine.dispose()
+        if steady:
+            worker(1).run()  # warm-up
+            recorder.reset()
+        timed = worker(case.trials if steady else None)
+        start.wait()
+        started = time.perf_counter()
+        try:
+            timed.run()
+        finally:
+            recorder.wall_s = time.perf_counter() - started
 
 
 # --- plain Optuna -----------------------------------------------------------------------------
@@ -390,48 +400,48 @@ def run_optuna_worker(url: str, case: Case, index: int, start: Any, recorder: Re
     """Plain Optuna: default RDBStorage, random sampler, successive halving, ask/tell."""
     storage = optuna.storages.RDBStorage(url)
     count_statements(storage.engine, recorder)
-    study = optuna.load_study(
-        study_name=case.name,
-        storage=storage,
-        sampler=optuna.samplers.RandomSampler(seed=index),
-        pruner=optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=MIN_STEPS, reduction_factor=REDUCTION_FACTOR
-        ),
-    )
-    distributions = optuna_distributions()
+    with disposing(storage.engine):
+        study = optuna.load_study(
+            study_name=case.name,
+            storage=storage,
+            sampler=optuna.samplers.RandomSampler(seed=index),
+            pruner=optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=MIN_STEPS, reduction_factor=REDUCTION_FACTOR
+            ),
+        )
+        distributions = optuna_distributions()
 
-    def one_trial() -> None:
+        def one_trial() -> None:
+            started = time.perf_counter()
+            trial = study.ask(distributions)
+            recorder.handout.append(time.perf_counter() - started)
+            recorder.started.append((case.name, trial.number))
+            recorder.slept.append(0.0)
+            run_started = time.perf_counter()
+            value = math.nan
+            for step in range(1, STEPS + 1):
+                time.sleep(case.step_sleep_s)
+                recorder.slept[-1] += case.step_sleep_s
+                value = curve(trial.params["learning_rate"], step, trial.number)
+                report_started = time.perf_counter()
+                trial.report(value, step)
+                trial.should_prune()  # asked and ignored: every trial lasts as long
+                recorder.report.append(time.perf_counter() - report_started)
+            tell_started = time.perf_counter()
+            study.tell(trial, value)
+            ended = time.perf_counter()
+            recorder.tell.append(ended - tell_started)
+            recorder.run.append(ended - run_started)
+
+        one_trial()  # warm-up
+        recorder.reset()
+        start.wait()
         started = time.perf_counter()
-        trial = study.ask(distributions)
-        recorder.handout.append(time.perf_counter() - started)
-        recorder.started.append((case.name, trial.number))
-        recorder.slept.append(0.0)
-        run_started = time.perf_counter()
-        value = math.nan
-        for step in range(1, STEPS + 1):
-            time.sleep(case.step_sleep_s)
-            recorder.slept[-1] += case.step_sleep_s
-            value = curve(trial.params["learning_rate"], step, trial.number)
-            report_started = time.perf_counter()
-            trial.report(value, step)
-            trial.should_prune()  # asked and ignored: every trial lasts as long
-            recorder.report.append(time.perf_counter() - report_started)
-        tell_started = time.perf_counter()
-        study.tell(trial, value)
-        ended = time.perf_counter()
-        recorder.tell.append(ended - tell_started)
-        recorder.run.append(ended - run_started)
-
-    one_trial()  # warm-up
-    recorder.reset()
-    start.wait()
-    started = time.perf_counter()
-    try:
-        for _ in range(case.trials):
-            one_trial()
-    finally:
-        recorder.wall_s = time.perf_counter() - started
-        storage.engine.dispose()
+        try:
+            for _ in range(case.trials):
+                one_trial()
+        finally:
+            recorder.wall_s = time.perf_counter() - started
 
 
 # --- a process of worker threads --------------------------------------------------------------
