@@ -54,6 +54,7 @@ from autotune.spec import StepsSweepSpec
 from autotune.spec import StudySpec
 from autotune.spec import load_search_space
 from autotune.spec import study_spec_from_dict
+from autotune.worker import _worker as worker_module
 from autotune.worker._launcher import STORAGE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -548,6 +549,16 @@ def _guarded_check_connection(url: str) -> None:
     _REAL_CHECK_CONNECTION(url)
 
 
+def _guarded_wait_for_server(url: str, limit_s: float, *args: object) -> float:
+    """A worker started while the database is down waits ``limit_s`` for it, then gives
+    up with exit 1 (tests/test_outage.py): here it gives up after one try (fuzzing must not
+    wait 300 s per example), and only on the unreachable URLs."""
+    parsed = make_url(url)
+    if parsed.host not in UNREACHABLE_HOSTS or parsed.port != 1:
+        raise AssertionError(f"fuzzing must not connect to {url!r}")
+    return _REAL_WAIT_FOR_SERVER(url, 0.0)
+
+
 def _no_embedded_server(*args: object, **kwargs: object) -> str:
     raise AssertionError("fuzzing must not start the embedded server")
 
@@ -563,6 +574,7 @@ def _never(*args: object, **kwargs: object) -> None:
 
 
 _REAL_CHECK_CONNECTION = storage.check_connection
+_REAL_WAIT_FOR_SERVER = worker_module.wait_for_server
 _REAL_PROBE = training.probe_batch_size
 
 
@@ -574,9 +586,10 @@ def no_database() -> Any:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(STORAGE_ENV, UNREACHABLE)
         patch.setattr(storage, "check_connection", _guarded_check_connection)
+        patch.setattr(worker_module, "wait_for_server", _guarded_wait_for_server)
         patch.setattr(storage, "embedded_url", _no_embedded_server)
         patch.setattr(training, "probe_batch_size", _guarded_probe)
-        patch.setattr(cli, "create_campaign", _never)
+        patch.setattr(cli, "create_or_extend_campaign", _never)
         patch.setattr(cli, "run_local_workers", _never)
         yield
     torch.set_num_threads(threads)
@@ -845,6 +858,8 @@ def test_cli_fuzz(argv: list[str]) -> None:
         helped = any(re.match(r"-[A-Za-z]*h|--he", token) for token in argv)
         assert helped or argv[0] == "tasks", shown
         assert out.strip(), shown
+    elif code == 1 and argv[0] == "worker":  # gave up waiting for the database
+        assert "gives up: the database has been unreachable" in err, shown
     else:
         _assert_user_error(argv, code, out, err)
 
