@@ -947,7 +947,7 @@ def _serve_dashboard(args: argparse.Namespace) -> None:
     from autotune.storage import open_artifact_store
     from autotune.storage import serve
 
-    storage = _reader_storage(args)
+    storage = open_storage(args.storage, _heartbeat(args), args.state_dir)
     check_exposure(storage, args.host, args.read_only, args.allow_writes_from_network)
     app = dashboard_app(storage, open_artifact_store(_artifacts(args)), args.read_only)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)

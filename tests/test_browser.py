@@ -158,9 +158,10 @@ FIGURE_PREFIX = "user-defined-plot:"  # optuna-dashboard's element id of a saved
 ARTIFACT_URL = r"/artifacts/\d+/[0-9a-f-]+"  # a study artifact, as the note's images are
 
 
-def shown(url: str, profile: Path, attempts: int = 3) -> Page:
+def shown(url: str, profile: Path, attempts: int = 8) -> Page:
     """The page once every figure on it has drawn, or as the last of ``attempts`` renders
-    left it: a DOM dump sometimes comes before plotly drew a table's cells."""
+    left it: a DOM dump sometimes comes before plotly drew a table's cells (under load, 3
+    renders were not always enough)."""
     for _ in range(attempts):
         page = Page()
         page.feed(rendered(url, profile))
