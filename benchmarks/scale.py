@@ -60,7 +60,6 @@ import math
 import multiprocessing
 import os
 from pathlib import Path
-import platform
 import queue
 import shutil
 import socket
@@ -76,6 +75,7 @@ import warnings
 
 import optuna
 from optuna.trial import TrialState
+import service_overhead
 import sqlalchemy
 from sqlalchemy import text
 from tqdm import tqdm
@@ -1094,24 +1094,12 @@ def markdown_table(results: Sequence[CaseResult]) -> str:
 
 
 def describe_machine(url: str) -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    """service_overhead's machine line, and the server's connection limit (where N stops)."""
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as connection:
-        server = connection.execute(text("SHOW server_version")).scalar_one()
         limit = connection.execute(text("SHOW max_connections")).scalar_one()
     engine.dispose()
-    return (
-        f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} "
-        f"optuna={optuna.__version__} sqlalchemy={sqlalchemy.__version__} "
-        f"postgresql={server} max_connections={limit} load={os.getloadavg()[0]:.2f}"
-    )
+    return f"{service_overhead.describe_machine(url)} max_connections={limit}"
 
 
 def to_json(results: Sequence[CaseResult], figures: dict[str, float], machine: str) -> str:
