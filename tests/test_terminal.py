@@ -81,12 +81,7 @@ def test_status_watch_follows_to_the_end_and_a_finished_run_is_not_resumed(
 ) -> None:
     spec = write_study(tmp_path, "t", trials=2, max_train_steps=40)
     assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
-    watch = subprocess.Popen(
-        autotune_command("status", "t", "--watch", "--interval", "0.5", "--storage", storage_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = start_watch(storage_url)
     worker = run_autotune("worker", "t", "--storage", storage_url, *FAST_HEARTBEAT)
     assert worker.returncode == 0, worker.stderr
     out, err = watch.communicate(timeout=60)
@@ -109,13 +104,7 @@ def test_status_watch_follows_to_the_end_and_a_finished_run_is_not_resumed(
 def test_ctrl_c_stops_a_watch_quietly(storage_url: str, tmp_path: Path) -> None:
     spec = write_study(tmp_path, "t", trials=2)
     assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0
-    watch = subprocess.Popen(
-        autotune_command("status", "t", "--watch", "--interval", "0.5", "--storage", storage_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    watch = start_watch(storage_url)
     assert watch.stdout is not None
     first = watch.stdout.readline()  # watching (no worker: the campaign waits in round 1)
     out, err = ctrl_c(watch)
@@ -136,3 +125,14 @@ def ctrl_c(process: subprocess.Popen, presses: int = 10) -> tuple[str, str]:
             continue
     process.send_signal(signal.SIGINT)
     return process.communicate(timeout=30)
+
+
+def start_watch(storage_url: str) -> subprocess.Popen:
+    """``status t --watch`` in the background, its output unbuffered (lines as printed)."""
+    return subprocess.Popen(
+        autotune_command("status", "t", "--watch", "--interval", "0.5", "--storage", storage_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
