@@ -12,7 +12,7 @@ test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-# The fast lane: every test but the end-to-end ones (worker processes, `autotune run`, chaos,
+# The fast lane: every test but the end-to-end ones (worker processes, `autotune` in a subprocess, chaos,
 # browser, dashboard server, PostgreSQL restarts; marked e2e), in under 2 minutes.
 test-fast: install
 	$(BIN)/ruff check .

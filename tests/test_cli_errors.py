@@ -19,6 +19,8 @@ from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command
 from tests.conftest import run_autotune
 
+pytestmark = pytest.mark.e2e  # every test here runs the `autotune` command in a subprocess
+
 QUICKSTART = str(REPO_ROOT / "studies" / "quickstart.yaml")
 READ_ONLY = "options=-c default_transaction_read_only=on"
 

@@ -13,6 +13,8 @@ from tests.conftest import FAST_HEARTBEAT
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 
+pytestmark = pytest.mark.e2e  # every test here runs the `autotune` command in a subprocess
+
 SHIPPED_STUDIES = [
     "quickstart.yaml",
     "digits_cnn.yaml",
@@ -38,7 +40,6 @@ def shrink_study(path: Path, directory: Path) -> Path:
     return small
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("study", SHIPPED_STUDIES)
 def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -> None:
     spec = shrink_study(REPO_ROOT / "studies" / study, tmp_path)

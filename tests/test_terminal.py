@@ -17,6 +17,8 @@ from tests.conftest import autotune_command
 from tests.conftest import run_autotune
 from tests.conftest import write_study
 
+pytestmark = pytest.mark.e2e  # every test here runs the `autotune` command in a subprocess
+
 NO_ENV = {"AUTOTUNE_STORAGE": ""}
 TRIAL_LINE = re.compile(r"^t/joint/1 #\d+ ((COMPLETE|PRUNED)( val_loss=\S+)?|FAIL) in \d+ s$")
 
@@ -56,7 +58,6 @@ def test_create_suggests_a_worker_command_that_works(storage_url: str, tmp_path:
     assert "worker t " in hint and "--storage" not in hint and "AUTOTUNE_STORAGE set" in hint
 
 
-@pytest.mark.e2e
 def test_a_worker_logs_each_trial_and_no_optuna_lines(storage_url: str, tmp_path: Path) -> None:
     """A worker said nothing until it exited; with -v Optuna's own lines came in its
     format ("[I 2026-...]") among autotune's."""
@@ -75,7 +76,6 @@ def test_a_worker_logs_each_trial_and_no_optuna_lines(storage_url: str, tmp_path
         assert not re.search(r"^\[[IWE] \d{4}-", stderr, re.M), stderr
 
 
-@pytest.mark.e2e
 def test_status_watch_follows_to_the_end_and_a_finished_run_is_not_resumed(
     storage_url: str, tmp_path: Path
 ) -> None:
@@ -100,7 +100,6 @@ def test_status_watch_follows_to_the_end_and_a_finished_run_is_not_resumed(
     assert re.search(ran_on, extended.stdout), extended.stdout
 
 
-@pytest.mark.e2e
 def test_ctrl_c_stops_a_watch_quietly(storage_url: str, tmp_path: Path) -> None:
     spec = write_study(tmp_path, "t", trials=2)
     assert run_autotune("create", str(spec), "--storage", storage_url).returncode == 0

@@ -16,10 +16,18 @@ import math
 import numbers
 
 import numpy as np
-from scipy import stats
 
 from autotune.spec import Direction
 from autotune.spec import PairedTestKind as PairedTest
+
+
+def _stats():
+    """scipy.stats, imported on first use: importing it costs about 0.6 s, which every
+    `autotune` command would otherwise pay before doing anything."""
+    from scipy import stats
+
+    return stats
+
 
 DEFAULT_PERIODS = 12
 """Periods of the default re-evaluation design (see DEFAULT_SEEDS)."""
@@ -176,7 +184,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> MeanInte
     mean = float(data.mean())
     if data.size < 2:
         return MeanInterval(mean, None, None, 1)
-    half = float(stats.t.ppf(0.5 + confidence / 2, data.size - 1) * stats.sem(data))
+    half = float(_stats().t.ppf(0.5 + confidence / 2, data.size - 1) * _stats().sem(data))
     return MeanInterval(mean, mean - half, mean + half, int(data.size))
 
 
@@ -234,7 +242,7 @@ def rank_agreement(
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         rho, p = math.nan, math.nan
     else:
-        rho, p = float(stats.spearmanr(x, y).statistic), spearman_p_value(x, y)
+        rho, p = float(_stats().spearmanr(x, y).statistic), spearman_p_value(x, y)
     agrees = rho >= MIN_RANK_RHO and p < alpha
     message = _rank_message(rho, p, len(names), agrees, full_rank)
     if not agrees and 2 / math.factorial(len(names)) >= alpha:
@@ -250,10 +258,10 @@ def spearman_p_value(x: np.ndarray, y: np.ndarray) -> float:
     EXACT_SPEARMAN_MAX_N values (the t approximation says p=0 for 3 perfectly ranked
     values), scipy's approximation above."""
     if len(x) > EXACT_SPEARMAN_MAX_N:
-        return float(stats.spearmanr(x, y).pvalue)
-    result = stats.permutation_test(  # every ordering of x against y: exact for n! < 9,999
+        return float(_stats().spearmanr(x, y).pvalue)
+    result = _stats().permutation_test(  # every ordering of x against y: exact for n! < 9,999
         (x,),
-        lambda shuffled: stats.spearmanr(shuffled, y).statistic,
+        lambda shuffled: _stats().spearmanr(shuffled, y).statistic,
         permutation_type="pairings",
         alternative="two-sided",
     )
@@ -378,17 +386,17 @@ def _p_values(diffs: np.ndarray, test: PairedTest) -> np.ndarray:
     d = diffs[rows]
     if test is PairedTest.SIGN:
         wins, n = np.sum(d > 0, axis=-1), nonzero[rows]
-        p[rows] = np.minimum(1.0, 2.0 * stats.binom.cdf(np.minimum(wins, n - wins), n, 0.5))
+        p[rows] = np.minimum(1.0, 2.0 * _stats().binom.cdf(np.minimum(wins, n - wins), n, 0.5))
     elif test is PairedTest.WILCOXON:
-        p[rows] = stats.wilcoxon(d, axis=-1, zero_method="wilcox", method="auto").pvalue
+        p[rows] = _stats().wilcoxon(d, axis=-1, zero_method="wilcox", method="auto").pvalue
     else:
         constant = np.ptp(d, axis=-1) == 0
         p[rows] = 0.0  # constant non-zero differences: t is infinite
         if not constant.all():
             varying = d[~constant]
-            p[np.flatnonzero(rows)[~constant]] = stats.ttest_rel(
-                varying, np.zeros_like(varying), axis=-1
-            ).pvalue
+            p[np.flatnonzero(rows)[~constant]] = (
+                _stats().ttest_rel(varying, np.zeros_like(varying), axis=-1).pvalue
+            )
     return p
 
 
@@ -399,7 +407,7 @@ def _favours_reference(diffs: np.ndarray, test: PairedTest) -> np.ndarray:
     if test is PairedTest.PAIRED_T:
         return diffs.mean(axis=-1) > 0
     zeros = np.sum(diffs == 0, axis=-1, keepdims=True)
-    ranks = stats.rankdata(np.abs(diffs), axis=-1) - zeros  # ranks among non-zero differences
+    ranks = _stats().rankdata(np.abs(diffs), axis=-1) - zeros  # ranks among non-zero differences
     return np.sum(ranks * np.sign(diffs), axis=-1) > 0
 
 
@@ -442,7 +450,7 @@ def _comparison(
     n = len(diffs)
     wins, losses = int(np.sum(diffs > 0)), int(np.sum(diffs < 0))
     mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
-    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+    half = float(_stats().t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
     effect = mean / sd if sd > 0 else (math.copysign(math.inf, mean) if mean else 0.0)
     favours = bool(_favours_reference(diffs[None, :], test)[0])
     significant = p_adjusted < alpha and favours

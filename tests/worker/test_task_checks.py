@@ -42,6 +42,7 @@ def spec_with(directory: Path, line: str) -> Path:
     return path
 
 
+@pytest.mark.e2e  # `autotune create` in a subprocess
 @pytest.mark.parametrize(("line", "message"), TOO_BIG)
 def test_create_refuses_a_step_larger_than_the_training_rows(
     storage_url: str, tmp_path: Path, line: str, message: str
@@ -60,6 +61,7 @@ def test_the_whole_training_set_in_one_step_is_allowed(tmp_path: Path) -> None:
     assert spec.batch_size == ROWS
 
 
+@pytest.mark.e2e  # `autotune worker` in a subprocess
 @pytest.mark.parametrize(("line", "message"), TOO_BIG)
 def test_a_worker_refuses_a_stored_campaign_whose_step_exceeds_the_data(
     storage_url: str, tmp_path: Path, line: str, message: str
