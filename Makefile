@@ -33,7 +33,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# The dashboard's browser test drives headless Chromium (Debian's package).
+# System packages some tests need, from Debian when missing (as root): headless Chromium for
+# the dashboard's browser test, PgBouncer for tests/test_pgbouncer.py (the tests start their
+# own pgbouncer process; the service the package may start is stopped and disabled).
 browser:
 	@command -v chromium >/dev/null || { \
 	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { \
@@ -41,6 +43,13 @@ browser:
 	    exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@[ -x /usr/sbin/pgbouncer ] || { \
+	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { \
+	    echo "make test needs PgBouncer: install Debian's 'pgbouncer' package (or run as root)"; \
+	    exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null; \
+	  { systemctl disable --now pgbouncer || service pgbouncer stop; } >/dev/null 2>&1 || true; }
 
 clean:
 	rm -rf $(VENV) .autotune *.egg-info
