@@ -23,8 +23,10 @@ from autotune.campaign._records import Stage
 from autotune.campaign._records import StudyKey
 from autotune.campaign._records import TaskDefaults
 from autotune.campaign._records import fact_attr
+from autotune.campaign._snapshot import CampaignSnapshot
 from autotune.campaign._snapshot import read_snapshot
 from autotune.campaign._transitions import Transition
+from autotune.campaign._transitions import TransitionKind
 from autotune.campaign._transitions import next_transition
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
@@ -43,16 +45,28 @@ def campaign_lock_name(campaign: str) -> str:
 
 
 def advance(campaign: str, storage: BaseStorage, today: datetime.date | None = None) -> Transition:
-    """Decide and apply the campaign's next transition, under its advisory lock."""
+    """Decide and apply the campaign's next transition, under its advisory lock.
+
+    A first look without the lock settles WAIT, which writes nothing: when a round ends,
+    every idle worker calls this, and each would otherwise read the whole snapshot in turn
+    under the lock. A stale look only delays a worker by one poll.
+    """
+    day = today or datetime.date.today()
+    looked = next_transition(_snapshot(storage, campaign, day))
+    if looked.kind is TransitionKind.WAIT:
+        return looked
     with advisory_lock(storage, campaign_lock_name(campaign)):
-        snapshot = read_snapshot(
-            storage, campaign, today or datetime.date.today(), max_retry(storage)
-        )
-        if snapshot is None:
-            raise CampaignNotFoundError(f"no campaign {campaign!r} in this storage")
+        snapshot = _snapshot(storage, campaign, day)
         transition = next_transition(snapshot)
         apply(transition, storage, snapshot.spec, snapshot.task_defaults)
     return transition
+
+
+def _snapshot(storage: BaseStorage, campaign: str, today: datetime.date) -> CampaignSnapshot:
+    snapshot = read_snapshot(storage, campaign, today, max_retry(storage))
+    if snapshot is None:
+        raise CampaignNotFoundError(f"no campaign {campaign!r} in this storage")
+    return snapshot
 
 
 def max_retry(storage: BaseStorage) -> int | None:

@@ -19,6 +19,8 @@ from autotune.storage._dashboard import serve
 from autotune.storage._dashboard import sigterm_as_interrupt
 from autotune.storage._dashboard import writable_tables
 from autotune.storage._engine import engine_of
+from autotune.storage._handout import claim_trial
+from autotune.storage._handout import trial_of
 from autotune.storage._locks import advisory_lock
 from autotune.storage._locks import advisory_lock_key
 from autotune.storage._open import DEFAULT_STATE_DIR
@@ -88,6 +90,7 @@ __all__ = [
     "backoff_delays",
     "check_connection",
     "check_exposure",
+    "claim_trial",
     "consumes_budget",
     "dashboard_app",
     "embedded_url",
@@ -121,6 +124,7 @@ __all__ = [
     "sigterm_as_interrupt",
     "study_id_of",
     "trial_curve",
+    "trial_of",
     "trial_rungs",
     "unretried_failures",
     "wait_for_database",

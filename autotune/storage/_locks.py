@@ -52,13 +52,12 @@ def advisory_lock(storage: BaseStorage, name: str) -> Iterator[None]:
     """
     lease_s = lock_lease_s(storage)
     with engine_of(storage).connect() as connection:
-        connection.execute(
-            sqlalchemy.text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
-            {"ms": str(max(1, int(lease_s * 1000)))},
-        )
-        connection.execute(
-            sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
-            {"key": advisory_lock_key(name)},
+        connection.execute(  # one round trip: the lease, then the lock (in select order)
+            sqlalchemy.text(
+                "SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
+                "pg_advisory_xact_lock(:key)"
+            ),
+            {"ms": str(max(1, int(lease_s * 1000))), "key": advisory_lock_key(name)},
         )
         with _Renewal(connection.connection.dbapi_connection, lease_s / RENEWALS_PER_LEASE):
             yield

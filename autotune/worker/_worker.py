@@ -44,14 +44,18 @@ from autotune.storage import DatabaseUnavailableError
 from autotune.storage import HeartbeatSettings
 from autotune.storage import advisory_lock
 from autotune.storage import advisory_lock_key  # noqa: F401 (re-exported)
+from autotune.storage import claim_trial
 from autotune.storage import first_line
 from autotune.storage import forget_rung_values
 from autotune.storage import is_connection_lost
+from autotune.storage import max_retry_of
 from autotune.storage import normalize_url
 from autotune.storage import open_storage
 from autotune.storage import record_heartbeat
 from autotune.storage import retry_failed_trial
 from autotune.storage import retry_unretried_failures
+from autotune.storage import trial_of
+from autotune.storage import unretried_failures
 from autotune.storage import wait_for_database
 from autotune.storage import wait_for_server
 from autotune.worker._checkpoints import discard_recovery_checkpoint
@@ -240,6 +244,7 @@ class Worker:
         self._objective_factory = objective_factory
         self._observer = observer
         self._stop_requested = threading.Event()
+        self._waiting = False  # the last hand-out found only others' trials running
         self._round = self._open_round(campaign.current)
 
     def _open_round(self, study: CampaignStudy) -> _Round:
@@ -334,7 +339,18 @@ class Worker:
         return limit is not None and sum(outcomes.values()) >= limit
 
     def _next_trial(self) -> tuple[optuna.Trial | None, NextStep]:
+        """A trial to run, or why not; the study's lock is held as briefly as it can be.
+
+        A worker that was waiting looks without the lock first: at a round's end hundreds
+        of idle workers poll, and a stale read only delays them (nothing is written). A
+        trial is claimed under the lock and built after it (see `claim_trial`).
+        """
         current = self._round
+        if self._waiting:
+            step = self._step(current.study.get_trials(deepcopy=False))
+            self._waiting = step is NextStep.WAIT
+            if step is not NextStep.RUN:
+                return None, step
         with advisory_lock(self._storage, current.study.study_name):
             trials = current.study.get_trials(deepcopy=False)
             if retry_unretried_failures(current.study, trials):
@@ -342,11 +358,22 @@ class Worker:
             step = next_step(
                 trials, current.budget, current.sampling, current.step_budget, current.steps
             )
+            self._waiting = step is NextStep.WAIT
             if step != NextStep.RUN:
                 return None, step
-            trial = current.study.ask()
+            trial_id = claim_trial(current.study, trials)
+        trial = trial_of(current.study, trial_id)
         trial.set_user_attr(ATTR_WORKER, self._options.worker_id)
         return trial, step
+
+    def _step(self, trials: list[optuna.trial.FrozenTrial]) -> NextStep:
+        """What ``trials`` allow; RUN too where a missing retry needs queuing (under the lock)."""
+        current = self._round
+        if unretried_failures(trials, max_retry_of(current.study)):
+            return NextStep.RUN
+        return next_step(
+            trials, current.budget, current.sampling, current.step_budget, current.steps
+        )
 
     def _run_observed(self, trial: optuna.Trial) -> TrialOutcome:
         """Run the trial, telling the observer when it starts and how it ended."""
