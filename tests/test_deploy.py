@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+import configparser
 import itertools
 from pathlib import Path
 import re
@@ -13,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -29,6 +31,8 @@ K8S = DEPLOY / "kubernetes"
 ROLES_SQL = DEPLOY / "postgres" / "roles.sql"
 SBATCH = DEPLOY / "slurm" / "autotune-workers.sbatch"
 README = DEPLOY / "README.md"
+PGBOUNCER = K8S / "pgbouncer.yaml"
+PGBOUNCER_NAME = "autotune-pgbouncer"
 
 WORKER_ROLE = "autotune_worker"
 DASHBOARD_ROLE = "autotune_dashboard"
@@ -64,6 +68,21 @@ def _k8s(kind: str, name: str) -> dict[str, Any]:
     found = [o for o in _k8s_objects() if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(found) == 1, f"expected one {kind} {name!r} in {K8S}, found {len(found)}"
     return found[0]
+
+
+def _autotune_workloads() -> list[dict[str, Any]]:
+    """The Jobs and Deployments that run autotune (PgBouncer's Deployment does not)."""
+    return [
+        o
+        for o in _k8s_objects()
+        if o["kind"] in ("Job", "Deployment") and o["metadata"]["name"] != PGBOUNCER_NAME
+    ]
+
+
+def _pgbouncer_ini() -> configparser.ConfigParser:
+    ini = configparser.ConfigParser(inline_comment_prefixes=(";",), comment_prefixes=(";", "#"))
+    ini.read_string(_k8s("ConfigMap", PGBOUNCER_NAME)["data"]["pgbouncer.ini"])
+    return ini
 
 
 def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
@@ -207,9 +226,7 @@ def test_compose_commands_parse_with_the_cli() -> None:
 
 def test_kubernetes_commands_parse_with_the_cli() -> None:
     commands = {}
-    for obj in _k8s_objects():
-        if obj["kind"] not in ("Job", "Deployment"):
-            continue
+    for obj in _autotune_workloads():
         for container in _containers(obj):
             assert container["command"] == ["autotune"], f"{obj['metadata']['name']}"
             parsed = _parse(container["args"], f"{obj['kind']} {obj['metadata']['name']}")
@@ -308,17 +325,17 @@ def test_compose_takes_every_variable_from_the_env_file_or_a_default() -> None:
 
 def test_kubernetes_secrets_come_from_secret_key_refs() -> None:
     secret = _k8s("Secret", "autotune-db")
-    for obj in _k8s_objects():
-        if obj["kind"] not in ("Job", "Deployment"):
-            continue
+    for obj in _autotune_workloads():
         for container in _containers(obj):
             storage = _env(container)["AUTOTUNE_STORAGE"]
             assert "value" not in storage, f"{obj['metadata']['name']}: URL written inline"
             ref = storage["valueFrom"]["secretKeyRef"]
             assert ref["name"] == secret["metadata"]["name"]
             assert ref["key"] in secret["stringData"]
-    for url in secret["stringData"].values():
-        assert ":CHANGE_ME@" in url and "sslmode=require" in url
+    for key, value in secret["stringData"].items():
+        assert "CHANGE_ME" in value, f"{key}: not a placeholder"
+        if "://" in value and urlsplit(value).hostname != PGBOUNCER_NAME:
+            assert "sslmode=require" in value, f"{key}: leaves the cluster without TLS"
 
 
 # --- the dashboard is not public and cannot write ---------------------------------------------
@@ -461,6 +478,73 @@ def test_kubernetes_workers_have_resources_grace_and_restarts() -> None:
     claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]]
     for claim in claims:
         assert _k8s("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_pgbouncer_pools_transactions_and_takes_its_password_from_the_secret() -> None:
+    ini = _pgbouncer_ini()
+    settings = ini["pgbouncer"]
+    assert settings["pool_mode"] == "transaction"
+    assert int(settings["default_pool_size"]) < int(settings["max_client_conn"])
+    assert settings["server_tls_sslmode"] in ("require", "verify-ca", "verify-full")
+    assert not any("password" in value for value in ini["databases"].values())
+    deployment = _k8s("Deployment", PGBOUNCER_NAME)
+    (container,) = _containers(deployment)
+    auth_file = settings["auth_file"]
+    assert auth_file in " ".join(container["args"]), "the userlist is written at start"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+    assert volumes[mounts[str(Path(auth_file).parent)]]["emptyDir"]["medium"] == "Memory"
+    assert volumes[mounts["/etc/pgbouncer"]]["configMap"]["name"] == PGBOUNCER_NAME
+    password = _env(container)["WORKER_PASSWORD"]
+    assert "value" not in password, "the password is written inline"
+    ref = password["valueFrom"]["secretKeyRef"]
+    assert (
+        ref["name"] == "autotune-db" and ref["key"] in _k8s("Secret", "autotune-db")["stringData"]
+    )
+    service = _k8s("Service", PGBOUNCER_NAME)
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    (port,) = service["spec"]["ports"]
+    assert settings["listen_port"] == str(container["ports"][0]["containerPort"]) == "6432"
+    assert port["targetPort"] == container["ports"][0]["name"]
+
+
+def test_workers_connect_through_pgbouncer_and_the_dashboard_directly() -> None:
+    secret = _k8s("Secret", "autotune-db")["stringData"]
+    (port,) = _k8s("Service", PGBOUNCER_NAME)["spec"]["ports"]
+    (database,) = _pgbouncer_ini()["databases"]
+    for name, expected_host in (
+        ("autotune-workers", PGBOUNCER_NAME),
+        ("autotune-init", PGBOUNCER_NAME),
+        ("autotune-dashboard", "db_host"),  # urlsplit lowers host names
+    ):
+        (obj,) = [o for o in _autotune_workloads() if o["metadata"]["name"] == name]
+        key = _env(_containers(obj)[0])["AUTOTUNE_STORAGE"]["valueFrom"]["secretKeyRef"]["key"]
+        url = urlsplit(secret[key])
+        assert url.hostname == expected_host, f"{name} connects to {url.hostname}"
+        if expected_host == PGBOUNCER_NAME:
+            assert url.port == port["port"] and url.path == f"/{database}"
+
+
+def test_worker_role_ends_abandoned_transactions_whatever_the_pooling() -> None:
+    assert (
+        f"ALTER ROLE {WORKER_ROLE} SET idle_in_transaction_session_timeout = '120s'"
+        in _sql_statements()
+    )
+
+
+def test_readme_explains_pgbouncer_and_leaves_room_for_the_capacity_plan() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = "## PgBouncer (more than a few dozen workers)"
+    placeholder = "<!-- capacity plan: written by the lead -->"
+    assert section in text and placeholder in text
+    assert text.index(section) < text.index(placeholder)
+    assert "kubectl -n autotune apply -f deploy/kubernetes/pgbouncer.yaml" in text
+
+
+def test_slurm_script_points_big_arrays_at_pgbouncer() -> None:
+    text = SBATCH.read_text(encoding="utf-8")
+    assert "PgBouncer" in text and re.search(r"^DIRECT_WORKERS_MAX=\d+$", text, re.M)
 
 
 def test_slurm_script_is_an_array_job_that_warns_workers_before_the_limit() -> None:

@@ -74,6 +74,13 @@ SELECT NOT EXISTS (
 -- The dashboard's sessions are read-only even if a write privilege were granted by mistake
 -- later: any INSERT/UPDATE/DELETE/DDL fails with "read-only transaction".
 ALTER ROLE autotune_dashboard SET default_transaction_read_only = on;
+-- Why: a worker frozen inside a transaction (SIGSTOP, a paused VM) would keep its row locks
+-- and the campaign's advisory lock for ever; the server ends such a session after 120 s
+-- (autotune's longest lock lease is far shorter). autotune also SETs this per session on
+-- connect, but behind PgBouncer in transaction mode a SET stays on the server connection it
+-- ran on, and the worker's later transactions run on others: only the role's setting
+-- reaches every server connection (tests/test_pgbouncer.py shows both).
+ALTER ROLE autotune_worker SET idle_in_transaction_session_timeout = '120s';
 -- One dashboard needs a handful of connections; cap it so it cannot starve the workers.
 ALTER ROLE autotune_dashboard CONNECTION LIMIT 10;
 
