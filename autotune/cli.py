@@ -46,6 +46,7 @@ from autotune.storage import mask_password
 from autotune.storage import open_storage
 from autotune.storage import redact_password
 from autotune.storage import resolve_url
+from autotune.storage import round_trip_ms
 from autotune.storage._open import embedded_exists
 from autotune.storage._storage_key import report_subdirectory
 from autotune.worker._defaults import task_defaults
@@ -667,7 +668,8 @@ def _status(args: argparse.Namespace) -> int:
             print(f"autotune: looked in {where}; {ELSEWHERE}", file=sys.stderr)
         return 0
     if not args.watch:
-        print(_for_terminal(status_lines(load_campaign(args.name, storage), _autotune())))
+        campaign = load_campaign(args.name, storage)
+        print(_for_terminal(status_lines(campaign, _autotune(), round_trip_ms(storage))))
         return 0
     from autotune.report._watch import watch_campaign
 

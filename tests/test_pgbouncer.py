@@ -337,3 +337,33 @@ def test_the_role_setting_ends_an_abandoned_transaction(bouncer: Bouncer) -> Non
     with pytest.raises(psycopg2.OperationalError), client.cursor() as cursor:
         cursor.execute("SELECT 1")
     client.close()
+
+
+def test_waiters_for_a_lock_leave_the_pool_to_its_holder(bouncer: Bouncer) -> None:
+    """More waiters than the pool has server connections: the holder's own statements (on
+    other connections) still run, because a waiter holds no transaction between tries.
+    Waiting inside ``pg_advisory_xact_lock`` would fill the pool and stall the holder until
+    PgBouncer's query_wait_timeout (120 s)."""
+    holder = open_storage(bouncer.url, HeartbeatSettings(1, 3))
+    waiters = [open_storage(bouncer.url, HeartbeatSettings(1, 3)) for _ in range(POOL_SIZE)]
+    acquired = []
+
+    def wait_for_the_lock(storage: optuna.storages.RDBStorage) -> None:
+        with advisory_lock(storage, "pgbouncer-pool"):
+            acquired.append(storage)
+
+    with advisory_lock(holder, "pgbouncer-pool"):
+        threads = [threading.Thread(target=wait_for_the_lock, args=(w,)) for w in waiters]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: client_connections(bouncer) > POOL_SIZE, "every waiter connected")
+        statement = threading.Thread(target=holder.get_all_studies)
+        statement.start()
+        statement.join(timeout=30)
+        assert not statement.is_alive(), "the holder's statement waited for a server connection"
+        assert not acquired
+    for thread in threads:
+        thread.join(timeout=WAIT_S)
+    assert len(acquired) == POOL_SIZE
+    for storage in [holder, *waiters]:
+        storage.engine.dispose()

@@ -68,3 +68,7 @@ ATTR_QUEUED_AS = "queued_as"  # the key that makes queuing a trial idempotent
 ATTR_ERROR_TRACEBACK = "error_traceback"  # the failed run's traceback (its last lines)
 ATTR_INTERRUPTED = "interrupted"  # why a worker stopped the trial (it is retried)
 ATTR_WORKER = "worker"  # the id of the worker that ran the trial
+# How long the worker waited for this trial: asking to having it, and of that the wait for
+# the study's lock (milliseconds; `autotune status` shows them when they grow).
+ATTR_HANDOUT_MS = "handout_ms"
+ATTR_LOCK_WAIT_MS = "lock_wait_ms"

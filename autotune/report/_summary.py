@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from optuna.trial import TrialState
+
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import RankAgreement
 from autotune.analysis import StepRecommendation
@@ -14,6 +16,8 @@ from autotune.campaign import Stage
 from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import answer_lines
+from autotune.report._coordination import coordination_lines
+from autotune.report._coordination import coordination_of
 from autotune.report._failures import failure_lines
 from autotune.report._progress import TableRow
 from autotune.report._progress import format_best
@@ -185,9 +189,12 @@ def study_progress(campaign: Campaign, study: CampaignStudy) -> Progress:
     return dataclasses.replace(progress, best_value=value, best_number=None)
 
 
-def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
+def status_lines(
+    campaign: Campaign, autotune: str = "autotune", round_trip_ms: float | None = None
+) -> list[str]:
     """``autotune status NAME``: the plan, a row per study, the decisions, the answer
-    (``autotune``: how the reader calls the command in the hints)."""
+    (``autotune``: how the reader calls the command in the hints; ``round_trip_ms``: the
+    storage's latency as measured by the caller, shown while workers run)."""
     spec = campaign.spec
     rows = [
         TableRow(
@@ -211,10 +218,20 @@ def status_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         table,
         *budget_lines(campaign),
         *campaign_lines(campaign),
+        *worker_lines(campaign, round_trip_ms),
         *failure_lines(spec.name, campaign.failures(), autotune),
         *recovery_lines(campaign),
         *answer_lines(campaign, autotune),
     ]
+
+
+def worker_lines(campaign: Campaign, round_trip_ms: float | None) -> list[str]:
+    """While workers run the latest study: how long they wait for a trial, the storage's
+    round trip, and a warning when either slows the campaign (see `coordination_lines`)."""
+    trials = campaign.trials_of(campaign.current)
+    if not any(t.state is TrialState.RUNNING for t in trials):
+        return []
+    return coordination_lines(coordination_of(campaign.current.name, trials), round_trip_ms)
 
 
 def recovery_lines(campaign: Campaign) -> list[str]:

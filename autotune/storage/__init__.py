@@ -19,8 +19,10 @@ from autotune.storage._dashboard import serve
 from autotune.storage._dashboard import sigterm_as_interrupt
 from autotune.storage._dashboard import writable_tables
 from autotune.storage._engine import engine_of
+from autotune.storage._engine import round_trip_ms
 from autotune.storage._handout import claim_trial
 from autotune.storage._handout import trial_of
+from autotune.storage._locks import LockHold
 from autotune.storage._locks import advisory_lock
 from autotune.storage._locks import advisory_lock_key
 from autotune.storage._open import DEFAULT_STATE_DIR
@@ -81,6 +83,7 @@ __all__ = [
     "CheckpointStore",
     "DatabaseUnavailableError",
     "HeartbeatSettings",
+    "LockHold",
     "ReadOnlyArtifactStore",
     "RetryStaleTrial",
     "TrialRungs",
@@ -117,6 +120,7 @@ __all__ = [
     "remove_trial",
     "resolve_url",
     "retry_failed_trial",
+    "round_trip_ms",
     "retry_policy_of",
     "retry_trial",
     "retry_unretried_failures",

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+from dataclasses import dataclass
 import hashlib
 import logging
+import random
 import threading
+import time
 from typing import Any
 
 from optuna.storages import BaseStorage
@@ -42,8 +45,15 @@ def lock_lease_s(storage: BaseStorage) -> float:
     return float(grace or DEFAULT_LEASE_S)
 
 
+@dataclass(frozen=True)
+class LockHold:
+    """A held lock: how long acquiring it took (connection, lease and wait)."""
+
+    waited_s: float
+
+
 @contextlib.contextmanager
-def advisory_lock(storage: BaseStorage, name: str) -> Iterator[None]:
+def advisory_lock(storage: BaseStorage, name: str) -> Iterator[LockHold]:
     """Hold a transaction-scoped advisory lock for the block, as a lease of one grace period.
 
     The lock's transaction runs on a connection of its own (the block's writes go through
@@ -51,17 +61,51 @@ def advisory_lock(storage: BaseStorage, name: str) -> Iterator[None]:
     renews it from a thread that stops with the process.
     """
     lease_s = lock_lease_s(storage)
+    asked = time.perf_counter()
     with engine_of(storage).connect() as connection:
-        connection.execute(  # one round trip: the lease, then the lock (in select order)
-            sqlalchemy.text(
-                "SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
-                "pg_advisory_xact_lock(:key)"
-            ),
-            {"ms": str(max(1, int(lease_s * 1000))), "key": advisory_lock_key(name)},
-        )
+        _acquire(connection, advisory_lock_key(name), lease_s)
         with _Renewal(connection.connection.dbapi_connection, lease_s / RENEWALS_PER_LEASE):
-            yield
+            yield LockHold(time.perf_counter() - asked)
         _release(connection, name)
+
+
+_TRY_LOCK = sqlalchemy.text(  # one round trip: the lease, then the lock (in select order)
+    "SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
+    "pg_try_advisory_xact_lock(:key)"
+)
+
+
+def _acquire(connection: sqlalchemy.Connection, key: int, lease_s: float) -> None:
+    """Try the lock until it is free, ending the transaction between tries.
+
+    Waiting in ``pg_advisory_xact_lock`` would keep a server connection: behind PgBouncer
+    in transaction mode, waiters could then fill its pool while the holder's own statements
+    (on other connections) queue behind them, until PgBouncer's query_wait_timeout. A
+    waiter that holds no transaction holds no server connection. Retries back off with
+    jitter, from about a millisecond (a hand-out holds the lock for a few) to a tenth of
+    a second, so that a thousand waiters stay a light load.
+    """
+    backoff = _Backoff()
+    parameters = {"ms": str(max(1, int(lease_s * 1000))), "key": key}
+    while not connection.execute(_TRY_LOCK, parameters).one()[1]:
+        connection.rollback()
+        time.sleep(backoff.next_delay_s())
+
+
+class _Backoff:
+    """Full-jitter exponential back-off (uniform in [0, cap], the cap doubling)."""
+
+    FIRST_CAP_S = 0.002
+    LAST_CAP_S = 0.1
+
+    def __init__(self) -> None:
+        self._cap_s = self.FIRST_CAP_S
+        self._random = random.Random()
+
+    def next_delay_s(self) -> float:
+        delay = self._random.uniform(0, self._cap_s)
+        self._cap_s = min(2 * self._cap_s, self.LAST_CAP_S)
+        return delay
 
 
 def _release(connection: sqlalchemy.Connection, name: str) -> None:

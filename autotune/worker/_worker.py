@@ -32,6 +32,8 @@ from autotune.campaign import advance
 from autotune.campaign import load_campaign
 from autotune.campaign import stage_base_hparams
 from autotune.campaign._trial_attrs import ATTR_ERROR_TRACEBACK
+from autotune.campaign._trial_attrs import ATTR_HANDOUT_MS
+from autotune.campaign._trial_attrs import ATTR_LOCK_WAIT_MS
 from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.campaign._trial_budget import NextStep
 from autotune.campaign._trial_budget import consumes_budget  # noqa: F401 (re-exported)
@@ -345,13 +347,13 @@ class Worker:
         of idle workers poll, and a stale read only delays them (nothing is written). A
         trial is claimed under the lock and built after it (see `claim_trial`).
         """
-        current = self._round
+        current, asked = self._round, time.perf_counter()
         if self._waiting:
             step = self._step(current.study.get_trials(deepcopy=False))
             self._waiting = step is NextStep.WAIT
             if step is not NextStep.RUN:
                 return None, step
-        with advisory_lock(self._storage, current.study.study_name):
+        with advisory_lock(self._storage, current.study.study_name) as hold:
             trials = current.study.get_trials(deepcopy=False)
             if retry_unretried_failures(current.study, trials):
                 trials = current.study.get_trials(deepcopy=False)
@@ -364,6 +366,8 @@ class Worker:
             trial_id = claim_trial(current.study, trials)
         trial = trial_of(current.study, trial_id)
         trial.set_user_attr(ATTR_WORKER, self._options.worker_id)
+        trial.set_user_attr(ATTR_LOCK_WAIT_MS, round(hold.waited_s * 1000, 1))
+        trial.set_user_attr(ATTR_HANDOUT_MS, round((time.perf_counter() - asked) * 1000, 1))
         return trial, step
 
     def _step(self, trials: list[optuna.trial.FrozenTrial]) -> NextStep:
