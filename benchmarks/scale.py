@@ -23,9 +23,9 @@ Per worker count N, three cases:
 Figures per case: trials/s (finished trials over the wall time of the timed part);
 per-trial orchestration ms (hand-out + run − sleep; median, p99); ``overhead_pct`` as
 ``service_overhead.py`` defines it (a worker's seconds beyond its sleeps, as a share of its
-sleeps, median over workers); the advisory-lock wait (``pg_advisory_xact_lock`` statements,
-timed by SQLAlchemy event hooks on every worker engine); hand-out (autotune: lock, trial
-read, ``ask``; Optuna: ``ask``), tell and report (``report`` + ``should_prune``) latencies;
+sleeps, median over workers); the wait for the study's advisory lock (what each trial
+records itself, ``lock_wait_ms``, as ``autotune status`` shows it); hand-out (autotune: lock,
+trial read, claim, building the trial; Optuna: ``ask``), tell and report (``report`` + ``should_prune``) latencies;
 the most connections the database held (``pg_stat_activity``, sampled every 0.5 s);
 statements per trial (every statement the worker engines sent, heartbeats and janitors
 included, over finished trials); errors (exceptions out of a worker, ERROR log records)
@@ -87,7 +87,6 @@ MIN_STEPS, REDUCTION_FACTOR = 2, 3
 THREADS_PER_PROCESS = 8  # 32 made one process GIL-bound at 32 workers: latencies doubled
 OUTAGE_LIMIT_S = 30.0  # a worker that cannot reach the database gives up (an error) after this
 CONNECTION_POLL_S = 0.5
-LOCK_SQL = "pg_advisory_xact_lock"
 
 
 class System(enum.Enum):
@@ -143,7 +142,6 @@ class Recorder:
     advance: list[float] = field(default_factory=list)  # campaign transitions (locked reads)
     slept: list[float] = field(default_factory=list)  # per trial
     started: list[tuple[str, int]] = field(default_factory=list)  # (study, trial number)
-    lock_wait: list[float] = field(default_factory=list)
     statements: int = 0
     statement_kinds: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
@@ -154,7 +152,6 @@ class Recorder:
         fresh = Recorder()
         for name in ("handout", "idle_handout", "run", "tell", "report", "advance", "slept"):
             setattr(self, name, getattr(fresh, name))
-        self.lock_wait = []
         self.statements = 0
         self.statement_kinds = Counter()
 
@@ -171,7 +168,6 @@ class WorkerTimes:
     advance: tuple[float, ...]
     slept: tuple[float, ...]
     started: tuple[tuple[str, int], ...]
-    lock_wait: tuple[float, ...]
     statements: int
     statement_kinds: dict[str, int]
     wall_s: float
@@ -197,25 +193,18 @@ _TABLE_WORDS = {"FROM", "INTO", "UPDATE", "JOIN"}
 
 
 def count_statements(engine: sqlalchemy.Engine, recorder: Recorder) -> None:
-    """Count every statement the engine sends and time the advisory-lock waits.
+    """Count every statement the engine sends (the lock waits are the trials' own record).
 
     The hooks run in whichever thread executes (heartbeat and janitor included): each
     engine belongs to one simulated worker, so its recorder is that worker's.
     """
     guard = threading.Lock()
 
-    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        conn.info["scale_started"] = time.perf_counter()
-
     def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        elapsed = time.perf_counter() - conn.info.pop("scale_started", time.perf_counter())
         with guard:
             recorder.statements += 1
             recorder.statement_kinds[statement_kind(statement)] += 1
-            if LOCK_SQL in statement:
-                recorder.lock_wait.append(elapsed)
 
-    sqlalchemy.event.listen(engine, "before_cursor_execute", before)
     sqlalchemy.event.listen(engine, "after_cursor_execute", after)
 
 
@@ -716,6 +705,7 @@ class Integrity:
     duplicate_trials: int
     budget_overrun: int
     campaign_finished: bool | None  # None: not a campaign case
+    lock_waits_ms: tuple[float, ...] = ()  # the trials' own record (autotune only)
 
 
 def check_integrity(url: str, case: Case, times: Sequence[WorkerTimes]) -> Integrity:
@@ -729,11 +719,14 @@ def check_integrity(url: str, case: Case, times: Sequence[WorkerTimes]) -> Integ
         open_left = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
         done = sum(t.state.is_finished() for t in trials)
         return Integrity(done, open_left, run_twice, 0, None)
-    return _campaign_integrity(url, case, run_twice)
+    return _campaign_integrity(url, case, run_twice, set(starts))
 
 
-def _campaign_integrity(url: str, case: Case, run_twice: int) -> Integrity:
+def _campaign_integrity(
+    url: str, case: Case, run_twice: int, ran: set[tuple[str, int]]
+) -> Integrity:
     from autotune.campaign import load_campaign
+    from autotune.campaign._trial_attrs import ATTR_LOCK_WAIT_MS
     from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
     from autotune.storage import consumes_budget
     from autotune.storage import open_storage
@@ -741,8 +734,14 @@ def _campaign_integrity(url: str, case: Case, run_twice: int) -> Integrity:
     storage = open_storage(url)
     campaign = load_campaign(case.name, storage)
     lost = duplicates = overrun = done = 0
+    waits = []
     for study in campaign.studies:
         trials = campaign.trials_of(study)
+        waits += [
+            float(t.user_attrs[ATTR_LOCK_WAIT_MS])
+            for t in trials
+            if (study.name, t.number) in ran and ATTR_LOCK_WAIT_MS in t.user_attrs
+        ]
         done += sum(t.state.is_finished() for t in trials)
         lost += sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
         queued = Counter(
@@ -758,7 +757,7 @@ def _campaign_integrity(url: str, case: Case, run_twice: int) -> Integrity:
     if case.scenario is Scenario.CAMPAIGN:
         finished = campaign.recommendation() is not None or campaign.stopped is not None
     storage.engine.dispose()
-    return Integrity(done, lost, duplicates + run_twice, overrun, finished)
+    return Integrity(done, lost, duplicates + run_twice, overrun, finished, tuple(waits))
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -851,8 +850,8 @@ def summarize(case: Case, ran: Ran, observed: Observed, integrity: Integrity) ->
         orchestration_ms_p50=1e3 * _quantile(orchestration, 0.5),
         orchestration_ms_p99=1e3 * _quantile(orchestration, 0.99),
         overhead_pct=statistics.median(overheads) if overheads else math.nan,
-        lock_wait_ms_p50=ms("lock_wait", 0.5),
-        lock_wait_ms_p99=ms("lock_wait", 0.99),
+        lock_wait_ms_p50=_quantile(integrity.lock_waits_ms, 0.5),
+        lock_wait_ms_p99=_quantile(integrity.lock_waits_ms, 0.99),
         lock_waiters_max=observed.watch.lock_waiters,
         handout_ms_p50=ms("handout", 0.5),
         handout_ms_p99=ms("handout", 0.99),

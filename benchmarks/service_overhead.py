@@ -31,6 +31,7 @@ then all start together. Figures:
   beyond the sleeps as a share of the sleeps, median over workers.
 
 Usage: .venv/bin/python benchmarks/service_overhead.py [--quick] [--storage URL]
+[--slow-only [--slow-trials N]] (only the 1-second trials with 8 workers)
 (default: an embedded PostgreSQL of its own in a temporary directory).
 """
 
@@ -447,7 +448,9 @@ def describe_machine(url: str) -> str:
     )
 
 
-def cases(quick: bool) -> list[Case]:
+def cases(quick: bool, slow_only: bool = False, slow_trials: int | None = None) -> list[Case]:
+    if slow_only:  # the overhead on 1-second trials, 8 workers, every system
+        return [Case(system, 0, 8, slow_trials or 12, SLOW_STEP_S) for system in System]
     sizes = (0, 1000) if quick else (0, 1000, 10000)
     workers = (1, 4) if quick else (1, 4, 8)
     trials = 4 if quick else 12
@@ -474,12 +477,26 @@ def headline(results: Sequence[CaseResult]) -> dict[str, float]:
             and bool(r.case.step_sleep_s) == slow
         )
 
-    largest = max(r.case.finished for r in results)
-    most = max(r.case.workers for r in results)
+    slow_workers = max(r.case.workers for r in results if r.case.step_sleep_s)
+    slow = {
+        f"overhead_pct_1s_{slow_workers}w": pick(
+            System.AUTOTUNE, 0, slow_workers, slow=True
+        ).overhead_pct,
+        f"rdbstorage_overhead_pct_1s_{slow_workers}w": pick(
+            System.AUTOTUNE_ON_RDB, 0, slow_workers, slow=True
+        ).overhead_pct,
+        f"optuna_overhead_pct_1s_{slow_workers}w": pick(
+            System.OPTUNA, 0, slow_workers, slow=True
+        ).overhead_pct,
+    }
+    per_call = [r for r in results if not r.case.step_sleep_s]
+    if not per_call:  # --slow-only
+        return slow
+    largest = max(r.case.finished for r in per_call)
+    most = max(r.case.workers for r in per_call)
     size = f"{largest // 1000}k" if largest % 1000 == 0 else str(largest)
     auto_big, auto_empty = pick(System.AUTOTUNE, largest, most), pick(System.AUTOTUNE, 0, most)
     opt_big = pick(System.OPTUNA, largest, most)
-    slow_workers = max(r.case.workers for r in results if r.case.step_sleep_s)
     return {
         f"report_ms_p50_{size}_{most}w": auto_big.report_ms,
         f"report_ms_growth_0_to_{size}_{most}w": auto_big.report_ms / auto_empty.report_ms,
@@ -494,15 +511,7 @@ def headline(results: Sequence[CaseResult]) -> dict[str, float]:
         f"optuna_report_ms_mean_{size}_{most}w": opt_big.report_ms_mean,
         f"trial_ms_p50_{size}_{most}w": auto_big.trial_ms,
         f"optuna_trial_ms_p50_{size}_{most}w": opt_big.trial_ms,
-        f"overhead_pct_1s_{slow_workers}w": pick(
-            System.AUTOTUNE, 0, slow_workers, slow=True
-        ).overhead_pct,
-        f"rdbstorage_overhead_pct_1s_{slow_workers}w": pick(
-            System.AUTOTUNE_ON_RDB, 0, slow_workers, slow=True
-        ).overhead_pct,
-        f"optuna_overhead_pct_1s_{slow_workers}w": pick(
-            System.OPTUNA, 0, slow_workers, slow=True
-        ).overhead_pct,
+        **slow,
     }
 
 
@@ -511,6 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer sizes, workers, trials")
     parser.add_argument("--storage", help="PostgreSQL URL (default: an embedded server)")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument(
+        "--slow-only", action="store_true", help="only the 1-second trials with 8 workers"
+    )
+    parser.add_argument("--slow-trials", type=int, help="timed 1-second trials per worker")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -523,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             url = normalize_url(args.storage)
         print(describe_machine(url), flush=True)
         results = []
-        for case in cases(args.quick):
+        for case in cases(args.quick, args.slow_only, args.slow_trials):
             result = run_case(url, case, directory)
             print(result.line(), flush=True)
             results.append(result)
