@@ -325,22 +325,12 @@ with advisory_lock(storage, campaign_lock_name(sys.argv[3])):
 """
 
 
-def lock_waiters(storage_url: str) -> int:
-    """Sessions of this database waiting for an advisory lock."""
-    engine = sqlalchemy.create_engine(storage_url)
-    try:
-        with engine.connect() as connection:
-            return int(
-                connection.execute(
-                    sqlalchemy.text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                        "AND NOT granted AND database = "
-                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                    )
-                ).scalar_one()
-            )
-    finally:
-        engine.dispose()
+def round_one_done(storage_url: str) -> bool:
+    """Round 1 of the campaign ``frozen`` has run all its trials: its worker is now at the
+    transition, trying the campaign's lock (it backs off between tries and holds no
+    transaction while it waits, so no server session shows it waiting)."""
+    trials = all_trials("frozen", storage_url).get("frozen/joint/1", [])
+    return len(trials) == 3 and all(t.state.is_finished() for t in trials)
 
 
 def wait_until(condition: object, timeout_s: float, what: str) -> None:
@@ -375,7 +365,7 @@ def test_a_frozen_or_killed_campaign_lock_holder_stalls_workers_one_grace_period
     worker = start_worker("frozen", storage_url, "waiting")
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        wait_until(lambda: lock_waiters(storage_url) > 0, 90, "the worker at the transition")
+        wait_until(lambda: round_one_done(storage_url), 90, "the worker at the transition")
         assert "frozen/joint/2" not in all_trials("frozen", storage_url)
         os.kill(holder.pid, getattr(signal, signal_name))
         stopped = time.monotonic()

@@ -367,3 +367,28 @@ def test_waiters_for_a_lock_leave_the_pool_to_its_holder(bouncer: Bouncer) -> No
     assert len(acquired) == POOL_SIZE
     for storage in [holder, *waiters]:
         storage.engine.dispose()
+
+
+def test_workers_that_start_together_do_not_stall_the_pool(bouncer: Bouncer) -> None:
+    """Three times as many storages as the pool has connections, opened at once once the
+    tables exist (a Kubernetes Job starting after its init Job): each checks Optuna's schema
+    version one connection at a time.
+    Optuna's own check holds a transaction on one connection while it opens a second, and so
+    many at once would hold the whole pool waiting, until PgBouncer's query_wait_timeout."""
+    open_storage(bouncer.url).engine.dispose()  # the tables, as `autotune create` makes them
+    count = 3 * POOL_SIZE
+    start = threading.Barrier(count)
+    opened: list[optuna.storages.RDBStorage] = []
+
+    def open_together() -> None:
+        start.wait()
+        opened.append(open_storage(bouncer.url, HeartbeatSettings(1, 3)))
+
+    threads = [threading.Thread(target=open_together, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(opened) == count, f"{count - len(opened)} storages still opening after 30 s"
+    for storage in opened:
+        storage.engine.dispose()

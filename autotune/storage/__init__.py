@@ -48,6 +48,7 @@ from autotune.storage._retry import RETRY_HISTORY
 from autotune.storage._retry import RetryStaleTrial
 from autotune.storage._retry import consumes_budget
 from autotune.storage._retry import forget_rung_values
+from autotune.storage._retry import has_stale_trials
 from autotune.storage._retry import max_retry_of
 from autotune.storage._retry import retry_failed_trial
 from autotune.storage._retry import retry_policy_of
@@ -104,6 +105,7 @@ __all__ = [
     "first_line",
     "flush",
     "forget_rung_values",
+    "has_stale_trials",
     "is_connection_lost",
     "is_loopback",
     "mask_password",

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 import warnings
 
+from alembic.runtime.migration import MigrationContext
 import optuna
 from optuna.storages import RDBStorage
 import sqlalchemy
@@ -189,6 +190,20 @@ def end_abandoned_transactions(
     engine.dispose()  # connections opened before the listener: reopened with it
 
 
+def check_schema_version(storage: RDBStorage) -> None:
+    """Optuna's check that its tables' schema is this version's, one connection at a time.
+
+    Optuna's own check reads the schema version on a second connection while its first is
+    inside a transaction. Behind PgBouncer in transaction mode, workers that start together
+    (a Kubernetes Job, a Slurm array) then hold every server connection of the pool with
+    their first and wait for a second, until PgBouncer's query_wait_timeout fails them all.
+    """
+    with storage.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != storage.get_head_version():
+        storage.check_table_schema_compatibility()  # raises Optuna's message: what to do
+
+
 def check_connection(url: str) -> None:
     """Connect once; raise StorageError naming the (masked) URL and the reason if impossible."""
     engine = sqlalchemy.create_engine(url, **engine_kwargs())
@@ -327,7 +342,9 @@ def open_storage(
                 heartbeat_stale_trial_callback=RetryStaleTrial(
                     heartbeat.max_retry, heartbeat.retry_inherits
                 ),
+                skip_compatibility_check=True,  # checked below, one connection at a time
             )
+            check_schema_version(storage)
             end_abandoned_transactions(storage.engine)
             return storage
     except sqlalchemy.exc.SQLAlchemyError as error:
