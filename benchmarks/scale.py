@@ -25,7 +25,8 @@ per-trial orchestration ms (hand-out + run − sleep; median, p99); ``overhead_p
 ``service_overhead.py`` defines it (a worker's seconds beyond its sleeps, as a share of its
 sleeps, median over workers); the wait for the study's advisory lock (what each trial
 records itself, ``lock_wait_ms``, as ``autotune status`` shows it); hand-out (autotune: lock,
-trial read, claim, building the trial; Optuna: ``ask``), tell and report (``report`` + ``should_prune``) latencies;
+trial read, claim, building the trial; Optuna: ``ask``), tell and report (``report`` +
+``should_prune``) latencies;
 the most connections the database held (``pg_stat_activity``, sampled every 0.5 s);
 statements per trial (every statement the worker engines sent, heartbeats and janitors
 included, over finished trials); errors (exceptions out of a worker, ERROR log records)
@@ -34,12 +35,13 @@ trials (one trial run twice, or one queued trial finished twice); budget overrun
 that consumed budget beyond a study's).
 
 Usage: .venv/bin/python benchmarks/scale.py [--quick] [--workers 8 32 128 512]
-[--max-connections 100] [--storage URL] [--json PATH]. By default the harness starts a
-PostgreSQL of its own (the machine's ``initdb``, run as ``postgres`` under root) on
-127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and pg_stat_statements,
-whose counts (transaction statements and pool pre-pings included) and CPU it reports
-beside the client's; each case gets a database of its own. The JSON is rewritten after
-every case.
+[--max-connections 100] [--pgbouncer POOL] [--storage URL] [--json PATH]. By default the
+harness starts a PostgreSQL of its own (the machine's ``initdb``, run as ``postgres`` under
+root) on 127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and
+pg_stat_statements, whose counts (transaction statements and pool pre-pings included) and
+CPU it reports beside the client's; each case gets a database of its own. With
+``--pgbouncer POOL`` the workers reach it through PgBouncer in transaction mode with POOL
+server connections. The JSON is rewritten after every case.
 """
 
 from __future__ import annotations
@@ -539,6 +541,57 @@ class Server:
         return total / tick
 
 
+@dataclass(frozen=True)
+class Bouncer:
+    """PgBouncer in transaction mode in front of the harness's server (``--pgbouncer``):
+    the workers connect through it, everything else (creating, watching, checking) directly.
+    Any database name is forwarded, so each case's database needs no entry of its own."""
+
+    directory: Path
+    port: int
+    server_port: int
+    pool_size: int
+
+    def route(self, url: str) -> str:
+        """The same database, through PgBouncer."""
+        return str(sqlalchemy.engine.make_url(url).set(port=self.port))
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Bouncer]:
+        self.directory.mkdir(parents=True)
+        users = self.directory / "userlist.txt"
+        users.write_text('"postgres" ""\n', encoding="utf-8")
+        ini = self.directory / "pgbouncer.ini"
+        ini.write_text(
+            f"[databases]\n* = host=127.0.0.1 port={self.server_port}\n[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {users}\npool_mode = transaction\n"
+            f"default_pool_size = {self.pool_size}\nmax_client_conn = 10000\n",
+            encoding="utf-8",
+        )
+        as_root = ["-u", "nobody"] if os.geteuid() == 0 else []  # it refuses to run as root
+        log = (self.directory / "log").open("wb")
+        process = subprocess.Popen(
+            ["/usr/sbin/pgbouncer", *as_root, str(ini)], stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_for_port(self.port, process)
+            yield self
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"pgbouncer did not start (exit {process.poll()}); see its log")
+
+
 def _process_ticks(pid: int, children: bool) -> int:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -651,7 +704,6 @@ class Watch:
     url: str
     total: int
     max_connections: int = 0
-    lock_waiters: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @contextlib.contextmanager
@@ -676,8 +728,7 @@ class Watch:
         with engine.connect() as connection:
             row = connection.execute(
                 text(
-                    f"{WATCH_TAG} SELECT count(*) AS held, "
-                    "count(*) FILTER (WHERE wait_event = 'advisory') AS waiting "
+                    f"{WATCH_TAG} SELECT count(*) AS held "
                     "FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid <> pg_backend_pid()"
                 )
@@ -689,7 +740,6 @@ class Watch:
                 )
             ).scalar_one()
         self.max_connections = max(self.max_connections, row.held)
-        self.lock_waiters = max(self.lock_waiters, row.waiting)
         bar.update(done - bar.n)
 
 
@@ -777,7 +827,6 @@ class CaseResult:
     overhead_pct: float
     lock_wait_ms_p50: float
     lock_wait_ms_p99: float
-    lock_waiters_max: int
     handout_ms_p50: float
     handout_ms_p99: float
     tell_ms_p50: float
@@ -852,7 +901,6 @@ def summarize(case: Case, ran: Ran, observed: Observed, integrity: Integrity) ->
         overhead_pct=statistics.median(overheads) if overheads else math.nan,
         lock_wait_ms_p50=_quantile(integrity.lock_waits_ms, 0.5),
         lock_wait_ms_p99=_quantile(integrity.lock_waits_ms, 0.99),
-        lock_waiters_max=observed.watch.lock_waiters,
         handout_ms_p50=ms("handout", 0.5),
         handout_ms_p99=ms("handout", 0.99),
         tell_ms_p50=ms("tell", 0.5),
@@ -911,9 +959,14 @@ def case_database(server_url: str, case: Case) -> Iterator[str]:
 
 
 def run_case(
-    server_url: str, case: Case, directory: Path, server: Server | None = None
+    server_url: str,
+    case: Case,
+    directory: Path,
+    server: Server | None = None,
+    bouncer: Bouncer | None = None,
 ) -> CaseResult:
-    """The case in a database of its own: create its study, run its workers, summarize."""
+    """The case in a database of its own: create its study, run its workers (through
+    ``bouncer`` if given), summarize."""
     with case_database(server_url, case) as url:
         create_case(url, case, directory)
         setup = Counter(server_statements(url))  # creating the study is no trial's
@@ -921,7 +974,7 @@ def run_case(
         server_cpu = server.cpu_s() if server else math.nan
         started = time.perf_counter()
         with watch.watching(f"{case.scenario.value} {case.system.value} {case.workers}w"):
-            ran = launch(url, case)
+            ran = launch(bouncer.route(url) if bouncer else url, case)
         wall_s = time.perf_counter() - started
         server_cpu = (server.cpu_s() - server_cpu) if server else math.nan
         statements = dict((Counter(server_statements(url)) - setup).most_common())
@@ -1125,8 +1178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--max-connections", type=int, default=100, help="its own server's (default 100)"
     )
+    parser.add_argument(
+        "--pgbouncer",
+        type=int,
+        metavar="POOL",
+        help="workers connect through PgBouncer (transaction mode) with this many server "
+        "connections (needs /usr/sbin/pgbouncer and the harness's own server)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
+    if args.pgbouncer is not None and args.storage is not None:
+        parser.error("--pgbouncer runs in front of the harness's own server: leave out --storage")
     plan = QUICK if args.quick else FULL
     plan = replace(
         plan,
@@ -1140,11 +1202,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory = Path(scratch)
         directory.chmod(0o755)  # the server's own directory inside is the postgres user's
         with contextlib.ExitStack() as stack:
-            server = None
+            server = bouncer = None
             if args.storage is None:
                 own = Server(directory / "pg", free_port(), args.max_connections)
                 server = stack.enter_context(own.running())
-            results, _ = run_plan(plan, args.storage, server, directory, args.json)
+            if args.pgbouncer is not None:
+                pooled = Bouncer(directory / "pgbouncer", free_port(), own.port, args.pgbouncer)
+                bouncer = stack.enter_context(pooled.running())
+            results, _ = run_plan(plan, args.storage, server, directory, args.json, bouncer)
     figures = headline(results)
     print(markdown_table(results), flush=True)
     for name, value in figures.items():
@@ -1158,6 +1223,7 @@ def run_plan(
     server: Server | None,
     directory: Path,
     json_path: Path | None = None,
+    bouncer: Bouncer | None = None,
 ) -> tuple[list[CaseResult], str]:
     """Every case of the plan, one after the other, each line printed (and the JSON
     rewritten) as it ends: a run cut short keeps what it measured."""
@@ -1165,10 +1231,12 @@ def run_plan(
 
     url = normalize_url(storage) if storage else server.url
     machine = describe_machine(url)
+    if bouncer is not None:
+        machine += f" pgbouncer=transaction,pool={bouncer.pool_size}"
     print(machine, flush=True)
     results = []
     for case in tqdm(plan.cases(), desc="cases", unit="case"):
-        result = run_case(url, case, directory, server)
+        result = run_case(url, case, directory, server, bouncer)
         tqdm.write(result.line())
         for sample in result.error_samples:
             tqdm.write(f"  {sample}")

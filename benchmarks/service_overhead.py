@@ -31,7 +31,7 @@ then all start together. Figures:
   beyond the sleeps as a share of the sleeps, median over workers.
 
 Usage: .venv/bin/python benchmarks/service_overhead.py [--quick] [--storage URL]
-[--slow-only [--slow-trials N]] (only the 1-second trials with 8 workers)
+[--slow-only [--slow-trials N] [--slow-workers 1 8]] (only the 1-second trials)
 (default: an embedded PostgreSQL of its own in a temporary directory).
 """
 
@@ -448,9 +448,18 @@ def describe_machine(url: str) -> str:
     )
 
 
-def cases(quick: bool, slow_only: bool = False, slow_trials: int | None = None) -> list[Case]:
-    if slow_only:  # the overhead on 1-second trials, 8 workers, every system
-        return [Case(system, 0, 8, slow_trials or 12, SLOW_STEP_S) for system in System]
+def cases(
+    quick: bool,
+    slow_only: bool = False,
+    slow_trials: int | None = None,
+    slow_workers: Sequence[int] = (8,),
+) -> list[Case]:
+    if slow_only:  # the overhead on 1-second trials alone, every system
+        return [
+            Case(system, 0, workers, slow_trials or 12, SLOW_STEP_S)
+            for workers in slow_workers
+            for system in System
+        ]
     sizes = (0, 1000) if quick else (0, 1000, 10000)
     workers = (1, 4) if quick else (1, 4, 8)
     trials = 4 if quick else 12
@@ -477,18 +486,15 @@ def headline(results: Sequence[CaseResult]) -> dict[str, float]:
             and bool(r.case.step_sleep_s) == slow
         )
 
-    slow_workers = max(r.case.workers for r in results if r.case.step_sleep_s)
-    slow = {
-        f"overhead_pct_1s_{slow_workers}w": pick(
-            System.AUTOTUNE, 0, slow_workers, slow=True
-        ).overhead_pct,
-        f"rdbstorage_overhead_pct_1s_{slow_workers}w": pick(
-            System.AUTOTUNE_ON_RDB, 0, slow_workers, slow=True
-        ).overhead_pct,
-        f"optuna_overhead_pct_1s_{slow_workers}w": pick(
-            System.OPTUNA, 0, slow_workers, slow=True
-        ).overhead_pct,
-    }
+    slow = {}
+    for workers in sorted({r.case.workers for r in results if r.case.step_sleep_s}):
+        for system, prefix in (
+            (System.AUTOTUNE, ""),
+            (System.AUTOTUNE_ON_RDB, "rdbstorage_"),
+            (System.OPTUNA, "optuna_"),
+        ):
+            run = pick(system, 0, workers, slow=True)
+            slow[f"{prefix}overhead_pct_1s_{workers}w"] = run.overhead_pct
     per_call = [r for r in results if not r.case.step_sleep_s]
     if not per_call:  # --slow-only
         return slow
@@ -521,9 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--storage", help="PostgreSQL URL (default: an embedded server)")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument(
-        "--slow-only", action="store_true", help="only the 1-second trials with 8 workers"
+        "--slow-only", action="store_true", help="only the 1-second trials (see --slow-workers)"
     )
     parser.add_argument("--slow-trials", type=int, help="timed 1-second trials per worker")
+    parser.add_argument(
+        "--slow-workers", type=int, nargs="+", default=[8], help="worker counts (--slow-only)"
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -536,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             url = normalize_url(args.storage)
         print(describe_machine(url), flush=True)
         results = []
-        for case in cases(args.quick, args.slow_only, args.slow_trials):
+        for case in cases(args.quick, args.slow_only, args.slow_trials, args.slow_workers):
             result = run_case(url, case, directory)
             print(result.line(), flush=True)
             results.append(result)
