@@ -35,9 +35,9 @@ trials (one trial run twice, or one queued trial finished twice); budget overrun
 that consumed budget beyond a study's).
 
 Usage: .venv/bin/python benchmarks/scale.py [--quick] [--workers 8 32 128 512]
-[--max-connections 100] [--pgbouncer POOL] [--storage URL] [--json PATH]. By default the
-harness starts a PostgreSQL of its own (the machine's ``initdb``, run as ``postgres`` under
-root) on 127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and
+[--max-connections 100] [--pgbouncer POOL] [--without-optuna] [--storage URL] [--json PATH].
+By default the harness starts a PostgreSQL of its own (the machine's ``initdb``, run as
+``postgres`` under root) on 127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and
 pg_stat_statements, whose counts (transaction statements and pool pre-pings included) and
 CPU it reports beside the client's; each case gets a database of its own. With
 ``--pgbouncer POOL`` the workers reach it through PgBouncer in transaction mode with POOL
@@ -1054,12 +1054,13 @@ class Plan:
     step_sleep_s: float  # steady: 20 evals of this
     campaign_trials_per_worker: int
     campaign_step_sleep_s: float
+    systems: tuple[System, ...] = tuple(System)  # steady cases: plain Optuna beside or not
 
     def cases(self) -> list[Case]:
         cases = []
         for n in self.workers:
             timeout = 90 + n
-            for system in System:
+            for system in self.systems:
                 cases.append(
                     Case(
                         system, Scenario.STEADY, n, self.steady_trials, self.step_sleep_s, timeout
@@ -1190,6 +1191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="workers connect through PgBouncer (transaction mode) with this many server "
         "connections (needs /usr/sbin/pgbouncer and the harness's own server)",
     )
+    parser.add_argument(
+        "--without-optuna",
+        action="store_true",
+        help="leave out plain Optuna (at hundreds of workers it takes the case's whole time)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.pgbouncer is not None and args.storage is not None:
@@ -1200,6 +1206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=tuple(args.workers or plan.workers),
         steady_trials=args.trials or plan.steady_trials,
         step_sleep_s=plan.step_sleep_s if args.step_sleep is None else args.step_sleep,
+        systems=(System.AUTOTUNE,) if args.without_optuna else plan.systems,
     )
     warnings.simplefilter("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
