@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from autotune.cli import _parser
+from autotune.report._coordination import Coordination
+from autotune.report._coordination import coordination_lines
 from autotune.spec import load_study_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -533,13 +535,21 @@ def test_worker_role_ends_abandoned_transactions_whatever_the_pooling() -> None:
     )
 
 
-def test_readme_explains_pgbouncer_and_leaves_room_for_the_capacity_plan() -> None:
+def test_readme_explains_pgbouncer_then_the_capacity_plan() -> None:
     text = README.read_text(encoding="utf-8")
     section = "## PgBouncer (more than a few dozen workers)"
-    placeholder = "<!-- capacity plan: written by the lead -->"
-    assert section in text and placeholder in text
-    assert text.index(section) < text.index(placeholder)
+    plan = "## How far one PostgreSQL goes: a plan for 1,000 GPU workers"
+    assert section in text and plan in text
+    assert text.index(section) < text.index(plan)
     assert "kubectl -n autotune apply -f deploy/kubernetes/pgbouncer.yaml" in text
+
+
+def test_the_capacity_plan_shows_what_status_really_prints() -> None:
+    """The plan's example of `autotune status` is the line the code prints for its figures."""
+    found = Coordination("big/joint/1", 200, 31.0, 1092.0, 12.0, 1519.0, 60.0)
+    (line,) = coordination_lines(found, 0.4)
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert line in text
 
 
 def test_slurm_script_points_big_arrays_at_pgbouncer() -> None:
