@@ -1096,13 +1096,12 @@ def headline(results: Sequence[CaseResult]) -> dict[str, float]:
         steady = r.case.scenario is Scenario.STEADY and r.case.system is System.AUTOTUNE
         if steady and one_second:
             figures[f"overhead_pct_1s_{r.case.workers}w"] = r.overhead_pct
-    clean = {n for n in {r.case.workers for r in results}} - {
-        r.case.workers for r in results if not _clean(r)
-    }
+    ours = [r for r in results if r.case.system is System.AUTOTUNE]  # plain Optuna: beside
+    clean = {r.case.workers for r in ours} - {r.case.workers for r in ours if not _clean(r)}
     figures["max_workers_without_error"] = float(max(clean, default=0))
-    figures["lost_trials"] = float(sum(r.integrity.lost_trials for r in results))
-    figures["duplicate_trials"] = float(sum(r.integrity.duplicate_trials for r in results))
-    figures["budget_overrun"] = float(sum(r.integrity.budget_overrun for r in results))
+    figures["lost_trials"] = float(sum(r.integrity.lost_trials for r in ours))
+    figures["duplicate_trials"] = float(sum(r.integrity.duplicate_trials for r in ours))
+    figures["budget_overrun"] = float(sum(r.integrity.budget_overrun for r in ours))
     return figures
 
 
