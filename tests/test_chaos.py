@@ -413,13 +413,13 @@ def test_killed_reevaluation_and_baseline_trials_resume_from_their_checkpoints(
         tmp_path,
         "rekill",
         trials=2,
-        max_train_steps=400,
+        max_train_steps=1000,  # long enough that a run is seen past a checkpoint, however fast
         eval_interval=25,
         space=space_without_early_stopping(tmp_path),
         sampler="{type: random}",
         baseline=True,
         reevaluation=True,
-        pruner_min_steps=400,
+        pruner_min_steps=1000,
         extra=(
             f"checkpoint_interval: {REEVALUATION_INTERVAL}\n"
             "reevaluation: {finalists: 2, periods: 2, seeds: 1}\n"

@@ -229,7 +229,7 @@ def run_workers_watching(bouncer: Bouncer, name: str, count: int) -> Peak:
     return Peak(clients, servers)
 
 
-def test_two_workers_finish_a_two_round_campaign_through_pgbouncer(
+def test_three_workers_finish_a_two_round_campaign_through_pgbouncer(
     bouncer: Bouncer, tmp_path: Path
 ) -> None:
     spec = write_study(tmp_path, "bounced", trials=6, space=space_without_early_stopping(tmp_path))
@@ -237,7 +237,7 @@ def test_two_workers_finish_a_two_round_campaign_through_pgbouncer(
     created = run_autotune("create", str(spec), "--storage", bouncer.url)
     assert created.returncode == 0, created.stdout + created.stderr
 
-    peak = run_workers_watching(bouncer, "bounced", count=2)
+    peak = run_workers_watching(bouncer, "bounced", count=3)  # more clients than the pool
 
     # Clients outnumbered the pool; the server never had more than the pool.
     assert peak.clients > POOL_SIZE >= peak.servers, peak

@@ -123,7 +123,12 @@ def ctrl_c(process: subprocess.Popen, presses: int = 10) -> tuple[str, str]:
         except subprocess.TimeoutExpired:
             continue
     process.send_signal(signal.SIGINT)
-    return process.communicate(timeout=30)
+    try:
+        return process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # stuck: its threads' stacks say where (faulthandler)
+        process.send_signal(signal.SIGABRT)
+        out, err = process.communicate(timeout=30)
+        raise AssertionError(f"Ctrl-C did not stop it; where it was:\n{err}\n{out}") from None
 
 
 def start_watch(storage_url: str) -> subprocess.Popen:
@@ -133,5 +138,5 @@ def start_watch(storage_url: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
     )
