@@ -139,4 +139,12 @@ def start_watch(storage_url: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
+
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """Ctrl-C's default action in the child, as a shell gives a job it runs in the
+    foreground. A test run started in the background (CI's ``... &``) ignores SIGINT, and a
+    Python started with SIGINT ignored keeps ignoring it: the watch then never stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
