@@ -21,7 +21,6 @@ from autotune.storage._dashboard import writable_tables
 from autotune.storage._engine import engine_of
 from autotune.storage._engine import round_trip_ms
 from autotune.storage._handout import claim_trial
-from autotune.storage._handout import trial_of
 from autotune.storage._locks import LockHold
 from autotune.storage._locks import advisory_lock
 from autotune.storage._locks import advisory_lock_key
@@ -130,7 +129,6 @@ __all__ = [
     "sigterm_as_interrupt",
     "study_id_of",
     "trial_curve",
-    "trial_of",
     "trial_rungs",
     "unretried_failures",
     "wait_for_database",

@@ -3,8 +3,8 @@
 ``Study.ask`` does three things: it claims a queued (WAITING) trial or creates a new one,
 builds the :class:`optuna.Trial` (re-reading it and running the sampler's relative
 sampling) and returns it. Only the first changes what the budget counts, so only it needs
-the study's advisory lock; the rest runs after the lock is released, where it delays no
-other worker.
+the study's advisory lock; the caller builds ``optuna.Trial(study, trial_id)`` after the
+lock is released, where it delays no other worker.
 """
 
 from __future__ import annotations
@@ -29,8 +29,3 @@ def claim_trial(study: optuna.Study, trials: Sequence[FrozenTrial]) -> int:
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # finished by someone else since it was read
     return storage.create_new_trial(study._study_id)
-
-
-def trial_of(study: optuna.Study, trial_id: int) -> optuna.Trial:
-    """The claimed trial, ready to suggest and report: the rest of ``Study.ask``."""
-    return optuna.Trial(study, trial_id)

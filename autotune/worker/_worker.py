@@ -57,7 +57,6 @@ from autotune.storage import open_storage
 from autotune.storage import record_heartbeat
 from autotune.storage import retry_failed_trial
 from autotune.storage import retry_unretried_failures
-from autotune.storage import trial_of
 from autotune.storage import unretried_failures
 from autotune.storage import wait_for_database
 from autotune.storage import wait_for_server
@@ -363,7 +362,9 @@ class Worker:
         """
         current, asked = self._round, time.perf_counter()
         if self._waiting:
-            step = self._step(current.study.get_trials(deepcopy=False))
+            trials = current.study.get_trials(deepcopy=False)
+            orphans = unretried_failures(trials, max_retry_of(current.study))
+            step = NextStep.RUN if orphans else self._allowed(trials)  # retries: under the lock
             self._waiting = step is NextStep.WAIT
             if step is not NextStep.RUN:
                 return None, step
@@ -371,24 +372,20 @@ class Worker:
             trials = current.study.get_trials(deepcopy=False)
             if retry_unretried_failures(current.study, trials):
                 trials = current.study.get_trials(deepcopy=False)
-            step = next_step(
-                trials, current.budget, current.sampling, current.step_budget, current.steps
-            )
+            step = self._allowed(trials)
             self._waiting = step is NextStep.WAIT
             if step != NextStep.RUN:
                 return None, step
             trial_id = claim_trial(current.study, trials)
-        trial = trial_of(current.study, trial_id)
+        trial = optuna.Trial(current.study, trial_id)
         trial.set_user_attr(ATTR_WORKER, self._options.worker_id)
         trial.set_user_attr(ATTR_LOCK_WAIT_MS, round(hold.waited_s * 1000, 1))
         trial.set_user_attr(ATTR_HANDOUT_MS, round((time.perf_counter() - asked) * 1000, 1))
         return trial, step
 
-    def _step(self, trials: list[optuna.trial.FrozenTrial]) -> NextStep:
-        """What ``trials`` allow; RUN too where a missing retry needs queuing (under the lock)."""
+    def _allowed(self, trials: list[optuna.trial.FrozenTrial]) -> NextStep:
+        """What the round's budget allows, given its ``trials``."""
         current = self._round
-        if unretried_failures(trials, max_retry_of(current.study)):
-            return NextStep.RUN
         return next_step(
             trials, current.budget, current.sampling, current.step_budget, current.steps
         )
