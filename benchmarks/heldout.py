@@ -610,6 +610,7 @@ class Options:
     jobs: int
     out: Path
     keep_state: bool
+    peers_from: tuple[Path, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -628,6 +629,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--jobs", type=int, default=te.WORKERS, help="training processes (2)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--keep-state", action="store_true", help="keep the database dir")
+    parser.add_argument(
+        "--peers-from",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="reuse the peers' runs and held-out scores of earlier result files (same tasks, "
+        "seeds and B) and run only autotune: for comparing autotune changes",
+    )
     args = parser.parse_args(argv)
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 5)
     runs = args.budget_runs if args.budget_runs is not None else (16 if args.quick else 40)
@@ -643,6 +652,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.jobs,
         args.out,
         args.keep_state,
+        tuple(args.peers_from),
     )
 
 
@@ -675,20 +685,29 @@ def measure(options: Options, state_dir: Path, started: float) -> Measured:
             for t in options.tasks
             for s in options.seeds
         }
-        jobs = [
-            OptunaJob(task, method, seed, spec_of[task, seed], options.budget(task))
-            for task in options.tasks
-            for method in PEERS
-            for seed in options.seeds
-        ]
-        te.log(f"{len(jobs)} plain-Optuna runs on {options.jobs} processes", started)
-        runs += te.run_parallel(optuna_run, jobs, options.jobs)
+        reused: list[Heldout] = []
+        if options.peers_from:
+            peer_runs, reused = reused_peers(options)
+            runs += peer_runs
+            te.log(f"{len(peer_runs)} plain-Optuna runs reused from earlier files", started)
+        else:
+            jobs = [
+                OptunaJob(task, method, seed, spec_of[task, seed], options.budget(task))
+                for task in options.tasks
+                for method in PEERS
+                for seed in options.seeds
+            ]
+            te.log(f"{len(jobs)} plain-Optuna runs on {options.jobs} processes", started)
+            runs += te.run_parallel(optuna_run, jobs, options.jobs)
         wall["optuna"] = time.perf_counter() - started - wall["autotune"]
+        done = {(h.task, h.method, h.seed) for h in reused}
         held_jobs = [
-            HeldoutJob(r.task, r.method, r.seed, spec_of[r.task, r.seed], r.answer) for r in runs
+            HeldoutJob(r.task, r.method, r.seed, spec_of[r.task, r.seed], r.answer)
+            for r in runs
+            if (r.task, r.method, r.seed) not in done
         ]
         te.log(f"{len(held_jobs)} held-out retrainings", started)
-        heldouts = te.run_parallel(heldout_run, held_jobs, options.jobs)
+        heldouts = reused + te.run_parallel(heldout_run, held_jobs, options.jobs)
         wall["heldout"] = time.perf_counter() - started - wall["autotune"] - wall["optuna"]
         specs = {
             t: Path(spec_of[t, options.seeds[0]]).read_text(encoding="utf-8")
@@ -697,6 +716,51 @@ def measure(options: Options, state_dir: Path, started: float) -> Measured:
     finally:
         te.stop_embedded(state_dir, storage)
     return Measured(tuple(runs), tuple(heldouts), specs, wall)
+
+
+def reused_peers(options: Options) -> tuple[list[Run], list[Heldout]]:
+    """The peers' runs and held-out scores from earlier result files, for every task and
+    seed asked for; an error when a file lacks one or ran at another budget."""
+    found: dict[tuple[str, Method, int], tuple[Run, Heldout]] = {}
+    for path in options.peers_from:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for task, data in document["tasks"].items():
+            for method in PEERS:
+                for record in data["runs"][method.value]:
+                    found[task, method, record["seed"]] = _reused(task, method, record)
+    runs, heldouts = [], []
+    for task in options.tasks:
+        for method in PEERS:
+            for seed in options.seeds:
+                if (task, method, seed) not in found:
+                    raise SystemExit(f"--peers-from: no {method.value} run of {task} seed {seed}")
+                run, heldout = found[task, method, seed]
+                if run.budget != options.budget(task):
+                    raise SystemExit(
+                        f"--peers-from: {task} ran at B = {run.budget}, not {options.budget(task)}"
+                    )
+                runs.append(run)
+                heldouts.append(heldout)
+    return runs, heldouts
+
+
+def _reused(task: str, method: Method, record: Mapping[str, Any]) -> tuple[Run, Heldout]:
+    answer, held = record["answer"], record["heldout"]
+    run = Run(
+        task,
+        method,
+        record["seed"],
+        record["budget"],
+        record["steps"],
+        Answer(**answer),
+        record["wall_s"],
+        record["states"],
+        record["agrees_with_reevaluation"],
+        record["verdict"],
+        tuple(record["notes"]),
+    )
+    final = tuple(float(v) for v in held["final"])
+    return run, Heldout(task, method, record["seed"], tuple(held["periods"]), final)
 
 
 def report(options: Options, measured: Measured, started: float) -> int:
@@ -730,6 +794,7 @@ def report(options: Options, measured: Measured, started: float) -> int:
         "benchmark": "heldout",
         "mode": "quick" if options.quick else "full",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "peers_reused_from": [str(p) for p in options.peers_from],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": te.machine(),
         "seeds": list(options.seeds),
