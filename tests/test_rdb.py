@@ -5,21 +5,28 @@ A second, plain ``RDBStorage`` plays the other processes (the dashboard, other w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import math
 import pickle
 import time
+from typing import Any
+from typing import TypeVar
 
 import optuna
 from optuna.trial import TrialState
 import pytest
+import sqlalchemy
 
 from autotune.storage import RetryStaleTrial
 from autotune.storage import WriteBehindStorage
 from autotune.storage import flush
 from autotune.storage import record_heartbeat
+from autotune.storage import tell
 from autotune.storage import trial_curve
 from autotune.storage._write_behind import _Pending
 
 HOUR = 3600.0
+_T = TypeVar("_T")
 
 
 def studies(url: str, flush_interval_s: float) -> tuple[optuna.Study, optuna.Study]:
@@ -231,3 +238,80 @@ def test_one_query_reads_match_optunas_own(storage_url: str) -> None:
     with pytest.raises(KeyError):
         ours.get_all_trials(study_id + 100)
     assert ours.get_all_trials(optuna.create_study(storage=plain)._study_id) == []
+
+
+def commits_during(study: optuna.Study, call: Callable[[], _T]) -> tuple[_T, int]:
+    """``call()``'s result and how many transactions it committed on the study's engine."""
+    engine = study._storage._backend.engine
+    commits = []
+    listener = lambda _connection: commits.append(1)  # noqa: E731
+    sqlalchemy.event.listen(engine, "commit", listener)
+    try:
+        return call(), len(commits)
+    finally:
+        sqlalchemy.event.remove(engine, "commit", listener)
+
+
+def without_complete_time(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    fields = dict(vars(trial))
+    fields.pop("datetime_complete")
+    return fields
+
+
+def test_tell_writes_the_buffered_writes_value_and_state_in_one_transaction(
+    storage_url: str,
+) -> None:
+    study, observer = studies(storage_url, HOUR)
+    study.enqueue_trial({"x": 0.5})
+    study.ask().suggest_float("x", 0, 1)  # the distribution is known: later ones buffered
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    for step in (1, 2, 3):
+        trial.report(1.0 / step, step)
+    trial.set_user_attr("best_step", 3)
+
+    told, commits = commits_during(study, lambda: tell(study, trial, 0.25, TrialState.COMPLETE))
+    assert commits == 1
+    stored = seen_elsewhere(observer, trial.number)
+    assert stored.state is TrialState.COMPLETE and stored.value == 0.25
+    assert stored.intermediate_values == {1: 1.0, 2: 0.5, 3: 1.0 / 3}
+    assert stored.user_attrs == {"best_step": 3} and "x" in stored.params
+    assert without_complete_time(told) == without_complete_time(stored)
+
+
+@pytest.mark.parametrize(("last", "value"), [(0.5, 0.5), (math.nan, None)])
+def test_tell_gives_a_pruned_trial_its_last_report_if_a_number(
+    storage_url: str, last: float, value: float | None
+) -> None:
+    study, observer = studies(storage_url, HOUR)
+    trial = study.ask()
+    trial.report(2.0, 1)
+    trial.report(last, 2)
+    told = tell(study, trial, None, TrialState.PRUNED)
+    stored = seen_elsewhere(observer)
+    assert stored.state is TrialState.PRUNED and stored.value == value == told.value
+
+
+def test_tell_leaves_a_trial_finished_elsewhere_as_it_is(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    trial = study.ask()
+    trial.report(1.0, 1)
+    observer._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # stale
+    told = tell(study, trial, 0.5, TrialState.COMPLETE)
+    assert told.state is TrialState.FAIL and told.value is None
+    stored = seen_elsewhere(observer)
+    assert stored.state is TrialState.FAIL and stored.intermediate_values == {}
+
+
+def test_tell_of_a_value_that_is_no_number_is_optunas(storage_url: str) -> None:
+    study, _ = studies(storage_url, HOUR)
+    trial = study.ask()
+    with pytest.raises(ValueError, match="not acceptable"):
+        tell(study, trial, math.nan, TrialState.COMPLETE)
+
+
+def test_tell_on_optunas_own_storage_is_optunas_tell(storage_url: str) -> None:
+    study = optuna.create_study(study_name="s", storage=optuna.storages.RDBStorage(storage_url))
+    trial = study.ask()
+    assert tell(study, trial, 1.5, TrialState.COMPLETE).value == 1.5
+    assert study.trials[0].state is TrialState.COMPLETE

@@ -70,6 +70,7 @@ from autotune.storage._write_behind import DEFAULT_FLUSH_INTERVAL_S
 from autotune.storage._write_behind import WriteBehindStorage
 from autotune.storage._write_behind import flush
 from autotune.storage._write_behind import record_heartbeat
+from autotune.storage._write_behind import tell
 
 __all__ = [
     "ATTR_ERROR",
@@ -114,6 +115,7 @@ __all__ = [
     "open_storage",
     "rank_at_rung",
     "record_heartbeat",
+    "tell",
     "record_rung_value",
     "redact_password",
     "recorded_rungs",

@@ -35,6 +35,11 @@ that much of its running trial's curve, which its retry re-reports. A trial that
 worker has failed (stale) or deleted refuses the buffered writes at the next flush: they are
 dropped, and the next write to it is written through and raises, as Optuna's would.
 
+**One transaction per tell** (:func:`tell`): Optuna's ``Study.tell`` reads the trial (which
+flushes its buffered writes first), writes its state and values, and reads it again: two
+transactions and two reads. Here the buffered writes, the value and the state are written
+in one transaction, and the finished trial is built from what was written.
+
 **One query per trial read** (:mod:`autotune.storage._trial_query`): ``get_trial`` and the trial
 lists behind ``study.get_trials`` load every part of a trial in one query, not one per part.
 
@@ -51,10 +56,13 @@ from __future__ import annotations
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+import datetime
 import json
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -206,12 +214,8 @@ class WriteBehindStorage(RDBStorage):
         with _create_scoped_session(self.scoped_session, True) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
             self.check_trial_is_updatable(trial_id, trial.state)
-            if pending.params:
-                session.execute(_insert_params(trial_id, pending))
-            if pending.intermediate_values:
-                session.execute(_upsert_intermediate_values(trial_id, pending))
-            if pending.user_attrs:
-                session.execute(_upsert_user_attrs(trial_id, pending))
+            for statement in _pending_writes(trial_id, pending):
+                session.execute(statement)
 
     # --- writes and reads that see the buffered writes first ------------------------------
 
@@ -271,6 +275,31 @@ class WriteBehindStorage(RDBStorage):
             with self._buffer_lock:
                 self._open.add(trial._trial_id)
         return trial
+
+    def finish_trial(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None
+    ) -> FrozenTrial:
+        """Write the trial's buffered writes, ``values`` and finished ``state`` in one
+        transaction; the trial as it now stands. A trial finished already (failed as stale
+        by another worker) is returned as it is, its buffered writes dropped, as
+        ``Study.tell(..., skip_if_finished=True)`` does."""
+        assert state.is_finished()
+        with self._buffer_lock:
+            pending = self._pending.get(trial_id) or _Pending(time.monotonic())
+            with _create_scoped_session(self.scoped_session) as session:
+                connection = session.connection()
+                if connection.execute(_LOCK_TRIAL, {"trial": trial_id}).first() is None:
+                    raise KeyError(models.NOT_FOUND_MSG)
+                current = read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})
+                if current[0].state.is_finished():
+                    self._forget(trial_id)
+                    return current[0]
+                for statement in _pending_writes(trial_id, pending):
+                    connection.execute(statement)
+                for statement in _finish(trial_id, state, values):
+                    connection.execute(statement)
+            self._forget(trial_id)
+        return _finished(current[0], pending, state, values)
 
     def delete_study(self, study_id: int) -> None:
         with self.engine.connect() as connection:
@@ -358,6 +387,102 @@ def _study_exists(connection: sqlalchemy.Connection, study_id: int) -> bool:
     table = models.StudyModel.__tablename__
     query = sqlalchemy.text(f"SELECT 1 FROM {table} WHERE study_id = :study")
     return connection.execute(query, {"study": study_id}).first() is not None
+
+
+_LOCK_TRIAL = sqlalchemy.text(
+    f"SELECT 1 FROM {models.TrialModel.__tablename__} WHERE trial_id = :trial FOR UPDATE"
+)
+
+
+def _pending_writes(trial_id: int, pending: _Pending) -> list[Any]:
+    """The statements that write a trial's buffered writes."""
+    statements = []
+    if pending.params:
+        statements.append(_insert_params(trial_id, pending))
+    if pending.intermediate_values:
+        statements.append(_upsert_intermediate_values(trial_id, pending))
+    if pending.user_attrs:
+        statements.append(_upsert_user_attrs(trial_id, pending))
+    return statements
+
+
+def _finish(trial_id: int, state: TrialState, values: Sequence[float] | None) -> list[Any]:
+    """The statements that set a trial's values and finished state, as RDBStorage does."""
+    finish = (
+        sqlalchemy.update(models.TrialModel)
+        .where(models.TrialModel.trial_id == trial_id)
+        .values(state=state, datetime_complete=datetime.datetime.now())
+    )
+    if not values:
+        return [finish]
+    model = models.TrialValueModel
+    rows = []
+    for objective, value in enumerate(values):
+        stored, value_type = model.value_to_stored_repr(value)
+        row = {"trial_id": trial_id, "objective": objective, "value": stored}
+        rows.append({**row, "value_type": value_type})
+    insert = postgresql.insert(model).values(rows)
+    upsert = insert.on_conflict_do_update(
+        index_elements=[model.trial_id, model.objective],
+        set_={"value": insert.excluded.value, "value_type": insert.excluded.value_type},
+    )
+    return [upsert, finish]
+
+
+def _finished(
+    trial: FrozenTrial, pending: _Pending, state: TrialState, values: Sequence[float] | None
+) -> FrozenTrial:
+    """``trial`` as read before ``finish_trial`` wrote: with its buffered writes, values and
+    state (the finish time is this process's, within milliseconds of the stored one)."""
+    params = dict(trial.params)
+    distributions = dict(trial.distributions)
+    for name, (internal, distribution) in pending.params.items():
+        params[name] = distribution.to_external_repr(internal)
+        distributions[name] = distribution
+    return FrozenTrial(
+        number=trial.number,
+        state=state,
+        value=None,
+        values=None if values is None else [float(v) for v in values],
+        datetime_start=trial.datetime_start,
+        datetime_complete=datetime.datetime.now(),
+        params=params,
+        distributions=distributions,
+        user_attrs={**trial.user_attrs, **pending.user_attrs},
+        system_attrs=trial.system_attrs,
+        intermediate_values={**trial.intermediate_values, **pending.intermediate_values},
+        trial_id=trial._trial_id,
+    )
+
+
+def tell(
+    study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState
+) -> FrozenTrial:
+    """``study.tell(trial, value, state=state, skip_if_finished=True)``; on a write-behind
+    storage in one transaction (see the module docstring), else Optuna's own.
+
+    The value told is Optuna's: a COMPLETE trial's ``value`` (not a number: Optuna's tell,
+    which raises), a PRUNED trial's last report if it is a number, none for FAIL.
+    """
+    storage = getattr(study._storage, "_backend", study._storage)
+    complete = state is TrialState.COMPLETE
+    if not isinstance(storage, WriteBehindStorage) or (complete and not _is_number(value)):
+        return study.tell(trial, value, state=state, skip_if_finished=True)
+    study._thread_local.cached_all_trials = None
+    cached = trial._cached_frozen_trial
+    values = [float(value)] if complete else None  # type: ignore[arg-type]
+    if state is TrialState.PRUNED and cached.intermediate_values:
+        last = cached.intermediate_values[max(cached.intermediate_values)]
+        values = [float(last)] if _is_number(last) else None
+    study.sampler.after_trial(study, cached, state, values)
+    return storage.finish_trial(trial._trial_id, state, values)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return not math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _insert_params(trial_id: int, pending: _Pending) -> Any:

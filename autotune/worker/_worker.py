@@ -57,6 +57,7 @@ from autotune.storage import open_storage
 from autotune.storage import record_heartbeat
 from autotune.storage import retry_failed_trial
 from autotune.storage import retry_unretried_failures
+from autotune.storage import tell
 from autotune.storage import unretried_failures
 from autotune.storage import wait_for_database
 from autotune.storage import wait_for_server
@@ -448,9 +449,7 @@ class Worker:
             _logger.exception("trial %d failed", trial.number)
             self._set_attr(trial, ATTR_ERROR, f"{type(error).__name__}: {error}")
             self._set_attr(trial, ATTR_ERROR_TRACEBACK, traceback_tail(error))
-        frozen = self._reconnecting(
-            lambda: self._round.study.tell(trial, value, state=state, skip_if_finished=True)
-        )
+        frozen = self._reconnecting(lambda: tell(self._round.study, trial, value, state))
         if frozen.state == TrialState.FAIL:
             forget_rung_values(self._round.study, frozen)
         if self._checkpoints is not None:
