@@ -1,5 +1,10 @@
 """Promotion: the top-k of a round re-run at the next round's longer budget (docs/method.md §8).
 
+Without a budget a round promotes its ``top_k``; with one, as many as the round's share of
+the budget buys at full cost (see `autotune.campaign._budget`; what resuming saves goes to
+the re-evaluation's periods), at least ``top_k`` and at most a third of the configurations
+the round before finished (successive halving's reduction factor: a promotion still selects).
+
 A promoted configuration is a new queued trial in the next round's study, with its parent's
 seed and lineage. It resumes from the parent's uploaded checkpoint when both runs' learning
 rates agree up to it (the constant phase of linear/WSD schedules), else it restarts.
@@ -8,15 +13,19 @@ rates agree up to it (the constant phase of linear/WSD schedules), else it resta
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import StepRecommendation
 from autotune.analysis import analyze_best_steps
 from autotune.analysis import best_step_records
 from autotune.analysis import top_k
+from autotune.campaign._budget import leftover
+from autotune.campaign._budget import still_planned
 from autotune.campaign._hparams import promotion_overrides
 from autotune.campaign._hparams import resumable_step
 from autotune.campaign._hparams import stage_base_hparams
@@ -37,6 +46,8 @@ from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.spec import StudySpec
 from autotune.storage import CheckpointRef
 
+PROMOTION_REDUCTION = 3  # a budgeted round promotes at most 1 in 3 of the round before
+
 
 def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     """The next round of the latest study, its top-k queued; None: nothing to promote."""
@@ -48,15 +59,16 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     total = plan.campaign_max_train_steps
     assert total is not None  # rounds run once max_train_steps is known
     steps, facts = spec.round_steps(next_round, total), ()
-    parents = top_k(list(latest.trials), top, spec.metric.direction)
-    if not parents:
-        return None
     if spec.apply_step_advice:
         advice = adapted_round_steps(steps, plan.max_train_steps, best_steps(spec, latest), spec)
         if spec.budget is not None and advice.steps > steps:  # the budget planned `steps`
             note = f"{advice.note}; kept at {steps}: the budget planned this round's steps"
             advice = StepAdvice(steps, steps, note)
         steps, facts = advice.steps, (advice,)
+    count = promotion_count(snapshot, next_round, steps, top)
+    parents = top_k(list(latest.trials), count, spec.metric.direction)
+    if not parents:
+        return None
     new_plan = dataclasses.replace(
         plan,
         round_number=next_round,
@@ -75,6 +87,21 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
         for parent in parents
     )
     return NewStudy(new_plan, queued, facts=facts)
+
+
+def promotion_count(snapshot: CampaignSnapshot, next_round: int, steps: int, top: int) -> int:
+    """How many configurations round ``next_round`` promotes: ``top`` without a budget;
+    with one, what the budget leaves for it after the later rounds' and the re-evaluation's
+    shares buys at ``steps`` each, within [top, a third of the parent round's finished]."""
+    spec, latest = snapshot.spec, snapshot.latest
+    total = latest.plan.campaign_max_train_steps
+    if spec.budget is None or total is None:
+        return top
+    reserved = still_planned(spec, total, after_round=next_round)
+    affordable = leftover(spec, snapshot.steps_spent, reserved) // steps
+    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in latest.trials)
+    selective = math.ceil(finished / PROMOTION_REDUCTION)
+    return max(top, min(affordable, selective))
 
 
 def queued_as(parent: FrozenTrial) -> str:

@@ -121,7 +121,8 @@ class RoundSpec(SpecModel):
     """One round: a step budget (fraction of max_train_steps); later rounds promote top-k.
 
     Round 1 runs ``trials`` sampled trials with rung pruning; each later round re-runs the
-    ``top_k`` best configurations of the round before at its longer budget (docs/method.md §8).
+    ``top_k`` best configurations of the round before at its longer budget; with a
+    ``budget``, ``top_k`` is the least it promotes (docs/method.md §8).
     """
 
     budget_fraction: float = Field(default=1.0, gt=0.0, le=1.0)

@@ -53,17 +53,43 @@ def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
     assert plan_budget(spec, 400, 4_900).reevaluation == 3 * 2 * 400
 
 
-def test_when_short_runs_rank_as_long_ones_the_leftover_buys_periods() -> None:
-    replay = Replay(spec_of(budget={"steps": 40_000}))  # no bound hit: its share is left
+def test_a_budgeted_round_promotes_what_its_share_buys() -> None:
+    spec = spec_of(budget={"steps": 40_000})  # top_k 3
+    replay = Replay(spec)
     kinds = replay.run()
     assert K.WIDEN_STAGE not in kinds and K.PROMOTE_MORE not in kinds
-    horizon = replay.study("replay/joint/2").facts.horizon
-    assert horizon is not None and not horizon.misranked and horizon.best_short_rank == 1
-    assert len(replay.study("replay/joint/2").trials) == 3  # top_k
+    plan = plan_budget(spec, 400, 40_000)
+    free = 40_000 - plan.baseline - plan.reevaluation
+    assert plan.later_rounds == (free // 2,)  # as much as round 1: an equal split
+    first, second = replay.study("replay/joint/1"), replay.study("replay/joint/2")
+    later_runs = len(second.trials) + len(replay.latest.trials)  # round 2, re-evaluation
+    before = campaign_steps(replay) - 400 * later_runs
+    affordable = (40_000 - before - plan.reevaluation) // 400
+    selective = math.ceil(len(first.trials) / 3)
+    assert len(second.trials) == min(affordable, selective) > 3  # more than top_k
+    horizon = second.facts.horizon
+    assert horizon is not None and not horizon.misranked
     design = replay.latest.facts.design
-    assert 4 < design.period_count <= 12  # the spec's 4 periods, up to three times as many
-    assert len(replay.latest.trials) == 3 * design.period_count
+    assert 2 <= design.period_count <= 12  # at least the plan's floor
     assert campaign_steps(replay) <= 40_000
+
+
+def test_a_budgeted_round_promotes_at_most_a_third_of_the_round_before() -> None:
+    spec = spec_of(
+        budget={"steps": 40_000},
+        rounds=[{"budget_fraction": 0.5}, {"budget_fraction": 1.0, "top_k": 3}],
+    )
+    replay = Replay(spec)
+    replay.run()
+    first, second = replay.study("replay/joint/1"), replay.study("replay/joint/2")
+    assert len(second.trials) == math.ceil(len(first.trials) / 3)  # the budget buys more
+    assert campaign_steps(replay) <= 40_000
+
+
+def test_without_a_budget_a_round_promotes_its_top_k() -> None:
+    replay = Replay(spec_of(seed=0))
+    replay.run()
+    assert len(replay.study("replay/joint/2").trials) == 3
 
 
 def test_listed_heldout_periods_are_all_a_budget_buys() -> None:
@@ -89,16 +115,21 @@ def rewards_dropout(hparams: dict[str, Any]) -> float:
 
 
 def test_when_short_runs_misrank_the_next_best_are_promoted_within_the_budget() -> None:
-    spec = spec_of(budget={"steps": 40_000})
+    spec = spec_of(  # round 1 at half length: a third of it is less than round 2's share
+        budget={"steps": 40_000},
+        rounds=[{"budget_fraction": 0.5}, {"budget_fraction": 1.0, "top_k": 3}],
+    )
     replay = Replay(spec, long_objective=rewards_dropout)
     kinds = replay.run()
     assert kinds.count(K.PROMOTE_MORE) == 1
     second = replay.study("replay/joint/2")
     horizon = second.facts.horizon
     assert horizon is not None and horizon.misranked and horizon.best_short_rank > 2
-    assert horizon.more_promoted == 3 and len(second.trials) == 6 == second.facts.plan.trials
+    first_promotion = math.ceil(len(replay.study("replay/joint/1").trials) / 3)
+    assert horizon.more_promoted == 3  # top_k more, what the leftover buys
+    assert len(second.trials) == first_promotion + 3 == second.facts.plan.trials
     parents = [t.user_attrs["parent_trial"] for t in second.trials]
-    assert len(set(parents)) == 6  # the next-best, never a configuration twice
+    assert len(set(parents)) == len(parents)  # the next-best, never a configuration twice
     assert "promoted too" in horizon.message
     assert campaign_steps(replay) <= 40_000
 
