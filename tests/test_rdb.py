@@ -315,3 +315,24 @@ def test_tell_on_optunas_own_storage_is_optunas_tell(storage_url: str) -> None:
     trial = study.ask()
     assert tell(study, trial, 1.5, TrialState.COMPLETE).value == 1.5
     assert study.trials[0].state is TrialState.COMPLETE
+
+
+def test_new_trials_are_numbered_as_optunas_own_and_read_as_stored(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    asked = [study.ask() if i % 2 else observer.ask() for i in range(6)]  # both kinds, mixed
+    assert [t.number for t in asked] == list(range(6))
+    ours = asked[1]
+    stored = seen_elsewhere(observer, ours.number)
+    assert stored.state is TrialState.RUNNING and stored.params == {}
+    assert ours._cached_frozen_trial.datetime_start == stored.datetime_start
+    assert without_complete_time(ours._cached_frozen_trial) == without_complete_time(stored)
+
+
+def test_a_new_trial_written_to_is_read_from_the_database(storage_url: str) -> None:
+    study, _ = studies(storage_url, HOUR)
+    trial_id = study._storage.create_new_trial(study._study_id)
+    study._storage.set_trial_system_attr(trial_id, "note", "written through")
+    assert study._storage.get_trial(trial_id).system_attrs == {"note": "written through"}
+    trial_id = study._storage.create_new_trial(study._study_id)
+    study._storage.set_trial_user_attr(trial_id, "note", "buffered")
+    assert study._storage.get_trial(trial_id).user_attrs == {"note": "buffered"}

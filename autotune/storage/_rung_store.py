@@ -84,6 +84,16 @@ _SCHEMA = (
     f"ALTER TABLE {STATE_TABLE} ADD COLUMN IF NOT EXISTS min_keep integer NOT NULL DEFAULT 1",
 )
 
+# Whether every object of _SCHEMA exists. A process that found a table missing, waited for
+# the schema lock and ran CREATE INDEX / ALTER TABLE anyway would lock the tables that the
+# process which made them is already deciding in: a deadlock (seen with two workers).
+_SCHEMA_COMPLETE = text(
+    f"SELECT to_regclass('{VALUES_TABLE}') IS NOT NULL "
+    f"AND to_regclass('{VALUES_TABLE}_order') IS NOT NULL "
+    f"AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = '{STATE_TABLE}' "
+    "AND column_name = 'min_keep' AND table_schema = current_schema())"
+)
+
 _Entry = tuple[float, int]  # (badness, trial_id): the total order of values at a rung
 
 
@@ -107,6 +117,8 @@ def ensure_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         # CREATE ... IF NOT EXISTS races on the catalog; a transaction lock serialises it.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        if connection.execute(_SCHEMA_COMPLETE).scalar():
+            return  # made by another process meanwhile: DDL would lock tables others use
         for statement in _SCHEMA:
             connection.execute(text(statement))
 

@@ -14,6 +14,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 import pytest
 import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from autotune.pruning import RungDecision
 from autotune.pruning import decide
@@ -421,3 +422,17 @@ def test_two_processes_deciding_concurrently_keep_the_store_consistent(storage_u
     for trial in trials:  # and every trial recorded each rung it reached
         reached = [r for r, step in enumerate(rungs) if step <= max(trial.intermediate_values)]
         assert sorted(r for r, t, _ in rows if t == trial._trial_id) == reached
+
+
+def test_ensuring_a_complete_schema_locks_no_table(storage_url: str) -> None:
+    """A worker that found the tables missing and waited for another to make them must not
+    run DDL once they exist: ALTER TABLE would wait on the deciding worker (a deadlock)."""
+    engine = engine_of(new_study(storage_url)._storage)
+    ensure_schema(engine)
+    impatient = sqlalchemy.create_engine(
+        engine.url, connect_args={"options": "-c lock_timeout=2000"}, poolclass=NullPool
+    )
+    with engine.connect() as deciding:  # holds what a decision holds on the rung tables
+        deciding.execute(sqlalchemy.text("LOCK TABLE autotune_rung_state IN ROW SHARE MODE"))
+        deciding.execute(sqlalchemy.text("LOCK TABLE autotune_rung_values IN ROW EXCLUSIVE MODE"))
+        ensure_schema(impatient)  # DDL here would wait for the lock, and time out
