@@ -276,7 +276,7 @@ def test_tell_writes_the_buffered_writes_value_and_state_in_one_transaction(
     assert stored.state is TrialState.COMPLETE and stored.value == 0.25
     assert stored.intermediate_values == {1: 1.0, 2: 0.5, 3: 1.0 / 3}
     assert stored.user_attrs == {"best_step": 3} and "x" in stored.params
-    assert without_complete_time(told) == without_complete_time(stored)
+    assert vars(told) == vars(stored)  # built from what was written, not read back
 
 
 @pytest.mark.parametrize(("last", "value"), [(0.5, 0.5), (math.nan, None)])

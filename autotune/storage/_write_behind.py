@@ -45,7 +45,8 @@ template (retries) take Optuna's way.
 **One transaction per tell** (:func:`tell`): Optuna's ``Study.tell`` reads the trial (which
 flushes its buffered writes first), writes its state and values, and reads it again: two
 transactions and two reads. Here the buffered writes, the value and the state are written
-in one transaction, and the finished trial is built from what was written.
+in one transaction, and the finished trial is built from what this process wrote (the
+``optuna.Trial``'s own copy), not read back.
 
 **One query per trial read** (:mod:`autotune.storage._trial_query`): ``get_trial`` and the trial
 lists behind ``study.get_trials`` load every part of a trial in one query, not one per part.
@@ -324,29 +325,37 @@ class WriteBehindStorage(RDBStorage):
         )
 
     def finish_trial(
-        self, trial_id: int, state: TrialState, values: Sequence[float] | None
+        self,
+        trial_id: int,
+        state: TrialState,
+        values: Sequence[float] | None,
+        known: FrozenTrial | None = None,
     ) -> FrozenTrial:
         """Write the trial's buffered writes, ``values`` and finished ``state`` in one
-        transaction; the trial as it now stands. A trial finished already (failed as stale
-        by another worker) is returned as it is, its buffered writes dropped, as
-        ``Study.tell(..., skip_if_finished=True)`` does."""
+        transaction; the trial as it now stands, built from ``known`` (the trial as this
+        process wrote it) where given, else read first. A trial finished already (failed
+        as stale by another worker) is read and returned as it is, its buffered writes
+        dropped, as ``Study.tell(..., skip_if_finished=True)`` does."""
         assert state.is_finished()
+        finished_at = datetime.datetime.now()
         with self._buffer_lock:
             pending = self._pending.get(trial_id) or _Pending(time.monotonic())
             with _create_scoped_session(self.scoped_session) as session:
                 connection = session.connection()
-                if connection.execute(_LOCK_TRIAL, {"trial": trial_id}).scalar() is None:
+                stored = connection.execute(_LOCK_TRIAL, {"trial": trial_id}).scalar()
+                if stored is None:
                     raise KeyError(models.NOT_FOUND_MSG)
-                current = read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})
-                if current[0].state.is_finished():
+                if known is None or TrialState[stored].is_finished():
+                    known = _read_one(connection, trial_id)
+                if known.state.is_finished():
                     self._forget(trial_id)
-                    return current[0]
+                    return known
                 for statement in _pending_writes(trial_id, pending):
                     connection.execute(statement)
-                for statement in _finish(trial_id, state, values):
+                for statement in _finish(trial_id, state, values, finished_at):
                     connection.execute(statement)
             self._forget(trial_id)
-        return _finished(current[0], pending, state, values)
+        return _finished(known, pending, state, values, finished_at)
 
     def delete_study(self, study_id: int) -> None:
         with self.engine.connect() as connection:
@@ -453,6 +462,10 @@ _LOCK_TRIAL = sqlalchemy.text(
 )
 
 
+def _read_one(connection: sqlalchemy.Connection, trial_id: int) -> FrozenTrial:
+    return read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})[0]
+
+
 def _pending_writes(trial_id: int, pending: _Pending) -> list[Any]:
     """The statements that write a trial's buffered writes."""
     statements = []
@@ -465,12 +478,17 @@ def _pending_writes(trial_id: int, pending: _Pending) -> list[Any]:
     return statements
 
 
-def _finish(trial_id: int, state: TrialState, values: Sequence[float] | None) -> list[Any]:
+def _finish(
+    trial_id: int,
+    state: TrialState,
+    values: Sequence[float] | None,
+    finished_at: datetime.datetime,
+) -> list[Any]:
     """The statements that set a trial's values and finished state, as RDBStorage does."""
     finish = (
         sqlalchemy.update(models.TrialModel)
         .where(models.TrialModel.trial_id == trial_id)
-        .values(state=state, datetime_complete=datetime.datetime.now())
+        .values(state=state, datetime_complete=finished_at)
     )
     if not values:
         return [finish]
@@ -489,10 +507,14 @@ def _finish(trial_id: int, state: TrialState, values: Sequence[float] | None) ->
 
 
 def _finished(
-    trial: FrozenTrial, pending: _Pending, state: TrialState, values: Sequence[float] | None
+    trial: FrozenTrial,
+    pending: _Pending,
+    state: TrialState,
+    values: Sequence[float] | None,
+    finished_at: datetime.datetime,
 ) -> FrozenTrial:
-    """``trial`` as read before ``finish_trial`` wrote: with its buffered writes, values and
-    state (the finish time is this process's, within milliseconds of the stored one)."""
+    """``trial`` (as this process wrote it, or as read before ``finish_trial`` wrote) with
+    its buffered writes, values, state and finish time."""
     params = dict(trial.params)
     distributions = dict(trial.distributions)
     for name, (internal, distribution) in pending.params.items():
@@ -504,11 +526,11 @@ def _finished(
         value=None,
         values=None if values is None else [float(v) for v in values],
         datetime_start=trial.datetime_start,
-        datetime_complete=datetime.datetime.now(),
+        datetime_complete=finished_at,
         params=params,
         distributions=distributions,
         user_attrs={**trial.user_attrs, **pending.user_attrs},
-        system_attrs=trial.system_attrs,
+        system_attrs=dict(trial.system_attrs),
         intermediate_values={**trial.intermediate_values, **pending.intermediate_values},
         trial_id=trial._trial_id,
     )
@@ -534,7 +556,7 @@ def tell(
         last = cached.intermediate_values[max(cached.intermediate_values)]
         values = [float(last)] if _is_number(last) else None
     study.sampler.after_trial(study, cached, state, values)
-    return storage.finish_trial(trial._trial_id, state, values)
+    return storage.finish_trial(trial._trial_id, state, values, known=cached)
 
 
 def _is_number(value: Any) -> bool:

@@ -37,8 +37,10 @@ class RungPruner(optuna.pruners.BasePruner):
     cross no new rung return False without touching the database: whether a rung is crossed
     follows from the trial's own reports, which Optuna holds in memory, and the rungs already
     judged are remembered here per trial. The store is the durable record of them: the first
-    time this pruner meets a trial at a rung, it reads which rungs the trial already recorded
-    (a primary-key probe per rung) rather than judging them again.
+    time this pruner meets a trial past two or more rungs (it resumed with its reports, or
+    this pruner forgot it), it reads which rungs the trial already recorded (a primary-key
+    probe per rung) rather than judging them again. A trial met at its first rung records
+    it without asking: recording a rung again with the same value changes nothing.
     Needs a PostgreSQL ``RDBStorage``.
 
     The worker calls :func:`autotune.storage.forget_rung_values` when a trial ends in FAIL,
@@ -77,13 +79,17 @@ class RungPruner(optuna.pruners.BasePruner):
         if judged == len(self._rungs) or latest is None or latest < self._rungs[judged]:
             return False  # no new rung crossed: no query
         store = trial_rungs(study, trial)
-        if progress is None:  # first rung of this trial here, or forgotten: ask the store
+        if progress is None and self._crossed(latest) > 1:  # resumed, or forgotten here
             rungs = len(self._rungs)
             recorded = store.recorded(rungs)
             judged = next((r for r in range(rungs) if r not in recorded), rungs)
         progress = self._judge(store, trial, judged)
         self._remember(key, progress)
         return progress.pruned
+
+    def _crossed(self, step: int) -> int:
+        """How many rungs a trial at ``step`` has crossed."""
+        return sum(rung <= step for rung in self._rungs)
 
     def _judge(self, store: TrialRungs, trial: FrozenTrial, judged: int) -> _Progress:
         """Record and decide every rung from ``judged`` on that the trial has reached."""
