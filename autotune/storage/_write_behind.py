@@ -86,7 +86,6 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import sqlalchemy
-from sqlalchemy.dialects import postgresql
 
 from autotune.storage._trial_query import read_trials
 
@@ -229,8 +228,8 @@ class WriteBehindStorage(RDBStorage):
             if state is None:
                 raise KeyError(models.NOT_FOUND_MSG)
             self.check_trial_is_updatable(trial_id, TrialState[state])
-            for statement in _pending_writes(trial_id, pending):
-                connection.execute(statement)
+            for statement, parameters in _pending_writes(trial_id, pending):
+                connection.execute(statement, parameters)
 
     # --- writes and reads that see the buffered writes first ------------------------------
 
@@ -350,10 +349,10 @@ class WriteBehindStorage(RDBStorage):
                 if known.state.is_finished():
                     self._forget(trial_id)
                     return known
-                for statement in _pending_writes(trial_id, pending):
-                    connection.execute(statement)
-                for statement in _finish(trial_id, state, values, finished_at):
-                    connection.execute(statement)
+                writes = _pending_writes(trial_id, pending)
+                writes += _finish(trial_id, state, values, finished_at)
+                for statement, parameters in writes:
+                    connection.execute(statement, parameters)
             self._forget(trial_id)
         return _finished(known, pending, state, values, finished_at)
 
@@ -466,7 +465,7 @@ def _read_one(connection: sqlalchemy.Connection, trial_id: int) -> FrozenTrial:
     return read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})[0]
 
 
-def _pending_writes(trial_id: int, pending: _Pending) -> list[Any]:
+def _pending_writes(trial_id: int, pending: _Pending) -> list[_Statement]:
     """The statements that write a trial's buffered writes."""
     statements = []
     if pending.params:
@@ -483,25 +482,20 @@ def _finish(
     state: TrialState,
     values: Sequence[float] | None,
     finished_at: datetime.datetime,
-) -> list[Any]:
+) -> list[_Statement]:
     """The statements that set a trial's values and finished state, as RDBStorage does."""
-    finish = (
-        sqlalchemy.update(models.TrialModel)
-        .where(models.TrialModel.trial_id == trial_id)
-        .values(state=state, datetime_complete=finished_at)
-    )
+    finish = (_FINISH, {"trial": trial_id, "state": state.name, "at": finished_at})
     if not values:
         return [finish]
-    model = models.TrialValueModel
-    rows = []
-    for objective, value in enumerate(values):
-        stored, value_type = model.value_to_stored_repr(value)
-        row = {"trial_id": trial_id, "objective": objective, "value": stored}
-        rows.append({**row, "value_type": value_type})
-    insert = postgresql.insert(model).values(rows)
-    upsert = insert.on_conflict_do_update(
-        index_elements=[model.trial_id, model.objective],
-        set_={"value": insert.excluded.value, "value_type": insert.excluded.value_type},
+    stored = [models.TrialValueModel.value_to_stored_repr(v) for v in values]
+    upsert = (
+        _UPSERT_VALUES,
+        {
+            "trial": trial_id,
+            "objectives": list(range(len(stored))),
+            "values": [value for value, _ in stored],
+            "kinds": [kind.name for _, kind in stored],
+        },
     )
     return [upsert, finish]
 
@@ -566,53 +560,71 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _insert_params(trial_id: int, pending: _Pending) -> Any:
-    rows = [
-        {
-            "trial_id": trial_id,
-            "param_name": name,
-            "param_value": value,
-            "distribution_json": distribution_to_json(distribution),
-        }
-        for name, (value, distribution) in pending.params.items()
-    ]
-    return sqlalchemy.insert(models.TrialParamModel).values(rows)
+_Statement = tuple[sqlalchemy.TextClause, dict[str, Any]]
+
+# Fixed-shape statements over arrays: SQLAlchemy compiles each once, however many rows
+# (a multi-row INSERT built per flush cost a few ms of CPU a trial in construction alone).
+_INSERT_PARAMS = sqlalchemy.text(
+    f"INSERT INTO {models.TrialParamModel.__tablename__} "
+    "(trial_id, param_name, param_value, distribution_json) "
+    "SELECT :trial, n, v, d FROM unnest(CAST(:names AS text[]), CAST(:values AS float8[]), "
+    "CAST(:distributions AS text[])) AS u(n, v, d)"
+)
+_UPSERT_INTERMEDIATE_VALUES = sqlalchemy.text(
+    f"INSERT INTO {models.TrialIntermediateValueModel.__tablename__} "
+    "(trial_id, step, intermediate_value, intermediate_value_type) "
+    "SELECT :trial, s, v, CAST(k AS trialintermediatevaluetype) FROM unnest("
+    "CAST(:steps AS int[]), CAST(:values AS float8[]), CAST(:kinds AS text[])) AS u(s, v, k) "
+    "ON CONFLICT (trial_id, step) DO UPDATE SET intermediate_value = "
+    "EXCLUDED.intermediate_value, intermediate_value_type = EXCLUDED.intermediate_value_type"
+)
+_UPSERT_USER_ATTRS = sqlalchemy.text(
+    f"INSERT INTO {models.TrialUserAttributeModel.__tablename__} (trial_id, key, value_json) "
+    "SELECT :trial, k, v FROM unnest(CAST(:keys AS text[]), CAST(:values AS text[])) AS u(k, v) "
+    "ON CONFLICT (trial_id, key) DO UPDATE SET value_json = EXCLUDED.value_json"
+)
+_UPSERT_VALUES = sqlalchemy.text(
+    f"INSERT INTO {models.TrialValueModel.__tablename__} (trial_id, objective, value, value_type) "
+    "SELECT :trial, o, v, CAST(k AS trialvaluetype) FROM unnest(CAST(:objectives AS int[]), "
+    "CAST(:values AS float8[]), CAST(:kinds AS text[])) AS u(o, v, k) "
+    "ON CONFLICT (trial_id, objective) DO UPDATE SET value = EXCLUDED.value, "
+    "value_type = EXCLUDED.value_type"
+)
+_FINISH = sqlalchemy.text(
+    f"UPDATE {models.TrialModel.__tablename__} SET state = CAST(:state AS trialstate), "
+    "datetime_complete = :at WHERE trial_id = :trial"
+)
 
 
-def _upsert_intermediate_values(trial_id: int, pending: _Pending) -> Any:
+def _insert_params(trial_id: int, pending: _Pending) -> _Statement:
+    names = list(pending.params)
+    return _INSERT_PARAMS, {
+        "trial": trial_id,
+        "names": names,
+        "values": [pending.params[n][0] for n in names],
+        "distributions": [distribution_to_json(pending.params[n][1]) for n in names],
+    }
+
+
+def _upsert_intermediate_values(trial_id: int, pending: _Pending) -> _Statement:
     model = models.TrialIntermediateValueModel
-    rows = []
-    for step, value in pending.intermediate_values.items():
-        stored, value_type = model.intermediate_value_to_stored_repr(value)
-        rows.append(
-            {
-                "trial_id": trial_id,
-                "step": step,
-                "intermediate_value": stored,
-                "intermediate_value_type": value_type,
-            }
-        )
-    insert = postgresql.insert(model).values(rows)
-    return insert.on_conflict_do_update(
-        index_elements=[model.trial_id, model.step],
-        set_={
-            "intermediate_value": insert.excluded.intermediate_value,
-            "intermediate_value_type": insert.excluded.intermediate_value_type,
-        },
-    )
-
-
-def _upsert_user_attrs(trial_id: int, pending: _Pending) -> Any:
-    model = models.TrialUserAttributeModel
-    rows = [
-        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-        for key, value in pending.user_attrs.items()
+    stored = [
+        model.intermediate_value_to_stored_repr(v) for v in pending.intermediate_values.values()
     ]
-    insert = postgresql.insert(model).values(rows)
-    return insert.on_conflict_do_update(
-        index_elements=[model.trial_id, model.key],
-        set_={"value_json": insert.excluded.value_json},
-    )
+    return _UPSERT_INTERMEDIATE_VALUES, {
+        "trial": trial_id,
+        "steps": list(pending.intermediate_values),
+        "values": [value for value, _ in stored],
+        "kinds": [kind.name for _, kind in stored],
+    }
+
+
+def _upsert_user_attrs(trial_id: int, pending: _Pending) -> _Statement:
+    return _UPSERT_USER_ATTRS, {
+        "trial": trial_id,
+        "keys": list(pending.user_attrs),
+        "values": [json.dumps(v) for v in pending.user_attrs.values()],
+    }
 
 
 def flush(trial: optuna.Trial) -> None:
