@@ -33,6 +33,7 @@ from autotune.spec import StudySpec
 WIDENING_SHARE = 0.25  # of a tuning stage's round-1 steps, kept for its widenings
 MIN_ROUND_ONE_TRIALS = 8  # full-length round-1 trials a stage's share must at least fit
 MIN_BUDGETED_PERIODS = 2  # re-evaluation periods a budget always keeps room for
+REEVALUATION_MAX_SHARE = 0.2  # of the budget, the most the plan keeps for re-evaluation
 
 
 class BudgetTooSmallError(ValueError):
@@ -70,7 +71,7 @@ def plan_budget(spec: StudySpec, max_train_steps: int, total: int) -> BudgetPlan
     first = spec.round_steps(1, max_train_steps)
     sweep = sweep_reserve(spec)
     baseline = first + max_train_steps if spec.baseline else 0
-    reevaluation = _reevaluation_reserve(spec, max_train_steps)
+    reevaluation = _reevaluation_reserve(spec, max_train_steps, total)
     stages = len(spec.tuning_stages)
     floors = top_k_steps(spec, max_train_steps)
     minimum = stages * MIN_ROUND_ONE_TRIALS * first
@@ -127,10 +128,11 @@ def still_planned(spec: StudySpec, max_train_steps: int, after_round: int) -> in
     """Steps the plan keeps for what follows ``after_round`` of the last tuning stage: the
     longer rounds after it (their budget shares, or their top_k without a budget) and the
     re-evaluation (what leftover must not eat into)."""
-    later = top_k_steps(spec, max_train_steps)
-    if spec.budget is not None:
-        later = plan_budget(spec, max_train_steps, spec.budget.steps).later_rounds
-    return sum(later[after_round - 1 :]) + _reevaluation_reserve(spec, max_train_steps)
+    if spec.budget is None:
+        later = top_k_steps(spec, max_train_steps)
+        return sum(later[after_round - 1 :]) + _reevaluation_reserve(spec, max_train_steps, None)
+    plan = plan_budget(spec, max_train_steps, spec.budget.steps)
+    return sum(plan.later_rounds[after_round - 1 :]) + plan.reevaluation
 
 
 def reevaluation_floor(spec: StudySpec) -> int:
@@ -139,18 +141,22 @@ def reevaluation_floor(spec: StudySpec) -> int:
     return min(spec.reevaluation.periods, MIN_BUDGETED_PERIODS)
 
 
-def _reevaluation_reserve(spec: StudySpec, max_train_steps: int) -> int:
+def _reevaluation_reserve(spec: StudySpec, max_train_steps: int, total: int | None) -> int:
     """What the plan keeps for the re-evaluation: half the spec's periods at full length
-    (every run trains its whole schedule, where the recipe's stop is chosen), at least the
-    floor's; the re-evaluation sizes its periods to what is actually left (see
-    `_reevaluation`), so steps the rounds did not need buy more periods. Reserving every
-    period starved round 1: in the held-out benchmark, half of a quick run's budget went
-    unspent."""
+    (every run trains its whole schedule, where the recipe's stop is chosen), but no more
+    periods than a fifth of the ``total`` budget buys, and at least the floor's. The
+    re-evaluation sizes its periods to what is actually left (see `_reevaluation`), so
+    steps the rounds did not need buy more periods. Reserving every period starved round
+    1 (in the held-out benchmark, half of a quick run's budget went unspent); half of the
+    default 12 periods took 60% of a 30-run budget, which the search needs more."""
     design = spec.reevaluation
     if not design.enabled:
         return 0
-    periods = max(reevaluation_floor(spec), math.ceil(design.periods / 2))
-    return design.finalists * periods * design.seeds * max_train_steps
+    per_period = design.finalists * design.seeds * max_train_steps
+    periods = math.ceil(design.periods / 2)
+    if total is not None:
+        periods = min(periods, int(REEVALUATION_MAX_SHARE * total) // per_period)
+    return max(reevaluation_floor(spec), periods) * per_period
 
 
 def leftover(spec: StudySpec, spent: int, reserved: int) -> int:

@@ -141,3 +141,15 @@ def test_without_a_budget_a_misranking_is_reported_not_acted_on() -> None:
     horizon = replay.study("replay/joint/2").facts.horizon
     assert horizon is not None and horizon.misranked and horizon.more_promoted == 0
     assert "set a budget" in horizon.message
+
+
+def test_the_reevaluation_plans_at_most_a_fifth_of_the_budget_and_its_floor() -> None:
+    spec = spec_of(budget={"steps": 20_000}, reevaluation={"finalists": 3, "periods": 12})
+    plan = plan_budget(spec, 400, 20_000)  # half of 12 periods would take 36%
+    assert plan.reevaluation == 3 * 3 * 400 <= 0.2 * 20_000
+    assert plan_budget(spec, 400, 60_000).reevaluation == 3 * 6 * 400  # half the periods
+    assert plan_budget(spec, 400, 12_000).reevaluation == 3 * 2 * 400  # the floor: 2 periods
+    replay = Replay(spec)
+    replay.run()
+    assert replay.latest.facts.design.period_count >= 2
+    assert campaign_steps(replay) <= 20_000
