@@ -159,6 +159,15 @@ def _reevaluation_reserve(spec: StudySpec, max_train_steps: int, total: int | No
     return max(reevaluation_floor(spec), periods) * per_period
 
 
+def affordable_runs(
+    spec: StudySpec, spent: int, max_train_steps: int, after_round: int, steps: int
+) -> int:
+    """How many runs of ``steps`` the budget buys now, keeping what the plan still needs
+    after ``after_round`` (0 without a budget)."""
+    reserved = still_planned(spec, max_train_steps, after_round)
+    return leftover(spec, spent, reserved) // steps
+
+
 def leftover(spec: StudySpec, spent: int, reserved: int) -> int:
     """What the budget has left beyond ``reserved`` (0 without a budget): the steps a
     widening or baseline recheck did not need, and pruning saved, given to the next stage."""

@@ -16,8 +16,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from autotune.analysis import top_k
-from autotune.campaign._budget import leftover
-from autotune.campaign._budget import still_planned
+from autotune.campaign._budget import affordable_runs
 from autotune.campaign._hparams import stage_base_hparams
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import QueuedTrial
@@ -81,8 +80,7 @@ def _more_promotions(snapshot: CampaignSnapshot) -> list[QueuedTrial]:
     if spec.budget is None or parent_study is None or total is None:
         return []
     steps = latest.plan.max_train_steps
-    reserved = still_planned(spec, total, latest.plan.round_number)
-    room = leftover(spec, snapshot.steps_spent, reserved) // steps
+    room = affordable_runs(spec, snapshot.steps_spent, total, latest.plan.round_number, steps)
     done = {t.user_attrs.get(ATTR_PARENT_TRIAL) for t in latest.trials}
     ranked = top_k(list(parent_study.trials), len(parent_study.trials), spec.metric.direction)
     candidates = [t for t in ranked if t.number not in done]

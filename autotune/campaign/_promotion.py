@@ -24,8 +24,7 @@ from autotune.analysis import StepRecommendation
 from autotune.analysis import analyze_best_steps
 from autotune.analysis import best_step_records
 from autotune.analysis import top_k
-from autotune.campaign._budget import leftover
-from autotune.campaign._budget import still_planned
+from autotune.campaign._budget import affordable_runs
 from autotune.campaign._hparams import promotion_overrides
 from autotune.campaign._hparams import resumable_step
 from autotune.campaign._hparams import stage_base_hparams
@@ -97,8 +96,7 @@ def promotion_count(snapshot: CampaignSnapshot, next_round: int, steps: int, top
     total = latest.plan.campaign_max_train_steps
     if spec.budget is None or total is None:
         return top
-    reserved = still_planned(spec, total, after_round=next_round)
-    affordable = leftover(spec, snapshot.steps_spent, reserved) // steps
+    affordable = affordable_runs(spec, snapshot.steps_spent, total, next_round, steps)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in latest.trials)
     selective = math.ceil(finished / PROMOTION_REDUCTION)
     return max(top, min(affordable, selective))
