@@ -19,6 +19,7 @@ from autotune.storage._dashboard import serve
 from autotune.storage._dashboard import sigterm_as_interrupt
 from autotune.storage._dashboard import writable_tables
 from autotune.storage._engine import engine_of
+from autotune.storage._engine import ping_idle_connections
 from autotune.storage._engine import round_trip_ms
 from autotune.storage._handout import claim_trial
 from autotune.storage._locks import LockHold
@@ -113,6 +114,7 @@ __all__ = [
     "normalize_url",
     "open_artifact_store",
     "open_storage",
+    "ping_idle_connections",
     "rank_at_rung",
     "record_heartbeat",
     "record_rung_value",

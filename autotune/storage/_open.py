@@ -20,6 +20,7 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from autotune._errors import StorageError
+from autotune.storage._engine import ping_idle_connections
 from autotune.storage._retry import RetryStaleTrial
 from autotune.storage._write_behind import DEFAULT_FLUSH_INTERVAL_S
 from autotune.storage._write_behind import WriteBehindStorage
@@ -161,9 +162,9 @@ ABANDONED_TRANSACTION_S = 120.0  # far above any lock autotune holds (end_abando
 
 
 def engine_kwargs() -> dict[str, object]:
-    """SQLAlchemy engine options: detect dropped connections, recycle old ones, time out fast."""
+    """SQLAlchemy engine options: recycle old connections, time out fast (dropped ones are
+    detected by :func:`ping_idle_connections`)."""
     return {
-        "pool_pre_ping": True,
         "pool_recycle": POOL_RECYCLE_S,
         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
     }
@@ -346,6 +347,7 @@ def open_storage(
             )
             check_schema_version(storage)
             end_abandoned_transactions(storage.engine)
+            ping_idle_connections(storage.engine)
             return storage
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = redact_password(
