@@ -271,6 +271,55 @@ def trial_rungs(study: optuna.Study, trial: FrozenTrial) -> TrialRungs:
     return TrialRungs(engine_of(study._storage), study._study_id, trial._trial_id)
 
 
+# Statements of a decision, built once (a TextClause parses its binds when made).
+_LOCK_RUNNING_TRIAL = text(
+    "SELECT 1 FROM trials WHERE trial_id = :trial AND state = 'RUNNING' FOR SHARE"
+)
+_INSERT_STATE = text(
+    f"INSERT INTO {STATE_TABLE} (study_id, rung, direction, reduction_factor, min_keep, n) "
+    "VALUES (:study, :rung, :direction, :factor, :min_keep, 0) ON CONFLICT DO NOTHING"
+)
+_LOCK_FOR_DECISION = text(
+    "SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness, "
+    f"s.cursor_trial, v.badness AS stored FROM {STATE_TABLE} s "
+    "JOIN trials t ON t.trial_id = :trial AND t.state = 'RUNNING' "
+    f"LEFT JOIN {VALUES_TABLE} v ON v.study_id = s.study_id AND v.rung = s.rung "
+    "AND v.trial_id = :trial WHERE s.study_id = :study AND s.rung = :rung "
+    "FOR UPDATE OF s FOR SHARE OF t"
+)
+_LOCK_EXISTING_STATE = text(
+    "SELECT direction, reduction_factor, min_keep, n, cursor_badness, cursor_trial "
+    f"FROM {STATE_TABLE} WHERE study_id = :study AND rung = :rung FOR UPDATE"
+)
+_SAVE_STATE = text(
+    f"UPDATE {STATE_TABLE} SET n = :n, cursor_badness = :badness, cursor_trial = :trial "
+    "WHERE study_id = :study AND rung = :rung"
+)
+_STORED_BADNESS = text(
+    f"SELECT badness FROM {VALUES_TABLE} "
+    "WHERE study_id = :study AND rung = :rung AND trial_id = :trial"
+)
+_INSERT_VALUE = text(
+    f"INSERT INTO {VALUES_TABLE} (study_id, rung, trial_id, value, badness) "
+    "VALUES (:study, :rung, :trial, :value, :badness)"
+)
+_DELETE_VALUE = text(
+    f"DELETE FROM {VALUES_TABLE} WHERE study_id = :study AND rung = :rung AND trial_id = :trial"
+)
+
+
+def _neighbour_query(operator: str, order: str) -> sqlalchemy.TextClause:
+    return text(
+        f"SELECT badness, trial_id FROM {VALUES_TABLE} WHERE study_id = :study AND rung = :rung "
+        f"AND (badness, trial_id) {operator} (:badness, :trial) "
+        f"ORDER BY badness {order}, trial_id {order} LIMIT 1"
+    )
+
+
+_NEIGHBOUR_BEFORE = _neighbour_query("<", "DESC")
+_NEIGHBOUR_AFTER = _neighbour_query(">", "ASC")
+
+
 @dataclass(frozen=True)
 class _Rule:
     """How a rung decides; every worker of a study passes the same one."""
@@ -315,17 +364,13 @@ def _remove(connection: Connection, study_id: int, rung: int, trial_id: int) -> 
 
 def _lock_running_trial(connection: Connection, trial_id: int) -> bool:
     """Share-lock the trial's row if RUNNING, so it cannot turn FAIL before we commit."""
-    query = text("SELECT 1 FROM trials WHERE trial_id = :trial AND state = 'RUNNING' FOR SHARE")
+    query = _LOCK_RUNNING_TRIAL
     return connection.execute(query, {"trial": trial_id}).first() is not None
 
 
 def _lock_state(connection: Connection, study_id: int, rung: int, rule: _Rule) -> _RungState:
     connection.execute(
-        text(
-            f"INSERT INTO {STATE_TABLE} "
-            "(study_id, rung, direction, reduction_factor, min_keep, n) "
-            "VALUES (:study, :rung, :direction, :factor, :min_keep, 0) ON CONFLICT DO NOTHING"
-        ),
+        _INSERT_STATE,
         {
             "study": study_id,
             "rung": rung,
@@ -347,14 +392,7 @@ def _lock_for_decision(
     None when the rung has no state yet or the trial is not RUNNING (the caller then takes
     the long way, three statements)."""
     row = connection.execute(
-        text(
-            "SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness, "
-            f"s.cursor_trial, v.badness AS stored FROM {STATE_TABLE} s "
-            "JOIN trials t ON t.trial_id = :trial AND t.state = 'RUNNING' "
-            f"LEFT JOIN {VALUES_TABLE} v ON v.study_id = s.study_id AND v.rung = s.rung "
-            "AND v.trial_id = :trial WHERE s.study_id = :study AND s.rung = :rung "
-            "FOR UPDATE OF s FOR SHARE OF t"
-        ),
+        _LOCK_FOR_DECISION,
         {"study": study_id, "rung": rung, "trial": trial_id},
     ).first()
     if row is None:
@@ -377,10 +415,7 @@ def _checked(state: _RungState, rule: _Rule) -> _RungState:
 
 def _lock_existing_state(connection: Connection, study_id: int, rung: int) -> _RungState | None:
     row = connection.execute(
-        text(
-            "SELECT direction, reduction_factor, min_keep, n, cursor_badness, cursor_trial "
-            f"FROM {STATE_TABLE} WHERE study_id = :study AND rung = :rung FOR UPDATE"
-        ),
+        _LOCK_EXISTING_STATE,
         {"study": study_id, "rung": rung},
     ).first()
     return None if row is None else _state_of(study_id, rung, row)
@@ -402,10 +437,7 @@ def _state_of(study_id: int, rung: int, row: Any) -> _RungState:
 def _save_state(connection: Connection, state: _RungState) -> None:
     cursor_badness, cursor_trial = state.cursor or (None, None)
     connection.execute(
-        text(
-            f"UPDATE {STATE_TABLE} SET n = :n, cursor_badness = :badness, cursor_trial = :trial "
-            "WHERE study_id = :study AND rung = :rung"
-        ),
+        _SAVE_STATE,
         {
             "n": state.n,
             "badness": cursor_badness,
@@ -418,10 +450,7 @@ def _save_state(connection: Connection, state: _RungState) -> None:
 
 def _stored_badness(connection: Connection, state: _RungState, trial_id: int) -> float | None:
     return connection.execute(
-        text(
-            f"SELECT badness FROM {VALUES_TABLE} "
-            "WHERE study_id = :study AND rung = :rung AND trial_id = :trial"
-        ),
+        _STORED_BADNESS,
         {"study": state.study_id, "rung": state.rung, "trial": trial_id},
     ).scalar()
 
@@ -429,10 +458,7 @@ def _stored_badness(connection: Connection, state: _RungState, trial_id: int) ->
 def _insert(connection: Connection, state: _RungState, entry: _Entry, value: float) -> _RungState:
     """Add a value and keep the cursor on the k-th best (k grows by at most one)."""
     connection.execute(
-        text(
-            f"INSERT INTO {VALUES_TABLE} (study_id, rung, trial_id, value, badness) "
-            "VALUES (:study, :rung, :trial, :value, :badness)"
-        ),
+        _INSERT_VALUE,
         {
             "study": state.study_id,
             "rung": state.rung,
@@ -454,10 +480,7 @@ def _insert(connection: Connection, state: _RungState, entry: _Entry, value: flo
 def _delete(connection: Connection, state: _RungState, entry: _Entry) -> _RungState:
     """Remove a value and keep the cursor on the k-th best (k shrinks by at most one)."""
     connection.execute(
-        text(
-            f"DELETE FROM {VALUES_TABLE} "
-            "WHERE study_id = :study AND rung = :rung AND trial_id = :trial"
-        ),
+        _DELETE_VALUE,
         {"study": state.study_id, "rung": state.rung, "trial": entry[1]},
     )
     if state.n == 1 or state.cursor is None:
@@ -479,14 +502,8 @@ def _neighbour(
     connection: Connection, state: _RungState, entry: _Entry, *, before: bool
 ) -> _Entry:
     """The value just before or after ``entry`` in (badness, trial_id) order: one index probe."""
-    operator, order = ("<", "DESC") if before else (">", "ASC")
     row = connection.execute(
-        text(
-            f"SELECT badness, trial_id FROM {VALUES_TABLE} "
-            "WHERE study_id = :study AND rung = :rung "
-            f"AND (badness, trial_id) {operator} (:badness, :trial) "
-            f"ORDER BY badness {order}, trial_id {order} LIMIT 1"
-        ),
+        _NEIGHBOUR_BEFORE if before else _NEIGHBOUR_AFTER,
         {"study": state.study_id, "rung": state.rung, "badness": entry[0], "trial": entry[1]},
     ).one()
     return row.badness, row.trial_id
