@@ -64,9 +64,14 @@ def advisory_lock(storage: BaseStorage, name: str) -> Iterator[LockHold]:
     asked = time.perf_counter()
     with engine_of(storage).connect() as connection:
         _acquire(connection, advisory_lock_key(name), lease_s)
-        with _Renewal(connection.connection.dbapi_connection, lease_s / RENEWALS_PER_LEASE):
+        renewal = _Renewal(connection.connection.dbapi_connection, lease_s / RENEWALS_PER_LEASE)
+        try:
             yield LockHold(time.perf_counter() - asked)
-        _release(connection, name)
+            renewal.stop()
+            _release(connection, name)
+        finally:
+            renewal.stop()
+            renewal.join()  # after the release: the thread's wake-up is not the others' wait
 
 
 _TRY_LOCK = sqlalchemy.text(  # one round trip: the lease, then the lock (in select order)
@@ -124,13 +129,15 @@ def _release(connection: sqlalchemy.Connection, name: str) -> None:
 
 
 class _Renewal:
-    """Run ``SELECT 1`` in the lock's transaction every ``interval_s`` while the block runs,
-    so the server's idle-in-transaction timeout ends it only when this process stops."""
+    """Run ``SELECT 1`` in the lock's transaction every ``interval_s`` from when it is made
+    until :meth:`stop`, so the server's idle-in-transaction timeout ends the transaction only
+    when this process stops."""
 
     def __init__(self, dbapi_connection: Any, interval_s: float) -> None:
         self._connection, self._interval_s = dbapi_connection, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lock-renewal", daemon=True)
+        self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
@@ -141,10 +148,9 @@ class _Renewal:
                 _logger.debug("lock renewal failed: %s", first_line(error))
                 return
 
-    def __enter__(self) -> _Renewal:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
+    def stop(self) -> None:
+        """No renewal after this (one under way finishes first: the connection serialises)."""
         self._stop.set()
+
+    def join(self) -> None:
         self._thread.join()

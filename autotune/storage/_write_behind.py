@@ -63,8 +63,10 @@ from __future__ import annotations
 
 from collections.abc import Container
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 import copy
 from dataclasses import dataclass
 from dataclasses import field
@@ -82,7 +84,6 @@ from optuna.distributions import check_distribution_compatibility
 from optuna.distributions import distribution_to_json
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import sqlalchemy
@@ -222,8 +223,7 @@ class WriteBehindStorage(RDBStorage):
 
     def _write(self, trial_id: int, pending: _Pending) -> None:
         self._fresh.pop(trial_id, None)
-        with _create_scoped_session(self.scoped_session, True) as session:
-            connection = session.connection()
+        with _transaction(self.engine, ignore_integrity_error=True) as connection:
             state = connection.execute(_LOCK_TRIAL, {"trial": trial_id}).scalar()
             if state is None:
                 raise KeyError(models.NOT_FOUND_MSG)
@@ -339,8 +339,7 @@ class WriteBehindStorage(RDBStorage):
         finished_at = datetime.datetime.now()
         with self._buffer_lock:
             pending = self._pending.get(trial_id) or _Pending(time.monotonic())
-            with _create_scoped_session(self.scoped_session) as session:
-                connection = session.connection()
+            with _transaction(self.engine) as connection:
                 stored = connection.execute(_LOCK_TRIAL, {"trial": trial_id}).scalar()
                 if stored is None:
                     raise KeyError(models.NOT_FOUND_MSG)
@@ -456,6 +455,29 @@ _INSERT_TRIAL = sqlalchemy.text(
     f"VALUES ((SELECT count(*) FROM {models.TrialModel.__tablename__} WHERE study_id = :study), "
     ":study, 'RUNNING', :start) RETURNING trial_id, number"
 )
+
+
+@contextlib.contextmanager
+def _transaction(
+    engine: sqlalchemy.Engine, ignore_integrity_error: bool = False
+) -> Iterator[sqlalchemy.Connection]:
+    """A transaction on a Core connection, its errors as Optuna's ``_create_scoped_session``
+    raises them (``StorageInternalError``; an ignored integrity error rolls back quietly),
+    without the ORM session that costs a trial's every write."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except sqlalchemy.exc.IntegrityError as error:
+        if not ignore_integrity_error:
+            raise
+        _logger.debug("ignoring %r: another process wrote the same key first", error)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise optuna.exceptions.StorageInternalError(
+            "An exception is raised during the commit. This typically happens due to invalid "
+            "data in the commit, e.g. exceeding max length. "
+        ) from error
+
+
 _LOCK_TRIAL = sqlalchemy.text(
     f"SELECT state::text FROM {models.TrialModel.__tablename__} WHERE trial_id = :trial FOR UPDATE"
 )
