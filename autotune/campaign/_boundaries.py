@@ -18,6 +18,9 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 
+from autotune._domains import MODEL_DOMAINS
+from autotune._domains import TRAINING_DOMAINS
+from autotune._domains import Domain
 from autotune.analysis import BoundarySide
 from autotune.analysis import CategoricalEdge
 from autotune.analysis import ParamBoundary
@@ -161,14 +164,53 @@ def _widened_side(
 ) -> BaseDistribution | None:
     """The distribution with its ``side`` bound moved out; None: at a hard limit."""
     param = spec.search_space.params.get(name)
+    distribution = distributions[name]
+    domain = _known_domain(spec, name)
     return widen(
-        distributions[name],  # type: ignore[arg-type]
+        distribution,  # type: ignore[arg-type]
         side,
         log_factor=spec.boundary.log_factor,
         linear_fraction=spec.boundary.linear_fraction,
-        hard_low=default_hard_low(param),
-        hard_high=getattr(param, "hard_high", None),
+        hard_low=_tighter(default_hard_low(param), _domain_low(domain, distribution), max),
+        hard_high=_tighter(getattr(param, "hard_high", None), _domain_high(domain, distribution)),
     )
+
+
+def _known_domain(spec: StudySpec, name: str) -> Domain | None:
+    """The values training accepts for ``name``: the training loop's for every task, a
+    built-in model's for a built-in task (a user task, ``module:factory``, names its own)."""
+    builtin_task = ":" not in spec.task
+    return TRAINING_DOMAINS.get(name) or (MODEL_DOMAINS.get(name) if builtin_task else None)
+
+
+def _domain_high(domain: Domain | None, distribution: BaseDistribution) -> float | None:
+    """How far up widening may go inside the domain: to a closed end, halfway to an open
+    one (dropout's 1 is never reached, each widening halves the distance)."""
+    if domain is None or domain.high is None:
+        return None
+    if not domain.high_open:
+        return domain.high
+    return (distribution.high + domain.high) / 2  # type: ignore[attr-defined]
+
+
+def _domain_low(domain: Domain | None, distribution: BaseDistribution) -> float | None:
+    """How far down widening may go inside the domain (see :func:`_domain_high`); a log
+    range never reaches an open 0 (it divides), so it is not held back."""
+    if domain is None or domain.low is None:
+        return None
+    if not domain.low_open:
+        return domain.low
+    if distribution.log:  # type: ignore[attr-defined]
+        return None
+    return (distribution.low + domain.low) / 2  # type: ignore[attr-defined]
+
+
+def _tighter(
+    space_limit: float | None, domain_limit: float | None, pick: Any = min
+) -> float | None:
+    """The stricter of the space's hard limit and the domain's (either may be absent)."""
+    limits = [limit for limit in (space_limit, domain_limit) if limit is not None]
+    return pick(limits) if limits else None
 
 
 def widened_trials(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
@@ -181,6 +182,37 @@ def test_a_hit_hard_limit_is_reported_and_not_widened() -> None:
     )
     assert finding.action is BoundaryAction.HARD_LIMIT
     assert "hard limit of the space, not widened" in finding.message
+
+
+def _wants_dropout(hparams: dict[str, Any]) -> float:
+    """Better the more dropout, nothing else matters: the best sits near the upper bound."""
+    return 1.0 - float(hparams.get("dropout", 0.0))
+
+
+WIDE_TOLERANCE = {
+    "tolerance": 0.45,
+    "max_widenings": 4,
+}  # a best in the range's upper 55% counts as a hit
+
+
+def _dropout_highs(task: str) -> list[float]:
+    """The upper ends of dropout's range, study by study, of a campaign that wants more."""
+    spec = spec_of(baseline=False, task=task, boundary=WIDE_TOLERANCE)
+    replay = Replay(spec, objective=_wants_dropout)
+    assert replay.run()[-1] is K.FINISHED
+    ranges = [s.facts.plan.decoded_distributions().get("dropout") for s in replay.studies]
+    return sorted({r.high for r in ranges if r is not None})
+
+
+def test_widening_stays_inside_the_domain_training_accepts() -> None:
+    """Dropout's domain is [0, 1): without a hard_high in the space, each widening goes at
+    most halfway to 1 (the second used to reach 1.125, where every trial failed)."""
+    assert _dropout_highs("synthetic") == [0.5, 0.75, 0.875, 0.9375]
+
+
+def test_a_user_tasks_model_parameter_widens_without_a_built_in_domain() -> None:
+    """A user task's ``dropout`` is its own business: only the space's limits hold it."""
+    assert _dropout_highs("my_tasks:make")[:3] == [0.5, 0.75, 1.125]
 
 
 def test_learning_rate_first_stages_fix_the_earlier_best_and_narrow_the_rate() -> None:
