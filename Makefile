@@ -13,7 +13,7 @@ test: install browser
 	$(BIN)/pytest
 
 # The fast lane: every test but the end-to-end ones (worker processes, `autotune` in a subprocess, chaos,
-# browser, dashboard server, PostgreSQL restarts; marked e2e), in under 2 minutes.
+# browser, dashboard and gRPC proxy servers, PostgreSQL restarts; marked e2e), in under 2 minutes.
 test-fast: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not e2e" -n 2   # two processes: the tests wait on PostgreSQL more than on the CPU

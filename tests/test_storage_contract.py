@@ -78,7 +78,16 @@ def _empty(engine: sqlalchemy.Engine) -> None:
             connection.execute(sqlalchemy.text(f'ALTER SEQUENCE "{sequence}" RESTART'))
 
 
-@pytest.fixture(params=list(Mode), ids=lambda mode: mode.value)
+def _mode_params() -> list[Mode | object]:
+    """Every mode; the proxy's (a gRPC server per test) in the full suite only, as the other
+    servers' tests are (the fast lane keeps the same contract over the storage itself)."""
+    return [
+        pytest.param(mode, marks=pytest.mark.e2e) if mode is Mode.GRPC_PROXY else mode
+        for mode in Mode
+    ]
+
+
+@pytest.fixture(params=_mode_params(), ids=lambda mode: mode.value)
 def storage(request: pytest.FixtureRequest, contract_url: str) -> Iterator[BaseStorage]:
     """autotune's storage on an empty database, directly or through the gRPC proxy."""
     mode: Mode = request.param
