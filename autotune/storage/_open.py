@@ -163,8 +163,10 @@ ABANDONED_TRANSACTION_S = 120.0  # far above any lock autotune holds (end_abando
 
 def engine_kwargs() -> dict[str, object]:
     """SQLAlchemy engine options: recycle old connections, time out fast (dropped ones are
-    detected by :func:`ping_idle_connections`)."""
+    detected by :func:`ping_idle_connections`), and reuse the connection used last: a
+    first-in-first-out pool hands out the one idle longest, which then needs its ping."""
     return {
+        "pool_use_lifo": True,
         "pool_recycle": POOL_RECYCLE_S,
         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
     }
