@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
 import logging
+import math
 from pathlib import Path
 import signal
 import threading
@@ -126,25 +128,16 @@ class WorkerSummary:
 
 
 class _Periodic:
-    """Run a function every ``interval_s`` seconds in a daemon thread until stopped, the
-    first time at once or (``immediately=False``) after one interval."""
+    """Run a function at once, then every ``interval_s`` seconds, in a daemon thread until
+    stopped."""
 
-    def __init__(
-        self,
-        interval_s: float,
-        function: Callable[[], None],
-        name: str,
-        immediately: bool = True,
-    ) -> None:
+    def __init__(self, interval_s: float, function: Callable[[], None], name: str) -> None:
         self._stop = threading.Event()
         self._interval_s = interval_s
         self._function = function
-        self._immediately = immediately
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def _loop(self) -> None:
-        if not self._immediately and self._stop.wait(self._interval_s):
-            return
         while True:
             try:
                 self._function()
@@ -160,6 +153,66 @@ class _Periodic:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class _TrialHeartbeat:
+    """One thread for the worker's life that records the running trial's heartbeat every
+    ``interval_s``, the first one interval after the trial started (a trial shorter than
+    the interval costs no heartbeat transaction; see `WriteBehindStorage`).
+
+    A thread per trial cost its start and join, each a wait for a core when eight workers
+    finish their trials together. A beat under way when its trial ends may land just after
+    the trial's tell: a heartbeat row of a finished trial, which nothing reads.
+    """
+
+    def __init__(self, interval_s: float, beat: Callable[[optuna.Trial], None]) -> None:
+        self._interval_s, self._beat = interval_s, beat
+        self._lock = threading.Lock()
+        self._trial: optuna.Trial | None = None
+        self._due = math.inf  # monotonic time of the next beat
+        self._changed, self._stopped = threading.Event(), threading.Event()
+        self._thread = threading.Thread()  # made on entry: a worker may run more than once
+
+    def __enter__(self) -> _TrialHeartbeat:
+        self._stopped.clear()
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self._changed.set()
+        self._thread.join()
+
+    @contextlib.contextmanager
+    def beating(self, trial: optuna.Trial) -> Iterator[None]:
+        """Beat ``trial`` while the block runs."""
+        self._set(trial, time.monotonic() + self._interval_s)
+        try:
+            yield
+        finally:
+            self._set(None, math.inf)
+
+    def _set(self, trial: optuna.Trial | None, due: float) -> None:
+        with self._lock:
+            self._trial, self._due = trial, due
+        self._changed.set()
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            with self._lock:
+                trial, wait_s = self._trial, self._due - time.monotonic()
+            if trial is None or wait_s > 0:
+                self._changed.wait(None if trial is None else wait_s)
+                self._changed.clear()  # the state is read again before anything is done
+                continue
+            try:
+                self._beat(trial)
+            except Exception as error:  # keep the thread alive through database hiccups
+                _logger.warning("heartbeat failed: %s", first_line(error))
+            with self._lock:
+                if self._trial is trial:
+                    self._due = time.monotonic() + self._interval_s
 
 
 def open_worker_storage(
@@ -261,6 +314,10 @@ class Worker:
         self._observer = observer
         self._stop_requested = threading.Event()
         self._waiting = False  # the last hand-out found only others' trials running
+        self._heartbeat = _TrialHeartbeat(
+            storage.get_heartbeat_interval() or 10,
+            lambda trial: record_heartbeat(storage, trial),
+        )
         self._round = self._open_round(campaign.current)
 
     def _open_round(self, study: CampaignStudy) -> _Round:
@@ -300,7 +357,7 @@ class Worker:
             lambda: fail_stale_trials(self._round.study, self._storage),
             "janitor",
         )
-        with janitor:
+        with janitor, self._heartbeat:
             while not self._stop_requested.is_set():
                 if self._reached_max_trials(outcomes):
                     break
@@ -423,16 +480,9 @@ class Worker:
         The first heartbeat comes one interval in: a trial that never beat is stale only
         after a whole grace period of silence (see `WriteBehindStorage`), and a trial shorter
         than the interval then costs two transactions fewer."""
-        interval = self._storage.get_heartbeat_interval() or 10
-        heartbeat = _Periodic(
-            interval,
-            lambda: record_heartbeat(self._storage, trial),
-            "heartbeat",
-            immediately=False,
-        )
         state, value = TrialState.FAIL, None
         try:
-            with heartbeat:
+            with self._heartbeat.beating(trial):
                 value = self._round.objective(trial)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
