@@ -364,8 +364,7 @@ def _remove(connection: Connection, study_id: int, rung: int, trial_id: int) -> 
 
 def _lock_running_trial(connection: Connection, trial_id: int) -> bool:
     """Share-lock the trial's row if RUNNING, so it cannot turn FAIL before we commit."""
-    query = _LOCK_RUNNING_TRIAL
-    return connection.execute(query, {"trial": trial_id}).first() is not None
+    return connection.execute(_LOCK_RUNNING_TRIAL, {"trial": trial_id}).first() is not None
 
 
 def _lock_state(connection: Connection, study_id: int, rung: int, rule: _Rule) -> _RungState:
