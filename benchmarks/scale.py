@@ -35,7 +35,8 @@ trials (one trial run twice, or one queued trial finished twice); budget overrun
 that consumed budget beyond a study's).
 
 Usage: .venv/bin/python benchmarks/scale.py [--quick] [--workers 8 32 128 512]
-[--max-connections 100] [--pgbouncer POOL] [--without-optuna] [--storage URL] [--json PATH].
+[--max-connections 100] [--pgbouncer POOL] [--without-optuna] [--threads-per-process K]
+[--storage URL] [--json PATH].
 By default the harness starts a PostgreSQL of its own (the machine's ``initdb``, run as
 ``postgres`` under root) on 127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and
 pg_stat_statements, whose counts (transaction statements and pool pre-pings included) and
@@ -109,6 +110,7 @@ class Case:
     trials: int  # steady: timed trials per worker; campaign: round-1 trials
     step_sleep_s: float
     timeout_s: float
+    threads_per_process: int = THREADS_PER_PROCESS
 
     @property
     def name(self) -> str:
@@ -1009,13 +1011,13 @@ class Observed:
 
 
 def launch(url: str, case: Case) -> Ran:
-    """The case's workers, ``THREADS_PER_PROCESS`` threads to a process, until they end or
-    the case's time is up."""
+    """The case's workers, ``case.threads_per_process`` threads to a process, until they
+    end or the case's time is up."""
     context = multiprocessing.get_context("spawn")
     start, out = context.Barrier(case.workers), context.Queue()
     groups = [
-        range(first, min(case.workers, first + THREADS_PER_PROCESS))
-        for first in range(0, case.workers, THREADS_PER_PROCESS)
+        range(first, min(case.workers, first + case.threads_per_process))
+        for first in range(0, case.workers, case.threads_per_process)
     ]
     processes = [
         context.Process(target=_process_main, args=(url, case, g, start, out), daemon=True)
@@ -1055,6 +1057,7 @@ class Plan:
     campaign_trials_per_worker: int
     campaign_step_sleep_s: float
     systems: tuple[System, ...] = tuple(System)  # steady cases: plain Optuna beside or not
+    threads_per_process: int = THREADS_PER_PROCESS  # 1: a process per worker, as deployed
 
     def cases(self) -> list[Case]:
         cases = []
@@ -1063,7 +1066,13 @@ class Plan:
             for system in self.systems:
                 cases.append(
                     Case(
-                        system, Scenario.STEADY, n, self.steady_trials, self.step_sleep_s, timeout
+                        system,
+                        Scenario.STEADY,
+                        n,
+                        self.steady_trials,
+                        self.step_sleep_s,
+                        timeout,
+                        self.threads_per_process,
                     )
                 )
             trials = self.campaign_trials_per_worker * n
@@ -1075,6 +1084,7 @@ class Plan:
                     trials,
                     self.campaign_step_sleep_s,
                     timeout * 2,
+                    self.threads_per_process,
                 )
             )
         return cases
@@ -1195,8 +1205,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="leave out plain Optuna (at hundreds of workers it takes the case's whole time)",
     )
+    parser.add_argument(
+        "--threads-per-process",
+        type=int,
+        default=THREADS_PER_PROCESS,
+        help=f"simulated workers per harness process (default {THREADS_PER_PROCESS}; 1 runs "
+        "each worker in a process of its own, as deployed, without a shared GIL)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
+    if args.threads_per_process < 1:
+        parser.error(f"--threads-per-process must be at least 1, got {args.threads_per_process}")
     if args.pgbouncer is not None and args.storage is not None:
         parser.error("--pgbouncer runs in front of the harness's own server: leave out --storage")
     plan = QUICK if args.quick else FULL
@@ -1206,6 +1225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         steady_trials=args.trials or plan.steady_trials,
         step_sleep_s=plan.step_sleep_s if args.step_sleep is None else args.step_sleep,
         systems=(System.AUTOTUNE,) if args.without_optuna else plan.systems,
+        threads_per_process=args.threads_per_process,
     )
     warnings.simplefilter("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
