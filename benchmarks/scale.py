@@ -36,6 +36,7 @@ that consumed budget beyond a study's).
 
 Usage: .venv/bin/python benchmarks/scale.py [--quick] [--workers 8 32 128 512]
 [--max-connections 100] [--pgbouncer POOL] [--without-optuna] [--threads-per-process K]
+[--scenarios steady campaign]
 [--storage URL] [--json PATH].
 By default the harness starts a PostgreSQL of its own (the machine's ``initdb``, run as
 ``postgres`` under root) on 127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and
@@ -1058,12 +1059,13 @@ class Plan:
     campaign_step_sleep_s: float
     systems: tuple[System, ...] = tuple(System)  # steady cases: plain Optuna beside or not
     threads_per_process: int = THREADS_PER_PROCESS  # 1: a process per worker, as deployed
+    scenarios: tuple[Scenario, ...] = tuple(Scenario)
 
     def cases(self) -> list[Case]:
         cases = []
         for n in self.workers:
             timeout = 90 + n
-            for system in self.systems:
+            for system in self.systems if Scenario.STEADY in self.scenarios else ():
                 cases.append(
                     Case(
                         system,
@@ -1075,7 +1077,9 @@ class Plan:
                         self.threads_per_process,
                     )
                 )
-            trials = self.campaign_trials_per_worker * n
+            if Scenario.CAMPAIGN not in self.scenarios:
+                continue
+            trials = max(self.campaign_trials_per_worker * n, MIN_CAMPAIGN_TRIALS)
             cases.append(
                 Case(
                     System.AUTOTUNE,
@@ -1090,6 +1094,7 @@ class Plan:
         return cases
 
 
+MIN_CAMPAIGN_TRIALS = 8  # round 2 promotes at least 4 (``campaign_spec``)
 QUICK = Plan((8, 32, 128), 3, 0.05, 2, 0.02)
 FULL = Plan((8, 32, 128, 512), 6, 0.05, 2, 0.05)
 
@@ -1212,6 +1217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"simulated workers per harness process (default {THREADS_PER_PROCESS}; 1 runs "
         "each worker in a process of its own, as deployed, without a shared GIL)",
     )
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=[scenario.value for scenario in Scenario],
+        default=[scenario.value for scenario in Scenario],
+        help="which cases to run per worker count (default: all)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.threads_per_process < 1:
@@ -1226,6 +1238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         step_sleep_s=plan.step_sleep_s if args.step_sleep is None else args.step_sleep,
         systems=(System.AUTOTUNE,) if args.without_optuna else plan.systems,
         threads_per_process=args.threads_per_process,
+        scenarios=tuple(Scenario(value) for value in args.scenarios),
     )
     warnings.simplefilter("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
