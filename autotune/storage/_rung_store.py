@@ -16,12 +16,13 @@ better than its own, i.e. iff the ``k``-th best value, itself included, is not s
 better than its own. Adding one value moves ``k`` by at most one and the cursor by at most
 one position each way, and each move is a ``LIMIT 1`` probe of the index. So a decision is a
 fixed number of primary-key or ``LIMIT 1`` index lookups, O(log n), under a row lock on the
-rung's state that serialises decisions at the same rung across workers. Measured on the
-embedded server: about 4 ms (6-8 statements and a commit, as much as one ``trial.report``)
-at 0, 1k, 10k and 100k values, where the count of better values alone grows from 1 to 15 ms.
-At a rung that has a state row, one statement locks the trial's row (shared) and the
-state's and reads the trial's stored value there, so a decision is 3-5 statements and a
-commit; the rung's first decision takes the long way (three statements for the same).
+rung's state that serialises decisions at the same rung across workers. They run in one
+PL/pgSQL function (``RECORD_FUNCTION``), called in a transaction of its own: one round trip
+per decision (it was 4-6 statements, a BEGIN and a COMMIT, about 4 ms; the count of better
+values alone grows from 1 to 15 ms between 0 and 100k values). Replacing a trial's value at a
+rung with a different one is rare and takes the long way, in Python. A function made by an
+earlier autotune keeps its name; a changed one gets a new name, so workers of two versions
+can share a database.
 
 Failed trials are no competitors: the worker calls :func:`remove_trial` when a trial ends in
 FAIL (training error, interruption, or marked stale), and may sweep with
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import replace
+import enum
 import hashlib
 from typing import Any
 
@@ -55,8 +57,16 @@ from autotune.storage._engine import engine_of
 
 VALUES_TABLE = "autotune_rung_values"
 STATE_TABLE = "autotune_rung_state"
+# The decision in one round trip; a new version gets a new name (workers of both can share
+# a database while a deployment rolls).
+RECORD_FUNCTION = "autotune_record_rung_v1"
+KEEP_COUNT_FUNCTION = "autotune_keep_count_v1"  # autotune.pruning.keep_count, in SQL
+_RECORD_SIGNATURE = (
+    "integer, integer, integer, double precision, double precision, text, integer, integer"
+)
 _UNDEFINED_TABLE = "42P01"
 _UNDEFINED_COLUMN = "42703"
+_UNDEFINED_FUNCTION = "42883"
 _SCHEMA_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"autotune.pruning schema").digest()[:8], "big", signed=True
 )
@@ -82,6 +92,77 @@ _SCHEMA = (
         PRIMARY KEY (study_id, rung))""",
     # Added after the first release: databases created before it get the column here.
     f"ALTER TABLE {STATE_TABLE} ADD COLUMN IF NOT EXISTS min_keep integer NOT NULL DEFAULT 1",
+    f"""CREATE OR REPLACE FUNCTION {KEEP_COUNT_FUNCTION}(
+        n integer, factor integer, min_keep integer) RETURNS integer LANGUAGE sql IMMUTABLE
+        AS $$ SELECT greatest(1, least(n, greatest(min_keep, n / factor))) $$""",
+    f"""CREATE OR REPLACE FUNCTION {RECORD_FUNCTION}(
+        p_study integer, p_rung integer, p_trial integer, p_value double precision,
+        p_badness double precision, p_direction text, p_factor integer, p_min_keep integer,
+        OUT outcome text, OUT direction text, OUT reduction_factor integer,
+        OUT min_keep integer, OUT cursor_badness double precision, OUT cursor_trial integer)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        state record;
+        stored double precision;
+    BEGIN
+        PERFORM 1 FROM trials t WHERE t.trial_id = p_trial AND t.state = 'RUNNING' FOR SHARE;
+        IF NOT FOUND THEN
+            outcome := 'not_running';
+            RETURN;
+        END IF;
+        SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness,
+               s.cursor_trial INTO state
+            FROM {STATE_TABLE} s WHERE s.study_id = p_study AND s.rung = p_rung FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO {STATE_TABLE} (study_id, rung, direction, reduction_factor, min_keep, n)
+                VALUES (p_study, p_rung, p_direction, p_factor, p_min_keep, 0)
+                ON CONFLICT DO NOTHING;
+            SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness,
+                   s.cursor_trial INTO state
+                FROM {STATE_TABLE} s WHERE s.study_id = p_study AND s.rung = p_rung FOR UPDATE;
+        END IF;
+        direction := state.direction;
+        reduction_factor := state.reduction_factor;
+        min_keep := state.min_keep;
+        cursor_badness := state.cursor_badness;
+        cursor_trial := state.cursor_trial;
+        IF (direction, reduction_factor, min_keep)
+                IS DISTINCT FROM (p_direction, p_factor, p_min_keep) THEN
+            outcome := 'other_rule';
+            RETURN;
+        END IF;
+        SELECT v.badness INTO stored FROM {VALUES_TABLE} v
+            WHERE v.study_id = p_study AND v.rung = p_rung AND v.trial_id = p_trial;
+        IF FOUND THEN  -- PostgreSQL's NaN equals NaN, as in the rung order
+            outcome := CASE WHEN stored = p_badness THEN 'recorded' ELSE 'changed' END;
+            RETURN;
+        END IF;
+        INSERT INTO {VALUES_TABLE} (study_id, rung, trial_id, value, badness)
+            VALUES (p_study, p_rung, p_trial, p_value, p_badness);
+        IF cursor_trial IS NULL THEN
+            cursor_badness := p_badness;
+            cursor_trial := p_trial;
+        ELSE
+            IF (p_badness, p_trial) < (cursor_badness, cursor_trial) THEN
+                SELECT v.badness, v.trial_id INTO cursor_badness, cursor_trial
+                    FROM {VALUES_TABLE} v WHERE v.study_id = p_study AND v.rung = p_rung
+                    AND (v.badness, v.trial_id) < (cursor_badness, cursor_trial)
+                    ORDER BY v.badness DESC, v.trial_id DESC LIMIT 1;
+            END IF;
+            IF {KEEP_COUNT_FUNCTION}(state.n + 1, p_factor, p_min_keep)
+                    > {KEEP_COUNT_FUNCTION}(state.n, p_factor, p_min_keep) THEN
+                SELECT v.badness, v.trial_id INTO cursor_badness, cursor_trial
+                    FROM {VALUES_TABLE} v WHERE v.study_id = p_study AND v.rung = p_rung
+                    AND (v.badness, v.trial_id) > (cursor_badness, cursor_trial)
+                    ORDER BY v.badness ASC, v.trial_id ASC LIMIT 1;
+            END IF;
+        END IF;
+        UPDATE {STATE_TABLE} s SET n = state.n + 1,
+            cursor_badness = {RECORD_FUNCTION}.cursor_badness,
+            cursor_trial = {RECORD_FUNCTION}.cursor_trial
+            WHERE s.study_id = p_study AND s.rung = p_rung;
+        outcome := 'recorded';
+    END $$""",
 )
 
 # Whether every object of _SCHEMA exists. A process that found a table missing, waited for
@@ -91,7 +172,8 @@ _SCHEMA_COMPLETE = text(
     f"SELECT to_regclass('{VALUES_TABLE}') IS NOT NULL "
     f"AND to_regclass('{VALUES_TABLE}_order') IS NOT NULL "
     f"AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = '{STATE_TABLE}' "
-    "AND column_name = 'min_keep' AND table_schema = current_schema())"
+    "AND column_name = 'min_keep' AND table_schema = current_schema()) "
+    f"AND to_regprocedure('{RECORD_FUNCTION}({_RECORD_SIGNATURE})') IS NOT NULL"
 )
 
 _Entry = tuple[float, int]  # (badness, trial_id): the total order of values at a rung
@@ -279,13 +361,9 @@ _INSERT_STATE = text(
     f"INSERT INTO {STATE_TABLE} (study_id, rung, direction, reduction_factor, min_keep, n) "
     "VALUES (:study, :rung, :direction, :factor, :min_keep, 0) ON CONFLICT DO NOTHING"
 )
-_LOCK_FOR_DECISION = text(
-    "SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness, "
-    f"s.cursor_trial, v.badness AS stored FROM {STATE_TABLE} s "
-    "JOIN trials t ON t.trial_id = :trial AND t.state = 'RUNNING' "
-    f"LEFT JOIN {VALUES_TABLE} v ON v.study_id = s.study_id AND v.rung = s.rung "
-    "AND v.trial_id = :trial WHERE s.study_id = :study AND s.rung = :rung "
-    "FOR UPDATE OF s FOR SHARE OF t"
+_RECORD = text(
+    f"SELECT * FROM {RECORD_FUNCTION}(:study, :rung, :trial, :value, :badness, :direction, "
+    ":factor, :min_keep)"
 )
 _LOCK_EXISTING_STATE = text(
     "SELECT direction, reduction_factor, min_keep, n, cursor_badness, cursor_trial "
@@ -320,6 +398,15 @@ _NEIGHBOUR_BEFORE = _neighbour_query("<", "DESC")
 _NEIGHBOUR_AFTER = _neighbour_query(">", "ASC")
 
 
+class _Outcome(enum.Enum):
+    """What ``RECORD_FUNCTION`` did."""
+
+    RECORDED = "recorded"  # the value is at the rung (new, or the same as before)
+    NOT_RUNNING = "not_running"  # nothing: the trial is no longer RUNNING
+    OTHER_RULE = "other_rule"  # nothing: the rung was recorded with another rule
+    CHANGED = "changed"  # nothing: the trial holds another value there
+
+
 @dataclass(frozen=True)
 class _Rule:
     """How a rung decides; every worker of a study passes the same one."""
@@ -332,25 +419,54 @@ class _Rule:
 def _record(
     engine: Engine, study_id: int, rung: int, trial_id: int, value: float, rule: _Rule
 ) -> RungDecision:
+    """The decision in one round trip (``RECORD_FUNCTION``, in its own transaction); a
+    trial recording a different value at a rung again takes :func:`_record_changed`."""
+    own = badness(float(value), rule.direction)
+    parameters = {
+        "study": study_id,
+        "rung": rung,
+        "trial": trial_id,
+        "value": float(value),
+        "badness": own,
+        "direction": rule.direction.value,
+        "factor": rule.reduction_factor,
+        "min_keep": rule.min_keep,
+    }
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = connection.execute(_RECORD, parameters).one()
+    if row.outcome == _Outcome.NOT_RUNNING.value:
+        return RungDecision.CONTINUE
+    if row.outcome == _Outcome.OTHER_RULE.value:
+        _checked(_state_of(study_id, rung, row, n=0), rule)  # raises: the rules differ
+    if row.outcome == _Outcome.CHANGED.value:
+        return _record_changed(engine, study_id, rung, trial_id, value, rule)
+    return _decision((row.cursor_badness, row.cursor_trial), own)
+
+
+def _record_changed(
+    engine: Engine, study_id: int, rung: int, trial_id: int, value: float, rule: _Rule
+) -> RungDecision:
+    """Replace a trial's value at a rung (its old value out, the new one in): rare, so in
+    several statements, with the same locks as ``RECORD_FUNCTION``."""
     own = badness(float(value), rule.direction)
     with engine.begin() as connection:
-        locked = _lock_for_decision(connection, study_id, rung, trial_id, rule)
-        if locked is None:  # the rung's first value, or the trial is not RUNNING
-            if not _lock_running_trial(connection, trial_id):
-                return RungDecision.CONTINUE
-            state = _lock_state(connection, study_id, rung, rule)
-            stored = _stored_badness(connection, state, trial_id)
-        else:
-            state, stored = locked
+        if not _lock_running_trial(connection, trial_id):
+            return RungDecision.CONTINUE
+        state = _lock_state(connection, study_id, rung, rule)
+        stored = _stored_badness(connection, state, trial_id)
         if stored is None or _differ(stored, own):
             if stored is not None:
                 state = _delete(connection, state, (stored, trial_id))
             state = _insert(connection, state, (own, trial_id), float(value))
             _save_state(connection, state)
     assert state.cursor is not None  # at least the trial's own value is recorded
-    if is_better(state.cursor[0], own):
-        return RungDecision.PRUNE
-    return RungDecision.CONTINUE
+    return _decision(state.cursor, own)
+
+
+def _decision(cursor: _Entry, own: float) -> RungDecision:
+    """A trial continues iff the k-th best value at its rung is not strictly better."""
+    return RungDecision.PRUNE if is_better(cursor[0], own) else RungDecision.CONTINUE
 
 
 def _remove(connection: Connection, study_id: int, rung: int, trial_id: int) -> int:
@@ -383,22 +499,6 @@ def _lock_state(connection: Connection, study_id: int, rung: int, rule: _Rule) -
     return _checked(state, rule)
 
 
-def _lock_for_decision(
-    connection: Connection, study_id: int, rung: int, trial_id: int, rule: _Rule
-) -> tuple[_RungState, float | None] | None:
-    """In one statement what a decision at a rung seen before needs: the trial's row
-    share-locked if RUNNING, the rung's state locked, the trial's stored badness there;
-    None when the rung has no state yet or the trial is not RUNNING (the caller then takes
-    the long way, three statements)."""
-    row = connection.execute(
-        _LOCK_FOR_DECISION,
-        {"study": study_id, "rung": rung, "trial": trial_id},
-    ).first()
-    if row is None:
-        return None
-    return _checked(_state_of(study_id, rung, row), rule), row.stored
-
-
 def _checked(state: _RungState, rule: _Rule) -> _RungState:
     """``state``, if recorded with ``rule``; else ValueError (workers disagree on it)."""
     recorded = _Rule(state.reduction_factor, state.direction, state.min_keep)
@@ -420,7 +520,7 @@ def _lock_existing_state(connection: Connection, study_id: int, rung: int) -> _R
     return None if row is None else _state_of(study_id, rung, row)
 
 
-def _state_of(study_id: int, rung: int, row: Any) -> _RungState:
+def _state_of(study_id: int, rung: int, row: Any, n: int | None = None) -> _RungState:
     cursor = None if row.cursor_trial is None else (row.cursor_badness, row.cursor_trial)
     return _RungState(
         study_id,
@@ -428,7 +528,7 @@ def _state_of(study_id: int, rung: int, row: Any) -> _RungState:
         Direction(row.direction),
         row.reduction_factor,
         row.min_keep,
-        row.n,
+        row.n if n is None else n,
         cursor,
     )
 
@@ -517,7 +617,8 @@ def _precedes(a: _Entry, b: _Entry) -> bool:
 
 def _is_missing_table(error: sqlalchemy.exc.ProgrammingError) -> bool:
     """The tables, or a column added since they were made, are missing: ensure the schema."""
-    return getattr(error.orig, "pgcode", None) in (_UNDEFINED_TABLE, _UNDEFINED_COLUMN)
+    missing = (_UNDEFINED_TABLE, _UNDEFINED_COLUMN, _UNDEFINED_FUNCTION)
+    return getattr(error.orig, "pgcode", None) in missing
 
 
 def _differ(a: float, b: float) -> bool:

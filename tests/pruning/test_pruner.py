@@ -29,6 +29,8 @@ from autotune.storage import record_rung_value
 from autotune.storage import remove_failed_trials
 from autotune.storage import remove_trial
 from autotune.storage import trial_rungs
+from autotune.storage._rung_store import KEEP_COUNT_FUNCTION
+from autotune.storage._rung_store import RECORD_FUNCTION
 from autotune.worker._pruner import RungPruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -436,3 +438,58 @@ def test_ensuring_a_complete_schema_locks_no_table(storage_url: str) -> None:
         deciding.execute(sqlalchemy.text("LOCK TABLE autotune_rung_state IN ROW SHARE MODE"))
         deciding.execute(sqlalchemy.text("LOCK TABLE autotune_rung_values IN ROW EXCLUSIVE MODE"))
         ensure_schema(impatient)  # DDL here would wait for the lock, and time out
+
+
+def test_the_stores_keep_count_in_sql_is_the_pure_one(storage_url: str) -> None:
+    engine = engine_of(new_study(storage_url)._storage)
+    ensure_schema(engine)
+    grid = [(n, f, k) for n in range(0, 40) for f in (2, 3, 4, 7) for k in (1, 2, 5)]
+    with engine.connect() as connection:
+        in_sql = connection.execute(
+            sqlalchemy.text(
+                f"SELECT {KEEP_COUNT_FUNCTION}(n, f, k) FROM unnest(:n, :f, :k) AS g(n, f, k)"
+            ),
+            {"n": [g[0] for g in grid], "f": [g[1] for g in grid], "k": [g[2] for g in grid]},
+        ).scalars()
+        assert list(in_sql) == [keep_count(*g) for g in grid]
+
+
+def test_a_decision_is_one_round_trip_and_its_own_transaction(storage_url: str) -> None:
+    study = new_study(storage_url)
+    engine, study_id = engine_of(study._storage), study._study_id
+    first, second = study.ask(), study.ask()
+    record_rung_value(engine, study_id, 0, first._trial_id, 1.0, 2, MIN)
+    autocommit: list[bool] = []
+
+    def note_autocommit(conn: sqlalchemy.Connection, *_: object) -> None:
+        autocommit.append(conn.connection.dbapi_connection.autocommit)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", note_autocommit)
+    try:
+        with counting_statements(engine) as statements:
+            assert record_rung_value(engine, study_id, 0, second._trial_id, 2.0, 2, MIN) == PRUNE
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", note_autocommit)
+    assert len(statements) == 1
+    assert autocommit == [True]  # psycopg2 sends no BEGIN, and no COMMIT after it
+    with engine.connect() as connection:  # the pool's connection is back to transactions
+        assert connection.connection.dbapi_connection.autocommit is False
+    with engine.connect() as connection:  # committed: another connection sees it
+        assert (
+            connection.execute(
+                sqlalchemy.text("SELECT count(*) FROM autotune_rung_values WHERE study_id = :s"),
+                {"s": study_id},
+            ).scalar()
+            == 2
+        )
+
+
+def test_a_store_made_before_the_decision_function_gains_it(storage_url: str) -> None:
+    study = new_study(storage_url)
+    engine, study_id = engine_of(study._storage), study._study_id
+    first, second = study.ask(), study.ask()
+    record_rung_value(engine, study_id, 0, first._trial_id, 1.0, 3, MIN)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP FUNCTION {RECORD_FUNCTION}"))
+    assert record_rung_value(engine, study_id, 0, second._trial_id, 2.0, 3, MIN) == PRUNE
+    check_store_invariants(engine, study_id)
