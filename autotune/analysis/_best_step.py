@@ -177,26 +177,19 @@ def _check_positive_int(name: str, value: object) -> None:
         raise ValueError(f"{name}={value!r} is invalid; allowed: an int >= 1")
 
 
-# a step's mean, averaged with its neighbouring evaluations' (shared_best_step)
-STOP_SMOOTHING_WEIGHTS = (1.0, 2.0, 1.0)
-
-
 def shared_best_step(curves: Sequence[Mapping[int, float]], direction: Direction) -> int | None:
     """The step whose mean over several runs' curves is best: one stop for a recipe.
 
     A stop chosen on a single run's curve is picked together with the configuration, on
     the same noise (the winner's curse twice); the mean over runs on different periods and
-    seeds is what the recipe delivers on data it has not seen (docs/method.md §11). The
-    mean at a step is also averaged with its neighbouring evaluations' (weights 1, 2, 1): a
-    dip at one evaluation is SGD's jitter, which a retrained model does not repeat, while
-    the loss a recipe delivers moves slowly with the step. Only steps every curve evaluated
-    count; a non-finite value makes its step and its neighbours the worst. Ties go to the
-    earlier step (fewer steps, the same result). None without a shared step.
+    seeds is what the recipe delivers on data it has not seen (docs/method.md §11). Only
+    steps every curve evaluated count; a non-finite value makes its step the worst. Ties go
+    to the earlier step (fewer steps, the same result). None without a shared step.
     """
     if not curves:
         return None
-    steps = sorted(set.intersection(*(set(curve) for curve in curves)))
-    if not steps:
+    shared = set.intersection(*(set(curve) for curve in curves))
+    if not shared:
         return None
     sign = 1.0 if direction is Direction.MINIMIZE else -1.0
 
@@ -206,11 +199,4 @@ def shared_best_step(curves: Sequence[Mapping[int, float]], direction: Direction
             return math.inf
         return sign * float(np.mean(values))
 
-    means = [mean_at(step) for step in steps]
-
-    def smoothed(index: int) -> float:
-        around = range(max(0, index - 1), min(len(means), index + 2))
-        weights = [STOP_SMOOTHING_WEIGHTS[j - index + 1] for j in around]
-        return float(np.average([means[j] for j in around], weights=weights))
-
-    return steps[min(range(len(steps)), key=smoothed)]
+    return min(sorted(shared), key=mean_at)
