@@ -6,6 +6,7 @@ A second, plain ``RDBStorage`` plays the other processes (the dashboard, other w
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 import math
 import pickle
 import time
@@ -326,6 +327,23 @@ def test_new_trials_are_numbered_as_optunas_own_and_read_as_stored(storage_url: 
     assert stored.state is TrialState.RUNNING and stored.params == {}
     assert ours._cached_frozen_trial.datetime_start == stored.datetime_start
     assert without_complete_time(ours._cached_frozen_trial) == without_complete_time(stored)
+
+
+def test_trials_made_at_once_by_many_storages_get_every_number_once(storage_url: str) -> None:
+    study, _ = studies(storage_url, HOUR)
+    storages = [WriteBehindStorage(storage_url, flush_interval_s=HOUR) for _ in range(4)]
+
+    def create(storage: WriteBehindStorage) -> list[int]:
+        return [storage.create_new_trial(study._study_id) for _ in range(25)]
+
+    with ThreadPoolExecutor(len(storages)) as pool:
+        created = [trial_id for ids in pool.map(create, storages) for trial_id in ids]
+    numbers = [t.number for t in study.get_trials() if t._trial_id in set(created)]
+    assert sorted(numbers) == list(range(100))
+    with pytest.raises(KeyError):
+        storages[0].create_new_trial(study._study_id + 1000)  # no such study
+    for storage in storages:
+        storage.engine.dispose()
 
 
 def test_a_new_trial_written_to_is_read_from_the_database(storage_url: str) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import statistics
 import time
 from typing import Any
 
 from optuna.storages import BaseStorage
 from optuna.storages import RDBStorage
+from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import event
 from sqlalchemy import text
@@ -25,6 +28,20 @@ def engine_of(storage: BaseStorage) -> Engine:
     if backend.engine.dialect.name != "postgresql":
         raise ValueError(f"needs PostgreSQL, got the {backend.engine.dialect.name!r} dialect")
     return backend.engine
+
+
+@contextlib.contextmanager
+def autocommitting(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection on which every statement is a transaction of its own.
+
+    A transaction of one statement costs a BEGIN and a COMMIT (or ROLLBACK) round trip
+    besides it; in autocommit mode psycopg2 sends the statement alone, with the same result
+    under PostgreSQL's default isolation (READ COMMITTED). The connection goes back to the
+    pool in transaction mode.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 def round_trip_ms(storage: BaseStorage, samples: int = 5) -> float:

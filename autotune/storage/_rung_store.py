@@ -38,7 +38,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import replace
 import enum
-import hashlib
 from typing import Any
 
 import optuna
@@ -53,128 +52,13 @@ from autotune.pruning._rungs import badness
 from autotune.pruning._rungs import is_better
 from autotune.pruning._rungs import keep_count
 from autotune.spec import Direction
+from autotune.storage._engine import autocommitting
 from autotune.storage._engine import engine_of
-
-VALUES_TABLE = "autotune_rung_values"
-STATE_TABLE = "autotune_rung_state"
-# The decision in one round trip; a new version gets a new name (workers of both can share
-# a database while a deployment rolls).
-RECORD_FUNCTION = "autotune_record_rung_v1"
-KEEP_COUNT_FUNCTION = "autotune_keep_count_v1"  # autotune.pruning.keep_count, in SQL
-_RECORD_SIGNATURE = (
-    "integer, integer, integer, double precision, double precision, text, integer, integer"
-)
-_UNDEFINED_TABLE = "42P01"
-_UNDEFINED_COLUMN = "42703"
-_UNDEFINED_FUNCTION = "42883"
-_SCHEMA_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"autotune.pruning schema").digest()[:8], "big", signed=True
-)
-
-_SCHEMA = (
-    f"""CREATE TABLE IF NOT EXISTS {VALUES_TABLE} (
-        study_id integer NOT NULL,
-        rung integer NOT NULL,
-        trial_id integer NOT NULL,
-        value double precision NOT NULL,
-        badness double precision NOT NULL,
-        PRIMARY KEY (study_id, rung, trial_id))""",
-    f"""CREATE INDEX IF NOT EXISTS {VALUES_TABLE}_order
-        ON {VALUES_TABLE} (study_id, rung, badness, trial_id)""",
-    f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-        study_id integer NOT NULL,
-        rung integer NOT NULL,
-        direction text NOT NULL,
-        reduction_factor integer NOT NULL,
-        n integer NOT NULL,
-        cursor_badness double precision,
-        cursor_trial integer,
-        PRIMARY KEY (study_id, rung))""",
-    # Added after the first release: databases created before it get the column here.
-    f"ALTER TABLE {STATE_TABLE} ADD COLUMN IF NOT EXISTS min_keep integer NOT NULL DEFAULT 1",
-    f"""CREATE OR REPLACE FUNCTION {KEEP_COUNT_FUNCTION}(
-        n integer, factor integer, min_keep integer) RETURNS integer LANGUAGE sql IMMUTABLE
-        AS $$ SELECT greatest(1, least(n, greatest(min_keep, n / factor))) $$""",
-    f"""CREATE OR REPLACE FUNCTION {RECORD_FUNCTION}(
-        p_study integer, p_rung integer, p_trial integer, p_value double precision,
-        p_badness double precision, p_direction text, p_factor integer, p_min_keep integer,
-        OUT outcome text, OUT direction text, OUT reduction_factor integer,
-        OUT min_keep integer, OUT cursor_badness double precision, OUT cursor_trial integer)
-    LANGUAGE plpgsql AS $$
-    DECLARE
-        state record;
-        stored double precision;
-    BEGIN
-        PERFORM 1 FROM trials t WHERE t.trial_id = p_trial AND t.state = 'RUNNING' FOR SHARE;
-        IF NOT FOUND THEN
-            outcome := 'not_running';
-            RETURN;
-        END IF;
-        SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness,
-               s.cursor_trial INTO state
-            FROM {STATE_TABLE} s WHERE s.study_id = p_study AND s.rung = p_rung FOR UPDATE;
-        IF NOT FOUND THEN
-            INSERT INTO {STATE_TABLE} (study_id, rung, direction, reduction_factor, min_keep, n)
-                VALUES (p_study, p_rung, p_direction, p_factor, p_min_keep, 0)
-                ON CONFLICT DO NOTHING;
-            SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness,
-                   s.cursor_trial INTO state
-                FROM {STATE_TABLE} s WHERE s.study_id = p_study AND s.rung = p_rung FOR UPDATE;
-        END IF;
-        direction := state.direction;
-        reduction_factor := state.reduction_factor;
-        min_keep := state.min_keep;
-        cursor_badness := state.cursor_badness;
-        cursor_trial := state.cursor_trial;
-        IF (direction, reduction_factor, min_keep)
-                IS DISTINCT FROM (p_direction, p_factor, p_min_keep) THEN
-            outcome := 'other_rule';
-            RETURN;
-        END IF;
-        SELECT v.badness INTO stored FROM {VALUES_TABLE} v
-            WHERE v.study_id = p_study AND v.rung = p_rung AND v.trial_id = p_trial;
-        IF FOUND THEN  -- PostgreSQL's NaN equals NaN, as in the rung order
-            outcome := CASE WHEN stored = p_badness THEN 'recorded' ELSE 'changed' END;
-            RETURN;
-        END IF;
-        INSERT INTO {VALUES_TABLE} (study_id, rung, trial_id, value, badness)
-            VALUES (p_study, p_rung, p_trial, p_value, p_badness);
-        IF cursor_trial IS NULL THEN
-            cursor_badness := p_badness;
-            cursor_trial := p_trial;
-        ELSE
-            IF (p_badness, p_trial) < (cursor_badness, cursor_trial) THEN
-                SELECT v.badness, v.trial_id INTO cursor_badness, cursor_trial
-                    FROM {VALUES_TABLE} v WHERE v.study_id = p_study AND v.rung = p_rung
-                    AND (v.badness, v.trial_id) < (cursor_badness, cursor_trial)
-                    ORDER BY v.badness DESC, v.trial_id DESC LIMIT 1;
-            END IF;
-            IF {KEEP_COUNT_FUNCTION}(state.n + 1, p_factor, p_min_keep)
-                    > {KEEP_COUNT_FUNCTION}(state.n, p_factor, p_min_keep) THEN
-                SELECT v.badness, v.trial_id INTO cursor_badness, cursor_trial
-                    FROM {VALUES_TABLE} v WHERE v.study_id = p_study AND v.rung = p_rung
-                    AND (v.badness, v.trial_id) > (cursor_badness, cursor_trial)
-                    ORDER BY v.badness ASC, v.trial_id ASC LIMIT 1;
-            END IF;
-        END IF;
-        UPDATE {STATE_TABLE} s SET n = state.n + 1,
-            cursor_badness = {RECORD_FUNCTION}.cursor_badness,
-            cursor_trial = {RECORD_FUNCTION}.cursor_trial
-            WHERE s.study_id = p_study AND s.rung = p_rung;
-        outcome := 'recorded';
-    END $$""",
-)
-
-# Whether every object of _SCHEMA exists. A process that found a table missing, waited for
-# the schema lock and ran CREATE INDEX / ALTER TABLE anyway would lock the tables that the
-# process which made them is already deciding in: a deadlock (seen with two workers).
-_SCHEMA_COMPLETE = text(
-    f"SELECT to_regclass('{VALUES_TABLE}') IS NOT NULL "
-    f"AND to_regclass('{VALUES_TABLE}_order') IS NOT NULL "
-    f"AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = '{STATE_TABLE}' "
-    "AND column_name = 'min_keep' AND table_schema = current_schema()) "
-    f"AND to_regprocedure('{RECORD_FUNCTION}({_RECORD_SIGNATURE})') IS NOT NULL"
-)
+from autotune.storage._schema import RECORD_FUNCTION
+from autotune.storage._schema import STATE_TABLE
+from autotune.storage._schema import VALUES_TABLE
+from autotune.storage._schema import ensure_schema
+from autotune.storage._schema import is_missing_schema
 
 _Entry = tuple[float, int]  # (badness, trial_id): the total order of values at a rung
 
@@ -192,17 +76,6 @@ class _RungState:
     def keep(self, n: int) -> int:
         """How many of ``n`` values at this rung continue."""
         return keep_count(n, self.reduction_factor, self.min_keep)
-
-
-def ensure_schema(engine: Engine) -> None:
-    """Create the tables if missing; safe when many workers start at once."""
-    with engine.begin() as connection:
-        # CREATE ... IF NOT EXISTS races on the catalog; a transaction lock serialises it.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        if connection.execute(_SCHEMA_COMPLETE).scalar():
-            return  # made by another process meanwhile: DDL would lock tables others use
-        for statement in _SCHEMA:
-            connection.execute(text(statement))
 
 
 def record_rung_value(
@@ -225,7 +98,7 @@ def record_rung_value(
     try:
         return _record(engine, study_id, rung, trial_id, value, rule)
     except sqlalchemy.exc.ProgrammingError as error:
-        if not _is_missing_table(error):
+        if not is_missing_schema(error):
             raise
     ensure_schema(engine)
     return _record(engine, study_id, rung, trial_id, value, rule)
@@ -250,7 +123,7 @@ def rank_at_rung(
             better = connection.execute(query, params).scalar_one()
             n = connection.execute(total, params).scalar()
     except sqlalchemy.exc.ProgrammingError as error:
-        if not _is_missing_table(error):
+        if not is_missing_schema(error):
             raise
         return 0, 0
     return better, n or 0
@@ -267,7 +140,7 @@ def recorded_rungs(engine: Engine, study_id: int, trial_id: int, rungs: int) -> 
         with engine.connect() as connection:
             return tuple(connection.execute(query, params).scalars())
     except sqlalchemy.exc.ProgrammingError as error:
-        if not _is_missing_table(error):
+        if not is_missing_schema(error):
             raise
         return ()
 
@@ -283,7 +156,7 @@ def remove_trial(engine: Engine, study_id: int, trial_id: int) -> int:
             rungs = connection.execute(rungs_query, {"study": study_id}).scalars().all()
             return sum(_remove(connection, study_id, rung, trial_id) for rung in rungs)
     except sqlalchemy.exc.ProgrammingError as error:
-        if not _is_missing_table(error):
+        if not is_missing_schema(error):
             raise
         return 0
 
@@ -303,7 +176,7 @@ def remove_failed_trials(engine: Engine, study_id: int) -> int:
             rows = connection.execute(query, {"study": study_id}).all()
             return sum(_remove(connection, study_id, rung, trial) for rung, trial in rows)
     except sqlalchemy.exc.ProgrammingError as error:
-        if not _is_missing_table(error):
+        if not is_missing_schema(error):
             raise
         return 0
 
@@ -432,8 +305,7 @@ def _record(
         "factor": rule.reduction_factor,
         "min_keep": rule.min_keep,
     }
-    with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommitting(engine) as connection:
         row = connection.execute(_RECORD, parameters).one()
     if row.outcome == _Outcome.NOT_RUNNING.value:
         return RungDecision.CONTINUE
@@ -613,12 +485,6 @@ def _precedes(a: _Entry, b: _Entry) -> bool:
     if is_better(a[0], b[0]):
         return True
     return not is_better(b[0], a[0]) and a[1] < b[1]
-
-
-def _is_missing_table(error: sqlalchemy.exc.ProgrammingError) -> bool:
-    """The tables, or a column added since they were made, are missing: ensure the schema."""
-    missing = (_UNDEFINED_TABLE, _UNDEFINED_COLUMN, _UNDEFINED_FUNCTION)
-    return getattr(error.orig, "pgcode", None) in missing
 
 
 def _differ(a: float, b: float) -> bool:

@@ -35,10 +35,11 @@ that much of its running trial's curve, which its retry re-reports. A trial that
 worker has failed (stale) or deleted refuses the buffered writes at the next flush: they are
 dropped, and the next write to it is written through and raises, as Optuna's would.
 
-**Two statements per new trial.** Optuna's ``_create_new_trial`` locks the study's row,
+**One round trip per new trial.** Optuna's ``_create_new_trial`` locks the study's row,
 inserts the trial, counts the trials before it and writes the number, through its ORM; here
-the study's row is locked and the trial inserted with its number (the count, under the same
-lock) in one statement. The new trial is remembered until it is first written to, so the
+a PL/pgSQL function (``autotune.storage._schema``) locks the study's row and inserts the
+trial with its number (the count, under the same lock), called as a transaction of its own:
+no BEGIN or COMMIT round trips. The new trial is remembered until it is first written to, so the
 ``get_trial`` that ``optuna.Trial`` makes at once reads nothing. Trials copied from a
 template (retries) take Optuna's way.
 
@@ -88,6 +89,10 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import sqlalchemy
 
+from autotune.storage._engine import autocommitting
+from autotune.storage._schema import CREATE_TRIAL_FUNCTION
+from autotune.storage._schema import ensure_schema
+from autotune.storage._schema import is_missing_schema
 from autotune.storage._trial_query import read_trials
 
 _logger = logging.getLogger(__name__)
@@ -287,7 +292,7 @@ class WriteBehindStorage(RDBStorage):
         self, study_id: int, template_trial: FrozenTrial | None = None
     ) -> FrozenTrial:
         """Optuna's ``create_new_trial`` and ``_CachedStorage`` call this one. A new trial
-        without a template is made in two statements (Optuna's ORM: four) and remembered
+        without a template is made in one round trip (Optuna's ORM: six) and remembered
         for the ``get_trial`` that ``optuna.Trial`` makes at once (one read fewer)."""
         if template_trial is not None:
             trial = super()._create_new_trial(study_id, template_trial)
@@ -301,13 +306,19 @@ class WriteBehindStorage(RDBStorage):
         return trial
 
     def _insert_trial(self, study_id: int) -> FrozenTrial:
-        """A RUNNING trial, numbered as Optuna numbers it: the study's row is locked (as
-        Optuna locks it), so the count of its trials is the new one's number."""
+        """A RUNNING trial, numbered as Optuna numbers it, in one round trip; a database
+        without autotune's functions gets them first."""
         started = datetime.datetime.now()
-        with self.engine.begin() as connection:
-            if connection.execute(_LOCK_STUDY, {"study": study_id}).first() is None:
-                raise KeyError(models.NOT_FOUND_MSG)
-            row = connection.execute(_INSERT_TRIAL, {"study": study_id, "start": started}).one()
+        parameters = {"study": study_id, "start": started}
+        try:
+            row = _autocommitted(self.engine, _CREATE_TRIAL, parameters)
+        except sqlalchemy.exc.ProgrammingError as error:
+            if not is_missing_schema(error):
+                raise
+            ensure_schema(self.engine)
+            row = _autocommitted(self.engine, _CREATE_TRIAL, parameters)
+        if row is None:
+            raise KeyError(models.NOT_FOUND_MSG)
         return FrozenTrial(
             number=row.number,
             state=TrialState.RUNNING,
@@ -369,7 +380,7 @@ class WriteBehindStorage(RDBStorage):
             if fresh is not None and not self._pending.get(trial_id):
                 return copy.deepcopy(fresh)  # created here, nothing written to it since
         self._flush_quietly(trial_id)
-        with self.engine.connect() as connection:
+        with autocommitting(self.engine) as connection:  # one read: no BEGIN, no ROLLBACK
             trials = read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})
         if not trials:
             raise KeyError(models.NOT_FOUND_MSG)
@@ -392,7 +403,7 @@ class WriteBehindStorage(RDBStorage):
             included = [i for i in included_trial_ids if i <= trial_id_greater_than]
             where.append("(t.trial_id = ANY(:included) OR t.trial_id > :greater)")
             parameters |= {"included": included, "greater": trial_id_greater_than}
-        with self.engine.connect() as connection:
+        with autocommitting(self.engine) as connection:  # reads: no BEGIN, no ROLLBACK
             trials = read_trials(connection, " AND ".join(where), parameters)
             if not trials and not _study_exists(connection, study_id):
                 raise KeyError(models.NOT_FOUND_MSG)
@@ -447,14 +458,15 @@ def _study_exists(connection: sqlalchemy.Connection, study_id: int) -> bool:
     return connection.execute(query, {"study": study_id}).first() is not None
 
 
-_LOCK_STUDY = sqlalchemy.text(
-    f"SELECT 1 FROM {models.StudyModel.__tablename__} WHERE study_id = :study FOR UPDATE"
-)
-_INSERT_TRIAL = sqlalchemy.text(
-    f"INSERT INTO {models.TrialModel.__tablename__} (number, study_id, state, datetime_start) "
-    f"VALUES ((SELECT count(*) FROM {models.TrialModel.__tablename__} WHERE study_id = :study), "
-    ":study, 'RUNNING', :start) RETURNING trial_id, number"
-)
+_CREATE_TRIAL = sqlalchemy.text(f"SELECT * FROM {CREATE_TRIAL_FUNCTION}(:study, :start)")
+
+
+def _autocommitted(
+    engine: sqlalchemy.Engine, statement: sqlalchemy.TextClause, parameters: Mapping[str, Any]
+) -> sqlalchemy.Row | None:
+    """The first row of one statement run as a transaction of its own."""
+    with autocommitting(engine) as connection:
+        return connection.execute(statement, parameters).first()
 
 
 @contextlib.contextmanager

@@ -29,8 +29,8 @@ from autotune.storage import record_rung_value
 from autotune.storage import remove_failed_trials
 from autotune.storage import remove_trial
 from autotune.storage import trial_rungs
-from autotune.storage._rung_store import KEEP_COUNT_FUNCTION
-from autotune.storage._rung_store import RECORD_FUNCTION
+from autotune.storage._schema import KEEP_COUNT_FUNCTION
+from autotune.storage._schema import RECORD_FUNCTION
 from autotune.worker._pruner import RungPruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

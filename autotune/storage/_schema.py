@@ -1,0 +1,179 @@
+"""autotune's own tables and functions in the study database, next to Optuna's.
+
+The rung store's two tables (``autotune.storage._rung_store``) and PL/pgSQL functions that do
+in one round trip what took several statements, a BEGIN and a COMMIT: a rung decision, and
+creating a trial. They are made when first missing (:func:`ensure_schema`), by whichever
+process meets them missing first; callers catch :func:`is_missing_schema` errors, ensure
+the schema and retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from optuna.storages._rdb import models
+import sqlalchemy
+from sqlalchemy import Engine
+from sqlalchemy import text
+
+VALUES_TABLE = "autotune_rung_values"
+STATE_TABLE = "autotune_rung_state"
+# Functions: a round trip each for what took several statements. A changed function gets a
+# new name, so workers of two versions can share a database while a deployment rolls.
+RECORD_FUNCTION = "autotune_record_rung_v1"  # a rung decision (autotune.storage._rung_store)
+KEEP_COUNT_FUNCTION = "autotune_keep_count_v1"  # autotune.pruning.keep_count, in SQL
+CREATE_TRIAL_FUNCTION = "autotune_create_trial_v1"  # a new RUNNING trial, numbered
+_SIGNATURES = {
+    RECORD_FUNCTION: (
+        "integer, integer, integer, double precision, double precision, text, integer, integer"
+    ),
+    CREATE_TRIAL_FUNCTION: "integer, timestamp without time zone",
+}
+_TRIALS = models.TrialModel.__tablename__
+_STUDIES = models.StudyModel.__tablename__
+_UNDEFINED_TABLE = "42P01"
+_UNDEFINED_COLUMN = "42703"
+_UNDEFINED_FUNCTION = "42883"
+_SCHEMA_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"autotune.pruning schema").digest()[:8], "big", signed=True
+)
+
+_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS {VALUES_TABLE} (
+        study_id integer NOT NULL,
+        rung integer NOT NULL,
+        trial_id integer NOT NULL,
+        value double precision NOT NULL,
+        badness double precision NOT NULL,
+        PRIMARY KEY (study_id, rung, trial_id))""",
+    f"""CREATE INDEX IF NOT EXISTS {VALUES_TABLE}_order
+        ON {VALUES_TABLE} (study_id, rung, badness, trial_id)""",
+    f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+        study_id integer NOT NULL,
+        rung integer NOT NULL,
+        direction text NOT NULL,
+        reduction_factor integer NOT NULL,
+        n integer NOT NULL,
+        cursor_badness double precision,
+        cursor_trial integer,
+        PRIMARY KEY (study_id, rung))""",
+    # Added after the first release: databases created before it get the column here.
+    f"ALTER TABLE {STATE_TABLE} ADD COLUMN IF NOT EXISTS min_keep integer NOT NULL DEFAULT 1",
+    f"""CREATE OR REPLACE FUNCTION {KEEP_COUNT_FUNCTION}(
+        n integer, factor integer, min_keep integer) RETURNS integer LANGUAGE sql IMMUTABLE
+        AS $$ SELECT greatest(1, least(n, greatest(min_keep, n / factor))) $$""",
+    f"""CREATE OR REPLACE FUNCTION {RECORD_FUNCTION}(
+        p_study integer, p_rung integer, p_trial integer, p_value double precision,
+        p_badness double precision, p_direction text, p_factor integer, p_min_keep integer,
+        OUT outcome text, OUT direction text, OUT reduction_factor integer,
+        OUT min_keep integer, OUT cursor_badness double precision, OUT cursor_trial integer)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        state record;
+        stored double precision;
+    BEGIN
+        PERFORM 1 FROM {_TRIALS} t WHERE t.trial_id = p_trial AND t.state = 'RUNNING' FOR SHARE;
+        IF NOT FOUND THEN
+            outcome := 'not_running';
+            RETURN;
+        END IF;
+        SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness,
+               s.cursor_trial INTO state
+            FROM {STATE_TABLE} s WHERE s.study_id = p_study AND s.rung = p_rung FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO {STATE_TABLE} (study_id, rung, direction, reduction_factor, min_keep, n)
+                VALUES (p_study, p_rung, p_direction, p_factor, p_min_keep, 0)
+                ON CONFLICT DO NOTHING;
+            SELECT s.direction, s.reduction_factor, s.min_keep, s.n, s.cursor_badness,
+                   s.cursor_trial INTO state
+                FROM {STATE_TABLE} s WHERE s.study_id = p_study AND s.rung = p_rung FOR UPDATE;
+        END IF;
+        direction := state.direction;
+        reduction_factor := state.reduction_factor;
+        min_keep := state.min_keep;
+        cursor_badness := state.cursor_badness;
+        cursor_trial := state.cursor_trial;
+        IF (direction, reduction_factor, min_keep)
+                IS DISTINCT FROM (p_direction, p_factor, p_min_keep) THEN
+            outcome := 'other_rule';
+            RETURN;
+        END IF;
+        SELECT v.badness INTO stored FROM {VALUES_TABLE} v
+            WHERE v.study_id = p_study AND v.rung = p_rung AND v.trial_id = p_trial;
+        IF FOUND THEN  -- PostgreSQL's NaN equals NaN, as in the rung order
+            outcome := CASE WHEN stored = p_badness THEN 'recorded' ELSE 'changed' END;
+            RETURN;
+        END IF;
+        INSERT INTO {VALUES_TABLE} (study_id, rung, trial_id, value, badness)
+            VALUES (p_study, p_rung, p_trial, p_value, p_badness);
+        IF cursor_trial IS NULL THEN
+            cursor_badness := p_badness;
+            cursor_trial := p_trial;
+        ELSE
+            IF (p_badness, p_trial) < (cursor_badness, cursor_trial) THEN
+                SELECT v.badness, v.trial_id INTO cursor_badness, cursor_trial
+                    FROM {VALUES_TABLE} v WHERE v.study_id = p_study AND v.rung = p_rung
+                    AND (v.badness, v.trial_id) < (cursor_badness, cursor_trial)
+                    ORDER BY v.badness DESC, v.trial_id DESC LIMIT 1;
+            END IF;
+            IF {KEEP_COUNT_FUNCTION}(state.n + 1, p_factor, p_min_keep)
+                    > {KEEP_COUNT_FUNCTION}(state.n, p_factor, p_min_keep) THEN
+                SELECT v.badness, v.trial_id INTO cursor_badness, cursor_trial
+                    FROM {VALUES_TABLE} v WHERE v.study_id = p_study AND v.rung = p_rung
+                    AND (v.badness, v.trial_id) > (cursor_badness, cursor_trial)
+                    ORDER BY v.badness ASC, v.trial_id ASC LIMIT 1;
+            END IF;
+        END IF;
+        UPDATE {STATE_TABLE} s SET n = state.n + 1,
+            cursor_badness = {RECORD_FUNCTION}.cursor_badness,
+            cursor_trial = {RECORD_FUNCTION}.cursor_trial
+            WHERE s.study_id = p_study AND s.rung = p_rung;
+        outcome := 'recorded';
+    END $$""",
+    # The study's row is locked (as Optuna's _create_new_trial locks it), so the count of its
+    # trials, read by the next statement (a new snapshot), is the new trial's number.
+    f"""CREATE OR REPLACE FUNCTION {CREATE_TRIAL_FUNCTION}(p_study integer, p_start timestamp)
+        RETURNS TABLE (trial_id integer, number integer)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM 1 FROM {_STUDIES} s WHERE s.study_id = p_study FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        RETURN QUERY INSERT INTO {_TRIALS} AS t (number, study_id, state, datetime_start)
+            VALUES ((SELECT count(*) FROM {_TRIALS} c WHERE c.study_id = p_study), p_study,
+                    'RUNNING', p_start)
+            RETURNING t.trial_id, t.number;
+    END $$""",
+)
+
+# Whether every object of _SCHEMA exists. A process that found a table missing, waited for
+# the schema lock and ran CREATE INDEX / ALTER TABLE anyway would lock the tables that the
+# process which made them is already deciding in: a deadlock (seen with two workers).
+_SCHEMA_COMPLETE = text(
+    f"SELECT to_regclass('{VALUES_TABLE}') IS NOT NULL "
+    f"AND to_regclass('{VALUES_TABLE}_order') IS NOT NULL "
+    f"AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = '{STATE_TABLE}' "
+    "AND column_name = 'min_keep' AND table_schema = current_schema()) "
+    + "".join(
+        f"AND to_regprocedure('{name}({signature})') IS NOT NULL "
+        for name, signature in _SIGNATURES.items()
+    )
+)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables and functions if missing; safe when many workers start at once."""
+    with engine.begin() as connection:
+        # CREATE ... IF NOT EXISTS races on the catalog; a transaction lock serialises it.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        if connection.execute(_SCHEMA_COMPLETE).scalar():
+            return  # made by another process meanwhile: DDL would lock tables others use
+        for statement in _SCHEMA:
+            connection.execute(text(statement))
+
+
+def is_missing_schema(error: sqlalchemy.exc.ProgrammingError) -> bool:
+    """The tables, or a column added since they were made, are missing: ensure the schema."""
+    missing = (_UNDEFINED_TABLE, _UNDEFINED_COLUMN, _UNDEFINED_FUNCTION)
+    return getattr(error.orig, "pgcode", None) in missing
