@@ -69,3 +69,24 @@ def test_two_workers_lose_and_duplicate_nothing(server_url: str, tmp_path: Path)
     assert all(r["integrity"]["finished_trials"] == 2 * (2 + 1) for r in steady)  # + warm-ups
     campaign = next(r for r in results if r["case"]["scenario"] == "campaign")
     assert campaign["integrity"]["campaign_finished"] is True
+
+
+def test_storage_calls_benchmark_prints_each_calls_cost(server_url: str) -> None:
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "benchmarks" / "storage_calls.py"),
+        "--calls",
+        "5",
+        "--rounds",
+        "1",
+        "--storage",
+        server_url,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = {name: float(value) for name, value in RESULT.findall(done.stdout)}
+    calls = ("create_trial", "rung_decision", "get_trial")
+    assert figures.keys() == {f"{c}_{m}" for c in calls for m in ("wall_ms", "cpu_ms")}
+    assert all(value > 0 for value in figures.values()), done.stdout
