@@ -24,6 +24,7 @@ from autotune.storage import flush
 from autotune.storage import record_heartbeat
 from autotune.storage import tell
 from autotune.storage import trial_curve
+from autotune.storage._schema import CREATE_TRIAL_FUNCTION
 from autotune.storage._write_behind import _Pending
 
 HOUR = 3600.0
@@ -344,6 +345,14 @@ def test_trials_made_at_once_by_many_storages_get_every_number_once(storage_url:
         storages[0].create_new_trial(study._study_id + 1000)  # no such study
     for storage in storages:
         storage.engine.dispose()
+
+
+def test_a_database_without_the_trial_function_gains_it(storage_url: str) -> None:
+    study, _ = studies(storage_url, HOUR)
+    study.ask()
+    with study._storage._backend.engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP FUNCTION {CREATE_TRIAL_FUNCTION}"))
+    assert study.ask().number == 1  # made again by the first worker that missed it
 
 
 def test_a_new_trial_written_to_is_read_from_the_database(storage_url: str) -> None:

@@ -23,7 +23,8 @@ STATE_TABLE = "autotune_rung_state"
 RECORD_FUNCTION = "autotune_record_rung_v1"  # a rung decision (autotune.storage._rung_store)
 KEEP_COUNT_FUNCTION = "autotune_keep_count_v1"  # autotune.pruning.keep_count, in SQL
 CREATE_TRIAL_FUNCTION = "autotune_create_trial_v1"  # a new RUNNING trial, numbered
-_SIGNATURES = {
+_SIGNATURES = {  # argument types, as to_regprocedure takes them
+    KEEP_COUNT_FUNCTION: "integer, integer, integer",
     RECORD_FUNCTION: (
         "integer, integer, integer, double precision, double precision, text, integer, integer"
     ),
@@ -38,7 +39,7 @@ _SCHEMA_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"autotune.pruning schema").digest()[:8], "big", signed=True
 )
 
-_SCHEMA = (
+_TABLES = (
     f"""CREATE TABLE IF NOT EXISTS {VALUES_TABLE} (
         study_id integer NOT NULL,
         rung integer NOT NULL,
@@ -59,10 +60,13 @@ _SCHEMA = (
         PRIMARY KEY (study_id, rung))""",
     # Added after the first release: databases created before it get the column here.
     f"ALTER TABLE {STATE_TABLE} ADD COLUMN IF NOT EXISTS min_keep integer NOT NULL DEFAULT 1",
-    f"""CREATE OR REPLACE FUNCTION {KEEP_COUNT_FUNCTION}(
+)
+
+_KEEP_COUNT_DDL = f"""CREATE OR REPLACE FUNCTION {KEEP_COUNT_FUNCTION}(
         n integer, factor integer, min_keep integer) RETURNS integer LANGUAGE sql IMMUTABLE
-        AS $$ SELECT greatest(1, least(n, greatest(min_keep, n / factor))) $$""",
-    f"""CREATE OR REPLACE FUNCTION {RECORD_FUNCTION}(
+        AS $$ SELECT greatest(1, least(n, greatest(min_keep, n / factor))) $$"""
+
+_RECORD_DDL = f"""CREATE OR REPLACE FUNCTION {RECORD_FUNCTION}(
         p_study integer, p_rung integer, p_trial integer, p_value double precision,
         p_badness double precision, p_direction text, p_factor integer, p_min_keep integer,
         OUT outcome text, OUT direction text, OUT reduction_factor integer,
@@ -129,11 +133,12 @@ _SCHEMA = (
             cursor_trial = {RECORD_FUNCTION}.cursor_trial
             WHERE s.study_id = p_study AND s.rung = p_rung;
         outcome := 'recorded';
-    END $$""",
-    # The study's row is locked (as Optuna's _create_new_trial locks it), so the count of its
-    # trials, read by the next statement (a new snapshot), is the new trial's number.
-    f"""CREATE OR REPLACE FUNCTION {CREATE_TRIAL_FUNCTION}(p_study integer, p_start timestamp)
-        RETURNS TABLE (trial_id integer, number integer)
+    END $$"""
+
+# The study's row is locked (as Optuna's _create_new_trial locks it), so the count of
+# its trials, read by the next statement (a new snapshot), is the new trial's number.
+_CREATE_TRIAL_DDL = f"""CREATE OR REPLACE FUNCTION {CREATE_TRIAL_FUNCTION}(
+        p_study integer, p_start timestamp) RETURNS TABLE (trial_id integer, number integer)
     LANGUAGE plpgsql AS $$
     BEGIN
         PERFORM 1 FROM {_STUDIES} s WHERE s.study_id = p_study FOR UPDATE;
@@ -144,36 +149,45 @@ _SCHEMA = (
             VALUES ((SELECT count(*) FROM {_TRIALS} c WHERE c.study_id = p_study), p_study,
                     'RUNNING', p_start)
             RETURNING t.trial_id, t.number;
-    END $$""",
-)
+    END $$"""
 
-# Whether every object of _SCHEMA exists. A process that found a table missing, waited for
+_FUNCTIONS = {
+    KEEP_COUNT_FUNCTION: _KEEP_COUNT_DDL,
+    RECORD_FUNCTION: _RECORD_DDL,
+    CREATE_TRIAL_FUNCTION: _CREATE_TRIAL_DDL,
+}
+
+# Whether every object of _TABLES exists. A process that found a table missing, waited for
 # the schema lock and ran CREATE INDEX / ALTER TABLE anyway would lock the tables that the
-# process which made them is already deciding in: a deadlock (seen with two workers).
-_SCHEMA_COMPLETE = text(
+# process which made them is already deciding in: a deadlock (seen with two workers). ALTER
+# TABLE also needs the table's owner, which a database made by another role may not be.
+_TABLES_COMPLETE = text(
     f"SELECT to_regclass('{VALUES_TABLE}') IS NOT NULL "
     f"AND to_regclass('{VALUES_TABLE}_order') IS NOT NULL "
     f"AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = '{STATE_TABLE}' "
-    "AND column_name = 'min_keep' AND table_schema = current_schema()) "
-    + "".join(
-        f"AND to_regprocedure('{name}({signature})') IS NOT NULL "
-        for name, signature in _SIGNATURES.items()
-    )
+    "AND column_name = 'min_keep' AND table_schema = current_schema())"
 )
+_FUNCTION_EXISTS = text("SELECT to_regprocedure(:signature) IS NOT NULL")
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the tables and functions if missing; safe when many workers start at once."""
+    """Create the tables and functions that are missing; safe when many workers start at
+    once. Only what is missing is made: DDL on what exists would lock tables others use, and
+    replacing a function needs its owner."""
     with engine.begin() as connection:
         # CREATE ... IF NOT EXISTS races on the catalog; a transaction lock serialises it.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        if connection.execute(_SCHEMA_COMPLETE).scalar():
-            return  # made by another process meanwhile: DDL would lock tables others use
-        for statement in _SCHEMA:
-            connection.execute(text(statement))
+        if not connection.execute(_TABLES_COMPLETE).scalar():
+            for statement in _TABLES:
+                connection.execute(text(statement))
+        for name, statement in _FUNCTIONS.items():
+            signature = f"{name}({_SIGNATURES[name]})"
+            if not connection.execute(_FUNCTION_EXISTS, {"signature": signature}).scalar():
+                connection.execute(text(statement))
 
 
 def is_missing_schema(error: sqlalchemy.exc.ProgrammingError) -> bool:
-    """The tables, or a column added since they were made, are missing: ensure the schema."""
+    """A table, a column added since it was made, or a function is missing: ensure the
+    schema."""
     missing = (_UNDEFINED_TABLE, _UNDEFINED_COLUMN, _UNDEFINED_FUNCTION)
     return getattr(error.orig, "pgcode", None) in missing
