@@ -10,7 +10,7 @@ change to one call shows without the noise of a whole worker run (``service_over
   (``record_rung_value``), at rungs that already hold values, as most decisions are;
 - ``get_trial``: one trial read back from the database.
 
-Usage: .venv/bin/python benchmarks/storage_calls.py [--calls 300] [--rounds 3]
+Usage: .venv/bin/python benchmarks/storage_calls.py [--quick] [--calls 300] [--rounds 3]
 [--storage URL] (default: an embedded PostgreSQL of its own in a temporary directory).
 Prints per call and round ``wall_ms`` and ``cpu_ms`` (this process's CPU: the client's
 share), then RESULT lines with the median over rounds.
@@ -96,19 +96,22 @@ def one_round(url: str, calls: int, seed: int) -> dict[str, tuple[float, float]]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="calls per kind and round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (median reported)")
+    parser.add_argument("--quick", action="store_true", help="50 calls, 1 round")
+    parser.add_argument("--calls", type=int, help="calls per kind and round (300)")
+    parser.add_argument("--rounds", type=int, help="rounds, the median reported (3)")
     parser.add_argument("--storage", help="PostgreSQL URL (default: an embedded server)")
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.rounds < 1:
+    calls = (50 if args.quick else 300) if args.calls is None else args.calls
+    rounds_wanted = (1 if args.quick else 3) if args.rounds is None else args.rounds
+    if calls < 1 or rounds_wanted < 1:
         parser.error("--calls and --rounds must be at least 1")
     warnings.simplefilter("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="autotune-calls-") as scratch:
         url = normalize_url(args.storage) if args.storage else embedded_url(Path(scratch) / "s")
         rounds = []
-        for seed in range(args.rounds):
-            rounds.append(one_round(url, args.calls, seed))
+        for seed in range(rounds_wanted):
+            rounds.append(one_round(url, calls, seed))
             for kind, (wall_ms, cpu_ms) in rounds[-1].items():
                 print(f"round {seed} {kind:14s} wall_ms={wall_ms:7.3f} cpu_ms={cpu_ms:7.3f}")
     for kind in rounds[0]:
