@@ -58,13 +58,13 @@ from autotune.storage._retry import unretried_failures
 from autotune.storage._rung_store import STATE_TABLE
 from autotune.storage._rung_store import VALUES_TABLE
 from autotune.storage._rung_store import TrialRungs
-from autotune.storage._rung_store import ensure_schema
 from autotune.storage._rung_store import rank_at_rung
 from autotune.storage._rung_store import record_rung_value
 from autotune.storage._rung_store import recorded_rungs
 from autotune.storage._rung_store import remove_failed_trials
 from autotune.storage._rung_store import remove_trial
 from autotune.storage._rung_store import trial_rungs
+from autotune.storage._schema import ensure_schema
 from autotune.storage._trial_query import study_id_of
 from autotune.storage._trial_query import trial_curve
 from autotune.storage._write_behind import DEFAULT_FLUSH_INTERVAL_S

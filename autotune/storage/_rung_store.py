@@ -56,8 +56,8 @@ from autotune.storage._engine import engine_of
 from autotune.storage._schema import RECORD_FUNCTION
 from autotune.storage._schema import STATE_TABLE
 from autotune.storage._schema import VALUES_TABLE
-from autotune.storage._schema import ensure_schema
 from autotune.storage._schema import is_missing_schema
+from autotune.storage._schema import with_schema
 
 _Entry = tuple[float, int]  # (badness, trial_id): the total order of values at a rung
 
@@ -94,13 +94,7 @@ def record_rung_value(
     that is no longer RUNNING records nothing and gets CONTINUE: Optuna refuses its next write.
     """
     rule = _Rule(reduction_factor, direction, min_keep)
-    try:
-        return _record(engine, study_id, rung, trial_id, value, rule)
-    except sqlalchemy.exc.ProgrammingError as error:
-        if not is_missing_schema(error):
-            raise
-    ensure_schema(engine)
-    return _record(engine, study_id, rung, trial_id, value, rule)
+    return with_schema(engine, lambda: _record(engine, study_id, rung, trial_id, value, rule))
 
 
 def rank_at_rung(
@@ -306,11 +300,12 @@ def _record(
     }
     with autocommitting(engine) as connection:
         row = connection.execute(_RECORD, parameters).one()
-    if row.outcome == _Outcome.NOT_RUNNING.value:
+    outcome = _Outcome(row.outcome)
+    if outcome is _Outcome.NOT_RUNNING:
         return RungDecision.CONTINUE
-    if row.outcome == _Outcome.OTHER_RULE.value:
+    if outcome is _Outcome.OTHER_RULE:
         _checked(_state_of(study_id, rung, row, n=0), rule)  # raises: the rules differ
-    if row.outcome == _Outcome.CHANGED.value:
+    if outcome is _Outcome.CHANGED:
         return _record_changed(engine, study_id, rung, trial_id, value, rule)
     return _decision((row.cursor_badness, row.cursor_trial), own)
 

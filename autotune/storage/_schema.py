@@ -9,7 +9,9 @@ the schema and retry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import hashlib
+from typing import TypeVar
 
 from optuna.storages._rdb import models
 import sqlalchemy
@@ -23,6 +25,7 @@ STATE_TABLE = "autotune_rung_state"
 RECORD_FUNCTION = "autotune_record_rung_v1"  # a rung decision (autotune.storage._rung_store)
 KEEP_COUNT_FUNCTION = "autotune_keep_count_v1"  # autotune.pruning.keep_count, in SQL
 CREATE_TRIAL_FUNCTION = "autotune_create_trial_v1"  # a new RUNNING trial, numbered
+T = TypeVar("T")
 _SIGNATURES = {  # argument types, as to_regprocedure takes them
     KEEP_COUNT_FUNCTION: "integer, integer, integer",
     RECORD_FUNCTION: (
@@ -184,6 +187,17 @@ def ensure_schema(engine: Engine) -> None:
             signature = f"{name}({_SIGNATURES[name]})"
             if not connection.execute(_FUNCTION_EXISTS, {"signature": signature}).scalar():
                 connection.execute(text(statement))
+
+
+def with_schema(engine: Engine, call: Callable[[], T]) -> T:
+    """``call()``; if it met part of autotune's schema missing, once more after making it."""
+    try:
+        return call()
+    except sqlalchemy.exc.ProgrammingError as error:
+        if not is_missing_schema(error):
+            raise
+    ensure_schema(engine)
+    return call()
 
 
 def is_missing_schema(error: sqlalchemy.exc.ProgrammingError) -> bool:

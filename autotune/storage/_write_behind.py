@@ -91,8 +91,7 @@ import sqlalchemy
 
 from autotune.storage._engine import autocommitting
 from autotune.storage._schema import CREATE_TRIAL_FUNCTION
-from autotune.storage._schema import ensure_schema
-from autotune.storage._schema import is_missing_schema
+from autotune.storage._schema import with_schema
 from autotune.storage._trial_query import read_trials
 
 _logger = logging.getLogger(__name__)
@@ -310,13 +309,9 @@ class WriteBehindStorage(RDBStorage):
         without autotune's functions gets them first."""
         started = datetime.datetime.now()
         parameters = {"study": study_id, "start": started}
-        try:
-            row = _autocommitted(self.engine, _CREATE_TRIAL, parameters)
-        except sqlalchemy.exc.ProgrammingError as error:
-            if not is_missing_schema(error):
-                raise
-            ensure_schema(self.engine)
-            row = _autocommitted(self.engine, _CREATE_TRIAL, parameters)
+        row = with_schema(
+            self.engine, lambda: _autocommitted(self.engine, _CREATE_TRIAL, parameters)
+        )
         if row is None:
             raise KeyError(models.NOT_FOUND_MSG)
         return FrozenTrial(

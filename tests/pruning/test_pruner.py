@@ -332,13 +332,22 @@ def test_a_rung_keeps_its_direction_and_reduction_factor(storage_url: str) -> No
         record_rung_value(engine, study_id, 0, trial._trial_id, 1.0, 3, MIN, min_keep=4)
 
 
-def test_a_store_made_before_min_keep_gains_the_column(storage_url: str) -> None:
+@pytest.mark.parametrize(
+    "drop",
+    [
+        "ALTER TABLE autotune_rung_state DROP COLUMN min_keep",  # made before min_keep
+        f"DROP FUNCTION {RECORD_FUNCTION}",  # made before the decision function
+    ],
+)
+def test_a_store_made_by_an_earlier_version_gains_what_it_lacks(
+    storage_url: str, drop: str
+) -> None:
     study = new_study(storage_url)
     engine, study_id = engine_of(study._storage), study._study_id
     first, second = study.ask(), study.ask()
     record_rung_value(engine, study_id, 0, first._trial_id, 1.0, 3, MIN)
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("ALTER TABLE autotune_rung_state DROP COLUMN min_keep"))
+        connection.execute(sqlalchemy.text(drop))
     assert record_rung_value(engine, study_id, 0, second._trial_id, 2.0, 3, MIN) == PRUNE
     check_store_invariants(engine, study_id)
 
@@ -482,14 +491,3 @@ def test_a_decision_is_one_round_trip_and_its_own_transaction(storage_url: str) 
             ).scalar()
             == 2
         )
-
-
-def test_a_store_made_before_the_decision_function_gains_it(storage_url: str) -> None:
-    study = new_study(storage_url)
-    engine, study_id = engine_of(study._storage), study._study_id
-    first, second = study.ask(), study.ask()
-    record_rung_value(engine, study_id, 0, first._trial_id, 1.0, 3, MIN)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f"DROP FUNCTION {RECORD_FUNCTION}"))
-    assert record_rung_value(engine, study_id, 0, second._trial_id, 2.0, 3, MIN) == PRUNE
-    check_store_invariants(engine, study_id)
