@@ -1,0 +1,37 @@
+"""benchmarks/stop_rules.py's rules and scoring on synthetic curves (milliseconds): the
+current rule scores 1 against itself, each rule picks the stop it says it picks."""
+
+from __future__ import annotations
+
+import sys
+
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import stop_rules  # noqa: E402
+
+
+def _record(reevaluation, heldout):  # noqa: ANN001, ANN202
+    return {"task": "t", "reevaluation": reevaluation, "heldout": heldout}
+
+
+# Two periods: both best at step 20 (a dip), 30 within noise of it, 10 clearly worse.
+REEVALUATION = [{10: 1.0, 20: 0.50, 30: 0.53}, {10: 1.1, 20: 0.60, 30: 0.59}]
+HELDOUT = [{10: 1.0, 20: 0.70, 30: 0.56}, {10: 1.0, 20: 0.70, 30: 0.56}]
+
+
+def test_each_rule_picks_the_stop_it_names() -> None:
+    runs = REEVALUATION
+    assert stop_rules.argmin_mean(runs, 30) == 20
+    assert stop_rules.end(runs, 30) == 30
+    assert stop_rules.RULES["latest_within_1se"](runs, 30) == 30
+    assert stop_rules.RULES["earliest_within_1se"](runs, 30) == 20
+    assert stop_rules.median_of_argmins(runs, 30) in (20, 30)
+
+
+def test_scores_are_held_out_losses_relative_to_the_current_rule() -> None:
+    figures = stop_rules.evaluate([_record(REEVALUATION, HELDOUT)], periods=2)
+    assert figures["argmin_mean"]["mean_ratio"] == 1.0
+    assert abs(figures["end"]["mean_ratio"] - 0.56 / 0.70) < 1e-9
+    assert figures["end"]["better"] == 1
+    assert abs(figures["oracle_gap_median"] - 0.70 / 0.56) < 1e-9
