@@ -17,6 +17,7 @@ from autotune.storage import mask_password
 from autotune.storage import normalize_url
 from autotune.storage import open_storage
 from autotune.storage import ping_idle_connections
+from autotune.storage._engine import autocommitting
 from autotune.storage._open import _start_embedded
 from tests.conftest import run_autotune
 
@@ -84,6 +85,48 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(storage_url: str) -> None:
         connection.execute(sqlalchemy.text("SELECT 1"))
     assert raised.value.connection_invalidated
     with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("SELECT 1")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_autocommitting_commits_each_statement_and_leaves_the_isolation_level_alone(
+    storage_url: str,
+) -> None:
+    """Each statement commits on its own; the connection goes back in transaction mode
+    with its isolation level never set (psycopg2 would send a SET at every check-in)."""
+    engine = sqlalchemy.create_engine(storage_url, pool_size=1)
+    other = sqlalchemy.create_engine(storage_url, poolclass=sqlalchemy.pool.NullPool)
+    table = "autotune_test_autocommitting"
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE TABLE IF NOT EXISTS {table} (x int)"))
+    try:
+        for _ in range(2):
+            with autocommitting(engine) as connection:
+                connection.execute(sqlalchemy.text(f"INSERT INTO {table} VALUES (1)"))
+                with other.connect() as reader:  # committed before the block ends
+                    seen = reader.execute(sqlalchemy.text(f"SELECT count(*) FROM {table}"))
+                    assert seen.scalar_one() >= 1
+        with engine.connect() as connection:
+            dbapi_connection = connection.connection.dbapi_connection
+            assert dbapi_connection.autocommit is False
+            assert dbapi_connection.isolation_level is None  # never set: nothing to send
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f"DROP TABLE {table}"))
+        engine.dispose()
+        other.dispose()
+
+
+def test_a_connection_dropped_while_autocommitting_raises_the_disconnect(
+    storage_url: str,
+) -> None:
+    engine = sqlalchemy.create_engine(storage_url, pool_size=1)
+    _terminate_backend_of(engine, storage_url)
+    with pytest.raises(sqlalchemy.exc.OperationalError) as raised:
+        with autocommitting(engine) as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    assert raised.value.connection_invalidated
+    with autocommitting(engine) as connection:  # the pool replaced it
         assert connection.execute(sqlalchemy.text("SELECT 1")).scalar_one() == 1
     engine.dispose()
 

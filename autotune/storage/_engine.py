@@ -38,10 +38,20 @@ def autocommitting(engine: Engine) -> Iterator[Connection]:
     besides it; in autocommit mode psycopg2 sends the statement alone, with the same result
     under PostgreSQL's default isolation (READ COMMITTED). The connection goes back to the
     pool in transaction mode.
+
+    psycopg2's own switch, not SQLAlchemy's ``isolation_level="AUTOCOMMIT"``: SQLAlchemy
+    puts the connection back by setting its isolation level, which psycopg2 sends as a
+    ``SET default_transaction_isolation`` round trip at every check-in; the switch alone is
+    client-side (the isolation level is never changed here).
     """
     with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        yield connection
+        dbapi_connection = connection.connection.dbapi_connection
+        dbapi_connection.autocommit = True
+        try:
+            yield connection
+        finally:
+            if not dbapi_connection.closed:  # a dropped connection: the pool replaces it
+                dbapi_connection.autocommit = False
 
 
 def round_trip_ms(storage: BaseStorage, samples: int = 5) -> float:
