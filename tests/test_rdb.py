@@ -25,6 +25,7 @@ from autotune.storage import record_heartbeat
 from autotune.storage import tell
 from autotune.storage import trial_curve
 from autotune.storage._schema import CREATE_TRIAL_FUNCTION
+from autotune.storage._schema import WRITE_TRIAL_FUNCTION
 from autotune.storage._write_behind import _Pending
 
 HOUR = 3600.0
@@ -242,16 +243,19 @@ def test_one_query_reads_match_optunas_own(storage_url: str) -> None:
     assert ours.get_all_trials(optuna.create_study(storage=plain)._study_id) == []
 
 
-def commits_during(study: optuna.Study, call: Callable[[], _T]) -> tuple[_T, int]:
-    """``call()``'s result and how many transactions it committed on the study's engine."""
+def round_trips_during(study: optuna.Study, call: Callable[[], _T]) -> tuple[_T, int]:
+    """``call()``'s result and how many statements and commits it sent on the study's
+    engine (psycopg2 sends a BEGIN before the first statement of a transaction too)."""
     engine = study._storage._backend.engine
-    commits = []
-    listener = lambda _connection: commits.append(1)  # noqa: E731
+    sent = []
+    listener = lambda *_: sent.append(1)  # noqa: E731
     sqlalchemy.event.listen(engine, "commit", listener)
+    sqlalchemy.event.listen(engine, "before_cursor_execute", listener)
     try:
-        return call(), len(commits)
+        return call(), len(sent)
     finally:
         sqlalchemy.event.remove(engine, "commit", listener)
+        sqlalchemy.event.remove(engine, "before_cursor_execute", listener)
 
 
 def without_complete_time(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -260,7 +264,7 @@ def without_complete_time(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return fields
 
 
-def test_tell_writes_the_buffered_writes_value_and_state_in_one_transaction(
+def test_tell_writes_the_buffered_writes_value_and_state_in_one_round_trip(
     storage_url: str,
 ) -> None:
     study, observer = studies(storage_url, HOUR)
@@ -272,8 +276,8 @@ def test_tell_writes_the_buffered_writes_value_and_state_in_one_transaction(
         trial.report(1.0 / step, step)
     trial.set_user_attr("best_step", 3)
 
-    told, commits = commits_during(study, lambda: tell(study, trial, 0.25, TrialState.COMPLETE))
-    assert commits == 1
+    told, sent = round_trips_during(study, lambda: tell(study, trial, 0.25, TrialState.COMPLETE))
+    assert sent == 1  # one statement in autocommit mode: no BEGIN, no COMMIT
     stored = seen_elsewhere(observer, trial.number)
     assert stored.state is TrialState.COMPLETE and stored.value == 0.25
     assert stored.intermediate_values == {1: 1.0, 2: 0.5, 3: 1.0 / 3}
@@ -347,12 +351,31 @@ def test_trials_made_at_once_by_many_storages_get_every_number_once(storage_url:
         storage.engine.dispose()
 
 
-def test_a_database_without_the_trial_function_gains_it(storage_url: str) -> None:
-    study, _ = studies(storage_url, HOUR)
+def test_a_database_without_the_trial_functions_gains_them(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
     study.ask()
     with study._storage._backend.engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f"DROP FUNCTION {CREATE_TRIAL_FUNCTION}"))
-    assert study.ask().number == 1  # made again by the first worker that missed it
+        for function in (CREATE_TRIAL_FUNCTION, WRITE_TRIAL_FUNCTION):
+            connection.execute(sqlalchemy.text(f"DROP FUNCTION {function}"))
+    trial = study.ask()  # made again by the first worker that missed it
+    assert trial.number == 1
+    trial.report(0.5, 1)
+    tell(study, trial, 0.5, TrialState.COMPLETE)
+    assert seen_elsewhere(observer, 1).intermediate_values == {1: 0.5}
+
+
+def test_buffered_writes_are_flushed_in_one_round_trip(storage_url: str) -> None:
+    study, observer = studies(storage_url, HOUR)
+    study.ask().suggest_float("x", 0, 1)  # the distribution is known: later ones buffered
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    trial.report(0.5, 1)
+    trial.set_user_attr("note", "buffered")
+    _, sent = round_trips_during(study, lambda: flush(trial))
+    assert sent == 1
+    stored = seen_elsewhere(observer, trial.number)
+    assert stored.state is TrialState.RUNNING and "x" in stored.params
+    assert stored.intermediate_values == {1: 0.5} and stored.user_attrs == {"note": "buffered"}
 
 
 def test_a_new_trial_written_to_is_read_from_the_database(storage_url: str) -> None:

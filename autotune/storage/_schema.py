@@ -1,10 +1,10 @@
 """autotune's own tables and functions in the study database, next to Optuna's.
 
 The rung store's two tables (``autotune.storage._rung_store``) and PL/pgSQL functions that do
-in one round trip what took several statements, a BEGIN and a COMMIT: a rung decision, and
-creating a trial. They are made when first missing (:func:`ensure_schema`), by whichever
-process meets them missing first; callers catch :func:`is_missing_schema` errors, ensure
-the schema and retry.
+in one round trip what took several statements, a BEGIN and a COMMIT: a rung decision,
+creating a trial, and writing a trial's buffered writes (and its end). They are made when
+first missing (:func:`ensure_schema`), by whichever process meets them missing first;
+callers catch :func:`is_missing_schema` errors, ensure the schema and retry.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ STATE_TABLE = "autotune_rung_state"
 RECORD_FUNCTION = "autotune_record_rung_v1"  # a rung decision (autotune.storage._rung_store)
 KEEP_COUNT_FUNCTION = "autotune_keep_count_v1"  # autotune.pruning.keep_count, in SQL
 CREATE_TRIAL_FUNCTION = "autotune_create_trial_v1"  # a new RUNNING trial, numbered
+WRITE_TRIAL_FUNCTION = "autotune_write_trial_v1"  # a trial's buffered writes, and its end
 T = TypeVar("T")
 _SIGNATURES = {  # argument types, as to_regprocedure takes them
     KEEP_COUNT_FUNCTION: "integer, integer, integer",
@@ -32,8 +33,17 @@ _SIGNATURES = {  # argument types, as to_regprocedure takes them
         "integer, integer, integer, double precision, double precision, text, integer, integer"
     ),
     CREATE_TRIAL_FUNCTION: "integer, timestamp without time zone",
+    WRITE_TRIAL_FUNCTION: (
+        "integer, text[], double precision[], text[], integer[], double precision[], text[], "
+        "text[], text[], integer[], double precision[], text[], text, "
+        "timestamp without time zone"
+    ),
 }
 _TRIALS = models.TrialModel.__tablename__
+_PARAMS = models.TrialParamModel.__tablename__
+_INTERMEDIATE_VALUES = models.TrialIntermediateValueModel.__tablename__
+_USER_ATTRS = models.TrialUserAttributeModel.__tablename__
+_VALUES = models.TrialValueModel.__tablename__
 _STUDIES = models.StudyModel.__tablename__
 _UNDEFINED_TABLE = "42P01"
 _UNDEFINED_COLUMN = "42703"
@@ -154,10 +164,52 @@ _CREATE_TRIAL_DDL = f"""CREATE OR REPLACE FUNCTION {CREATE_TRIAL_FUNCTION}(
             RETURNING t.trial_id, t.number;
     END $$"""
 
+# A running trial's writes as Optuna's RDBStorage makes them, under a lock on the trial's row;
+# nothing is written to a finished trial. Returns the state found (NULL: no such trial).
+_WRITE_TRIAL_DDL = f"""CREATE OR REPLACE FUNCTION {WRITE_TRIAL_FUNCTION}(
+        p_trial integer, p_param_names text[], p_param_values double precision[],
+        p_param_distributions text[], p_steps integer[], p_step_values double precision[],
+        p_step_kinds text[], p_attr_keys text[], p_attr_values text[], p_objectives integer[],
+        p_values double precision[], p_value_kinds text[], p_state text,
+        p_complete timestamp) RETURNS text
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        stored text;
+    BEGIN
+        SELECT t.state::text INTO stored FROM {_TRIALS} t WHERE t.trial_id = p_trial FOR UPDATE;
+        IF NOT FOUND OR stored IN ('COMPLETE', 'PRUNED', 'FAIL') THEN
+            RETURN stored;
+        END IF;
+        INSERT INTO {_PARAMS} (trial_id, param_name, param_value, distribution_json)
+            SELECT p_trial, n, v, d
+            FROM unnest(p_param_names, p_param_values, p_param_distributions) AS u(n, v, d);
+        INSERT INTO {_INTERMEDIATE_VALUES}
+                (trial_id, step, intermediate_value, intermediate_value_type)
+            SELECT p_trial, s, v, CAST(k AS trialintermediatevaluetype)
+            FROM unnest(p_steps, p_step_values, p_step_kinds) AS u(s, v, k)
+            ON CONFLICT (trial_id, step) DO UPDATE SET
+                intermediate_value = EXCLUDED.intermediate_value,
+                intermediate_value_type = EXCLUDED.intermediate_value_type;
+        INSERT INTO {_USER_ATTRS} (trial_id, key, value_json)
+            SELECT p_trial, k, v FROM unnest(p_attr_keys, p_attr_values) AS u(k, v)
+            ON CONFLICT (trial_id, key) DO UPDATE SET value_json = EXCLUDED.value_json;
+        INSERT INTO {_VALUES} (trial_id, objective, value, value_type)
+            SELECT p_trial, o, v, CAST(k AS trialvaluetype)
+            FROM unnest(p_objectives, p_values, p_value_kinds) AS u(o, v, k)
+            ON CONFLICT (trial_id, objective) DO UPDATE SET
+                value = EXCLUDED.value, value_type = EXCLUDED.value_type;
+        IF p_state IS NOT NULL THEN
+            UPDATE {_TRIALS} SET state = CAST(p_state AS trialstate),
+                datetime_complete = p_complete WHERE trial_id = p_trial;
+        END IF;
+        RETURN stored;
+    END $$"""
+
 _FUNCTIONS = {
     KEEP_COUNT_FUNCTION: _KEEP_COUNT_DDL,
     RECORD_FUNCTION: _RECORD_DDL,
     CREATE_TRIAL_FUNCTION: _CREATE_TRIAL_DDL,
+    WRITE_TRIAL_FUNCTION: _WRITE_TRIAL_DDL,
 }
 
 # Whether every object of _TABLES exists. A process that found a table missing, waited for

@@ -6,7 +6,7 @@ Three changes, invisible to Optuna and to other processes:
 attribute (``trial.set_user_attr``) and a parameter (``trial.suggest_*``) each cost a
 transaction of several round trips in ``RDBStorage``; a worker reporting every few steps
 spends most of its orchestration time there. They are kept per trial and written together,
-in one transaction:
+in one round trip (a PL/pgSQL function, ``autotune.storage._schema``):
 
 - when a buffered write comes ``flush_interval_s`` or more after the trial's last flush
   (reports slower than that are written through, as before);
@@ -43,11 +43,11 @@ no BEGIN or COMMIT round trips. The new trial is remembered until it is first wr
 ``get_trial`` that ``optuna.Trial`` makes at once reads nothing. Trials copied from a
 template (retries) take Optuna's way.
 
-**One transaction per tell** (:func:`tell`): Optuna's ``Study.tell`` reads the trial (which
+**One round trip per tell** (:func:`tell`): Optuna's ``Study.tell`` reads the trial (which
 flushes its buffered writes first), writes its state and values, and reads it again: two
 transactions and two reads. Here the buffered writes, the value and the state are written
-in one transaction, and the finished trial is built from what this process wrote (the
-``optuna.Trial``'s own copy), not read back.
+by one call of the same function, and the finished trial is built from what this process
+wrote (the ``optuna.Trial``'s own copy), not read back.
 
 **One query per trial read** (:mod:`autotune.storage._trial_query`): ``get_trial`` and the trial
 lists behind ``study.get_trials`` load every part of a trial in one query, not one per part.
@@ -64,10 +64,8 @@ from __future__ import annotations
 
 from collections.abc import Container
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
-import contextlib
 import copy
 from dataclasses import dataclass
 from dataclasses import field
@@ -91,6 +89,7 @@ import sqlalchemy
 
 from autotune.storage._engine import autocommitting
 from autotune.storage._schema import CREATE_TRIAL_FUNCTION
+from autotune.storage._schema import WRITE_TRIAL_FUNCTION
 from autotune.storage._schema import with_schema
 from autotune.storage._trial_query import read_trials
 
@@ -227,13 +226,22 @@ class WriteBehindStorage(RDBStorage):
 
     def _write(self, trial_id: int, pending: _Pending) -> None:
         self._fresh.pop(trial_id, None)
-        with _transaction(self.engine, ignore_integrity_error=True) as connection:
-            state = connection.execute(_LOCK_TRIAL, {"trial": trial_id}).scalar()
-            if state is None:
-                raise KeyError(models.NOT_FOUND_MSG)
-            self.check_trial_is_updatable(trial_id, TrialState[state])
-            for statement, parameters in _pending_writes(trial_id, pending):
-                connection.execute(statement, parameters)
+        try:
+            stored = _write_trial(self.engine, _write_arguments(trial_id, pending))
+        except sqlalchemy.exc.IntegrityError as error:  # all or nothing, as before
+            _logger.debug("ignoring %r: another process wrote the same key first", error)
+            return
+        if stored is None:
+            raise KeyError(models.NOT_FOUND_MSG)
+        self.check_trial_is_updatable(trial_id, stored)
+
+    def _read_trial(self, trial_id: int) -> FrozenTrial:
+        """The trial as stored, in one read (no BEGIN, no ROLLBACK)."""
+        with autocommitting(self.engine) as connection:
+            trials = read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})
+        if not trials:
+            raise KeyError(models.NOT_FOUND_MSG)
+        return trials[0]
 
     # --- writes and reads that see the buffered writes first ------------------------------
 
@@ -337,7 +345,7 @@ class WriteBehindStorage(RDBStorage):
         known: FrozenTrial | None = None,
     ) -> FrozenTrial:
         """Write the trial's buffered writes, ``values`` and finished ``state`` in one
-        transaction; the trial as it now stands, built from ``known`` (the trial as this
+        round trip; the trial as it now stands, built from ``known`` (the trial as this
         process wrote it) where given, else read first. A trial finished already (failed
         as stale by another worker) is read and returned as it is, its buffered writes
         dropped, as ``Study.tell(..., skip_if_finished=True)`` does."""
@@ -345,20 +353,15 @@ class WriteBehindStorage(RDBStorage):
         finished_at = datetime.datetime.now()
         with self._buffer_lock:
             pending = self._pending.get(trial_id) or _Pending(time.monotonic())
-            with _transaction(self.engine) as connection:
-                stored = connection.execute(_LOCK_TRIAL, {"trial": trial_id}).scalar()
-                if stored is None:
-                    raise KeyError(models.NOT_FOUND_MSG)
-                if known is None or TrialState[stored].is_finished():
-                    known = _read_one(connection, trial_id)
-                if known.state.is_finished():
-                    self._forget(trial_id)
-                    return known
-                writes = _pending_writes(trial_id, pending)
-                writes += _finish(trial_id, state, values, finished_at)
-                for statement, parameters in writes:
-                    connection.execute(statement, parameters)
+            if known is None:
+                known = self._read_trial(trial_id)
+            end = _End(state, values, finished_at)
+            stored = _write_trial(self.engine, _write_arguments(trial_id, pending, end))
+            if stored is None:
+                raise KeyError(models.NOT_FOUND_MSG)
             self._forget(trial_id)
+            if stored.is_finished():
+                return self._read_trial(trial_id)
         return _finished(known, pending, state, values, finished_at)
 
     def delete_study(self, study_id: int) -> None:
@@ -375,11 +378,7 @@ class WriteBehindStorage(RDBStorage):
             if fresh is not None and not self._pending.get(trial_id):
                 return copy.deepcopy(fresh)  # created here, nothing written to it since
         self._flush_quietly(trial_id)
-        with autocommitting(self.engine) as connection:  # one read: no BEGIN, no ROLLBACK
-            trials = read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})
-        if not trials:
-            raise KeyError(models.NOT_FOUND_MSG)
-        return trials[0]
+        return self._read_trial(trial_id)
 
     def _get_trials(
         self,
@@ -464,69 +463,68 @@ def _autocommitted(
         return connection.execute(statement, parameters).first()
 
 
-@contextlib.contextmanager
-def _transaction(
-    engine: sqlalchemy.Engine, ignore_integrity_error: bool = False
-) -> Iterator[sqlalchemy.Connection]:
-    """A transaction on a Core connection, its errors as Optuna's ``_create_scoped_session``
-    raises them (``StorageInternalError``; an ignored integrity error rolls back quietly),
-    without the ORM session that costs a trial's every write."""
+@dataclass(frozen=True)
+class _End:
+    """How a trial ends: its finished state, its values (or none) and when."""
+
+    state: TrialState
+    values: Sequence[float] | None
+    at: datetime.datetime
+
+
+_WRITE_TRIAL = sqlalchemy.text(
+    f"SELECT {WRITE_TRIAL_FUNCTION}(:trial, CAST(:param_names AS text[]), "
+    "CAST(:param_values AS float8[]), CAST(:param_distributions AS text[]), "
+    "CAST(:steps AS int[]), CAST(:step_values AS float8[]), CAST(:step_kinds AS text[]), "
+    "CAST(:attr_keys AS text[]), CAST(:attr_values AS text[]), CAST(:objectives AS int[]), "
+    "CAST(:values AS float8[]), CAST(:value_kinds AS text[]), CAST(:state AS text), "
+    "CAST(:complete AS timestamp))"
+)
+
+
+def _write_trial(engine: sqlalchemy.Engine, arguments: Mapping[str, Any]) -> TrialState | None:
+    """Write a trial's writes in one round trip; the state found (None: no such trial),
+    with nothing written if it was finished. Errors as Optuna's ``_create_scoped_session``
+    raises them: an integrity error as it is, others as ``StorageInternalError``."""
     try:
-        with engine.begin() as connection:
-            yield connection
-    except sqlalchemy.exc.IntegrityError as error:
-        if not ignore_integrity_error:
-            raise
-        _logger.debug("ignoring %r: another process wrote the same key first", error)
+        row = with_schema(engine, lambda: _autocommitted(engine, _WRITE_TRIAL, arguments))
+    except sqlalchemy.exc.IntegrityError:
+        raise
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise optuna.exceptions.StorageInternalError(
             "An exception is raised during the commit. This typically happens due to invalid "
             "data in the commit, e.g. exceeding max length. "
         ) from error
+    stored = None if row is None else row[0]
+    return None if stored is None else TrialState[stored]
 
 
-_LOCK_TRIAL = sqlalchemy.text(
-    f"SELECT state::text FROM {models.TrialModel.__tablename__} WHERE trial_id = :trial FOR UPDATE"
-)
-
-
-def _read_one(connection: sqlalchemy.Connection, trial_id: int) -> FrozenTrial:
-    return read_trials(connection, "t.trial_id = :trial", {"trial": trial_id})[0]
-
-
-def _pending_writes(trial_id: int, pending: _Pending) -> list[_Statement]:
-    """The statements that write a trial's buffered writes."""
-    statements = []
-    if pending.params:
-        statements.append(_insert_params(trial_id, pending))
-    if pending.intermediate_values:
-        statements.append(_upsert_intermediate_values(trial_id, pending))
-    if pending.user_attrs:
-        statements.append(_upsert_user_attrs(trial_id, pending))
-    return statements
-
-
-def _finish(
-    trial_id: int,
-    state: TrialState,
-    values: Sequence[float] | None,
-    finished_at: datetime.datetime,
-) -> list[_Statement]:
-    """The statements that set a trial's values and finished state, as RDBStorage does."""
-    finish = (_FINISH, {"trial": trial_id, "state": state.name, "at": finished_at})
-    if not values:
-        return [finish]
-    stored = [models.TrialValueModel.value_to_stored_repr(v) for v in values]
-    upsert = (
-        _UPSERT_VALUES,
-        {
-            "trial": trial_id,
-            "objectives": list(range(len(stored))),
-            "values": [value for value, _ in stored],
-            "kinds": [kind.name for _, kind in stored],
-        },
-    )
-    return [upsert, finish]
+def _write_arguments(trial_id: int, pending: _Pending, end: _End | None = None) -> dict[str, Any]:
+    """The write function's arguments: the buffered writes, and the trial's end if given."""
+    params = pending.params
+    intermediate_model = models.TrialIntermediateValueModel
+    steps = [
+        intermediate_model.intermediate_value_to_stored_repr(v)
+        for v in pending.intermediate_values.values()
+    ]
+    values = [] if end is None or not end.values else end.values
+    stored_values = [models.TrialValueModel.value_to_stored_repr(v) for v in values]
+    return {
+        "trial": trial_id,
+        "param_names": list(params),
+        "param_values": [internal for internal, _ in params.values()],
+        "param_distributions": [distribution_to_json(d) for _, d in params.values()],
+        "steps": list(pending.intermediate_values),
+        "step_values": [value for value, _ in steps],
+        "step_kinds": [kind.name for _, kind in steps],
+        "attr_keys": list(pending.user_attrs),
+        "attr_values": [json.dumps(v) for v in pending.user_attrs.values()],
+        "objectives": list(range(len(stored_values))),
+        "values": [value for value, _ in stored_values],
+        "value_kinds": [kind.name for _, kind in stored_values],
+        "state": None if end is None else end.state.name,
+        "complete": None if end is None else end.at,
+    }
 
 
 def _finished(
@@ -587,73 +585,6 @@ def _is_number(value: Any) -> bool:
         return not math.isnan(float(value))
     except (TypeError, ValueError):
         return False
-
-
-_Statement = tuple[sqlalchemy.TextClause, dict[str, Any]]
-
-# Fixed-shape statements over arrays: SQLAlchemy compiles each once, however many rows
-# (a multi-row INSERT built per flush cost a few ms of CPU a trial in construction alone).
-_INSERT_PARAMS = sqlalchemy.text(
-    f"INSERT INTO {models.TrialParamModel.__tablename__} "
-    "(trial_id, param_name, param_value, distribution_json) "
-    "SELECT :trial, n, v, d FROM unnest(CAST(:names AS text[]), CAST(:values AS float8[]), "
-    "CAST(:distributions AS text[])) AS u(n, v, d)"
-)
-_UPSERT_INTERMEDIATE_VALUES = sqlalchemy.text(
-    f"INSERT INTO {models.TrialIntermediateValueModel.__tablename__} "
-    "(trial_id, step, intermediate_value, intermediate_value_type) "
-    "SELECT :trial, s, v, CAST(k AS trialintermediatevaluetype) FROM unnest("
-    "CAST(:steps AS int[]), CAST(:values AS float8[]), CAST(:kinds AS text[])) AS u(s, v, k) "
-    "ON CONFLICT (trial_id, step) DO UPDATE SET intermediate_value = "
-    "EXCLUDED.intermediate_value, intermediate_value_type = EXCLUDED.intermediate_value_type"
-)
-_UPSERT_USER_ATTRS = sqlalchemy.text(
-    f"INSERT INTO {models.TrialUserAttributeModel.__tablename__} (trial_id, key, value_json) "
-    "SELECT :trial, k, v FROM unnest(CAST(:keys AS text[]), CAST(:values AS text[])) AS u(k, v) "
-    "ON CONFLICT (trial_id, key) DO UPDATE SET value_json = EXCLUDED.value_json"
-)
-_UPSERT_VALUES = sqlalchemy.text(
-    f"INSERT INTO {models.TrialValueModel.__tablename__} (trial_id, objective, value, value_type) "
-    "SELECT :trial, o, v, CAST(k AS trialvaluetype) FROM unnest(CAST(:objectives AS int[]), "
-    "CAST(:values AS float8[]), CAST(:kinds AS text[])) AS u(o, v, k) "
-    "ON CONFLICT (trial_id, objective) DO UPDATE SET value = EXCLUDED.value, "
-    "value_type = EXCLUDED.value_type"
-)
-_FINISH = sqlalchemy.text(
-    f"UPDATE {models.TrialModel.__tablename__} SET state = CAST(:state AS trialstate), "
-    "datetime_complete = :at WHERE trial_id = :trial"
-)
-
-
-def _insert_params(trial_id: int, pending: _Pending) -> _Statement:
-    names = list(pending.params)
-    return _INSERT_PARAMS, {
-        "trial": trial_id,
-        "names": names,
-        "values": [pending.params[n][0] for n in names],
-        "distributions": [distribution_to_json(pending.params[n][1]) for n in names],
-    }
-
-
-def _upsert_intermediate_values(trial_id: int, pending: _Pending) -> _Statement:
-    model = models.TrialIntermediateValueModel
-    stored = [
-        model.intermediate_value_to_stored_repr(v) for v in pending.intermediate_values.values()
-    ]
-    return _UPSERT_INTERMEDIATE_VALUES, {
-        "trial": trial_id,
-        "steps": list(pending.intermediate_values),
-        "values": [value for value, _ in stored],
-        "kinds": [kind.name for _, kind in stored],
-    }
-
-
-def _upsert_user_attrs(trial_id: int, pending: _Pending) -> _Statement:
-    return _UPSERT_USER_ATTRS, {
-        "trial": trial_id,
-        "keys": list(pending.user_attrs),
-        "values": [json.dumps(v) for v in pending.user_attrs.values()],
-    }
 
 
 def flush(trial: optuna.Trial) -> None:
