@@ -8,7 +8,9 @@ change to one call shows without the noise of a whole worker run (``service_over
   worker's hand-out makes one under the study's lock;
 - ``rung_decision``: a value recorded at a rung and ASHA's decision
   (``record_rung_value``), at rungs that already hold values, as most decisions are;
-- ``get_trial``: one trial read back from the database.
+- ``get_trial``: one trial read back from the database;
+- ``tell``: a trial's end written with its buffered writes (``finish_trial``, as the worker's
+  ``tell`` makes it): ``REPORTS`` buffered reports, its value and its finished state.
 
 Usage: .venv/bin/python benchmarks/storage_calls.py [--quick] [--calls 300] [--rounds 3]
 [--storage URL] (default: an embedded PostgreSQL of its own in a temporary directory).
@@ -31,6 +33,8 @@ import uuid
 import warnings
 
 import optuna
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from autotune.spec import Direction
 from autotune.storage import WriteBehindStorage
@@ -40,6 +44,7 @@ from autotune.storage import normalize_url
 from autotune.storage import record_rung_value
 
 WARM_UP_RUNGS = 2  # rungs filled before timing: a decision's rung holds values already
+REPORTS = 20  # buffered reports per trial at its tell, as a scale.py trial makes them
 REDUCTION_FACTOR = 3
 
 
@@ -61,7 +66,8 @@ def one_round(url: str, calls: int, seed: int) -> dict[str, tuple[float, float]]
     study = optuna.create_study(study_name=name, storage=storage)
     engine, study_id, rng = engine_of(storage), study._study_id, random.Random(seed)
     try:
-        trials = [storage.create_new_trial(study_id) for _ in range(calls)]  # warm
+        created = [storage._create_new_trial(study_id) for _ in range(calls)]  # warm
+        trials = [trial._trial_id for trial in created]
         for rung in range(WARM_UP_RUNGS):
             for trial_id in trials:
                 record_rung_value(
@@ -88,10 +94,23 @@ def one_round(url: str, calls: int, seed: int) -> dict[str, tuple[float, float]]
                 calls,
             ),
             "get_trial": timed(lambda i: storage.get_trial(trials[i]), calls),
+            "tell": tell_timed(storage, created, calls),
         }
     finally:
         optuna.delete_study(study_name=name, storage=storage)
         engine.dispose()
+
+
+def tell_timed(storage: WriteBehindStorage, created: Sequence[FrozenTrial], calls: int):
+    """``timed`` for the tells of ``created``, each with ``REPORTS`` reports buffered."""
+    for trial in created:
+        for step in range(1, REPORTS + 1):
+            storage.set_trial_intermediate_value(trial._trial_id, step, 1.0 / step)
+
+    def tell(i: int) -> None:
+        storage.finish_trial(created[i]._trial_id, TrialState.COMPLETE, [0.5], known=created[i])
+
+    return timed(tell, calls)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
