@@ -87,6 +87,6 @@ def test_storage_calls_benchmark_prints_each_calls_cost(server_url: str) -> None
     )
     assert done.returncode == 0, done.stdout + done.stderr
     figures = {name: float(value) for name, value in RESULT.findall(done.stdout)}
-    calls = ("create_trial", "rung_decision", "get_trial")
+    calls = ("create_trial", "rung_decision", "get_trial", "tell")
     assert figures.keys() == {f"{c}_{m}" for c in calls for m in ("wall_ms", "cpu_ms")}
     assert all(value > 0 for value in figures.values()), done.stdout
