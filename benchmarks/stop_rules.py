@@ -15,9 +15,12 @@ Each rule picks a stop from the re-evaluation curves; its score is the held-out 
 
 Output: ``benchmarks/results/stop_rules.json`` (every curve) and RESULT lines
 ``stop_rule_ratio_<rule>_<task>_<R>p`` (held-out loss at the rule's stop / at the current
-rule's, mean over configurations; below 1: better than the current rule) and
+rule's, mean over configurations; below 1: better than the current rule),
 ``stop_rule_oracle_gap_<task>_<R>p`` (the current rule's held-out loss / the held-out
-curve's own best, median: what a perfect choice of stop could still gain).
+curve's own best, median: what a perfect choice of stop could still gain), and
+``selection_ratio_<rule>_<task>_<R>p``: the same configurations drawn as random sets of 3
+finalists, the held-out loss of the finalist each rule for choosing among them picks / the
+current rule's (the best mean over periods at each finalist's stop).
 """
 
 from __future__ import annotations
@@ -226,6 +229,58 @@ def evaluate(records: Sequence[Mapping[str, Any]], periods: int) -> dict[str, di
     return out
 
 
+# --- choosing among finalists --------------------------------------------------------------
+
+FINALISTS = 3  # as the benchmark's campaigns re-evaluate
+DRAWS = 3000  # random finalist sets per task
+
+
+def _leave_one_period_out(runs: Sequence[Curve]) -> float:
+    """Each period's value at the stop the other periods choose: no period picks its own."""
+    values = []
+    for held in range(len(runs)):
+        others = [curve for index, curve in enumerate(runs) if index != held]
+        values.append(runs[held][argmin_mean(others, max(_shared(others)))])
+    return float(np.mean(values))
+
+
+def _selection_scores(runs: Sequence[Curve]) -> dict[str, float]:
+    """What each finalist-choosing rule ranks a configuration by (lower is better)."""
+    stop = argmin_mean(runs, max(_shared(runs)))
+    late = _shared(runs)[-max(1, len(_shared(runs)) // 3) :]
+    return {
+        "mean_at_stop": float(np.mean([curve[stop] for curve in runs])),
+        "leave_one_period_out": _leave_one_period_out(runs) if len(runs) > 1 else math.inf,
+        "median_at_stop": float(np.median([curve[stop] for curve in runs])),
+        "mean_of_last_third": float(np.mean([[curve[s] for s in late] for curve in runs])),
+    }
+
+
+def selection(records: Sequence[Mapping[str, Any]], periods: int) -> dict[str, float]:
+    """Per rule: the held-out loss of the finalist it chooses (stopped where the current
+    rule stops it) over random sets of ``FINALISTS`` configurations, / the current rule's;
+    with the best of each set (oracle) and a random member for scale."""
+    scored = []
+    for record in records:
+        runs, heldout = _curves(record["reevaluation"])[:periods], _curves(record["heldout"])
+        stop = argmin_mean(runs, max(_shared(runs)))
+        scored.append((_selection_scores(runs), heldout_at(heldout, stop)))
+    rng = np.random.default_rng(0)
+    chosen: dict[str, list[float]] = {name: [] for name in scored[0][0]}
+    oracle = []
+    for _ in range(DRAWS):
+        members = rng.choice(len(scored), min(FINALISTS, len(scored)), replace=False)
+        for name in chosen:
+            pick = min(members, key=lambda i, n=name: scored[i][0][n])
+            chosen[name].append(scored[pick][1])
+        oracle.append(min(scored[i][1] for i in members))
+    base = float(np.mean(chosen["mean_at_stop"]))
+    out = {name: float(np.mean(values)) / base for name, values in chosen.items()}
+    out["oracle"] = float(np.mean(oracle)) / base
+    out["random_member"] = float(np.mean([held for _, held in scored])) / base
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="cancer-mlp, 4 configurations")
@@ -259,6 +314,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for periods in args.periods:
             summary[f"{task}_{periods}p"] = evaluate(mine, periods)
             print_summary(task, periods, len(mine), summary[f"{task}_{periods}p"])
+            chosen = selection(mine, periods)
+            summary[f"{task}_{periods}p"]["selection"] = chosen
+            print(
+                f"{task:11s} {periods}p choosing {FINALISTS} finalists: "
+                + " ".join(f"{name} {ratio:.4f}" for name, ratio in chosen.items())
+            )
+            for name, ratio in chosen.items():
+                print(f"RESULT selection_ratio_{name}_{task}_{periods}p={ratio:.4f}")
     command = " ".join(["benchmarks/stop_rules.py", *sys.argv[1:]])
     wall_s = time.time() - started
     args.out.write_text(

@@ -35,3 +35,17 @@ def test_scores_are_held_out_losses_relative_to_the_current_rule() -> None:
     assert abs(figures["end"]["mean_ratio"] - 0.56 / 0.70) < 1e-9
     assert figures["end"]["better"] == 1
     assert abs(figures["oracle_gap_median"] - 0.70 / 0.56) < 1e-9
+
+
+def test_choosing_among_finalists_scores_each_rule_against_the_current_one() -> None:
+    better_late = [{10: 0.9, 20: 0.40, 30: 0.45}, {10: 0.9, 20: 0.42, 30: 0.44}]
+    worse = [{10: 1.0, 20: 0.80, 30: 0.90}, {10: 1.1, 20: 0.85, 30: 0.90}]
+    records = [
+        _record(REEVALUATION, HELDOUT),
+        _record(better_late, HELDOUT),
+        _record(worse, [{10: 2.0, 20: 2.0, 30: 2.0}] * 2),
+    ]
+    figures = stop_rules.selection(records, periods=2)
+    assert figures["mean_at_stop"] == 1.0
+    assert figures["oracle"] <= 1.0 <= figures["random_member"]
+    assert set(figures) >= {"leave_one_period_out", "median_at_stop", "mean_of_last_third"}
