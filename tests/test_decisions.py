@@ -8,6 +8,7 @@ from optuna.trial import create_trial
 import pytest
 
 from autotune.campaign import progress_of
+from autotune.campaign._trial_budget import trials_that_fit
 from autotune.campaign._trial_budget import unretried_failures
 from autotune.spec import Direction
 from autotune.worker._worker import NextStep
@@ -77,6 +78,23 @@ def test_failed_trials_count_only_when_training_failed() -> None:
 )
 def test_next_step(trials: list[FrozenTrial], budget: int, expected: NextStep) -> None:
     assert next_step(trials, budget) == expected
+
+
+def test_trials_that_fit_count_the_budget_left_as_next_step_does() -> None:
+    # a trial budget: every trial but a stale failure counts
+    assert trials_that_fit([COMPLETE, PRUNED, RUNNING, STALE], 5, None, 0) == 2
+    assert trials_that_fit([COMPLETE] * 6, 5, None, 0) == 0
+    # a step budget of 100-step trials: running trials reserve theirs, finished ones count
+    # what they trained
+    done = trial(TrialState.COMPLETE, 1.0, steps_done=100)
+    pruned = trial(TrialState.PRUNED, steps_done=30)
+    assert trials_that_fit([done, pruned, RUNNING], 1000, 1000, 100) == 7  # 770 left
+    assert trials_that_fit([done] * 10, 1000, 1000, 100) == 0
+    assert trials_that_fit([done], 1000, 1000, 0) == 0  # no length to count by: take the lock
+    for trials in ([], [done, pruned, RUNNING], [done] * 9, [done] * 10):
+        fits = trials_that_fit(trials, 1000, 1000, 100)
+        runs = next_step(trials, 1000, True, 1000, 100) is NextStep.RUN
+        assert runs == (fits >= 1)
 
 
 def test_advisory_lock_key_is_stable_and_signed_64_bit() -> None:

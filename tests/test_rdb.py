@@ -20,12 +20,14 @@ import sqlalchemy
 
 from autotune.storage import RetryStaleTrial
 from autotune.storage import WriteBehindStorage
+from autotune.storage import create_trial_within
 from autotune.storage import flush
 from autotune.storage import record_heartbeat
 from autotune.storage import tell
 from autotune.storage import trial_curve
 from autotune.storage._schema import CREATE_TRIAL_FUNCTION
 from autotune.storage._schema import WRITE_TRIAL_FUNCTION
+from autotune.storage._write_behind import TrialLimitReached
 from autotune.storage._write_behind import _Pending
 
 HOUR = 3600.0
@@ -349,6 +351,29 @@ def test_trials_made_at_once_by_many_storages_get_every_number_once(storage_url:
         storages[0].create_new_trial(study._study_id + 1000)  # no such study
     for storage in storages:
         storage.engine.dispose()
+
+
+def test_capped_creation_makes_trials_only_below_the_cap_even_at_once(
+    storage_url: str,
+) -> None:
+    """Eight workers that each read 2 trials and room for 3 more race to make theirs:
+    exactly 3 are made (the lock-free hand-out's guarantee), the others are told."""
+    study, _ = studies(storage_url, HOUR)
+    study.ask(), study.ask()
+    optuna_studies = [
+        optuna.load_study(study_name="s", storage=WriteBehindStorage(storage_url))
+        for _ in range(8)
+    ]
+    with ThreadPoolExecutor(len(optuna_studies)) as pool:
+        made = list(pool.map(lambda s: create_trial_within(s, 2 + 3), optuna_studies))
+    assert sum(trial_id is not None for trial_id in made) == 3
+    assert len(study.get_trials()) == 5
+    storage = optuna_studies[0]._storage._backend
+    with pytest.raises(TrialLimitReached), storage.trials_at_most(5):
+        storage.create_new_trial(study._study_id)
+    assert storage.create_new_trial(study._study_id)  # no cap outside the block
+    for each in optuna_studies:
+        each._storage._backend.engine.dispose()
 
 
 def test_a_database_without_the_trial_functions_gains_them(storage_url: str) -> None:

@@ -44,6 +44,19 @@ def next_step(
     return NextStep.DONE
 
 
+def trials_that_fit(
+    trials: Sequence[FrozenTrial], budget: int, step_budget: int | None, trial_length: int
+) -> int:
+    """How many more new trials the round's budget admits now (running trials reserve
+    theirs, as in `next_step`); 0 without a trial length to count steps by."""
+    if step_budget is None:
+        return max(0, budget - sum(consumes_budget(t) for t in trials))
+    if trial_length <= 0:
+        return 0
+    spent = steps_spent(trials, trial_length, carried=True)
+    return max(0, (step_budget - spent) // trial_length)
+
+
 def _room_for_one_more(
     trials: Sequence[FrozenTrial], budget: int, step_budget: int | None, trial_length: int
 ) -> bool:

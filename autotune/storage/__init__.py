@@ -22,6 +22,7 @@ from autotune.storage._engine import engine_of
 from autotune.storage._engine import ping_idle_connections
 from autotune.storage._engine import round_trip_ms
 from autotune.storage._handout import claim_trial
+from autotune.storage._handout import create_trial_within
 from autotune.storage._locks import LockHold
 from autotune.storage._locks import advisory_lock
 from autotune.storage._locks import advisory_lock_key
@@ -96,6 +97,7 @@ __all__ = [
     "check_connection",
     "check_exposure",
     "claim_trial",
+    "create_trial_within",
     "consumes_budget",
     "dashboard_app",
     "embedded_url",

@@ -24,7 +24,7 @@ STATE_TABLE = "autotune_rung_state"
 # new name, so workers of two versions can share a database while a deployment rolls.
 RECORD_FUNCTION = "autotune_record_rung_v1"  # a rung decision (autotune.storage._rung_store)
 KEEP_COUNT_FUNCTION = "autotune_keep_count_v1"  # autotune.pruning.keep_count, in SQL
-CREATE_TRIAL_FUNCTION = "autotune_create_trial_v1"  # a new RUNNING trial, numbered
+CREATE_TRIAL_FUNCTION = "autotune_create_trial_v2"  # a new RUNNING trial, numbered, capped
 WRITE_TRIAL_FUNCTION = "autotune_write_trial_v1"  # a trial's buffered writes, and its end
 T = TypeVar("T")
 _SIGNATURES = {  # argument types, as to_regprocedure takes them
@@ -32,7 +32,7 @@ _SIGNATURES = {  # argument types, as to_regprocedure takes them
     RECORD_FUNCTION: (
         "integer, integer, integer, double precision, double precision, text, integer, integer"
     ),
-    CREATE_TRIAL_FUNCTION: "integer, timestamp without time zone",
+    CREATE_TRIAL_FUNCTION: "integer, timestamp without time zone, integer",
     WRITE_TRIAL_FUNCTION: (
         "integer, text[], double precision[], text[], integer[], double precision[], text[], "
         "text[], text[], integer[], double precision[], text[], text, "
@@ -149,18 +149,27 @@ _RECORD_DDL = f"""CREATE OR REPLACE FUNCTION {RECORD_FUNCTION}(
     END $$"""
 
 # The study's row is locked (as Optuna's _create_new_trial locks it), so the count of
-# its trials, read by the next statement (a new snapshot), is the new trial's number.
+# its trials, read by the next statement (a new snapshot), is the new trial's number. With
+# p_max_trials, no trial is made once the study holds that many: one row of NULLs says so
+# (no row: no such study). v1 had no cap.
 _CREATE_TRIAL_DDL = f"""CREATE OR REPLACE FUNCTION {CREATE_TRIAL_FUNCTION}(
-        p_study integer, p_start timestamp) RETURNS TABLE (trial_id integer, number integer)
+        p_study integer, p_start timestamp, p_max_trials integer)
+        RETURNS TABLE (trial_id integer, number integer)
     LANGUAGE plpgsql AS $$
+    DECLARE
+        existing integer;
     BEGIN
         PERFORM 1 FROM {_STUDIES} s WHERE s.study_id = p_study FOR UPDATE;
         IF NOT FOUND THEN
             RETURN;
         END IF;
+        SELECT count(*) INTO existing FROM {_TRIALS} c WHERE c.study_id = p_study;
+        IF existing >= p_max_trials THEN
+            RETURN QUERY SELECT NULL::integer, NULL::integer;
+            RETURN;
+        END IF;
         RETURN QUERY INSERT INTO {_TRIALS} AS t (number, study_id, state, datetime_start)
-            VALUES ((SELECT count(*) FROM {_TRIALS} c WHERE c.study_id = p_study), p_study,
-                    'RUNNING', p_start)
+            VALUES (existing, p_study, 'RUNNING', p_start)
             RETURNING t.trial_id, t.number;
     END $$"""
 

@@ -64,8 +64,10 @@ from __future__ import annotations
 
 from collections.abc import Container
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 import copy
 from dataclasses import dataclass
 from dataclasses import field
@@ -96,6 +98,11 @@ from autotune.storage._trial_query import read_trials
 _logger = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_INTERVAL_S = 2.0
+
+
+class TrialLimitReached(Exception):  # noqa: N818 (a signal, not a failure)
+    """No trial was made: the study holds as many as :meth:`WriteBehindStorage.trials_at_most`
+    allowed."""
 
 
 @dataclass
@@ -138,11 +145,12 @@ class WriteBehindStorage(RDBStorage):
         # study id -> RUNNING trials seen without a heartbeat -> when first seen (monotonic)
         self._silent_since: dict[int, dict[int, float]] = {}
         self._fresh: dict[int, FrozenTrial] = {}  # the trial just created, unwritten since
+        self._limits = threading.local()  # this thread's cap on new trials (trials_at_most)
 
     def __getstate__(self) -> dict[Any, Any]:
         self.flush_all()
         state = super().__getstate__()
-        for name in ("_buffer_lock", "_pending", "_open", "_silent_since", "_fresh"):
+        for name in ("_buffer_lock", "_pending", "_open", "_silent_since", "_fresh", "_limits"):
             state.pop(name, None)
         return state
 
@@ -312,16 +320,31 @@ class WriteBehindStorage(RDBStorage):
                     self._fresh = {trial._trial_id: trial}
         return trial
 
+    @contextlib.contextmanager
+    def trials_at_most(self, limit: int) -> Iterator[None]:
+        """New trials made in the block, by this thread, only while the study holds fewer
+        than ``limit`` trials (checked under the study's row lock as the trial is made);
+        else :class:`TrialLimitReached`. A hand-out that counted the room left in its
+        round's budget on a read without the study's lock makes its trial this way."""
+        self._limits.value = limit
+        try:
+            yield
+        finally:
+            self._limits.value = None
+
     def _insert_trial(self, study_id: int) -> FrozenTrial:
         """A RUNNING trial, numbered as Optuna numbers it, in one round trip; a database
         without autotune's functions gets them first."""
         started = datetime.datetime.now()
-        parameters = {"study": study_id, "start": started}
+        limit = getattr(self._limits, "value", None)
+        parameters = {"study": study_id, "start": started, "limit": limit}
         row = with_schema(
             self.engine, lambda: _autocommitted(self.engine, _CREATE_TRIAL, parameters)
         )
         if row is None:
             raise KeyError(models.NOT_FOUND_MSG)
+        if row.trial_id is None:
+            raise TrialLimitReached(f"study {study_id} holds {limit} trials or more")
         return FrozenTrial(
             number=row.number,
             state=TrialState.RUNNING,
@@ -452,7 +475,9 @@ def _study_exists(connection: sqlalchemy.Connection, study_id: int) -> bool:
     return connection.execute(query, {"study": study_id}).first() is not None
 
 
-_CREATE_TRIAL = sqlalchemy.text(f"SELECT * FROM {CREATE_TRIAL_FUNCTION}(:study, :start)")
+_CREATE_TRIAL = sqlalchemy.text(
+    f"SELECT * FROM {CREATE_TRIAL_FUNCTION}(:study, :start, CAST(:limit AS integer))"
+)
 
 
 def _autocommitted(

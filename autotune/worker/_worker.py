@@ -40,6 +40,7 @@ from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.campaign._trial_budget import NextStep
 from autotune.campaign._trial_budget import consumes_budget  # noqa: F401 (re-exported)
 from autotune.campaign._trial_budget import next_step
+from autotune.campaign._trial_budget import trials_that_fit
 from autotune.spec import SamplerKind
 from autotune.spec import StudySpec
 from autotune.storage import STORAGE_ERRORS
@@ -49,6 +50,7 @@ from autotune.storage import HeartbeatSettings
 from autotune.storage import advisory_lock
 from autotune.storage import advisory_lock_key  # noqa: F401 (re-exported)
 from autotune.storage import claim_trial
+from autotune.storage import create_trial_within
 from autotune.storage import first_line
 from autotune.storage import forget_rung_values
 from autotune.storage import has_stale_trials
@@ -412,34 +414,53 @@ class Worker:
         return limit is not None and sum(outcomes.values()) >= limit
 
     def _next_trial(self) -> tuple[optuna.Trial | None, NextStep]:
-        """A trial to run, or why not; the study's lock is held as briefly as it can be.
+        """A trial to run, or why not; the study's lock only where it must be.
 
-        A worker that was waiting looks without the lock first: at a round's end hundreds
-        of idle workers poll, and a stale read only delays them (nothing is written). A
-        trial is claimed under the lock and built after it (see `claim_trial`).
+        The worker reads the trials without the lock first. A worker that was waiting
+        stops there unless something changed: at a round's end hundreds of idle workers
+        poll, and a stale read only delays them (nothing is written). Where the budget has
+        room, the trial is made without the lock, capped at that room (see
+        `create_trial_within`); else it is claimed under the lock. It is built after.
         """
         current, asked = self._round, time.perf_counter()
+        trials = current.study.get_trials(deepcopy=False)
         if self._waiting:
-            trials = current.study.get_trials(deepcopy=False)
             orphans = unretried_failures(trials, max_retry_of(current.study))
             step = NextStep.RUN if orphans else self._allowed(trials)  # retries: under the lock
             self._waiting = step is NextStep.WAIT
             if step is not NextStep.RUN:
                 return None, step
-        with advisory_lock(self._storage, current.study.study_name) as hold:
-            trials = current.study.get_trials(deepcopy=False)
-            if retry_unretried_failures(current.study, trials):
+        trial_id, waited_s = self._create_without_lock(trials), 0.0
+        if trial_id is None:
+            with advisory_lock(self._storage, current.study.study_name) as hold:
                 trials = current.study.get_trials(deepcopy=False)
-            step = self._allowed(trials)
-            self._waiting = step is NextStep.WAIT
-            if step != NextStep.RUN:
-                return None, step
-            trial_id = claim_trial(current.study, trials)
+                if retry_unretried_failures(current.study, trials):
+                    trials = current.study.get_trials(deepcopy=False)
+                step = self._allowed(trials)
+                self._waiting = step is NextStep.WAIT
+                if step != NextStep.RUN:
+                    return None, step
+                trial_id = claim_trial(current.study, trials)
+            waited_s = hold.waited_s
+        self._waiting = False
         trial = optuna.Trial(current.study, trial_id)
         trial.set_user_attr(ATTR_WORKER, self._options.worker_id)
-        trial.set_user_attr(ATTR_LOCK_WAIT_MS, round(hold.waited_s * 1000, 1))
+        trial.set_user_attr(ATTR_LOCK_WAIT_MS, round(waited_s * 1000, 1))
         trial.set_user_attr(ATTR_HANDOUT_MS, round((time.perf_counter() - asked) * 1000, 1))
-        return trial, step
+        return trial, NextStep.RUN
+
+    def _create_without_lock(self, trials: list[optuna.trial.FrozenTrial]) -> int | None:
+        """A new trial where ``trials`` (read without the lock) leave room for one in a
+        sampling round with nothing queued or to retry; None: take the lock."""
+        current = self._round
+        if not current.sampling or unretried_failures(trials, max_retry_of(current.study)):
+            return None
+        if any(t.state is TrialState.WAITING for t in trials):
+            return None
+        room = trials_that_fit(trials, current.budget, current.step_budget, current.steps)
+        if room < 1:
+            return None
+        return create_trial_within(current.study, len(trials) + room)
 
     def _allowed(self, trials: list[optuna.trial.FrozenTrial]) -> NextStep:
         """What the round's budget allows, given its ``trials``."""
