@@ -14,6 +14,7 @@ from typing import Any
 from typing import TypeVar
 
 import optuna
+from optuna.samplers import RandomSampler
 from optuna.trial import TrialState
 import pytest
 import sqlalchemy
@@ -387,6 +388,27 @@ def test_a_database_without_the_trial_functions_gains_them(storage_url: str) -> 
     trial.report(0.5, 1)
     tell(study, trial, 0.5, TrialState.COMPLETE)
     assert seen_elsewhere(observer, 1).intermediate_values == {1: 0.5}
+
+
+def test_a_new_process_reads_the_studys_distributions_once_and_buffers_parameters(
+    storage_url: str,
+) -> None:
+    study, observer = studies(storage_url, HOUR)
+    study.ask().suggest_float("x", 0, 1)  # stored by another process's trial
+    storage = WriteBehindStorage(storage_url, flush_interval_s=HOUR)
+    fresh = optuna.load_study(study_name="s", storage=storage, sampler=RandomSampler(seed=0))
+    first, second = fresh.ask(), fresh.ask()
+    _, sent = round_trips_during(fresh, lambda: first.suggest_float("x", 0, 1))
+    assert sent == 1  # the study's distributions; Optuna's own path takes a transaction
+    _, sent = round_trips_during(fresh, lambda: second.suggest_float("x", 0, 1))
+    assert sent == 0  # known now (Optuna's cache)
+    assert seen_elsewhere(observer, first.number).params == {}  # buffered
+    flush(first)
+    assert "x" in seen_elsewhere(observer, first.number).params
+    third = optuna.load_study(study_name="s", storage=storage).ask()
+    with pytest.raises(ValueError, match="Cannot set different distribution"):
+        third.suggest_int("x", 0, 5)  # checked against the stored one, at the call
+    storage.engine.dispose()
 
 
 def test_buffered_writes_are_flushed_in_one_round_trip(storage_url: str) -> None:

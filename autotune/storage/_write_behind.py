@@ -20,9 +20,11 @@ in one round trip (a PL/pgSQL function, ``autotune.storage._schema``):
   they go on (a recovery checkpoint's reference, before the older checkpoint is removed;
   a trial's parameters, once all are suggested, so that its retry can copy them).
 
-A parameter is written through when this process has not seen its distribution in the study
-yet: checking it against the distribution other trials used takes a database read. Later
-ones are checked against the distribution Optuna's cache passes in, at once.
+A parameter is checked against the distribution the study's other trials stored for its
+name: Optuna's cache passes in the one it has seen; for a trial made here, the study's
+distributions are read once per process (one query, where Optuna's ``RDBStorage`` reads
+one per parameter in a transaction of its own, at every new worker's and round's first
+trial). A parameter whose name the study has not stored yet is written through.
 
 Only the trials this process created or started (WAITING to RUNNING) and has not finished
 are written behind: their ids are known here without a database read. A write to any other
@@ -83,6 +85,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import check_distribution_compatibility
 from optuna.distributions import distribution_to_json
+from optuna.distributions import json_to_distribution
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial
@@ -146,11 +149,23 @@ class WriteBehindStorage(RDBStorage):
         self._silent_since: dict[int, dict[int, float]] = {}
         self._fresh: dict[int, FrozenTrial] = {}  # the trial just created, unwritten since
         self._limits = threading.local()  # this thread's cap on new trials (trials_at_most)
+        self._study_of: dict[int, int] = {}  # trial made here, unfinished -> its study
+        # study id -> parameter name -> the distribution its trials stored (read once)
+        self._distributions: dict[int, dict[str, BaseDistribution]] = {}
 
     def __getstate__(self) -> dict[Any, Any]:
         self.flush_all()
         state = super().__getstate__()
-        for name in ("_buffer_lock", "_pending", "_open", "_silent_since", "_fresh", "_limits"):
+        for name in (
+            "_buffer_lock",
+            "_pending",
+            "_open",
+            "_silent_since",
+            "_fresh",
+            "_limits",
+            "_study_of",
+            "_distributions",
+        ):
             state.pop(name, None)
         return state
 
@@ -195,6 +210,7 @@ class WriteBehindStorage(RDBStorage):
         self._pending.pop(trial_id, None)
         self._open.discard(trial_id)
         self._fresh.pop(trial_id, None)
+        self._study_of.pop(trial_id, None)
 
     def _flush_if_due(self, trial_id: int) -> None:
         if time.monotonic() - self._pending[trial_id].last_flush >= self.flush_interval_s:
@@ -262,13 +278,18 @@ class WriteBehindStorage(RDBStorage):
         previous_distribution: BaseDistribution | None,
     ) -> None:
         """Optuna's _CachedStorage calls this one, with the distribution it has seen
-        (``set_trial_param`` too, with none: written through)."""
+        (``set_trial_param`` too, with none); one the study has not stored: written through."""
+        if previous_distribution is None and self.flush_interval_s > 0:
+            previous_distribution = self._stored_distribution(trial_id, param_name)
         if previous_distribution is None or self.flush_interval_s == 0:
             self._fresh.pop(trial_id, None)
             self.flush(trial_id)
             super()._set_trial_param(
                 trial_id, param_name, param_value_internal, distribution, previous_distribution
             )
+            study_id = self._study_of.get(trial_id)
+            if study_id is not None:  # stored now, with this distribution or a compatible one
+                self._distributions.setdefault(study_id, {}).setdefault(param_name, distribution)
             return
         check_distribution_compatibility(previous_distribution, distribution)
         with self._buffer_lock:
@@ -280,6 +301,21 @@ class WriteBehindStorage(RDBStorage):
         super()._set_trial_param(
             trial_id, param_name, param_value_internal, distribution, previous_distribution
         )
+
+    def _stored_distribution(self, trial_id: int, param_name: str) -> BaseDistribution | None:
+        """The distribution the study of a trial made here stored for ``param_name``; the
+        study's are read at the first call (None: another process's trial, or a name the
+        study had not stored then)."""
+        study_id = self._study_of.get(trial_id)
+        if study_id is None:
+            return None
+        if study_id not in self._distributions:
+            with autocommitting(self.engine) as connection:
+                rows = connection.execute(_STORED_DISTRIBUTIONS, {"study": study_id}).all()
+            self._distributions[study_id] = {
+                name: json_to_distribution(encoded) for name, encoded in rows
+            }
+        return self._distributions[study_id].get(param_name)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self._fresh.pop(trial_id, None)
@@ -316,6 +352,7 @@ class WriteBehindStorage(RDBStorage):
         if not trial.state.is_finished():
             with self._buffer_lock:
                 self._open.add(trial._trial_id)
+                self._study_of[trial._trial_id] = study_id
                 if template_trial is None:
                     self._fresh = {trial._trial_id: trial}
         return trial
@@ -475,6 +512,11 @@ def _study_exists(connection: sqlalchemy.Connection, study_id: int) -> bool:
     return connection.execute(query, {"study": study_id}).first() is not None
 
 
+_STORED_DISTRIBUTIONS = sqlalchemy.text(
+    f"SELECT DISTINCT ON (p.param_name) p.param_name, p.distribution_json "
+    f"FROM {models.TrialParamModel.__tablename__} p JOIN {models.TrialModel.__tablename__} t "
+    "ON t.trial_id = p.trial_id WHERE t.study_id = :study ORDER BY p.param_name, p.param_id"
+)
 _CREATE_TRIAL = sqlalchemy.text(
     f"SELECT * FROM {CREATE_TRIAL_FUNCTION}(:study, :start, CAST(:limit AS integer))"
 )
