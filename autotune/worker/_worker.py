@@ -233,8 +233,9 @@ def fail_stale_trials(study: optuna.Study, storage: RDBStorage) -> None:
     """Fail trials whose heartbeat stopped; the storage's retry callback re-enqueues them.
 
     Under the study's advisory lock, the one :meth:`Worker._next_trial` takes: no worker
-    counts the budget between a trial turning FAIL and its retry being queued. The lock is
-    taken only when a look without it finds a stale trial.
+    counts the budget between a trial turning FAIL and its retry being queued (a hand-out
+    without the lock that sees a failure not yet retried takes the lock instead). The lock
+    is taken only when a look without it finds a stale trial.
     """
     if not has_stale_trials(study):
         return
