@@ -417,21 +417,24 @@ class Worker:
     def _next_trial(self) -> tuple[optuna.Trial | None, NextStep]:
         """A trial to run, or why not; the study's lock only where it must be.
 
-        The worker reads the trials without the lock first. A worker that was waiting
-        stops there unless something changed: at a round's end hundreds of idle workers
-        poll, and a stale read only delays them (nothing is written). Where the budget has
-        room, the trial is made without the lock, capped at that room (see
-        `create_trial_within`); else it is claimed under the lock. It is built after.
+        In a sampling round, or when it was waiting, the worker reads the trials without
+        the lock first. A worker that was waiting stops there unless something changed: at
+        a round's end hundreds of idle workers poll, and a stale read only delays them
+        (nothing is written). Where the budget has room, the trial is made without the
+        lock, capped at that room (see `create_trial_within`); else (and in a round of
+        queued trials) it is claimed under the lock. It is built after.
         """
         current, asked = self._round, time.perf_counter()
-        trials = current.study.get_trials(deepcopy=False)
-        if self._waiting:
-            orphans = unretried_failures(trials, max_retry_of(current.study))
-            step = NextStep.RUN if orphans else self._allowed(trials)  # retries: under the lock
-            self._waiting = step is NextStep.WAIT
-            if step is not NextStep.RUN:
-                return None, step
-        trial_id, waited_s = self._create_without_lock(trials), 0.0
+        trial_id, waited_s = None, 0.0
+        if self._waiting or current.sampling:  # a queued round's trials: under the lock
+            trials = current.study.get_trials(deepcopy=False)
+            if self._waiting:
+                orphans = unretried_failures(trials, max_retry_of(current.study))
+                step = NextStep.RUN if orphans else self._allowed(trials)  # retries: locked
+                self._waiting = step is NextStep.WAIT
+                if step is not NextStep.RUN:
+                    return None, step
+            trial_id = self._create_without_lock(trials)
         if trial_id is None:
             with advisory_lock(self._storage, current.study.study_name) as hold:
                 trials = current.study.get_trials(deepcopy=False)
