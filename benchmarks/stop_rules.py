@@ -246,8 +246,9 @@ def _leave_one_period_out(runs: Sequence[Curve]) -> float:
 
 def _selection_scores(runs: Sequence[Curve]) -> dict[str, float]:
     """What each finalist-choosing rule ranks a configuration by (lower is better)."""
-    stop = argmin_mean(runs, max(_shared(runs)))
-    late = _shared(runs)[-max(1, len(_shared(runs)) // 3) :]
+    steps = _shared(runs)
+    stop = argmin_mean(runs, steps[-1])
+    late = steps[-max(1, len(steps) // 3) :]
     return {
         "mean_at_stop": float(np.mean([curve[stop] for curve in runs])),
         "leave_one_period_out": _leave_one_period_out(runs) if len(runs) > 1 else math.inf,

@@ -5,7 +5,7 @@ change to one call shows without the noise of a whole worker run (``service_over
 ``scale.py``). Calls timed, each ``--calls`` times on one study:
 
 - ``create_trial``: a new RUNNING trial (``WriteBehindStorage.create_new_trial``), as the
-  worker's hand-out makes one under the study's lock;
+  worker's hand-out makes one (capped at the budget's room, or under the study's lock);
 - ``rung_decision``: a value recorded at a rung and ASHA's decision
   (``record_rung_value``), at rungs that already hold values, as most decisions are;
 - ``get_trial``: one trial read back from the database;

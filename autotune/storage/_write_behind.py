@@ -287,9 +287,9 @@ class WriteBehindStorage(RDBStorage):
             super()._set_trial_param(
                 trial_id, param_name, param_value_internal, distribution, previous_distribution
             )
-            study_id = self._study_of.get(trial_id)
-            if study_id is not None:  # stored now, with this distribution or a compatible one
-                self._distributions.setdefault(study_id, {}).setdefault(param_name, distribution)
+            known = self._distributions.get(self._study_of.get(trial_id, -1))
+            if known is not None:  # stored now, with this distribution or a compatible one
+                known.setdefault(param_name, distribution)
             return
         check_distribution_compatibility(previous_distribution, distribution)
         with self._buffer_lock:
