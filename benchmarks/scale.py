@@ -11,9 +11,11 @@ saturated harness inflates every latency.
 Per worker count N, three cases:
 
 - **steady**, autotune: a one-round study (random sampler, successive halving), every worker
-  runs ``trials`` trials of ``STEPS`` evals sleeping ``step_sleep_s`` each, after one
-  untimed warm-up trial, all starting together. Pruning is asked at every eval and ignored,
-  so every trial sleeps as long (as in ``service_overhead.py``).
+  runs ``trials`` trials of ``STEPS`` evals sleeping ``step_sleep_s`` each (± a fixed draw
+  per trial, ``--length-spread``, 10% by default: real trials differ in length, and trials
+  of one length keep workers that start together in lockstep; 0 gives that worst case),
+  after one untimed warm-up trial, all starting together. Pruning is asked at every eval
+  and ignored, so a trial sleeps its whole length (as in ``service_overhead.py``).
 - **steady**, plain Optuna: the same on ``RDBStorage(url)`` with its defaults, the same
   space, ``RandomSampler`` and ``SuccessiveHalvingPruner``, the ``ask``/``tell`` loop.
 - **campaign**, autotune: a whole campaign run to its end by N workers: baseline, round 1
@@ -36,7 +38,7 @@ that consumed budget beyond a study's).
 
 Usage: .venv/bin/python benchmarks/scale.py [--quick] [--workers 8 32 128 512]
 [--max-connections 100] [--pgbouncer POOL] [--without-optuna] [--threads-per-process K]
-[--scenarios steady campaign]
+[--scenarios steady campaign] [--length-spread 0.1]
 [--storage URL] [--json PATH].
 By default the harness starts a PostgreSQL of its own (the machine's ``initdb``, run as
 ``postgres`` under root) on 127.0.0.1 with PostgreSQL's default ``max_connections`` of 100 and
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
@@ -65,6 +68,7 @@ import multiprocessing
 import os
 from pathlib import Path
 import queue
+import random
 import shutil
 import socket
 import statistics
@@ -91,6 +95,7 @@ MIN_STEPS, REDUCTION_FACTOR = 2, 3
 THREADS_PER_PROCESS = 8  # 32 made one process GIL-bound at 32 workers: latencies doubled
 OUTAGE_LIMIT_S = 30.0  # a worker that cannot reach the database gives up (an error) after this
 CONNECTION_POLL_S = 0.5
+LENGTH_SPREAD = 0.1  # trials last 1 s ± 10% (uniform): see ``Case.step_sleep``
 
 
 class System(enum.Enum):
@@ -112,6 +117,20 @@ class Case:
     step_sleep_s: float
     timeout_s: float
     threads_per_process: int = THREADS_PER_PROCESS
+    length_spread: float = 0.0  # each trial's evals sleep step_sleep_s x (1 ± this, uniform)
+
+    def step_sleep(self, worker: int, trial: int) -> float:
+        """Seconds per eval of one worker's trial: a fixed draw around ``step_sleep_s``.
+
+        Real trials differ in length (models, data, machines); trials of exactly one length
+        keep workers that start together in step, their hand-outs and tells colliding on
+        the same cores every trial, which no cluster sees. The draw depends only on the
+        worker and trial number, so autotune and plain Optuna sleep alike.
+        """
+        if not self.length_spread:
+            return self.step_sleep_s
+        draw = random.Random(f"{worker}/{trial}").uniform(-1.0, 1.0)
+        return self.step_sleep_s * (1.0 + self.length_spread * draw)
 
     @property
     def name(self) -> str:
@@ -236,8 +255,11 @@ def curve(learning_rate: float, step: int, seed: int) -> float:
 # --- autotune: real objectives whose training sleeps ----------------------------------------
 
 
-def sleeping_objective_factory(recorder: Recorder, step_sleep_s: float, full_length: bool):
-    """The worker's objective factory: the real objective of the round, sleeping to train.
+def sleeping_objective_factory(
+    recorder: Recorder, step_sleep: Callable[[int], float], full_length: bool
+):
+    """The worker's objective factory: the real objective of the round, sleeping to train
+    ``step_sleep(trial number)`` seconds per eval.
 
     ``full_length``: a pruning decision is recorded but the trial sleeps to its end (the
     steady case's trials all last as long, as in ``service_overhead.py``).
@@ -253,9 +275,10 @@ def sleeping_objective_factory(recorder: Recorder, step_sleep_s: float, full_len
 
         def _train(self, trial, hparams, budget, on_eval, period, settings, resume):  # noqa: ANN001, ANN202
             metric, best, final = self.spec.metric.name, None, None
+            seconds = step_sleep(trial.number)
             for step in budget.eval_steps():
-                time.sleep(step_sleep_s)
-                recorder.slept[-1] += step_sleep_s
+                time.sleep(seconds)
+                recorder.slept[-1] += seconds
                 value = curve(float(hparams.get("learning_rate", 1e-2)), step, budget.seed)
                 final = training.EvalResult(step, {metric: value})
                 if best is None or value < best.metrics[metric]:
@@ -352,7 +375,9 @@ def run_autotune_worker(url: str, case: Case, index: int, start: Any, recorder: 
     count_statements(storage.engine, recorder)
     with disposing(storage.engine):  # a worker that fails frees its connections
         steady = case.scenario is Scenario.STEADY
-        factory = sleeping_objective_factory(recorder, case.step_sleep_s, full_length=steady)
+        factory = sleeping_objective_factory(
+            recorder, lambda number: case.step_sleep(index, number), full_length=steady
+        )
         worker_class = timed_worker_class()
 
         def worker(max_trials: int | None) -> Any:
@@ -417,10 +442,10 @@ def run_optuna_worker(url: str, case: Case, index: int, start: Any, recorder: Re
             recorder.started.append((case.name, trial.number))
             recorder.slept.append(0.0)
             run_started = time.perf_counter()
-            value = math.nan
+            value, seconds = math.nan, case.step_sleep(index, trial.number)
             for step in range(1, STEPS + 1):
-                time.sleep(case.step_sleep_s)
-                recorder.slept[-1] += case.step_sleep_s
+                time.sleep(seconds)
+                recorder.slept[-1] += seconds
                 value = curve(trial.params["learning_rate"], step, trial.number)
                 report_started = time.perf_counter()
                 trial.report(value, step)
@@ -1060,6 +1085,7 @@ class Plan:
     systems: tuple[System, ...] = tuple(System)  # steady cases: plain Optuna beside or not
     threads_per_process: int = THREADS_PER_PROCESS  # 1: a process per worker, as deployed
     scenarios: tuple[Scenario, ...] = tuple(Scenario)
+    length_spread: float = LENGTH_SPREAD
 
     def cases(self) -> list[Case]:
         cases = []
@@ -1075,6 +1101,7 @@ class Plan:
                         self.step_sleep_s,
                         timeout,
                         self.threads_per_process,
+                        self.length_spread,
                     )
                 )
             if Scenario.CAMPAIGN not in self.scenarios:
@@ -1089,6 +1116,7 @@ class Plan:
                     self.campaign_step_sleep_s,
                     timeout * 2,
                     self.threads_per_process,
+                    self.length_spread,
                 )
             )
         return cases
@@ -1194,6 +1222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", help="worker counts to run")
     parser.add_argument("--trials", type=int, help="steady trials per worker")
     parser.add_argument("--step-sleep", type=float, help="steady: seconds per eval (of 20)")
+    parser.add_argument(
+        "--length-spread",
+        type=float,
+        default=LENGTH_SPREAD,
+        help=f"trials last step-sleep x 20 x (1 ± this, uniform; default {LENGTH_SPREAD}); 0: "
+        "every trial as long, the lockstep worst case",
+    )
     parser.add_argument("--storage", help="PostgreSQL URL (default: a server of its own)")
     parser.add_argument(
         "--max-connections", type=int, default=100, help="its own server's (default 100)"
@@ -1226,6 +1261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.length_spread < 1.0:
+        parser.error(f"--length-spread must be in [0, 1), got {args.length_spread}")
     if args.threads_per_process < 1:
         parser.error(f"--threads-per-process must be at least 1, got {args.threads_per_process}")
     if args.pgbouncer is not None and args.storage is not None:
@@ -1239,6 +1276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems=(System.AUTOTUNE,) if args.without_optuna else plan.systems,
         threads_per_process=args.threads_per_process,
         scenarios=tuple(Scenario(value) for value in args.scenarios),
+        length_spread=args.length_spread,
     )
     warnings.simplefilter("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -1275,6 +1313,7 @@ def run_plan(
 
     url = normalize_url(storage) if storage else server.url
     machine = describe_machine(url)
+    machine += f" trial_length_spread={plan.length_spread}"
     if bouncer is not None:
         machine += f" pgbouncer=transaction,pool={bouncer.pool_size}"
     print(machine, flush=True)

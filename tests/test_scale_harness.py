@@ -65,10 +65,31 @@ def test_two_workers_lose_and_duplicate_nothing(server_url: str, tmp_path: Path)
         assert result["errors"] == 0, result["error_samples"]
         assert result["statements_per_trial"] > 0
         assert result["connections_max"] >= 2  # both workers were connected
+    assert all(r["case"]["length_spread"] == 0.1 for r in results)  # the default
     steady = [r for r in results if r["case"]["scenario"] == "steady"]
     assert all(r["integrity"]["finished_trials"] == 2 * (2 + 1) for r in steady)  # + warm-ups
     campaign = next(r for r in results if r["case"]["scenario"] == "campaign")
     assert campaign["integrity"]["campaign_finished"] is True
+
+
+def test_trial_lengths_spread_alike_for_both_systems_and_none_without_spread() -> None:
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import scale
+
+    def case(system: scale.System, spread: float) -> scale.Case:
+        return scale.Case(system, scale.Scenario.STEADY, 8, 6, 0.05, 60.0, 1, spread)
+
+    spread = case(scale.System.AUTOTUNE, 0.1)
+    sleeps = [spread.step_sleep(worker, trial) for worker in range(8) for trial in range(50)]
+    assert all(0.045 <= s <= 0.055 for s in sleeps)
+    assert len(set(sleeps)) == len(sleeps)  # no two trials in step
+    assert abs(sum(sleeps) / len(sleeps) - 0.05) < 0.001  # 1-second trials on average
+    optuna_case = case(scale.System.OPTUNA, 0.1)
+    assert [optuna_case.step_sleep(3, t) for t in range(9)] == [
+        spread.step_sleep(3, t) for t in range(9)
+    ]
+    lockstep = case(scale.System.AUTOTUNE, 0.0)
+    assert {lockstep.step_sleep(w, t) for w in range(8) for t in range(9)} == {0.05}
 
 
 def test_storage_calls_benchmark_prints_each_calls_cost(server_url: str) -> None:
