@@ -708,14 +708,30 @@ def _report(args: argparse.Namespace) -> int:
     storage = _reader_storage(args)
     campaign = load_campaign(args.name, storage)
     report = _write_report(campaign, args.out or _report_directory(args, campaign.name))
+    figures = None if args.no_dashboard else _figure_store(args)
     if not args.no_dashboard:
         from autotune.report._report import publish_to_dashboard
-        from autotune.storage import open_artifact_store
 
-        publish_to_dashboard(campaign, report, open_artifact_store(_artifacts(args)))
+        publish_to_dashboard(campaign, report, figures)
     where = "" if args.storage is None else f" (campaign in {mask_password(args.storage)})"
     print(f"report: {report.markdown_path} and {report.html_path}{where}")
+    if not args.no_dashboard and figures is None:
+        print(
+            "dashboard: the report's note names its figures without showing them; pass "
+            "--artifacts (the store the dashboard reads) to show them there"
+        )
     return 0
+
+
+def _figure_store(args: argparse.Namespace):  # noqa: ANN202
+    """Where the report's PNGs go for the dashboard; None for a campaign in a database of
+    its own (``--storage``) without ``--artifacts``: this machine's STATE_DIR/artifacts is
+    not where a dashboard elsewhere reads, so its note would show broken images."""
+    from autotune.storage import open_artifact_store
+
+    if args.storage is not None and args.artifacts is None:
+        return None
+    return open_artifact_store(_artifacts(args))
 
 
 def _report_directory(args: argparse.Namespace, name: str) -> Path:

@@ -22,6 +22,7 @@ from autotune.campaign import load_campaign
 from autotune.campaign import rotating_period_seed
 from autotune.campaign._boundaries import ranked_at_a_rung
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
+from autotune.cli import ARTIFACTS_ENV
 from autotune.spec import SpecError
 from autotune.storage import open_storage
 from autotune.worker._defaults import task_defaults
@@ -150,7 +151,12 @@ def test_staged_campaign_runs_to_a_verdict_and_a_report(storage_url: str, tmp_pa
     assert "can never reach" in significance.report.too_few_pairs_warning
 
     out = tmp_path / "report"
-    result = run_autotune("report", "staged", "--storage", storage_url, "--out", str(out))
+    state, no_store = tmp_path / "state", {ARTIFACTS_ENV: ""}  # as a user's shell has it
+    result = run_autotune(
+        *("report", "staged", "--storage", storage_url, "--out", str(out)),
+        *("--state-dir", str(state)),
+        env=no_store,
+    )
     assert result.returncode == 0, result.stderr
     markdown = (out / "report.md").read_text()
     for heading in ("## Summary", "## Pipeline", "## Re-evaluation on several periods"):
@@ -162,6 +168,9 @@ def test_staged_campaign_runs_to_a_verdict_and_a_report(storage_url: str, tmp_pa
     system_attrs = campaign.storage.get_study_system_attrs(campaign.current.study_id)
     note_keys = [k for k in system_attrs if k.startswith("dashboard:")]
     assert note_keys, "the report is written into the dashboard as a note"
+    # A database of its own and no --artifacts: no PNG put where only this machine sees it.
+    assert not (state / "artifacts").exists()
+    assert "pass --artifacts" in result.stdout
 
 
 def test_grid_stage_queues_every_combination(storage_url: str, tmp_path: Path) -> None:
