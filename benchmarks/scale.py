@@ -262,7 +262,7 @@ def sleeping_objective_factory(
     ``step_sleep(trial number)`` seconds per eval.
 
     ``full_length``: a pruning decision is recorded but the trial sleeps to its end (the
-    steady case's trials all last as long, as in ``service_overhead.py``).
+    steady case's trials run their whole length, as in ``service_overhead.py``).
     """
     from autotune import training
     from autotune.campaign import Stage
