@@ -20,7 +20,11 @@ rule's, mean over configurations; below 1: better than the current rule),
 curve's own best, median: what a perfect choice of stop could still gain), and
 ``selection_ratio_<rule>_<task>_<R>p``: the same configurations drawn as random sets of 3
 finalists, the held-out loss of the finalist each rule for choosing among them picks / the
-current rule's (the best mean over periods at each finalist's stop).
+current rule's (the best mean over periods at each finalist's stop); and
+``design_ratio_<design>_<task>``: the re-evaluation's design (how many finalists, how many
+periods, whether the finalists' own tuning runs count as one more period) over random
+campaigns drawn from the same curves, the answer's held-out loss / the current design's
+(see `designs`). ``--from-json`` recomputes every figure from stored curves in seconds.
 """
 
 from __future__ import annotations
@@ -282,6 +286,64 @@ def selection(records: Sequence[Mapping[str, Any]], periods: int) -> dict[str, f
     return out
 
 
+# --- the re-evaluation's design: which finalists, how many periods -----------------------
+
+ROUND_TWO, SHORTLISTED_FROM = 12, 24  # a promoted round, the best of a wider round 1
+DESIGN_PERIODS = 3  # re-evaluation periods; the stored first period stands for tuning's
+
+
+def _pick(curves: Sequence[Sequence[Curve]], members: Sequence[int]) -> tuple[int, int]:
+    """The member with the best mean over its curves at its own best-mean step, and that
+    step (the campaign's rule)."""
+    best = None
+    for member in members:
+        runs = curves[member]
+        stop = argmin_mean(runs, max(_shared(runs)))
+        mean = float(np.mean([curve[stop] for curve in runs]))
+        if best is None or mean < best[0]:
+            best = (mean, member, stop)
+    return best[1], best[2]
+
+
+def designs(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Per re-evaluation design: the held-out loss of the answer it picks / the current
+    design's, over random campaigns drawn from ``records``.
+
+    A drawn campaign: ``SHORTLISTED_FROM`` configurations, the ``ROUND_TWO`` best on the
+    first stored period promoted (round 1's selection on the tuning period), that period's
+    curve as each one's tuning run; finalists are the best tuning runs (as `finalists_of`
+    ranks them), re-evaluated on the next ``DESIGN_PERIODS`` periods.
+    """
+    tuning = [_curves(r["reevaluation"])[0] for r in records]
+    later = [_curves(r["reevaluation"])[1 : 1 + DESIGN_PERIODS] for r in records]
+    heldout = [_curves(r["heldout"]) for r in records]
+    runs_of = {  # per design, each configuration's runs it chooses on
+        name: [[tuning[i]] * with_tuning + later[i][:periods] for i in range(len(records))]
+        for name, (_, periods, with_tuning) in DESIGNS.items()
+    }
+    rng = np.random.default_rng(0)
+    picks: dict[str, list[float]] = {name: [] for name in DESIGNS}
+    for _ in range(DRAWS):
+        shortlist = rng.choice(len(records), min(SHORTLISTED_FROM, len(records)), replace=False)
+        promoted = sorted(shortlist, key=lambda i: min(tuning[i].values()))[:ROUND_TWO]
+        for name, (finalists, _, _) in DESIGNS.items():
+            member, stop = _pick(runs_of[name], promoted[:finalists])
+            picks[name].append(heldout_at(heldout[member], stop))
+    base = float(np.mean(picks["current"]))
+    return {name: float(np.mean(values)) / base for name, values in picks.items()}
+
+
+# name: (finalists, re-evaluation periods, the tuning run counted as one more period)
+DESIGNS: dict[str, tuple[int, int, bool]] = {
+    "current": (3, DESIGN_PERIODS, False),
+    "tuning_run_as_a_period": (3, DESIGN_PERIODS, True),
+    "tuning_run_and_one_period_less": (3, DESIGN_PERIODS - 1, True),
+    "four_finalists_one_period_less": (4, DESIGN_PERIODS - 1, False),
+    "six_finalists": (6, DESIGN_PERIODS, False),
+    "every_promoted": (ROUND_TWO, DESIGN_PERIODS, False),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="cancer-mlp, 4 configurations")
@@ -323,6 +385,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for name, ratio in chosen.items():
                 print(f"RESULT selection_ratio_{name}_{task}_{periods}p={ratio:.4f}")
+        if all(len(r["reevaluation"]) > DESIGN_PERIODS for r in mine):
+            summary[f"{task}_designs"] = designed = designs(mine)
+            print(
+                f"{task:11s} re-evaluation designs: "
+                + " ".join(f"{name} {ratio:.4f}" for name, ratio in designed.items())
+            )
+            for name, ratio in designed.items():
+                print(f"RESULT design_ratio_{name}_{task}={ratio:.4f}")
     command = " ".join(["benchmarks/stop_rules.py", *sys.argv[1:]])
     wall_s = time.time() - started
     args.out.write_text(

@@ -49,3 +49,22 @@ def test_choosing_among_finalists_scores_each_rule_against_the_current_one() -> 
     assert figures["mean_at_stop"] == 1.0
     assert figures["oracle"] <= 1.0 <= figures["random_member"]
     assert set(figures) >= {"leave_one_period_out", "median_at_stop", "mean_of_last_third"}
+
+
+def test_a_design_picks_the_best_mean_at_its_stop_and_scores_against_the_current_one() -> None:
+    steady = [{10: 0.5, 20: 0.4, 30: 0.45}, {10: 0.5, 20: 0.42, 30: 0.44}]
+    lucky = [{10: 0.9, 20: 0.3, 30: 0.9}, {10: 0.9, 20: 0.6, 30: 0.9}]  # one good period
+    assert stop_rules._pick([steady, lucky], [0, 1]) == (0, 20)
+    assert stop_rules._pick([steady, lucky[:1]], [0, 1]) == (1, 20)
+
+    def four(curve):  # noqa: ANN001, ANN202
+        return [curve] * (stop_rules.DESIGN_PERIODS + 1)
+
+    records = [
+        _record(four({10: 1.0 + i / 10, 20: 0.5 + i / 20}), four({10: 1.0, 20: 0.5 + i / 20}))
+        for i in range(6)
+    ]
+    figures = stop_rules.designs(records)
+    assert figures["current"] == 1.0 and set(figures) == set(stop_rules.DESIGNS)
+    # Every curve agrees with the held-out one: every design finds the best configuration.
+    assert all(abs(ratio - 1.0) < 1e-9 for ratio in figures.values())
