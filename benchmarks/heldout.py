@@ -84,6 +84,7 @@ from autotune.campaign import load_campaign
 from autotune.campaign import reevaluation_results
 from autotune.campaign import space_distributions
 from autotune.campaign import stage_base_hparams
+from autotune.campaign import tuning_runs_of
 from autotune.spec import StudySpec
 from autotune.spec import load_study_spec
 from autotune.storage import embedded_url
@@ -200,11 +201,13 @@ def write_spec(task: str, seed: int, budget: int, quick: bool, directory: Path) 
 
 
 def reevaluation_means(campaign: Campaign) -> dict[str, float]:
-    """Mean value per finalist over its re-evaluation runs at its stop, from storage."""
+    """Mean value per finalist over its re-evaluation runs (its tuning run among them where
+    it counts) at its stop, from storage."""
     direction = campaign.spec.metric.direction
     means: dict[str, float] = {}
     for study in campaign.stage_studies(Stage.REEVALUATION):
-        results = reevaluation_results(campaign.trials_of(study), direction)
+        tuning = tuning_runs_of(study.facts.design)
+        results = reevaluation_results(campaign.trials_of(study), direction, tuning)
         means |= {label: float(np.mean(list(v.values()))) for label, v in results.items()}
     return means
 

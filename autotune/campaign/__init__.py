@@ -32,6 +32,7 @@ from autotune.campaign._progress import Progress
 from autotune.campaign._progress import progress_of
 from autotune.campaign._recipe import recipe_of
 from autotune.campaign._recipe import trial_label
+from autotune.campaign._records import TUNING_PERIOD
 from autotune.campaign._records import BaselineOutcome
 from autotune.campaign._records import BoundaryAction
 from autotune.campaign._records import BoundaryCheck
@@ -53,6 +54,7 @@ from autotune.campaign._records import SweepResult
 from autotune.campaign._records import TaskDefaults
 from autotune.campaign._reevaluation import reevaluation_results
 from autotune.campaign._reevaluation import rotating_period_seed
+from autotune.campaign._reevaluation import tuning_runs_of
 from autotune.campaign._snapshot import CampaignSnapshot
 from autotune.campaign._snapshot import StudySnapshot
 from autotune.campaign._snapshot import read_snapshot
@@ -111,6 +113,8 @@ __all__ = [
     "recipe_of",
     "reevaluation_results",
     "rotating_period_seed",
+    "TUNING_PERIOD",
+    "tuning_runs_of",
     "space_distributions",
     "stage_base_hparams",
     "stage_is_finished",

@@ -11,6 +11,7 @@ from autotune.analysis import SignificanceReport
 from autotune.analysis import mean_interval
 from autotune.campaign._hparams import stage_base_hparams
 from autotune.campaign._hparams import trial_hparams
+from autotune.campaign._records import TUNING_PERIOD
 from autotune.campaign._records import Recipe
 from autotune.campaign._records import Recommendation
 from autotune.campaign._records import StudyPlan
@@ -68,7 +69,10 @@ def chosen(
     best = report.best
     interval = mean_interval(list(results[best].values()))
     tied = [c.finalist for c in report.comparisons if not c.significant]
-    runs = f"{interval.n} run(s) ({report.n_periods} period(s) x {report.n_seeds} seed(s))"
+    tuning = any(period == TUNING_PERIOD for period, _ in results[best])
+    periods = report.n_periods - tuning
+    own = ", and its own run on the tuning period" if tuning else ""
+    runs = f"{interval.n} run(s) ({periods} period(s) x {report.n_seeds} seed(s){own})"
     if not tied:
         verdict = (
             f"{best} is better than every other finalist over {runs}: each paired "

@@ -207,6 +207,9 @@ class Recipe:
         )
 
 
+TUNING_PERIOD = "tuning"  # the period key of a finalist's own run on the tuning period
+
+
 @dataclass(frozen=True)
 class Finalist:
     """A configuration the re-evaluation re-trains, as the last round left it."""
@@ -217,6 +220,9 @@ class Finalist:
     fast_value: float | None  # its value in round 1 (the short run it was promoted from)
     params: dict[str, Any]
     recipe: Recipe
+    # Its own full-length run on the tuning period, (step, value) per eval: one more run of
+    # the recipe for the re-evaluation's mean and stop; empty when it does not count.
+    tuning_run: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,16 @@ periods rotate with the calendar month (a new month picks new periods, against o
 the periods by extensive tuning) unless the spec pins them. Each run trains the finalist's
 whole schedule; the finalist's stop is the step where its mean over the runs is best
 (`shared_best_step`), not the step one tuning run happened to peak at, and its value on each
-period is the value there. The verdict compares each finalist with the best, paired by
-period and seed.
+period is the value there. The finalist's own full-length tuning run is one more run of the
+same recipe, on the tuning period, and counts as one (`TUNING_PERIOD`): replayed on stored
+curves it picked better answers on every benchmark task, also under round 1's selection on
+that period (BENCHMARKS.md §2, `stop_rules.py` designs). The verdict compares each finalist
+with the best, paired by period and seed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import datetime
 
@@ -30,6 +34,7 @@ from autotune.campaign._plan import QueuedTrial
 from autotune.campaign._recipe import chosen
 from autotune.campaign._recipe import recipe_of
 from autotune.campaign._recipe import trial_label
+from autotune.campaign._records import TUNING_PERIOD
 from autotune.campaign._records import Fact
 from autotune.campaign._records import Finalist
 from autotune.campaign._records import Recipe
@@ -41,13 +46,17 @@ from autotune.campaign._snapshot import CampaignSnapshot
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
+from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PARENT_VALUE
 from autotune.campaign._trial_attrs import ATTR_PERIOD_COUNT
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
+from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
+from autotune.campaign._trial_attrs import ATTR_TRAIN_FRACTION
 from autotune.spec import Direction
 
 SEED_STRIDE = 1_000_003
@@ -99,9 +108,11 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
     pinned = design.period_seed is not None
     period_seed = design.period_seed if pinned else rotating_period_seed(snapshot.today)
     defaults = snapshot.task_defaults.hyperparameters
+    chosen_trials = finalists_of(snapshot)
+    runs_of = tuning_runs(snapshot, chosen_trials)
     finalists = tuple(
-        _finalist(last.name, t, recipe_of(spec, defaults, last.plan, t))
-        for t in finalists_of(snapshot)
+        _finalist(last.name, t, recipe_of(spec, defaults, last.plan, t), run)
+        for t, run in zip(chosen_trials, runs_of, strict=True)
     )
     periods = _periods(snapshot, finalists)
     record = ReevaluationDesign(last.name, finalists, periods, period_seed, pinned, design.seeds)
@@ -137,7 +148,9 @@ def _stopped(recipe: Recipe, step: int | None) -> Recipe:
     return recipe if step is None else dataclasses.replace(recipe, stop_at_step=step)
 
 
-def _finalist(study: str, trial: FrozenTrial, recipe: Recipe) -> Finalist:
+def _finalist(
+    study: str, trial: FrozenTrial, recipe: Recipe, tuning_run: tuple[tuple[int, float], ...]
+) -> Finalist:
     return Finalist(
         trial_label(study, trial.number),
         trial.number,
@@ -145,7 +158,55 @@ def _finalist(study: str, trial: FrozenTrial, recipe: Recipe) -> Finalist:
         trial.user_attrs.get(ATTR_PARENT_VALUE, trial.value),
         dict(trial.params),
         recipe,
+        tuning_run,
     )
+
+
+def tuning_runs(
+    snapshot: CampaignSnapshot, finalists: list[FrozenTrial]
+) -> list[tuple[tuple[int, float], ...]]:
+    """Each finalist's own run on the tuning period as (step, value) pairs, for all of them
+    or for none (a run that is missing for one finalist would leave the finalists compared
+    on different periods)."""
+    trials = {s.name: {t.number: t for t in s.trials} for s in snapshot.studies}
+    interval = snapshot.spec.eval_interval
+    curves = [_tuning_curve(t, trials, interval) for t in finalists]
+    return curves if all(curves) else [()] * len(finalists)
+
+
+def _tuning_curve(
+    trial: FrozenTrial, trials: Mapping[str, Mapping[int, FrozenTrial]], eval_interval: int
+) -> tuple[tuple[int, float], ...]:
+    """The trial's evaluations, with its parent's up to the step it resumed from (the same
+    run: its seed, and learning rates that agree up to there); () when that is not one
+    whole run of the recipe on every training row: fast mode's window, a parent not read,
+    or a gap (a retry resumed from its own checkpoint)."""
+    attrs = trial.user_attrs
+    if float(attrs.get(ATTR_TRAIN_FRACTION) or 1.0) < 1.0:
+        return ()
+    curve = dict(trial.intermediate_values)
+    resumed = int(attrs.get(ATTR_RESUMED_FROM) or 0)
+    if resumed:
+        parent = trials.get(str(attrs.get(ATTR_PARENT_STUDY)), {}).get(
+            attrs.get(ATTR_PARENT_TRIAL)
+        )
+        if parent is None:
+            return ()
+        earlier = {s: v for s, v in parent.intermediate_values.items() if s <= resumed}
+        curve = earlier | curve
+    steps = sorted(curve)
+    whole = steps[: len(steps) - 1] == list(
+        range(eval_interval, len(steps) * eval_interval, eval_interval)
+    )
+    return tuple((step, float(curve[step])) for step in steps) if steps and whole else ()
+
+
+def tuning_runs_of(design: ReevaluationDesign | None) -> dict[str, dict[int, float]]:
+    """finalist -> its tuning run's curve, as the design recorded it (none: no design, or
+    runs that do not count)."""
+    if design is None:
+        return {}
+    return {f.label: dict(f.tuning_run) for f in design.finalists if f.tuning_run}
 
 
 def _finished_runs(trials: list[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
@@ -157,27 +218,35 @@ def _finished_runs(trials: list[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
     return runs
 
 
-def reevaluation_stops(trials: list[FrozenTrial], direction: Direction) -> dict[str, int]:
-    """finalist -> the step of its recipe's stop: where its mean over the finished runs is
-    best (runs without a curve, from older campaigns, count at the step they stopped)."""
+def reevaluation_stops(
+    trials: list[FrozenTrial],
+    direction: Direction,
+    tuning: Mapping[str, Mapping[int, float]] | None = None,
+) -> dict[str, int]:
+    """finalist -> the step of its recipe's stop: where its mean over the finished runs
+    (and its ``tuning`` run, `tuning_runs_of`) is best; runs without a curve, from older
+    campaigns, count at the step they stopped."""
     stops: dict[str, int] = {}
     for label, runs in _finished_runs(trials).items():
-        step = shared_best_step([_curve(run) for run in runs], direction)
+        curves = [_curve(run) for run in runs] + _tuning_of(tuning, label)
+        step = shared_best_step(curves, direction)
         if step is not None:
             stops[label] = step
     return stops
 
 
 def reevaluation_results(
-    trials: list[FrozenTrial], direction: Direction
+    trials: list[FrozenTrial],
+    direction: Direction,
+    tuning: Mapping[str, Mapping[int, float]] | None = None,
 ) -> dict[str, dict[tuple[str, int], float]]:
     """finalist -> (period index as text, replicate) -> value at the finalist's stop, from
-    the finished runs.
+    the finished runs, and its ``tuning`` run as period `TUNING_PERIOD`.
 
     Runs pair by period index (the same index, count and seed is the same period for
     every finalist); the period's name is what the worker recorded when it ran it.
     """
-    stops = reevaluation_stops(trials, direction)
+    stops = reevaluation_stops(trials, direction, tuning)
     results: dict[str, dict[tuple[str, int], float]] = {}
     for label, runs in _finished_runs(trials).items():
         for run in runs:
@@ -185,7 +254,16 @@ def reevaluation_results(
             key = (str(attrs[ATTR_PERIOD_INDEX]), int(attrs[ATTR_REPLICATE]))
             value = _curve(run).get(stops[label], run.value) if label in stops else run.value
             results.setdefault(label, {})[key] = float(value)
+        for curve in _tuning_of(tuning, label):
+            if label in stops and stops[label] in curve:
+                results[label][(TUNING_PERIOD, 0)] = float(curve[stops[label]])
     return results
+
+
+def _tuning_of(tuning: Mapping[str, Mapping[int, float]] | None, label: str) -> list:
+    """The finalist's tuning run as a one-curve list (empty: none counts)."""
+    curve = (tuning or {}).get(label)
+    return [dict(curve)] if curve else []
 
 
 def _curve(run: FrozenTrial) -> dict[int, float]:
@@ -200,16 +278,17 @@ def _curve(run: FrozenTrial) -> dict[int, float]:
 def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     """The significance verdict and the fast-vs-full rank agreement of a finished study."""
     spec, study = snapshot.spec, snapshot.latest
-    results = reevaluation_results(list(study.trials), spec.metric.direction)
+    recorded = study.facts.design
+    assert recorded is not None  # written with the study
+    tuning = tuning_runs_of(recorded)
+    results = reevaluation_results(list(study.trials), spec.metric.direction, tuning)
     usable = {k: v for k, v in results.items() if len(v) >= 2}
     if len(usable) < 2:
         return ((study.name, Significance(None, ("too few finished runs to compare",))),)
     design = spec.reevaluation
     report = compare_finalists(usable, spec.metric.direction, design.alpha, design.test)
     facts: list[tuple[str, Fact]] = [(study.name, Significance(report, report.summary))]
-    recorded = study.facts.design
-    assert recorded is not None  # written with the study
-    stops = reevaluation_stops(list(study.trials), spec.metric.direction)
+    stops = reevaluation_stops(list(study.trials), spec.metric.direction, tuning)
     recipes = {f.label: _stopped(f.recipe, stops.get(f.label)) for f in recorded.finalists}
     facts.append((study.name, chosen(report, usable, recipes)))
     fast = {f.label: f.fast_value for f in recorded.finalists}

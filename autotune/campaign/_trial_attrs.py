@@ -56,6 +56,7 @@ ATTR_STEPS_TO_FIT = "steps_to_fit"  # sweep trials: steps until the training set
 ATTR_SWEEP_LOWEST_LOSS = "sweep_lowest_loss"
 ATTR_DIVERGED = "diverged"
 ATTR_RESUMED_FROM = "resumed_from_step"
+ATTR_TRAIN_FRACTION = "train_fraction"  # fast mode: the run saw this share of the rows
 ATTR_RESUME_ERROR = "resume_error"
 ATTR_MAX_TRAIN_STEPS = "max_train_steps"  # the trial's budget, set before it trains
 ATTR_STEPS_DONE = "steps_done"  # steps the run reached, resumed ones included

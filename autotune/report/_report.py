@@ -18,11 +18,13 @@ import plotly.graph_objects as go
 
 from autotune.analysis import best_step_records
 from autotune.analysis import grid_trends
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import BoundaryCheck
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Stage
 from autotune.campaign import reevaluation_results
+from autotune.campaign import tuning_runs_of
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
@@ -39,6 +41,7 @@ from autotune.report._summary import steps_saved
 
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
+TUNING_NAME = "tuning period (its own run)"  # how a finalist's tuning run shows among periods
 __all__ = ["Report", "ReportFigure", "publish_to_dashboard", "write_report"]
 
 
@@ -404,8 +407,12 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
         how = "pinned in the spec" if design.periods_pinned else "rotated by calendar month"
         names = _period_names(trials)
         shown = ", ".join(names[i] for i in sorted(names)) or f"{design.period_count} periods"
+        own = " Each finalist's own run on the tuning period counts as one more." * bool(
+            tuning_runs_of(design)
+        )
         builder.add(
-            f"Periods ({how}, seed {design.period_seed}): {shown}; {design.seeds} seed(s) each.",
+            f"Periods ({how}, seed {design.period_seed}): {shown}; {design.seeds} seed(s) "
+            f"each.{own}",
             "",
         )
     significance = study.facts.significance
@@ -417,7 +424,8 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
         builder.add(agreement_line(campaign, study.facts.rank_agreement), "")
     _finalists_table(builder, campaign, study)
     names = _period_names(trials)
-    results = reevaluation_results(trials, campaign.spec.metric.direction)
+    tuning = tuning_runs_of(design)
+    results = reevaluation_results(trials, campaign.spec.metric.direction, tuning)
     by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}
     builder.plot(
         study.name,
@@ -476,5 +484,6 @@ def _mean_by_period(
 ) -> dict[str, float]:
     grouped: dict[str, list[float]] = {}
     for (index, _), value in values.items():
-        grouped.setdefault(names.get(int(index), f"period {index}"), []).append(value)
+        name = TUNING_NAME if index == TUNING_PERIOD else names.get(int(index), f"period {index}")
+        grouped.setdefault(name, []).append(value)
     return {period: sum(v) / len(v) for period, v in grouped.items()}

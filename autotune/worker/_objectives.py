@@ -43,6 +43,7 @@ from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
 from autotune.campaign._trial_attrs import ATTR_STEPS_TRAINED
 from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
 from autotune.campaign._trial_attrs import ATTR_SWEEP_LOWEST_LOSS
+from autotune.campaign._trial_attrs import ATTR_TRAIN_FRACTION
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.spec import SearchSpace
 from autotune.spec import StudySpec
@@ -215,7 +216,7 @@ class _Objective:
         seed, setting = trial_seed(self.spec, trial), self.setting
         trial.set_user_attr(ATTR_MAX_TRAIN_STEPS, setting.max_train_steps)
         if setting.train_fraction < 1.0:
-            trial.set_user_attr("train_fraction", setting.train_fraction)
+            trial.set_user_attr(ATTR_TRAIN_FRACTION, setting.train_fraction)
         stop = trial.user_attrs.get(ATTR_STOP_AT_STEP)
         steps, fraction = setting.max_train_steps, setting.train_fraction
         return trial_budget(self.spec, seed, steps, fraction, None if stop is None else int(stop))

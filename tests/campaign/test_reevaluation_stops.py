@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import datetime
+
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
 
+from autotune.campaign import TUNING_PERIOD
+from autotune.campaign import CampaignSnapshot
+from autotune.campaign import Stage
+from autotune.campaign import StudyFacts
+from autotune.campaign import StudyPlan
+from autotune.campaign import StudySnapshot
+from autotune.campaign import TaskDefaults
 from autotune.campaign import reevaluation_results
 from autotune.campaign._reevaluation import reevaluation_stops
+from autotune.campaign._reevaluation import tuning_runs
 from autotune.campaign._trial_attrs import ATTR_FINALIST
+from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
+from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
+from autotune.campaign._trial_attrs import ATTR_TRAIN_FRACTION
 from autotune.spec import Direction
+from tests.campaign.replay import spec_of
 
 
 def run(finalist: str, period: int, curve: dict[int, float], final: float) -> FrozenTrial:
@@ -51,3 +66,68 @@ def test_unfinished_runs_do_not_count_and_a_run_without_a_curve_counts_at_its_va
     assert reevaluation_results([failed, flat], Direction.MINIMIZE) == {
         "a": {("0", 0): pytest.approx(0.7)}
     }
+
+
+def test_a_finalists_tuning_run_counts_as_one_more_period_for_its_stop_and_mean() -> None:
+    trials = [
+        run("a", 0, {30: 0.40, 60: 0.20, 90: 0.50}, 0.50),
+        run("a", 1, {30: 0.25, 60: 0.30, 90: 0.60}, 0.60),
+    ]
+    tuning = {"a": {30: 0.10, 60: 0.50, 90: 0.50}}  # its own run peaked early
+    assert reevaluation_stops(trials, Direction.MINIMIZE, tuning) == {"a": 30}
+    results = reevaluation_results(trials, Direction.MINIMIZE, tuning)
+    assert results["a"] == {("0", 0): 0.40, ("1", 0): 0.25, (TUNING_PERIOD, 0): 0.10}
+
+
+def _tuned(number: int, curve: dict[int, float], **attrs: object) -> FrozenTrial:
+    trial = create_trial(
+        state=TrialState.COMPLETE, value=min(curve.values()), intermediate_values=curve,
+        user_attrs=dict(attrs),
+    )  # fmt: skip
+    trial.number = number
+    return trial
+
+
+def _snapshot_of(round_one: list[FrozenTrial], round_two: list[FrozenTrial]) -> CampaignSnapshot:
+    spec = spec_of(boundary={"widen": False})
+    plan = StudyPlan(Stage.JOINT, 1, 4, 40, 40)
+    studies = (
+        StudySnapshot("c/joint/1", StudyFacts(plan), tuple(round_one)),
+        StudySnapshot("c/joint/2", StudyFacts(plan), tuple(round_two)),
+    )
+    return CampaignSnapshot(spec, TaskDefaults({}), studies, datetime.date(2026, 12, 6))
+
+
+def test_a_resumed_tuning_run_takes_its_parents_evaluations_up_to_where_it_resumed() -> None:
+    interval = spec_of().eval_interval
+    steps = [interval * k for k in range(1, 5)]
+    parent = _tuned(3, {steps[0]: 0.9, steps[1]: 0.8, steps[2]: 0.1})  # steps[2]: not its run
+    child = _tuned(
+        0, {steps[2]: 0.7, steps[3]: 0.6},
+        **{ATTR_RESUMED_FROM: steps[1], ATTR_PARENT_STUDY: "c/joint/1", ATTR_PARENT_TRIAL: 3},
+    )  # fmt: skip
+    fresh = _tuned(1, {s: 0.5 for s in steps})
+    snapshot = _snapshot_of([parent], [child, fresh])
+    (resumed, whole) = tuning_runs(snapshot, [child, fresh])
+    assert resumed == ((steps[0], 0.9), (steps[1], 0.8), (steps[2], 0.7), (steps[3], 0.6))
+    assert whole == tuple((s, 0.5) for s in steps)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {ATTR_TRAIN_FRACTION: 0.25},  # fast mode: a window of the rows, not the recipe's run
+        {ATTR_RESUMED_FROM: 20, ATTR_PARENT_STUDY: "c/joint/1", ATTR_PARENT_TRIAL: 9},  # unread
+    ],
+)
+def test_no_finalist_counts_a_tuning_run_when_one_is_not_the_recipes(odd: dict) -> None:
+    interval = spec_of().eval_interval
+    curve = {interval * k: 0.5 for k in range(1, 5)}
+    finalists = [_tuned(0, curve), _tuned(1, curve, **odd)]
+    assert tuning_runs(_snapshot_of([], finalists), finalists) == [(), ()]
+
+
+def test_a_tuning_run_with_a_gap_does_not_count() -> None:
+    interval = spec_of().eval_interval
+    gap = _tuned(0, {interval: 0.5, 3 * interval: 0.4, 4 * interval: 0.3})
+    assert tuning_runs(_snapshot_of([], [gap]), [gap]) == [()]

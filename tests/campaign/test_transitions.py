@@ -12,10 +12,13 @@ from optuna.trial import create_trial
 import pytest
 
 from autotune.analysis import BoundarySide
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import BoundaryAction
 from autotune.campaign import Stage
 from autotune.campaign import TransitionKind
 from autotune.campaign import next_transition
+from autotune.campaign import reevaluation_results
+from autotune.campaign import tuning_runs_of
 from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_OVERRIDES
@@ -23,6 +26,7 @@ from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_RESUME
 from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.spec import Direction
 from tests.campaign.replay import Replay
 from tests.campaign.replay import bowl
 from tests.campaign.replay import carried_numbers
@@ -48,13 +52,17 @@ def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
     assert reeval.facts.significance is not None and reeval.facts.significance.report
     assert replay.snapshot().stopped is None
     answer = reeval.facts.recommendation
-    assert answer.verified and answer.runs == 4 and answer.ci_low < answer.value < answer.ci_high
+    # 4 periods and each finalist's own run on the tuning period (round 2's trial)
+    assert answer.verified and answer.runs == 5 and answer.ci_low < answer.value < answer.ci_high
+    assert "4 period(s) x 1 seed(s), and its own run on the tuning period" in answer.verdict
     finalist = next(f for f in design.finalists if f.label == answer.finalist)
     assert answer.finalist.startswith("replay/joint/2 #") and answer.recipe == finalist.recipe
-    means = {
-        f.label: sum(t.value for t in reeval.trials if t.user_attrs[ATTR_FINALIST] == f.label) / 4
-        for f in design.finalists
-    }
+    for f in design.finalists:
+        own = next(t for t in round_two.trials if t.number == f.trial)
+        assert dict(f.tuning_run) == own.intermediate_values
+    results = reevaluation_results(list(reeval.trials), Direction.MINIMIZE, tuning_runs_of(design))
+    assert all((TUNING_PERIOD, 0) in values for values in results.values())
+    means = {label: sum(v.values()) / len(v) for label, v in results.items()}
     assert answer.value == pytest.approx(min(means.values()))  # the best mean is the answer
     assert answer.finalist == min(means, key=means.get)
 
@@ -88,7 +96,8 @@ def test_the_answer_stops_where_its_reevaluation_runs_were_best_on_average() -> 
     assert finalist.recipe.stop_at_step == 400  # the tuning run improved to its end
     assert answer.recipe == dataclasses.replace(finalist.recipe, stop_at_step=200)
     runs = [t for t in replay.latest.trials if t.user_attrs[ATTR_FINALIST] == answer.finalist]
-    at_stop = sum(t.intermediate_values[200] for t in runs) / len(runs)
+    values = [t.intermediate_values[200] for t in runs] + [dict(finalist.tuning_run)[200]]
+    at_stop = sum(values) / len(values)  # its own tuning run is one more run of the recipe
     assert answer.value == pytest.approx(at_stop)  # the value of the model at the stop
     assert at_stop < sum(t.value for t in runs) / len(runs)
 
