@@ -839,7 +839,7 @@ def _train(args: argparse.Namespace) -> int:
     except OSError as error:
         raise AutotuneError(f"cannot write the model into {out}: {error}") from None
     print(f"final (step {trained.step}): {_metrics_text(trained.metrics)}")
-    recorded = "mean over re-evaluation runs" if answer.verified else "one run, tuning data"
+    recorded = "the re-evaluation's mean" if answer.verified else "one run, tuning data"
     print(f"recorded by the campaign: {answer.recipe.metric} {answer.value:.6g} ({recorded})")
     print(f"model: {trained.model_path}\nrecipe: {trained.recipe_path}")
     return 0

@@ -63,7 +63,7 @@ def _value_text(answer: Recommendation) -> str:
         return f"{metric} {answer.value:.5g} (one run, unverified)"
     return (
         f"{metric} {answer.value:.5g}, 95% interval [{answer.ci_low:.5g}, {answer.ci_high:.5g}] "
-        f"over {answer.runs} re-evaluation runs"
+        f"over {answer.runs} runs of the recipe"
     )
 
 
