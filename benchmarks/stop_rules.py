@@ -248,13 +248,19 @@ def _leave_one_period_out(runs: Sequence[Curve]) -> float:
     return float(np.mean(values))
 
 
+def _mean_at_stop(runs: Sequence[Curve]) -> tuple[float, int]:
+    """The mean over ``runs`` at their best-mean step, and that step (the campaign's rule)."""
+    stop = argmin_mean(runs, max(_shared(runs)))
+    return float(np.mean([curve[stop] for curve in runs])), stop
+
+
 def _selection_scores(runs: Sequence[Curve]) -> dict[str, float]:
     """What each finalist-choosing rule ranks a configuration by (lower is better)."""
     steps = _shared(runs)
-    stop = argmin_mean(runs, steps[-1])
     late = steps[-max(1, len(steps) // 3) :]
+    mean, stop = _mean_at_stop(runs)
     return {
-        "mean_at_stop": float(np.mean([curve[stop] for curve in runs])),
+        "mean_at_stop": mean,
         "leave_one_period_out": _leave_one_period_out(runs) if len(runs) > 1 else math.inf,
         "median_at_stop": float(np.median([curve[stop] for curve in runs])),
         "mean_of_last_third": float(np.mean([[curve[s] for s in late] for curve in runs])),
@@ -295,14 +301,13 @@ DESIGN_PERIODS = 3  # re-evaluation periods; the stored first period stands for 
 def _pick(curves: Sequence[Sequence[Curve]], members: Sequence[int]) -> tuple[int, int]:
     """The member with the best mean over its curves at its own best-mean step, and that
     step (the campaign's rule)."""
-    best = None
-    for member in members:
-        runs = curves[member]
-        stop = argmin_mean(runs, max(_shared(runs)))
-        mean = float(np.mean([curve[stop] for curve in runs]))
-        if best is None or mean < best[0]:
-            best = (mean, member, stop)
-    return best[1], best[2]
+    return _pick_scored([_mean_at_stop(runs) for runs in curves], members)
+
+
+def _pick_scored(scored: Sequence[tuple[float, int]], members: Sequence[int]) -> tuple[int, int]:
+    """``_pick`` on each configuration's (mean at its stop, stop), computed once."""
+    member = min(members, key=lambda i: scored[i][0])
+    return member, scored[member][1]
 
 
 def designs(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -317,8 +322,11 @@ def designs(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     tuning = [_curves(r["reevaluation"])[0] for r in records]
     later = [_curves(r["reevaluation"])[1 : 1 + DESIGN_PERIODS] for r in records]
     heldout = [_curves(r["heldout"]) for r in records]
-    runs_of = {  # per design, each configuration's runs it chooses on
-        name: [[tuning[i]] * with_tuning + later[i][:periods] for i in range(len(records))]
+    scored = {  # per design, each configuration's mean at its stop, and the stop
+        name: [
+            _mean_at_stop([tuning[i]] * with_tuning + later[i][:periods])
+            for i in range(len(records))
+        ]
         for name, (_, periods, with_tuning) in DESIGNS.items()
     }
     rng = np.random.default_rng(0)
@@ -327,7 +335,7 @@ def designs(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         shortlist = rng.choice(len(records), min(SHORTLISTED_FROM, len(records)), replace=False)
         promoted = sorted(shortlist, key=lambda i: min(tuning[i].values()))[:ROUND_TWO]
         for name, (finalists, _, _) in DESIGNS.items():
-            member, stop = _pick(runs_of[name], promoted[:finalists])
+            member, stop = _pick_scored(scored[name], promoted[:finalists])
             picks[name].append(heldout_at(heldout[member], stop))
     base = float(np.mean(picks["current"]))
     return {name: float(np.mean(values)) / base for name, values in picks.items()}
