@@ -195,9 +195,7 @@ def _tuning_curve(
         earlier = {s: v for s, v in parent.intermediate_values.items() if s <= resumed}
         curve = earlier | curve
     steps = sorted(curve)
-    whole = steps[: len(steps) - 1] == list(
-        range(eval_interval, len(steps) * eval_interval, eval_interval)
-    )
+    whole = steps[:-1] == [eval_interval * k for k in range(1, len(steps))]  # the last: its end
     return tuple((step, float(curve[step])) for step in steps) if steps and whole else ()
 
 
@@ -228,7 +226,8 @@ def reevaluation_stops(
     campaigns, count at the step they stopped."""
     stops: dict[str, int] = {}
     for label, runs in _finished_runs(trials).items():
-        curves = [_curve(run) for run in runs] + _tuning_of(tuning, label)
+        own = (tuning or {}).get(label)
+        curves = [_curve(run) for run in runs] + ([own] if own else [])
         step = shared_best_step(curves, direction)
         if step is not None:
             stops[label] = step
@@ -254,16 +253,10 @@ def reevaluation_results(
             key = (str(attrs[ATTR_PERIOD_INDEX]), int(attrs[ATTR_REPLICATE]))
             value = _curve(run).get(stops[label], run.value) if label in stops else run.value
             results.setdefault(label, {})[key] = float(value)
-        for curve in _tuning_of(tuning, label):
-            if label in stops and stops[label] in curve:
-                results[label][(TUNING_PERIOD, 0)] = float(curve[stops[label]])
+        own = (tuning or {}).get(label, {})
+        if stops.get(label) in own:
+            results[label][(TUNING_PERIOD, 0)] = float(own[stops[label]])
     return results
-
-
-def _tuning_of(tuning: Mapping[str, Mapping[int, float]] | None, label: str) -> list:
-    """The finalist's tuning run as a one-curve list (empty: none counts)."""
-    curve = (tuning or {}).get(label)
-    return [dict(curve)] if curve else []
 
 
 def _curve(run: FrozenTrial) -> dict[int, float]:

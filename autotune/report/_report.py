@@ -402,14 +402,12 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
 
 def _reevaluation_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
     design, trials = study.facts.design, campaign.trials_of(study)
+    tuning, names = tuning_runs_of(design), _period_names(trials)
     builder.section(study.name, "## Re-evaluation on several periods")
     if design is not None:
         how = "pinned in the spec" if design.periods_pinned else "rotated by calendar month"
-        names = _period_names(trials)
         shown = ", ".join(names[i] for i in sorted(names)) or f"{design.period_count} periods"
-        own = " Each finalist's own run on the tuning period counts as one more." * bool(
-            tuning_runs_of(design)
-        )
+        own = " Each finalist's own run on the tuning period counts as one more." if tuning else ""
         builder.add(
             f"Periods ({how}, seed {design.period_seed}): {shown}; {design.seeds} seed(s) "
             f"each.{own}",
@@ -423,8 +421,6 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
     if study.facts.rank_agreement is not None:
         builder.add(agreement_line(campaign, study.facts.rank_agreement), "")
     _finalists_table(builder, campaign, study)
-    names = _period_names(trials)
-    tuning = tuning_runs_of(design)
     results = reevaluation_results(trials, campaign.spec.metric.direction, tuning)
     by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}
     builder.plot(
