@@ -24,6 +24,7 @@ import math
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from autotune.campaign._records import StudyPlan
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
@@ -62,14 +63,17 @@ class BudgetPlan:
         ]
 
 
-def plan_budget(spec: StudySpec, max_train_steps: int, total: int) -> BudgetPlan:
+def plan_budget(
+    spec: StudySpec, max_train_steps: int, total: int, sweep_steps: int | None
+) -> BudgetPlan:
     """Reserve the fixed-size stages, share the rest among round 1 of each tuning stage and
-    the longer rounds.
+    the longer rounds. The plan is made once the sweep has run, so it takes off what the
+    sweep cost (``sweep_steps``; None, a plan stored without it: the sweep's most).
 
     Raises BudgetTooSmallError naming what the budget must at least be.
     """
     first = spec.round_steps(1, max_train_steps)
-    sweep = sweep_reserve(spec)
+    sweep = sweep_reserve(spec) if sweep_steps is None else sweep_steps
     baseline = first + max_train_steps if spec.baseline else 0
     reevaluation = _reevaluation_reserve(spec, max_train_steps, total)
     stages = len(spec.tuning_stages)
@@ -124,14 +128,16 @@ def later_round_shares(
     return tuple(floor + int(e * scale) for floor, e in zip(floors, extra, strict=True))
 
 
-def still_planned(spec: StudySpec, max_train_steps: int, after_round: int) -> int:
+def still_planned(
+    spec: StudySpec, max_train_steps: int, after_round: int, sweep_steps: int | None
+) -> int:
     """Steps the plan keeps for what follows ``after_round`` of the last tuning stage: the
     longer rounds after it (their budget shares, or their top_k without a budget) and the
     re-evaluation (what leftover must not eat into)."""
     if spec.budget is None:
         later = top_k_steps(spec, max_train_steps)
         return sum(later[after_round - 1 :]) + _reevaluation_reserve(spec, max_train_steps, None)
-    plan = plan_budget(spec, max_train_steps, spec.budget.steps)
+    plan = plan_budget(spec, max_train_steps, spec.budget.steps, sweep_steps)
     return sum(plan.later_rounds[after_round - 1 :]) + plan.reevaluation
 
 
@@ -160,11 +166,13 @@ def _reevaluation_reserve(spec: StudySpec, max_train_steps: int, total: int | No
 
 
 def affordable_runs(
-    spec: StudySpec, spent: int, max_train_steps: int, after_round: int, steps: int
+    spec: StudySpec, spent: int, plan: StudyPlan, after_round: int, steps: int
 ) -> int:
-    """How many runs of ``steps`` the budget buys now, keeping what the plan still needs
-    after ``after_round`` (0 without a budget)."""
-    reserved = still_planned(spec, max_train_steps, after_round)
+    """How many runs of ``steps`` the budget buys now, keeping what the plan (of the study
+    ``plan`` belongs to) still needs after ``after_round`` (0 without a budget)."""
+    total = plan.campaign_max_train_steps
+    assert total is not None  # rounds run once max_train_steps is known
+    reserved = still_planned(spec, total, after_round, plan.sweep_steps)
     return leftover(spec, spent, reserved) // steps
 
 
@@ -177,7 +185,8 @@ def leftover(spec: StudySpec, spent: int, reserved: int) -> int:
 
 
 def sweep_reserve(spec: StudySpec) -> int:
-    """The most the max_train_steps sweep can train: its grid and every widening."""
+    """The most the max_train_steps sweep can train: its grid and every widening (planned
+    for a campaign stored before plans recorded what the sweep cost)."""
     if not spec.measures_max_train_steps:
         return 0
     sweep = spec.steps_sweep

@@ -263,7 +263,7 @@ def check_budget(spec: StudySpec) -> None:
     if spec.budget is None or spec.measures_max_train_steps:
         return
     try:
-        plan_budget(spec, int(spec.max_train_steps), spec.budget.steps)
+        plan_budget(spec, int(spec.max_train_steps), spec.budget.steps, 0)
     except BudgetTooSmallError as error:
         raise SpecError(f"campaign {spec.name!r}", [f"budget.steps: {error}"]) from None
 
@@ -408,7 +408,7 @@ class Campaign:
         steps = self.max_train_steps
         if self.spec.budget is None or steps is None:
             return None
-        return plan_budget(self.spec, steps, self.spec.budget.steps)
+        return plan_budget(self.spec, steps, self.spec.budget.steps, self.current.plan.sweep_steps)
 
     def frozen_trials(self) -> list[tuple[str, FrozenTrial]]:
         return [(s.name, t) for s in self.studies for t in self.trials_of(s)]

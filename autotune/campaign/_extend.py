@@ -151,7 +151,12 @@ def _round_one_size(spec: StudySpec, plan: StudyPlan) -> tuple[int, int | None]:
     steps = plan.campaign_max_train_steps
     assert steps is not None  # tuning runs once max_train_steps is known
     new = tuning_study(
-        spec, plan.stage_index, steps, plan.stage_fixed, plan.decoded_distributions()
+        spec,
+        plan.stage_index,
+        steps,
+        plan.sweep_steps,
+        plan.stage_fixed,
+        plan.decoded_distributions(),
     )
     return new.plan.trials, new.plan.step_budget
 

@@ -80,7 +80,9 @@ def _more_promotions(snapshot: CampaignSnapshot) -> list[QueuedTrial]:
     if spec.budget is None or parent_study is None or total is None:
         return []
     steps = latest.plan.max_train_steps
-    room = affordable_runs(spec, snapshot.steps_spent, total, latest.plan.round_number, steps)
+    room = affordable_runs(
+        spec, snapshot.steps_spent, latest.plan, latest.plan.round_number, steps
+    )
     done = {t.user_attrs.get(ATTR_PARENT_TRIAL) for t in latest.trials}
     ranked = top_k(list(parent_study.trials), len(parent_study.trials), spec.metric.direction)
     candidates = [t for t in ranked if t.number not in done]

@@ -61,21 +61,24 @@ def first_study(spec: StudySpec) -> NewStudy:
     if spec.measures_max_train_steps:
         sweep = spec.steps_sweep
         return sweep_study(spec, sweep_learning_rates(sweep.low, sweep.high, sweep.count), 1)
-    return study_after_steps(spec, int(spec.max_train_steps))
+    return study_after_steps(spec, int(spec.max_train_steps), 0)
 
 
-def study_after_steps(spec: StudySpec, max_train_steps: int) -> NewStudy:
-    """The study that follows once max_train_steps is known: the baseline or round 1."""
+def study_after_steps(spec: StudySpec, max_train_steps: int, sweep_steps: int) -> NewStudy:
+    """The study that follows once max_train_steps is known (by a sweep that cost
+    ``sweep_steps``, or the spec's): the baseline or round 1."""
     if spec.baseline:
         steps = spec.round_steps(1, max_train_steps)
-        return NewStudy(StudyPlan(Stage.BASELINE, 1, 1, steps, max_train_steps))
-    return tuning_study(spec, 0, max_train_steps)
+        plan = StudyPlan(Stage.BASELINE, 1, 1, steps, max_train_steps, sweep_steps=sweep_steps)
+        return NewStudy(plan)
+    return tuning_study(spec, 0, max_train_steps, sweep_steps)
 
 
 def tuning_study(
     spec: StudySpec,
     index: int,
     total_steps: int,
+    sweep_steps: int | None,
     stage_fixed: Mapping[str, Any] | None = None,
     distributions: Mapping[str, BaseDistribution] | None = None,
 ) -> NewStudy:
@@ -93,7 +96,8 @@ def tuning_study(
         queued = tuple(QueuedTrial(repr(sorted(c.items())), c, {}) for c in combinations)
         trials = len(queued)
     elif spec.budget is not None:  # sample until the stage's share of the budget is spent
-        step_budget = plan_budget(spec, total_steps, spec.budget.steps).round_one[index]
+        shares = plan_budget(spec, total_steps, spec.budget.steps, sweep_steps)
+        step_budget = shares.round_one[index]
         trials = max(1, step_budget // spec.round_steps(1, total_steps))
     plan = StudyPlan(
         Stage.JOINT,
@@ -107,6 +111,7 @@ def tuning_study(
         distributions=distributions_to_json(dict(distributions)),
         sampling=not queued,
         step_budget=step_budget,
+        sweep_steps=sweep_steps,
     )
     return NewStudy(plan, queued)
 

@@ -96,7 +96,7 @@ def promotion_count(snapshot: CampaignSnapshot, next_round: int, steps: int, top
     total = latest.plan.campaign_max_train_steps
     if spec.budget is None or total is None:
         return top
-    affordable = affordable_runs(spec, snapshot.steps_spent, total, next_round, steps)
+    affordable = affordable_runs(spec, snapshot.steps_spent, latest.plan, next_round, steps)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in latest.trials)
     selective = math.ceil(finished / PROMOTION_REDUCTION)
     return max(top, min(affordable, selective))

@@ -78,6 +78,7 @@ class StudyPlan:
     distributions: dict[str, str] = dataclasses.field(default_factory=dict)
     sampling: bool = True  # False: workers run only queued trials
     step_budget: int | None = None  # a sampling study's share of the campaign's budget
+    sweep_steps: int | None = None  # what the max_train_steps sweep cost (None: no record)
 
     @property
     def study_component(self) -> str:

@@ -124,6 +124,7 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
         last.plan.max_train_steps,
         last.plan.campaign_max_train_steps,
         sampling=False,
+        sweep_steps=last.plan.sweep_steps,
     )
     return NewStudy(plan, runs, facts=(record,))
 

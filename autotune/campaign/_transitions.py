@@ -30,6 +30,7 @@ from autotune.campaign._boundaries import widened_distributions
 from autotune.campaign._boundaries import widened_trials
 from autotune.campaign._budget import BudgetTooSmallError
 from autotune.campaign._budget import plan_budget
+from autotune.campaign._budget import steps_spent
 from autotune.campaign._horizon import horizon_check
 from autotune.campaign._hparams import stage_base_hparams
 from autotune.campaign._plan import NewStudy
@@ -170,15 +171,16 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
         )
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
     result = sweep_result(decision, measured, widenings)
+    cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)
     if spec.budget is not None:
         try:
-            plan_budget(spec, measured, spec.budget.steps)
+            plan_budget(spec, measured, spec.budget.steps, cost)
         except BudgetTooSmallError as error:
             return _stop(latest, f"after the sweep: {error}", (latest.name, result))
     return Transition(
         TransitionKind.STEPS_MEASURED,
         ((latest.name, result),),
-        study_after_steps(spec, measured),
+        study_after_steps(spec, measured, cost),
     )
 
 
@@ -230,11 +232,11 @@ def _after_baseline(snapshot: CampaignSnapshot) -> Transition:
     steps = latest.plan.campaign_max_train_steps
     assert steps is not None  # the baseline runs once max_train_steps is known
     if outcome.passed:
-        first_round = tuning_study(spec, 0, steps)
+        first_round = tuning_study(spec, 0, steps, latest.plan.sweep_steps)
         return Transition(TransitionKind.BASELINE_PASSED, (recorded,), first_round)
     short = latest.plan.max_train_steps
     if outcome.value is not None and short < steps and latest.plan.round_number == 1:
-        full = StudyPlan(Stage.BASELINE, 2, 1, steps, steps)  # judged where tuning ends
+        full = dataclasses.replace(latest.plan, round_number=2, max_train_steps=steps)
         return Transition(TransitionKind.RECHECK_BASELINE, (recorded,), NewStudy(full))
     first = snapshot.stage_studies(Stage.BASELINE)[0].plan.max_train_steps
     where = f"{short} steps" if first == short else f"{first} steps and at the full {short}"
@@ -314,7 +316,8 @@ def _widened_study(
     if step_budget is not None:  # the stage's kept share: its copies count what they cost
         assert spec.budget is not None  # a step budget comes from the spec's budget
         total = _campaign_steps(plan)
-        kept = plan_budget(spec, total, spec.budget.steps).widening[plan.stage_index]
+        shares = plan_budget(spec, total, spec.budget.steps, plan.sweep_steps)
+        kept = shares.widening[plan.stage_index]
         step_budget += kept
         new_trials = max(1, kept // spec.round_steps(1, total))
     new_plan = dataclasses.replace(
@@ -337,7 +340,7 @@ def _next_stage(snapshot: CampaignSnapshot, best: FrozenTrial) -> NewStudy:
     learning_rate = best.params.get(LEARNING_RATE, base.get(LEARNING_RATE))
     distributions = {LEARNING_RATE: narrowed_learning_rate(spec, float(learning_rate))}
     distributions |= space_distributions(spec.search_space.group_params(stage.groups))
-    return tuning_study(spec, index, _campaign_steps(plan), fixed, distributions)
+    return tuning_study(spec, index, _campaign_steps(plan), plan.sweep_steps, fixed, distributions)
 
 
 def _campaign_steps(plan: StudyPlan) -> int:

@@ -40,6 +40,7 @@ from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
 from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.campaign._trial_budget import NextStep
@@ -232,6 +233,7 @@ class Replay:
         if plan.stage is Stage.STEPS_SWEEP:
             steps = self.steps_to_fit(float(trial.params["learning_rate"]))
             attrs[ATTR_STEPS_TO_FIT] = steps
+            attrs[ATTR_STEPS_DONE] = plan.max_train_steps if steps is None else steps  # it stops
             value = math.inf if steps is None else float(steps)
             return _finished(trial, value, attrs, {})
         hparams = attrs.get(ATTR_HPARAMS) or {

@@ -29,8 +29,23 @@ def test_a_campaign_spends_its_budget_and_never_more(steps: int) -> None:
     assert replay.latest.facts.design.period_count >= 2  # the floor the plan kept room for
     assert spent >= 0.8 * steps  # what widening and the recheck left buys promotions, periods
     round_one = replay.study("replay/joint/1")
-    planned = plan_budget(spec, 400, steps).round_one[0]
+    planned = plan_budget(spec, 400, steps, 0).round_one[0]
     assert len(round_one.trials) == planned // 100  # full-length round-1 trials that fit
+
+
+def test_the_plan_takes_off_what_the_sweep_cost_not_the_most_it_could() -> None:
+    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 2_000, "max_widenings": 2}
+    spec = spec_of(max_train_steps="auto", steps_sweep=sweep, budget={"steps": 12_000})
+    # the middle rate fits fastest (100 steps), the others in 200: the sweep costs 500 of
+    # the 14,000 its grid and widenings could, which alone would not fit the budget
+    replay = Replay(spec, steps_to_fit=lambda rate: 100 + round(100 * abs(math.log10(rate) + 2)))
+    kinds = replay.run()
+    assert kinds[0] is K.STEPS_MEASURED and kinds[-1] is K.FINISHED
+    baseline = replay.study("replay/baseline/1").facts.plan
+    assert baseline.campaign_max_train_steps == 100 and baseline.sweep_steps == 500
+    assert replay.latest.facts.plan.sweep_steps == 500  # every later study plans with it
+    assert plan_budget(spec, 100, 12_000, 500).sweep == 500
+    assert 0.8 * 12_000 <= campaign_steps(replay) <= 12_000
 
 
 def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
@@ -38,7 +53,7 @@ def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
     replay = Replay(spec, objective=bowl(math.log(3.0)))  # best above the range: widen
     kinds = replay.run()
     assert K.WIDEN_STAGE in kinds
-    plan = plan_budget(spec, 400, 60_000)
+    plan = plan_budget(spec, 400, 60_000, 0)
     widened = replay.study("replay/joint/1-widened1").facts.plan
     assert widened.step_budget == plan.round_one[0] + plan.widening[0]
     assert campaign_steps(replay) <= 60_000
@@ -49,8 +64,8 @@ def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
     # baseline 100 + 400, round 2 3 x 400, re-evaluation 3 finalists x 2 periods x 400,
     # and 8 round-1 trials of 100 steps
     with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 4,900"):
-        plan_budget(spec, 400, 4_800)
-    assert plan_budget(spec, 400, 4_900).reevaluation == 3 * 2 * 400
+        plan_budget(spec, 400, 4_800, 0)
+    assert plan_budget(spec, 400, 4_900, 0).reevaluation == 3 * 2 * 400
 
 
 def test_a_budgeted_round_promotes_what_its_share_buys() -> None:
@@ -58,7 +73,7 @@ def test_a_budgeted_round_promotes_what_its_share_buys() -> None:
     replay = Replay(spec)
     kinds = replay.run()
     assert K.WIDEN_STAGE not in kinds and K.PROMOTE_MORE not in kinds
-    plan = plan_budget(spec, 400, 40_000)
+    plan = plan_budget(spec, 400, 40_000, 0)
     free = 40_000 - plan.baseline - plan.reevaluation
     assert plan.later_rounds == (free // 2,)  # as much as round 1: an equal split
     first, second = replay.study("replay/joint/1"), replay.study("replay/joint/2")
@@ -145,10 +160,10 @@ def test_without_a_budget_a_misranking_is_reported_not_acted_on() -> None:
 
 def test_the_reevaluation_plans_at_most_a_fifth_of_the_budget_and_its_floor() -> None:
     spec = spec_of(budget={"steps": 20_000}, reevaluation={"finalists": 3, "periods": 12})
-    plan = plan_budget(spec, 400, 20_000)  # half of 12 periods would take 36%
+    plan = plan_budget(spec, 400, 20_000, 0)  # half of 12 periods would take 36%
     assert plan.reevaluation == 3 * 3 * 400 <= 0.2 * 20_000
-    assert plan_budget(spec, 400, 60_000).reevaluation == 3 * 6 * 400  # half the periods
-    assert plan_budget(spec, 400, 12_000).reevaluation == 3 * 2 * 400  # the floor: 2 periods
+    assert plan_budget(spec, 400, 60_000, 0).reevaluation == 3 * 6 * 400  # half the periods
+    assert plan_budget(spec, 400, 12_000, 0).reevaluation == 3 * 2 * 400  # the floor: 2 periods
     replay = Replay(spec)
     replay.run()
     assert replay.latest.facts.design.period_count >= 2
