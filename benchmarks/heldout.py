@@ -44,6 +44,12 @@ in ``--out``.
 Usage: .venv/bin/python benchmarks/heldout.py [--quick] [--tasks T ...] [--seeds N]
        [--budget-runs R] [--jobs 2] [--out benchmarks/results] [--peers-from JSON ...]
 
+``--pipeline automatic`` runs autotune in automatic mode instead of the example study: the
+task, ``budget`` and the same re-evaluation, everything else from autotune's defaults
+(max_train_steps measured by the learning-rate sweep, the learning-rate group first, the
+built-in space): the pipeline a new user gets. The peers still run the example's space,
+steps and batch size; output ``heldout_automatic.json`` / ``.png``.
+
 ``--peers-from`` takes the peers' runs and held-out scores from earlier result files (same
 tasks, seeds and B) and runs only autotune: a change to autotune compared in a third of the
 time. A run of record runs every method.
@@ -76,6 +82,7 @@ from scipy import stats
 import tuning_efficiency as te
 import yaml
 
+from autotune import load_study_spec
 from autotune import training
 from autotune.campaign import Campaign
 from autotune.campaign import Stage
@@ -86,7 +93,6 @@ from autotune.campaign import space_distributions
 from autotune.campaign import stage_base_hparams
 from autotune.campaign import tuning_runs_of
 from autotune.spec import StudySpec
-from autotune.spec import load_study_spec
 from autotune.storage import embedded_url
 from autotune.storage import open_storage
 from autotune.worker._objectives import suggest_from
@@ -99,6 +105,14 @@ STUDY_FILES = MappingProxyType(
 )
 EARLY_STOPPING = "early_stopping_patience"
 BOOTSTRAP = 4000
+
+
+class Pipeline(enum.Enum):
+    """Which spec autotune runs: the task's example study, or automatic mode (the task and
+    the budget and nothing else: what a new user gets by default)."""
+
+    EXAMPLE = "example"
+    AUTOMATIC = "automatic"
 
 
 class Method(enum.Enum):
@@ -185,6 +199,8 @@ def example_steps(task: str) -> int:
 
 
 def write_spec(task: str, seed: int, budget: int, quick: bool, directory: Path) -> Path:
+    """The example study with the benchmark's budget, seed and re-evaluation: autotune's spec
+    in the example pipeline, and every peer's (their space, steps, batch size, eval grid)."""
     data = yaml.safe_load(study_file(task).read_text(encoding="utf-8"))
     space = data["search_space"]
     data |= spec_overrides(task, seed, budget, quick)
@@ -197,6 +213,25 @@ def write_spec(task: str, seed: int, budget: int, quick: bool, directory: Path) 
     path = directory / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     load_study_spec(path)  # fail here (a budget too small names its minimum), not in a worker
+    return path
+
+
+def write_automatic_spec(task: str, seed: int, budget: int, quick: bool, directory: Path) -> Path:
+    """Automatic mode: the task, the budget, the seed and the benchmark's re-evaluation
+    design; the rest from autotune's defaults (max_train_steps measured by the sweep, the
+    learning-rate group first, the built-in search space)."""
+    overrides = spec_overrides(task, seed, budget, quick)
+    data = {
+        "name": f"ho-{task}-s{seed}-automatic",
+        "task": task,
+        "seed": seed,
+        "workers": te.WORKERS,
+        "budget": overrides["budget"],
+        "reevaluation": overrides["reevaluation"],
+    }
+    path = directory / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    load_study_spec(path)
     return path
 
 
@@ -239,8 +274,8 @@ def campaign_answer(campaign: Campaign) -> Answer:
     return Answer({**hparams, EARLY_STOPPING: 0}, steps, steps, None, "baseline (no answer)")
 
 
-def autotune_run(task: str, seed: int, budget: int, options: Options, state_dir: Path, storage):
-    path = write_spec(task, seed, budget, options.quick, state_dir)
+def autotune_run(path: Path, task: str, seed: int, budget: int, state_dir: Path, storage) -> Run:
+    """One campaign of the spec at ``path``, its answer and what it cost."""
     name = path.stem
     wall = te.run_campaign(name, path, embedded_url(state_dir), state_dir)
     campaign = load_campaign(name, storage)
@@ -618,10 +653,17 @@ class Options:
     out: Path
     keep_state: bool
     peers_from: tuple[Path, ...] = ()
+    pipeline: Pipeline = Pipeline.EXAMPLE
 
     @property
     def stem(self) -> str:
-        return "heldout_quick" if self.quick else "heldout"
+        stem = "heldout_quick" if self.quick else "heldout"
+        return stem if self.pipeline is Pipeline.EXAMPLE else f"{stem}_{self.pipeline.value}"
+
+    def autotune_spec(self, task: str, seed: int, directory: Path) -> Path:
+        """The spec autotune runs; the peers always run the example's (`write_spec`)."""
+        write = write_spec if self.pipeline is Pipeline.EXAMPLE else write_automatic_spec
+        return write(task, seed, self.budget(task), self.quick, directory)
 
     def budget(self, task: str) -> int:
         return self.budget_runs * example_steps(task)
@@ -644,6 +686,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="reuse the peers' runs and held-out scores of earlier result files (same tasks, "
         "seeds and B) and run only autotune: for comparing autotune changes",
     )
+    parser.add_argument(
+        "--pipeline",
+        type=Pipeline,
+        choices=list(Pipeline),
+        default=Pipeline.EXAMPLE,
+        metavar="{" + ",".join(p.value for p in Pipeline) + "}",
+        help="autotune's spec: the task's example study (default) or automatic mode (the "
+        "task and the budget only)",
+    )
     args = parser.parse_args(argv)
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 5)
     runs = args.budget_runs if args.budget_runs is not None else (16 if args.quick else 40)
@@ -660,6 +711,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.out,
         args.keep_state,
         tuple(args.peers_from),
+        args.pipeline,
     )
 
 
@@ -677,9 +729,20 @@ def measure(options: Options, state_dir: Path, started: float) -> Measured:
     wall: dict[str, float] = {}
     try:
         runs: list[Run] = []
+        spec_of = {  # the peers' spec, which fixes the held-out retraining's batch and grid
+            (t, s): str(write_spec(t, s, options.budget(t), options.quick, state_dir))
+            for t in options.tasks
+            for s in options.seeds
+        }
+        autotune_spec_of = {
+            (t, s): str(options.autotune_spec(t, s, state_dir))
+            for t in options.tasks
+            for s in options.seeds
+        }
         for task in options.tasks:
             for seed in options.seeds:
-                run = autotune_run(task, seed, options.budget(task), options, state_dir, storage)
+                path = Path(autotune_spec_of[task, seed])
+                run = autotune_run(path, task, seed, options.budget(task), state_dir, storage)
                 te.log(
                     f"autotune {task} seed {seed}: {run.steps:,} / {run.budget:,} steps, "
                     f"{run.wall_s:.0f} s, agrees {run.agrees}",
@@ -687,11 +750,6 @@ def measure(options: Options, state_dir: Path, started: float) -> Measured:
                 )
                 runs.append(run)
         wall["autotune"] = time.perf_counter() - started
-        spec_of = {
-            (t, s): str(state_dir / f"ho-{t}-s{s}.yaml")
-            for t in options.tasks
-            for s in options.seeds
-        }
         reused: list[Heldout] = []
         if options.peers_from:
             peer_runs, reused = reused_peers(options)
@@ -709,7 +767,13 @@ def measure(options: Options, state_dir: Path, started: float) -> Measured:
         wall["optuna"] = time.perf_counter() - started - wall["autotune"]
         done = {(h.task, h.method, h.seed) for h in reused}
         held_jobs = [
-            HeldoutJob(r.task, r.method, r.seed, spec_of[r.task, r.seed], r.answer)
+            HeldoutJob(
+                r.task,
+                r.method,
+                r.seed,
+                (autotune_spec_of if r.method is Method.AUTOTUNE else spec_of)[r.task, r.seed],
+                r.answer,
+            )
             for r in runs
             if (r.task, r.method, r.seed) not in done
         ]
@@ -717,7 +781,7 @@ def measure(options: Options, state_dir: Path, started: float) -> Measured:
         heldouts = reused + te.run_parallel(heldout_run, held_jobs, options.jobs)
         wall["heldout"] = time.perf_counter() - started - wall["autotune"] - wall["optuna"]
         specs = {
-            t: Path(spec_of[t, options.seeds[0]]).read_text(encoding="utf-8")
+            t: Path(autotune_spec_of[t, options.seeds[0]]).read_text(encoding="utf-8")
             for t in options.tasks
         }
     finally:
@@ -800,6 +864,7 @@ def report(options: Options, measured: Measured, started: float) -> int:
     document = {
         "benchmark": "heldout",
         "mode": "quick" if options.quick else "full",
+        "pipeline": options.pipeline.value,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "peers_reused_from": [str(p) for p in options.peers_from],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

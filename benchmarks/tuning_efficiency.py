@@ -101,6 +101,7 @@ from optuna.trial import TrialState
 import torch
 import yaml
 
+from autotune import load_study_spec
 from autotune import training
 from autotune.campaign import Campaign
 from autotune.campaign import Stage
@@ -114,7 +115,6 @@ from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.spec import Direction
 from autotune.spec import StudySpec
-from autotune.spec import load_study_spec
 from autotune.storage import embedded_url
 from autotune.storage import open_storage
 from autotune.worker._objectives import suggest_from
