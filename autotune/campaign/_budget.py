@@ -105,6 +105,43 @@ def plan_budget(
     )
 
 
+def afforded_max_train_steps(spec: StudySpec, measured: int, sweep_steps: int) -> int:
+    """The max_train_steps a budget affords once the sweep has measured ``measured``.
+
+    The sweep measures the fastest untuned configuration (the first guess of
+    docs/method.md §3); tuned ones, regularized, need more, and more steps make tuning
+    easier and models better. The spec's ``trials`` say how many configurations each
+    stage's round 1 should see, so a budget beyond them buys longer runs, not more trials:
+    the longest schedule (on the eval grid, within the sweep's ``steps`` horizon) at which
+    every stage's round 1 still fits its trials at full length. ``measured`` when even it
+    does not (the budget then buys fewer trials).
+    """
+    assert spec.budget is not None  # only a budget affords anything
+    total, interval = spec.budget.steps, spec.eval_interval
+    horizon = max(measured, spec.steps_sweep.steps or measured)
+    longest = (horizon - measured) // interval  # grid points above ``measured``
+
+    def fits(points: int) -> bool:
+        steps = measured + points * interval
+        try:
+            plan = plan_budget(spec, steps, total, sweep_steps)
+        except BudgetTooSmallError:
+            return False
+        first = spec.round_steps(1, steps)
+        return all(
+            share >= spec.stage_trials(stage) * first
+            for share, stage in zip(plan.round_one, spec.tuning_stages, strict=True)
+        )
+
+    if not fits(0):
+        return measured
+    low, high = 0, longest  # fits(low): the largest point that fits (longer fits less)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return measured + low * interval
+
+
 def top_k_steps(spec: StudySpec, max_train_steps: int) -> tuple[int, ...]:
     """What each round after the first needs for its spec's top_k at its length."""
     return tuple(

@@ -29,6 +29,7 @@ from autotune.campaign._boundaries import narrowed_learning_rate
 from autotune.campaign._boundaries import widened_distributions
 from autotune.campaign._boundaries import widened_trials
 from autotune.campaign._budget import BudgetTooSmallError
+from autotune.campaign._budget import afforded_max_train_steps
 from autotune.campaign._budget import plan_budget
 from autotune.campaign._budget import steps_spent
 from autotune.campaign._horizon import horizon_check
@@ -170,13 +171,15 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
             TransitionKind.WIDEN_SWEEP, new_study=sweep_study(spec, rates, len(sweeps) + 1)
         )
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
-    result = sweep_result(decision, measured, widenings)
     cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)
+    afforded = measured if spec.budget is None else afforded_max_train_steps(spec, measured, cost)
+    result = sweep_result(decision, measured, widenings, afforded, spec)
     if spec.budget is not None:
         try:
-            plan_budget(spec, measured, spec.budget.steps, cost)
+            plan_budget(spec, afforded, spec.budget.steps, cost)
         except BudgetTooSmallError as error:
             return _stop(latest, f"after the sweep: {error}", (latest.name, result))
+        measured = afforded
     return Transition(
         TransitionKind.STEPS_MEASURED,
         ((latest.name, result),),
@@ -184,8 +187,11 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
     )
 
 
-def sweep_result(decision: SweepDecision, measured: int, widenings: int) -> SweepResult:
-    """The sweep's decision and reasoning, as stored with the campaign."""
+def sweep_result(
+    decision: SweepDecision, measured: int, widenings: int, afforded: int, spec: StudySpec
+) -> SweepResult:
+    """The sweep's decision and reasoning, as stored with the campaign: max_train_steps is
+    ``afforded``, what the budget buys at or above the ``measured`` first guess."""
     reason = decision.reason
     if decision.on_boundary is not BoundarySide.NONE:
         reason += (
@@ -194,8 +200,14 @@ def sweep_result(decision: SweepDecision, measured: int, widenings: int) -> Swee
         )
     if measured != decision.max_train_steps:
         reason += f"; raised to {measured} for one eval interval and the first rung"
+    if afforded != measured:
+        reason += (
+            f"; the budget affords {afforded} steps per run with every stage's round-1 "
+            "trials at full length, so runs are that long (a tuned, regularized model needs "
+            "more steps than the fastest untuned one; docs/method.md §3)"
+        )
     return SweepResult(
-        measured, decision.fastest_learning_rate, decision.on_boundary, widenings, reason
+        afforded, decision.fastest_learning_rate, decision.on_boundary, widenings, reason
     )
 
 

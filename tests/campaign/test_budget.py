@@ -9,7 +9,9 @@ import pytest
 
 from autotune.campaign import TransitionKind
 from autotune.campaign._budget import BudgetTooSmallError
+from autotune.campaign._budget import afforded_max_train_steps
 from autotune.campaign._budget import plan_budget
+from autotune.spec import StudySpec
 from tests.campaign.replay import Replay
 from tests.campaign.replay import bowl
 from tests.campaign.replay import campaign_steps
@@ -33,19 +35,47 @@ def test_a_campaign_spends_its_budget_and_never_more(steps: int) -> None:
     assert len(round_one.trials) == planned // 100  # full-length round-1 trials that fit
 
 
+def _sweep_spec(budget: int, sweep_steps: int = 2_000) -> StudySpec:
+    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": sweep_steps, "max_widenings": 2}
+    return spec_of(max_train_steps="auto", steps_sweep=sweep, budget={"steps": budget})
+
+
+def _middle_rate_fits_first(rate: float) -> int:
+    """The middle rate of the grid fits in 100 steps, the others in 200: 500 in all."""
+    return 100 + round(100 * abs(math.log10(rate) + 2))
+
+
 def test_the_plan_takes_off_what_the_sweep_cost_not_the_most_it_could() -> None:
-    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 2_000, "max_widenings": 2}
-    spec = spec_of(max_train_steps="auto", steps_sweep=sweep, budget={"steps": 12_000})
-    # the middle rate fits fastest (100 steps), the others in 200: the sweep costs 500 of
-    # the 14,000 its grid and widenings could, which alone would not fit the budget
-    replay = Replay(spec, steps_to_fit=lambda rate: 100 + round(100 * abs(math.log10(rate) + 2)))
+    # the sweep's grid and widenings could train 14,000 steps, which alone would not fit
+    spec = _sweep_spec(12_000)
+    replay = Replay(spec, steps_to_fit=_middle_rate_fits_first)
     kinds = replay.run()
     assert kinds[0] is K.STEPS_MEASURED and kinds[-1] is K.FINISHED
-    baseline = replay.study("replay/baseline/1").facts.plan
-    assert baseline.campaign_max_train_steps == 100 and baseline.sweep_steps == 500
+    assert replay.study("replay/baseline/1").facts.plan.sweep_steps == 500
     assert replay.latest.facts.plan.sweep_steps == 500  # every later study plans with it
     assert plan_budget(spec, 100, 12_000, 500).sweep == 500
     assert 0.8 * 12_000 <= campaign_steps(replay) <= 12_000
+
+
+def test_a_budget_beyond_the_trials_buys_longer_runs_not_more_trials() -> None:
+    spec = _sweep_spec(12_000)  # trials: 12 per stage's round 1
+    afforded = afforded_max_train_steps(spec, 100, 500)
+    assert afforded > 100 and afforded % spec.eval_interval == 0
+    for steps, fits in ((afforded, True), (afforded + spec.eval_interval, False)):
+        plan = plan_budget(spec, steps, 12_000, 500)
+        first = spec.round_steps(1, steps)
+        assert all(share >= 12 * first for share in plan.round_one) is fits
+    replay = Replay(spec, steps_to_fit=_middle_rate_fits_first)
+    replay.run()
+    sweep = replay.study("replay/steps/1").facts.sweep
+    assert sweep.max_train_steps == afforded and "the budget affords" in sweep.reason
+    assert len(replay.study("replay/joint/1").trials) >= 12
+
+
+def test_the_afforded_steps_stay_within_the_sweep_horizon_and_above_its_measure() -> None:
+    assert afforded_max_train_steps(_sweep_spec(12_000, sweep_steps=300), 100, 500) == 300
+    assert afforded_max_train_steps(_sweep_spec(2_000_000), 100, 500) == 2_000
+    assert afforded_max_train_steps(_sweep_spec(2_000), 100, 500) == 100  # no room: measured
 
 
 def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
