@@ -576,7 +576,7 @@ def target_lines(summaries: Sequence[TaskSummary], figures: Mapping[str, Any]) -
     return lines
 
 
-def plot(summaries: Sequence[TaskSummary], path: Path) -> None:
+def plot(summaries: Sequence[TaskSummary], path: Path, pipeline: Pipeline) -> None:
     """Per task: each method's held-out score per seed, its median and 95% interval."""
     import matplotlib
 
@@ -617,8 +617,10 @@ def plot(summaries: Sequence[TaskSummary], path: Path) -> None:
             fontsize=9,
         )
         ax.grid(True, axis="y", alpha=0.3)
+    which = "" if pipeline is Pipeline.EXAMPLE else f" (autotune in {pipeline.value} mode)"
     fig.suptitle(
-        "held-out quality of each method's answer at equal total training steps", fontsize=10
+        f"held-out quality of each method's answer at equal total training steps{which}",
+        fontsize=10,
     )
     fig.tight_layout()
     fig.savefig(path)
@@ -860,7 +862,7 @@ def report(options: Options, measured: Measured, started: float) -> int:
             },
         }
     figures = results(summaries, measured.runs)
-    plot(summaries, options.out / f"{options.stem}.png")
+    plot(summaries, options.out / f"{options.stem}.png", options.pipeline)
     document = {
         "benchmark": "heldout",
         "mode": "quick" if options.quick else "full",
