@@ -172,23 +172,22 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
         )
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
     cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)
-    afforded = measured if spec.budget is None else afforded_max_train_steps(spec, measured, cost)
-    result = sweep_result(decision, measured, widenings, afforded, spec)
+    steps = measured if spec.budget is None else afforded_max_train_steps(spec, measured, cost)
+    result = sweep_result(decision, measured, widenings, steps)
     if spec.budget is not None:
         try:
-            plan_budget(spec, afforded, spec.budget.steps, cost)
+            plan_budget(spec, steps, spec.budget.steps, cost)
         except BudgetTooSmallError as error:
             return _stop(latest, f"after the sweep: {error}", (latest.name, result))
-        measured = afforded
     return Transition(
         TransitionKind.STEPS_MEASURED,
         ((latest.name, result),),
-        study_after_steps(spec, measured, cost),
+        study_after_steps(spec, steps, cost),
     )
 
 
 def sweep_result(
-    decision: SweepDecision, measured: int, widenings: int, afforded: int, spec: StudySpec
+    decision: SweepDecision, measured: int, widenings: int, afforded: int
 ) -> SweepResult:
     """The sweep's decision and reasoning, as stored with the campaign: max_train_steps is
     ``afforded``, what the budget buys at or above the ``measured`` first guess."""
