@@ -662,11 +662,6 @@ class Options:
         stem = "heldout_quick" if self.quick else "heldout"
         return stem if self.pipeline is Pipeline.EXAMPLE else f"{stem}_{self.pipeline.value}"
 
-    def autotune_spec(self, task: str, seed: int, directory: Path) -> Path:
-        """The spec autotune runs; the peers always run the example's (`write_spec`)."""
-        write = write_spec if self.pipeline is Pipeline.EXAMPLE else write_automatic_spec
-        return write(task, seed, self.budget(task), self.quick, directory)
-
     def budget(self, task: str) -> int:
         return self.budget_runs * example_steps(task)
 
@@ -736,11 +731,17 @@ def measure(options: Options, state_dir: Path, started: float) -> Measured:
             for t in options.tasks
             for s in options.seeds
         }
-        autotune_spec_of = {
-            (t, s): str(options.autotune_spec(t, s, state_dir))
-            for t in options.tasks
-            for s in options.seeds
-        }
+        autotune_spec_of = (
+            spec_of
+            if options.pipeline is Pipeline.EXAMPLE
+            else {
+                (t, s): str(
+                    write_automatic_spec(t, s, options.budget(t), options.quick, state_dir)
+                )
+                for t in options.tasks
+                for s in options.seeds
+            }
+        )
         for task in options.tasks:
             for seed in options.seeds:
                 path = Path(autotune_spec_of[task, seed])
