@@ -8,6 +8,7 @@ agreement of its results with full runs.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,13 +129,16 @@ def compare_finalists(
     direction: Direction,
     alpha: float = 0.05,
     test: PairedTest = PairedTest.WILCOXON,
+    given: Collection[tuple[str, int]] = (),
 ) -> SignificanceReport:
     """Compare every finalist with the best one; `results[finalist][(period, seed)] = value`.
 
     The best has the best mean over its own runs (ties go to the first name in sorted
     order). Each other finalist is paired with it on the (period, seed) keys both have
     (at least 2); p-values are Holm-corrected across all comparisons. Comparisons are
-    listed best-ranked finalist first.
+    listed best-ranked finalist first. ``given`` are keys no design choice adds (each
+    finalist's own run on the tuning period): the advice on how many periods to use
+    counts them apart, since a user sets only the others.
     """
     _check_direction(direction)
     _check_alpha_and_test(alpha, test)
@@ -151,7 +155,7 @@ def compare_finalists(
         for name, (keys, diffs), p, p_adj in zip(others, paired, p_values, adjusted, strict=True)
     )
     needed = min_pairs_to_reach(alpha, test, len(others))
-    warning = _too_few_pairs_warning(comparisons, paired, needed, alpha, len(others))
+    warning = _too_few_pairs_warning(comparisons, paired, needed, alpha, len(others), given)
     keys = {key for runs in results.values() for key in runs}
     return SignificanceReport(
         best,
@@ -515,13 +519,18 @@ def _too_few_pairs_warning(
     needed: int,
     alpha: float,
     n_comparisons: int,
+    given: Collection[tuple[str, int]],
 ) -> str | None:
     """A warning when the smallest comparison cannot reach the first Holm threshold at all."""
     smallest = min(range(len(comparisons)), key=lambda i: comparisons[i].n_pairs)
-    c = comparisons[smallest]
+    c, keys = comparisons[smallest], paired[smallest][0]
     if c.n_pairs >= needed:
         return None
-    unit = _unit(paired[smallest][0])
+    unit = _unit(keys)
+    n_given = len(set(keys) & set(given))
+    advice = f"use at least {needed - n_given} periods (or seeds)"
+    if n_given:
+        advice += " besides the finalists' own runs on the tuning period"
     threshold = f"p<{alpha / n_comparisons:.3g}"
     if n_comparisons > 1:
         threshold += (
@@ -529,8 +538,7 @@ def _too_few_pairs_warning(
         )
     return (
         f"with {c.n_pairs} {unit} the {_LABELS[c.test]} test can never reach {threshold} "
-        f"even if {c.reference} wins all of them; use at least {needed} periods "
-        "(or seeds)"
+        f"even if {c.reference} wins all of them; {advice}"
     )
 
 

@@ -280,7 +280,9 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     if len(usable) < 2:
         return ((study.name, Significance(None, ("too few finished runs to compare",))),)
     design = spec.reevaluation
-    report = compare_finalists(usable, spec.metric.direction, design.alpha, design.test)
+    report = compare_finalists(
+        usable, spec.metric.direction, design.alpha, design.test, given=((TUNING_PERIOD, 0),)
+    )
     facts: list[tuple[str, Fact]] = [(study.name, Significance(report, report.summary))]
     stops = reevaluation_stops(list(study.trials), spec.metric.direction, tuning)
     recipes = {f.label: _stopped(f.recipe, stops.get(f.label)) for f in recorded.finalists}

@@ -451,3 +451,15 @@ def test_a_verdict_never_calls_better_a_finalist_that_loses_most_periods() -> No
         "0.01 (95% CI ["
     ), verdict
     assert "; a few large differences outweigh the 8 periods it is worse in, " in verdict
+
+
+def test_too_few_pairs_advice_counts_the_tuning_run_apart() -> None:
+    """The tuning run is a pair no design choice adds: 4 pairs with it are 3 periods set."""
+    rng = np.random.default_rng(8)
+    results = {"A": _periods(_noisy(0.1, 4, rng)), "B": _periods(_noisy(0.2, 4, rng))}
+    (tuning_key,) = [key for key in results["A"] if key[0] == "2024-01"]
+    report = compare_finalists(results, Direction.MINIMIZE, given=(tuning_key,))
+    assert report.too_few_pairs_warning is not None
+    assert report.too_few_pairs_warning.endswith(
+        "use at least 5 periods (or seeds) besides the finalists' own runs on the tuning period"
+    )
