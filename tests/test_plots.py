@@ -21,6 +21,7 @@ from autotune.report._plots import DID_NOT_FIT
 from autotune.report._plots import HIT_COLOR
 from autotune.report._plots import NO_DATA
 from autotune.report._plots import OFF_AXIS
+from autotune.report._plots import OUTPACED
 from autotune.report._plots import PANELS_PER_FIGURE
 from autotune.report._plots import ParamPoints
 from autotune.report._plots import best_step_histogram
@@ -282,6 +283,17 @@ def test_sweep_plot_marks_unfitted_at_the_top_and_the_chosen_rate(tmp_path: Path
     chosen = traces["chosen 0.01"]
     assert (list(chosen.x), list(chosen.y), chosen.marker.color) == ([1e-2], [300], HIT_COLOR)
     assert fig.layout.xaxis.type == "log"
+
+
+def test_sweep_plot_draws_rates_stopped_by_a_faster_one_at_their_stop(tmp_path: Path) -> None:
+    outpaced = [(1.0, 160), (1e-3, 160)]
+    fig = sweep_plot([(5e-3, 160)], 1000, 5e-3, tmp_path / "sweep.png", outpaced=outpaced)
+    _assert_png(tmp_path / "sweep.png")
+    stopped = {t.name: t for t in fig.data}[OUTPACED]
+    assert (list(stopped.x), list(stopped.y)) == ([1e-3, 1.0], [160, 160])
+    assert stopped.marker.symbol == "triangle-up"
+    with pytest.raises(ValueError, match="sweep steps_to_fit=2000 is invalid"):
+        sweep_plot([], 1000, None, tmp_path / "bad.png", outpaced=[(1e-3, 2000)])
 
 
 def test_sweep_plot_draws_a_chosen_rate_off_the_grid_as_a_line(tmp_path: Path) -> None:

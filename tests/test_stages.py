@@ -172,11 +172,18 @@ def test_auto_steps_sweep_widens_then_baseline_then_rounds(
     assert rates == pytest.approx([0.1, 1.0])
     decision = widened.facts.sweep
     fastest = min(
-        (t for t in sweep_trials if t.user_attrs["steps_to_fit"]),
+        (t for t in sweep_trials if t.user_attrs.get("steps_to_fit")),
         key=lambda t: (t.value, t.params["learning_rate"]),
     )
     assert decision.fastest_learning_rate == fastest.params["learning_rate"]
     assert decision.max_train_steps == max(fastest.user_attrs["steps_to_fit"], 30)
+    for trial in sweep_trials:  # a rate unfitted when another had fitted stopped there
+        if trial.state is TrialState.PRUNED:
+            outpaced_by = trial.user_attrs["sweep_outpaced_by"]  # at its first eval after
+            assert trial.user_attrs["steps_done"] >= outpaced_by  # (they may run side by side)
+            assert outpaced_by >= fastest.user_attrs["steps_to_fit"]
+        else:
+            assert trial.state is TrialState.COMPLETE
     assert campaign.max_train_steps == decision.max_train_steps
     baseline, *rounds = campaign.studies[2:]
     assert baseline.facts.baseline.passed

@@ -15,6 +15,7 @@ from autotune.campaign import Stage
 from autotune.campaign import advance
 from autotune.campaign import create_campaign
 from autotune.campaign import load_campaign
+from autotune.campaign import sweep_points
 from autotune.campaign._budget import steps_trained
 from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.report._summary import budget_lines
@@ -94,3 +95,32 @@ def test_sweep_trials_record_the_steps_they_trained(tmp_path: Path) -> None:
     study.optimize(objective, n_trials=1)
     (trial,) = study.trials
     assert trial.user_attrs["steps_done"] == 60 and trial.user_attrs["steps_trained"] == 60
+
+
+def test_a_sweep_rate_unfitted_when_another_has_fitted_stops_there(tmp_path: Path) -> None:
+    """A rate no faster than one that fitted cannot be the fastest: it stops at that step,
+    whether the faster rate is in its own study or a widening carries its steps."""
+    path = write_study(tmp_path, "sweep", trials=1, extra="")
+    spec = load_study_spec(path).model_copy(update={"task": "digits-mlp"})
+    objective = make_objective(spec, threading.Event(), RoundSetting(Stage.STEPS_SWEEP, 120))
+    own = optuna.create_study()
+    fitted = {"steps_to_fit": 40, "steps_done": 40}
+    own.add_trial(
+        create_trial(
+            value=40.0,
+            params={"learning_rate": 1e-2},
+            distributions={"learning_rate": LR},
+            user_attrs=fitted,
+        )
+    )
+    own.enqueue_trial({"learning_rate": 1e-6})
+    widening = optuna.create_study()
+    widening.enqueue_trial({"learning_rate": 1e-6}, user_attrs={"sweep_steps_to_beat": 60})
+    for study, bound in ((own, 40), (widening, 60)):
+        study.optimize(objective, n_trials=1)
+        trial = study.trials[-1]
+        assert trial.state is TrialState.PRUNED
+        assert trial.user_attrs["sweep_outpaced_by"] == bound
+        assert trial.user_attrs["steps_done"] == bound == max(trial.intermediate_values)
+        (point,) = [p for p in sweep_points([trial], 120)]
+        assert point.steps_to_fit is None and point.outpaced_at == bound

@@ -45,6 +45,7 @@ from autotune.analysis._sweep import BoundarySide
 from autotune.analysis._sweep import SweepDecision
 from autotune.analysis._sweep import SweepPoint
 from autotune.analysis._sweep import choose_max_train_steps
+from autotune.analysis._sweep import outpaced_by
 from autotune.analysis._sweep import plateau_step
 from autotune.analysis._sweep import stable_points
 from autotune.analysis._sweep import steps_to_fit
@@ -94,6 +95,7 @@ __all__ = [
     "holm_adjust",
     "mean_interval",
     "min_pairs_to_reach",
+    "outpaced_by",
     "plateau_step",
     "rank_agreement",
     "shared_best_step",

@@ -11,10 +11,17 @@ a noisy problem levels off at): the eval after which the training loss (averaged
 `PLATEAU_WINDOW` evals (`plateau_step`), and only for rates that levelled off near the
 lowest loss of the sweep (`STABLE_MARGIN`): a rate too high levels off early on a worse
 loss, one too low barely moves at all.
+
+With a threshold, a rate that has not fitted by the step at which another rate fitted needs
+more steps, so it cannot be the fastest: its trial stops there (`outpaced_by`), and the
+sweep costs about its fastest rate's steps per rate, not up to N for every slow one. The
+plateau rule cannot stop early: a slower rate may level off lower, which decides which rates
+count as stable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import enum
@@ -41,13 +48,15 @@ class SweepPoint:
     """One sweep trial: its learning rate, the step it fitted at (None: never), its N.
 
     ``lowest_loss`` is set by the plateau rule (no fit threshold): the lowest training loss
-    the rate reached, which decides whether it counts as stable.
+    the rate reached, which decides whether it counts as stable. ``outpaced_at`` is the step
+    an unfitted rate was stopped at because another rate had fitted by then (`outpaced_by`).
     """
 
     learning_rate: float
     steps_to_fit: int | None
     sweep_steps: int
     lowest_loss: float | None = None
+    outpaced_at: int | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -64,6 +73,8 @@ class SweepPoint:
                 f"SweepPoint.steps_to_fit={fit!r} is invalid; allowed: None or an int in "
                 f"[1, sweep_steps={self.sweep_steps}]"
             )
+        if self.outpaced_at is not None:
+            _check_outpaced(self.outpaced_at, fit, self.sweep_steps)
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,14 @@ def steps_to_fit(curve: Sequence[tuple[int, float]], threshold: float) -> int | 
     if not math.isfinite(threshold):
         raise ValueError(f"fit threshold={threshold!r} is invalid; allowed: a finite float")
     return min((step for step, value in curve if value <= threshold), default=None)
+
+
+def outpaced_by(step: int, fitted: Iterable[int]) -> int | None:
+    """The fewest steps another rate fitted in, once a rate still unfitted at ``step`` has
+    reached it (None: it may still be the fastest). Call after checking the fit at
+    ``step``: fitting later than another rate is strictly slower, so no tie is lost."""
+    fastest = min(fitted, default=None)
+    return fastest if fastest is not None and step >= fastest else None
 
 
 def plateau_step(
@@ -201,6 +220,14 @@ def _reason(fastest: SweepPoint, steps: int, boundary: BoundarySide) -> str:
         f"{found}, but it is the {end} learning rate of the grid; widen the grid to {wider} "
         "learning rates and sweep again before trusting it"
     )
+
+
+def _check_outpaced(stop: int, fit: int | None, sweep_steps: int) -> None:
+    if fit is not None or not (_is_int(stop) and 1 <= stop <= sweep_steps):
+        raise ValueError(
+            f"SweepPoint.outpaced_at={stop!r} is invalid; allowed: None, or for a point that "
+            f"did not fit an int in [1, sweep_steps={sweep_steps}]"
+        )
 
 
 def _is_int(value: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 import itertools
 from typing import Any
@@ -20,6 +21,7 @@ from autotune.campaign._records import Fact
 from autotune.campaign._records import Stage
 from autotune.campaign._records import StudyPlan
 from autotune.campaign._records import distributions_to_json
+from autotune.campaign._trial_attrs import ATTR_SWEEP_TO_BEAT
 from autotune.spec import FloatParam
 from autotune.spec import IntParam
 from autotune.spec import SamplerKind
@@ -45,15 +47,29 @@ class NewStudy:
     facts: tuple[Fact, ...] = ()
 
 
-def sweep_study(spec: StudySpec, rates: list[float], round_number: int) -> NewStudy:
-    """A sweep study: one queued constant-learning-rate trial per rate."""
+def sweep_study(
+    spec: StudySpec, rates: Sequence[float], round_number: int, to_beat: int | None = None
+) -> NewStudy:
+    """A sweep study: one queued constant-learning-rate trial per rate, the middle of the
+    grid first (its ends are the least likely fastest, and whichever rate fits first stops
+    every slower one there). A widening's trials carry the steps ``to_beat``, those the
+    fastest rate so far fitted in: a rate no faster stops there."""
     steps = spec.steps_sweep.steps
     assert steps is not None  # validated by the spec when max_train_steps is "auto"
+    attrs = {} if to_beat is None else {ATTR_SWEEP_TO_BEAT: to_beat}
     queued = tuple(
-        QueuedTrial(f"learning_rate={rate!r}", {"learning_rate": rate}, {}) for rate in rates
+        QueuedTrial(f"learning_rate={rate!r}", {"learning_rate": rate}, dict(attrs))
+        for rate in middle_first(rates)
     )
     plan = StudyPlan(Stage.STEPS_SWEEP, round_number, len(rates), steps, None, sampling=False)
     return NewStudy(plan, queued)
+
+
+def middle_first(rates: Sequence[float]) -> list[float]:
+    """The rates in order of their distance from the middle of the list (ties: the earlier
+    first, so a widening's two rates, nearest the old grid first, keep their order)."""
+    middle = (len(rates) - 1) / 2
+    return [rates[i] for i in sorted(range(len(rates)), key=lambda i: (abs(i - middle), i))]
 
 
 def first_study(spec: StudySpec) -> NewStudy:

@@ -8,21 +8,29 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from autotune.analysis import SweepPoint
+from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
 from autotune.campaign._trial_attrs import ATTR_SWEEP_LOWEST_LOSS
+from autotune.campaign._trial_attrs import ATTR_SWEEP_OUTPACED_BY
 
 LEARNING_RATE = "learning_rate"
 
 
 def sweep_points(trials: Sequence[FrozenTrial], sweep_steps: int) -> list[SweepPoint]:
-    """The finished sweep trials as (learning rate, steps to fit, lowest loss) points."""
+    """The finished sweep trials as (learning rate, steps to fit, lowest loss) points; a
+    trial stopped because another rate fitted sooner is a point that did not fit."""
     points = []
     for trial in trials:
-        if trial.state is TrialState.COMPLETE and LEARNING_RATE in trial.params:
+        if LEARNING_RATE not in trial.params:
+            continue
+        rate = trial.params[LEARNING_RATE]
+        if trial.state is TrialState.COMPLETE:
             fitted = trial.user_attrs.get(ATTR_STEPS_TO_FIT)
             steps = int(fitted) if isinstance(fitted, int) else None
             lowest = trial.user_attrs.get(ATTR_SWEEP_LOWEST_LOSS)  # the plateau rule's
             lowest = float(lowest) if isinstance(lowest, int | float) else None
-            rate = trial.params[LEARNING_RATE]
             points.append(SweepPoint(rate, steps, sweep_steps, lowest))
+        elif trial.state is TrialState.PRUNED and ATTR_SWEEP_OUTPACED_BY in trial.user_attrs:
+            stopped = int(trial.user_attrs.get(ATTR_STEPS_DONE) or sweep_steps)
+            points.append(SweepPoint(rate, None, sweep_steps, outpaced_at=stopped))
     return points

@@ -23,6 +23,8 @@ ATTR_PERIOD_COUNT = "period_count"
 ATTR_PERIOD_SEED = "period_seed"
 ATTR_REPLICATE = "replicate"
 ATTR_STOP_AT_STEP = "stop_at_step"  # a recipe's fixed stop (re-evaluation runs)
+# a widening sweep's trials: the steps the fastest rate so far fitted in (slower ones stop)
+ATTR_SWEEP_TO_BEAT = "sweep_steps_to_beat"
 
 INHERITED_BY_RETRIES = (
     ATTR_SEED,
@@ -41,6 +43,7 @@ INHERITED_BY_RETRIES = (
     ATTR_PERIOD_SEED,
     ATTR_REPLICATE,
     ATTR_STOP_AT_STEP,
+    ATTR_SWEEP_TO_BEAT,
 )
 """What a retry of a stale or interrupted trial copies: the configuration and its lineage.
 
@@ -54,6 +57,8 @@ ATTR_PRUNED_REASON = "pruned_reason"
 ATTR_STEPS_TO_FIT = "steps_to_fit"  # sweep trials: steps until the training set is fitted
 # sweep trials without a fit threshold: the lowest training loss (which rates are stable)
 ATTR_SWEEP_LOWEST_LOSS = "sweep_lowest_loss"
+# sweep trials stopped unfitted: the steps another rate had fitted in (analysis.outpaced_by)
+ATTR_SWEEP_OUTPACED_BY = "sweep_outpaced_by"
 ATTR_DIVERGED = "diverged"
 ATTR_RESUMED_FROM = "resumed_from_step"
 ATTR_TRAIN_FRACTION = "train_fraction"  # fast mode: the run saw this share of the rows

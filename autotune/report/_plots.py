@@ -37,6 +37,8 @@ NO_DATA = "no data"
 """What the PNG and the figure of an empty input say."""
 DID_NOT_FIT = "did not fit"
 """Legend name of the sweep's learning rates that never fitted, drawn at the top."""
+OUTPACED = "stopped: another rate fitted sooner"
+"""Legend name of the sweep's rates stopped unfitted at the steps a faster rate fitted in."""
 BOUND_COLOR = "grey"
 """A search bound the best trial is not on."""
 HIT_COLOR = "red"
@@ -322,14 +324,18 @@ def sweep_plot(
     chosen: float | None,
     path: Path,
     title: str = "max_train_steps sweep",
+    outpaced: Sequence[tuple[float, int]] = (),
 ) -> go.Figure:
-    """Steps to fit against learning rate (log x); unfitted rates sit at `max_steps`.
+    """Steps to fit against learning rate (log x); unfitted rates sit at `max_steps`, rates
+    stopped because another fitted sooner (`outpaced`: rate, step) at their stop, marked as
+    needing more.
 
     The `chosen` learning rate is a red star on its point, or a red vertical line when no
     point has that rate.
     """
     points = _sweep_points(points, max_steps, chosen)
-    if not points:
+    stopped = sorted(_sweep_points(outpaced, max_steps, None))
+    if not points and not stopped:
         return _no_data(path, title)
     fitted = sorted((lr, s) for lr, s in points if s is not None)
     unfitted = sorted(lr for lr, s in points if s is None)
@@ -339,6 +345,8 @@ def sweep_plot(
     ax.set_xscale("log")
     if fitted:
         ax.plot(*zip(*fitted, strict=True), marker="o", label="fitted")
+    if stopped:
+        ax.plot(*zip(*stopped, strict=True), "^", color="grey", label=OUTPACED)
     if unfitted:
         ax.plot(unfitted, [max_steps] * len(unfitted), "x", color="grey", label=DID_NOT_FIT)
     ax.axhline(max_steps, color="grey", linestyle=":", label=f"sweep budget {max_steps}")
@@ -349,7 +357,11 @@ def sweep_plot(
     _label(ax, "learning rate", "steps to fit", title)
     ax.legend(fontsize=8)
     _save(fig, path)
-    return _sweep_figure(fitted, unfitted, max_steps, chosen, star, title)
+    figure = _sweep_figure(fitted, unfitted, max_steps, chosen, star, title)
+    if stopped:
+        xs, ys = zip(*stopped, strict=True)
+        figure.add_trace(_markers(xs, ys, OUTPACED, "triangle-up", 10, BOUND_COLOR))
+    return figure
 
 
 def sweep_curves_plot(

@@ -204,7 +204,8 @@ def study_role(study: CampaignStudy) -> list[str]:
     if stage is Stage.STEPS_SWEEP:
         return [
             "Each trial trains one learning rate to measure how many steps fitting the "
-            "training set takes: that measures max_train_steps."
+            "training set takes: that measures max_train_steps. A rate still unfitted "
+            "when another has fitted is slower, so it is pruned there."
         ]
     if stage is Stage.REEVALUATION:
         return [

@@ -212,10 +212,11 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
         sweeps[-1].name,
         "steps-sweep",
         lambda path: _plots.sweep_plot(
-            [(p.learning_rate, p.steps_to_fit) for p in points],
+            [(p.learning_rate, p.steps_to_fit) for p in points if p.outpaced_at is None],
             sweeps[0].max_train_steps,
             chosen,
             path,
+            outpaced=[(p.learning_rate, p.outpaced_at) for p in points if p.outpaced_at],
         ),
         "steps to fit the training set by learning rate",
     )

@@ -43,6 +43,8 @@ from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
 from autotune.campaign._trial_attrs import ATTR_STEPS_TRAINED
 from autotune.campaign._trial_attrs import ATTR_STOP_AT_STEP
 from autotune.campaign._trial_attrs import ATTR_SWEEP_LOWEST_LOSS
+from autotune.campaign._trial_attrs import ATTR_SWEEP_OUTPACED_BY
+from autotune.campaign._trial_attrs import ATTR_SWEEP_TO_BEAT
 from autotune.campaign._trial_attrs import ATTR_TRAIN_FRACTION
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.spec import SearchSpace
@@ -480,6 +482,8 @@ class _SweepObjective(_Objective):
             self.check_stop(evaluation.step)
             if threshold is not None and loss <= float(threshold):
                 raise _Fitted(evaluation.step)
+            if threshold is not None:
+                _stop_if_outpaced(trial, evaluation.step)
 
         try:
             result = training.train(
@@ -504,6 +508,19 @@ class _SweepObjective(_Objective):
                 return _fitted_at(trial, plateau)
         trial.set_user_attr(ATTR_STEPS_TO_FIT, None)
         return math.inf
+
+
+def _stop_if_outpaced(trial: optuna.Trial, step: int) -> None:
+    """Prune a sweep trial still unfitted at the steps another rate fitted in (this sweep's
+    finished trials, or the earlier sweeps' fastest a widening carries): it is slower, so
+    it cannot be the fastest (`analysis.outpaced_by`)."""
+    finished = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    fitted = [t.user_attrs.get(ATTR_STEPS_TO_FIT) for t in finished]
+    fitted.append(trial.user_attrs.get(ATTR_SWEEP_TO_BEAT))
+    bound = analysis.outpaced_by(step, (s for s in fitted if isinstance(s, int)))
+    if bound is not None:
+        trial.set_user_attr(ATTR_SWEEP_OUTPACED_BY, bound)
+        _prune(trial, f"another learning rate fitted in {bound} steps: slower", steps_done=step)
 
 
 def _fitted_at(trial: optuna.Trial, steps: int, steps_done: int | None = None) -> float:

@@ -9,6 +9,7 @@ from autotune.analysis import BoundarySide
 from autotune.analysis import SweepDecision
 from autotune.analysis import SweepPoint
 from autotune.analysis import choose_max_train_steps
+from autotune.analysis import outpaced_by
 from autotune.analysis import plateau_step
 from autotune.analysis import stable_points
 from autotune.analysis import steps_to_fit
@@ -144,11 +145,27 @@ def test_invalid_round_to() -> None:
         ((0.1, 0, 100), "steps_to_fit"),
         ((0.1, 101, 100), "steps_to_fit"),
         ((0.1, 10, 0), "sweep_steps"),
+        ((0.1, 10, 100, None, 20), "outpaced_at"),  # a fitted rate was not stopped
+        ((0.1, None, 100, None, 101), "outpaced_at"),
     ],
 )
 def test_invalid_sweep_point(args: tuple, field: str) -> None:
     with pytest.raises(ValueError, match=rf"SweepPoint.{field}=.* is invalid"):
         SweepPoint(*args)
+
+
+def test_a_rate_unfitted_at_the_steps_another_fitted_in_is_outpaced() -> None:
+    assert outpaced_by(60, [80, 120]) is None  # it may still fit sooner than 80
+    assert outpaced_by(80, [80, 120]) == 80  # unfitted at 80 (fit checked first): slower
+    assert outpaced_by(500, []) is None  # no rate has fitted: it may be the only one
+
+
+def test_outpaced_rates_stop_nothing_the_decision_needs() -> None:
+    """Stopped rates count as unfitted: the fastest and the grid's ends are as before."""
+    points = [SweepPoint(0.1, 200, 1000), SweepPoint(1.0, None, 1000, outpaced_at=200)]
+    points.append(SweepPoint(0.01, None, 1000, outpaced_at=200))
+    decision = choose_max_train_steps(points, 10)
+    assert decision.max_train_steps == 200 and decision.on_boundary is BoundarySide.NONE
 
 
 # --- the plateau rule: automatic mode without a fit threshold -------------------------------

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 
+from autotune.analysis import outpaced_by
 from autotune.campaign import CampaignSnapshot
 from autotune.campaign import Stage
 from autotune.campaign import StudyFacts
@@ -42,6 +43,8 @@ from autotune.campaign._trial_attrs import ATTR_QUEUED_AS
 from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
 from autotune.campaign._trial_attrs import ATTR_STEPS_TO_FIT
+from autotune.campaign._trial_attrs import ATTR_SWEEP_OUTPACED_BY
+from autotune.campaign._trial_attrs import ATTR_SWEEP_TO_BEAT
 from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.campaign._trial_budget import NextStep
 from autotune.campaign._trial_budget import next_step
@@ -210,9 +213,9 @@ class Replay:
         """Run every waiting trial, then sample new ones up to the study's budget."""
         study = self.latest
         plan = study.facts.plan
-        study.trials = [
-            self._run(study, t) if t.state is TrialState.WAITING else t for t in study.trials
-        ]
+        for index, trial in enumerate(study.trials):  # in order: a sweep trial sees those before
+            if trial.state is TrialState.WAITING:
+                study.trials[index] = self._run(study, trial)
         while plan.sampling and self._room(study):
             distributions = plan.decoded_distributions()
             trial = _waiting(len(study.trials), self._sample(distributions), {}, distributions)
@@ -231,11 +234,7 @@ class Replay:
         attrs = dict(trial.user_attrs)
         attrs.setdefault(ATTR_SEED, self.spec.seed * 100_003 + trial.number)
         if plan.stage is Stage.STEPS_SWEEP:
-            steps = self.steps_to_fit(float(trial.params["learning_rate"]))
-            attrs[ATTR_STEPS_TO_FIT] = steps
-            attrs[ATTR_STEPS_DONE] = plan.max_train_steps if steps is None else steps  # it stops
-            value = math.inf if steps is None else float(steps)
-            return _finished(trial, value, attrs, {})
+            return self._sweep_run(study, trial, attrs)
         hparams = attrs.get(ATTR_HPARAMS) or {
             **DEFAULTS,
             **self.spec.fixed,
@@ -258,6 +257,24 @@ class Replay:
             value = curve[last]
         attrs |= {"best_step": last, "max_train_steps": plan.max_train_steps}
         return _finished(trial, value, attrs, curve)
+
+    def _sweep_run(
+        self, study: ReplayedStudy, trial: FrozenTrial, attrs: dict[str, Any]
+    ) -> FrozenTrial:
+        """As the worker runs it: until it fits, or (pruned) until an earlier trial of its
+        study, or the widening's steps to beat, fitted sooner."""
+        plan = study.facts.plan
+        steps = self.steps_to_fit(float(trial.params["learning_rate"]))
+        fitted = [t.user_attrs.get(ATTR_STEPS_TO_FIT) for t in study.trials]
+        fitted.append(attrs.get(ATTR_SWEEP_TO_BEAT))
+        known = [s for s in fitted if isinstance(s, int)]
+        bound = outpaced_by(plan.max_train_steps if steps is None else steps - 1, known)
+        if bound is not None:
+            attrs |= {ATTR_SWEEP_OUTPACED_BY: bound, ATTR_STEPS_DONE: bound}
+            return _finished(trial, None, attrs, {}, TrialState.PRUNED)
+        attrs[ATTR_STEPS_TO_FIT] = steps
+        attrs[ATTR_STEPS_DONE] = plan.max_train_steps if steps is None else steps  # it stops
+        return _finished(trial, math.inf if steps is None else float(steps), attrs, {})
 
 
 def _draw(rng: np.random.Generator, dist: BaseDistribution) -> Any:
@@ -287,10 +304,14 @@ def _waiting(
 
 
 def _finished(
-    trial: FrozenTrial, value: float, attrs: dict[str, Any], curve: dict[int, float]
+    trial: FrozenTrial,
+    value: float | None,
+    attrs: dict[str, Any],
+    curve: dict[int, float],
+    state: TrialState = TrialState.COMPLETE,
 ) -> FrozenTrial:
     done = create_trial(
-        state=TrialState.COMPLETE,
+        state=state,
         value=value,
         params=dict(trial.params),
         distributions=dict(trial.distributions),

@@ -41,7 +41,8 @@ def _sweep_spec(budget: int, sweep_steps: int = 2_000) -> StudySpec:
 
 
 def _middle_rate_fits_first(rate: float) -> int:
-    """The middle rate of the grid fits in 100 steps, the others in 200: 500 in all."""
+    """The middle rate of the grid fits in 100 steps, the others in 200; it runs first, so
+    they stop at 100 (300 in all, not 500)."""
     return 100 + round(100 * abs(math.log10(rate) + 2))
 
 
@@ -51,18 +52,19 @@ def test_the_plan_takes_off_what_the_sweep_cost_not_the_most_it_could() -> None:
     replay = Replay(spec, steps_to_fit=_middle_rate_fits_first)
     kinds = replay.run()
     assert kinds[0] is K.STEPS_MEASURED and kinds[-1] is K.FINISHED
-    assert replay.study("replay/baseline/1").facts.plan.sweep_steps == 500
-    assert replay.latest.facts.plan.sweep_steps == 500  # every later study plans with it
-    assert plan_budget(spec, 100, 12_000, 500).sweep == 500
+    assert replay.study("replay/baseline/1").facts.plan.sweep_steps == 300
+    assert replay.latest.facts.plan.sweep_steps == 300  # every later study plans with it
+    assert plan_budget(spec, 100, 12_000, 300).sweep == 300
     assert 0.8 * 12_000 <= campaign_steps(replay) <= 12_000
 
 
 def test_a_budget_beyond_the_trials_buys_longer_runs_not_more_trials() -> None:
     spec = _sweep_spec(12_000)  # trials: 12 per stage's round 1
-    afforded = afforded_max_train_steps(spec, 100, 500)
+    afforded = afforded_max_train_steps(spec, 100, 300)  # what the replayed sweep costs
+    assert afforded > afforded_max_train_steps(spec, 100, 500)  # a cheaper sweep: longer runs
     assert afforded > 100 and afforded % spec.eval_interval == 0
     for steps, fits in ((afforded, True), (afforded + spec.eval_interval, False)):
-        plan = plan_budget(spec, steps, 12_000, 500)
+        plan = plan_budget(spec, steps, 12_000, 300)
         first = spec.round_steps(1, steps)
         assert all(share >= 12 * first for share in plan.round_one) is fits
     replay = Replay(spec, steps_to_fit=_middle_rate_fits_first)

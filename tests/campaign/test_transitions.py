@@ -360,3 +360,35 @@ def test_a_round_where_every_trial_failed_stops_the_campaign_with_the_reasons() 
     ((_, stopped),) = transition.facts
     assert stopped.reason.startswith("no trial of replay/joint/1 completed: 2 x ValueError: bad")
     assert "1 x OSError: disk" in stopped.reason and "loss is nan" in stopped.reason
+
+
+def _fastest_above_the_grid(rate: float) -> int:
+    """Steps to fit fall with the rate up to 0.3 (200 steps at 0.1), then rise again."""
+    return 100 + round(100 * abs(math.log10(rate / 0.3)))
+
+
+def test_the_sweep_runs_its_middle_first_and_stops_slower_rates_where_a_faster_fitted() -> None:
+    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 2_000, "max_widenings": 1}
+    replay = Replay(
+        spec_of(max_train_steps="auto", steps_sweep=sweep), steps_to_fit=_fastest_above_the_grid
+    )
+    replay.train_latest()
+    first = replay.latest
+    assert [t.params["learning_rate"] for t in first.trials] == pytest.approx([0.01, 1e-3, 0.1])
+    states = [(t.state, t.user_attrs.get("steps_to_fit")) for t in first.trials]
+    assert states == [  # 0.01 fits in 248 steps; 1e-3 would need 348: stopped at 248
+        (TrialState.COMPLETE, 248),
+        (TrialState.PRUNED, None),
+        (TrialState.COMPLETE, 148),
+    ]
+    assert first.trials[1].user_attrs["sweep_outpaced_by"] == 248
+    step = replay.step()  # the fastest, 0.1, is the grid's top: widened beyond it
+    assert step.kind is K.WIDEN_SWEEP
+    widened = replay.latest
+    assert [t.user_attrs["sweep_steps_to_beat"] for t in widened.trials] == [148, 148]
+    replay.train_latest()
+    # 1.0 would need 152 steps, 10 more: both stop at 148, and 0.1 is now inside the grid
+    assert {t.state for t in widened.trials} == {TrialState.PRUNED}
+    assert {t.user_attrs["sweep_outpaced_by"] for t in widened.trials} == {148}
+    assert replay.step().kind is K.STEPS_MEASURED
+    assert replay.latest.facts.plan.sweep_steps == 248 + 248 + 148 + 148 + 148
