@@ -77,7 +77,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 from scipy import stats
 import tuning_efficiency as te
 import yaml
@@ -96,7 +95,6 @@ from autotune.spec import StudySpec
 from autotune.storage import embedded_url
 from autotune.storage import open_storage
 from autotune.worker._objectives import suggest_from
-from autotune.worker._objectives import trial_budget
 
 REPO = te.REPO
 DEFAULT_TASKS = ("digits-mlp", "co2-lstm", "cancer-mlp")
@@ -308,10 +306,6 @@ class OptunaJob:
     budget: int
 
 
-class _Pruned(Exception):
-    """The pruner stopped the trial after ``args[0]`` steps."""
-
-
 def make_study(method: Method, seed: int, spec: StudySpec, steps: int) -> optuna.Study:
     """An in-memory study with the method's sampler and pruner."""
     if method is Method.RANDOM:
@@ -329,29 +323,6 @@ def make_study(method: Method, seed: int, spec: StudySpec, steps: int) -> optuna
     return optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
 
 
-def optuna_trial(trial: optuna.Trial, hparams, task, spec: StudySpec, job: OptunaJob):
-    """Train one configuration reporting every eval; (steps, value, best step, state)."""
-    metric, steps = spec.metric.name, spec.max_train_steps
-    budget = trial_budget(spec, job.seed * te.TRIAL_SEED_STRIDE + trial.number, steps)
-    prune = job.method is not Method.RANDOM
-
-    def on_eval(evaluation: training.EvalResult) -> None:
-        trial.report(evaluation.metrics[metric], evaluation.step)
-        if prune and evaluation.step < steps and trial.should_prune():
-            raise _Pruned(evaluation.step)
-
-    try:
-        result = training.train(hparams, task, budget, on_eval, metric)
-    except _Pruned as pruned:
-        return int(pruned.args[0]), None, None, TrialState.PRUNED
-    except training.NonFiniteLossError as error:
-        return error.step, None, None, TrialState.PRUNED
-    value = result.best.metrics[metric]
-    if not math.isfinite(value):
-        return result.steps_done, None, None, TrialState.PRUNED
-    return result.steps_done, value, result.best.step, TrialState.COMPLETE
-
-
 def optuna_run(job: OptunaJob) -> Run:
     """Start trials while a full-length one still fits in the budget; hand over the best."""
     te._quiet()
@@ -367,9 +338,11 @@ def optuna_run(job: OptunaJob) -> Run:
     while used + steps <= job.budget:
         trial = study.ask()
         hparams = {**base, **suggest_from(trial, distributions)}
-        done, value, best_step, state = optuna_trial(trial, hparams, task, spec, job)
-        study.tell(trial, value, state=state)
-        used += done
+        seed = job.seed * te.TRIAL_SEED_STRIDE + trial.number
+        prune = job.method is not Method.RANDOM
+        outcome = te.train_reporting(trial, hparams, task, spec, steps, seed, prune)
+        study.tell(trial, outcome.value, state=outcome.state)
+        used, value, best_step = used + outcome.steps, outcome.value, outcome.best_step
         if value is not None and sign * value < best:
             best = sign * value
             recipe = {**hparams, EARLY_STOPPING: 0}

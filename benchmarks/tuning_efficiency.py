@@ -385,17 +385,29 @@ def make_study(job: OptunaJob, spec: StudySpec) -> optuna.Study:
     return optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
 
 
-def optuna_trial(
+@dataclass(frozen=True)
+class TrialOutcome:
+    """One peer trial: the steps it trained, its best value and step (None: pruned)."""
+
+    steps: int
+    value: float | None
+    best_step: int | None
+    state: TrialState
+
+
+def train_reporting(
     trial: optuna.Trial,
     hparams: Mapping[str, Any],
     task: training.Task,
     spec: StudySpec,
-    job: OptunaJob,
-) -> tuple[TrialRecord, TrialState]:
-    """Train one configuration, reporting at every eval and pruning when told."""
-    metric, steps = spec.metric.name, job.max_train_steps
-    budget = trial_budget(spec, job.seed * TRIAL_SEED_STRIDE + trial.number, steps)
-    prune = job.method is not Method.RANDOM
+    steps: int,
+    trial_seed: int,
+    prune: bool,
+) -> TrialOutcome:
+    """Train one configuration for ``steps``, reporting the metric at every eval and
+    pruning when told (``prune``); a non-finite loss or value counts as pruned."""
+    metric = spec.metric.name
+    budget = trial_budget(spec, trial_seed, steps)
 
     def on_eval(evaluation: training.EvalResult) -> None:
         trial.report(evaluation.metrics[metric], evaluation.step)
@@ -403,15 +415,15 @@ def optuna_trial(
             raise _Pruned(evaluation.step)
 
     try:
-        result = training.train(hparams, task, budget, on_eval, metric)
+        result = training.train(dict(hparams), task, budget, on_eval, metric)
     except _Pruned as pruned:
-        return TrialRecord(int(pruned.args[0]), None), TrialState.PRUNED
+        return TrialOutcome(int(pruned.args[0]), None, None, TrialState.PRUNED)
     except training.NonFiniteLossError as error:
-        return TrialRecord(error.step, None), TrialState.PRUNED
+        return TrialOutcome(error.step, None, None, TrialState.PRUNED)
     value = result.best.metrics[metric]
     if not math.isfinite(value):
-        return TrialRecord(result.steps_done, None), TrialState.PRUNED
-    return TrialRecord(result.steps_done, value), TrialState.COMPLETE
+        return TrialOutcome(result.steps_done, None, None, TrialState.PRUNED)
+    return TrialOutcome(result.steps_done, value, result.best.step, TrialState.COMPLETE)
 
 
 def optuna_run(job: OptunaJob) -> Run:
@@ -429,8 +441,11 @@ def optuna_run(job: OptunaJob) -> Run:
     while used < job.budget:
         trial = study.ask()
         hparams = {**base, **suggest_from(trial, distributions)}
-        record, state = optuna_trial(trial, hparams, task, spec, job)
-        study.tell(trial, record.value, state=state)
+        seed = job.seed * TRIAL_SEED_STRIDE + trial.number
+        prune = job.method is not Method.RANDOM
+        outcome = train_reporting(trial, hparams, task, spec, job.max_train_steps, seed, prune)
+        record = TrialRecord(outcome.steps, outcome.value)
+        study.tell(trial, record.value, state=outcome.state)
         used += record.steps
         records.append(record)
         if record.value is not None and used <= job.budget and sign * record.value < best:
