@@ -122,5 +122,5 @@ def test_a_sweep_rate_unfitted_when_another_has_fitted_stops_there(tmp_path: Pat
         assert trial.state is TrialState.PRUNED
         assert trial.user_attrs["sweep_outpaced_by"] == bound
         assert trial.user_attrs["steps_done"] == bound == max(trial.intermediate_values)
-        (point,) = [p for p in sweep_points([trial], 120)]
+        (point,) = sweep_points([trial], 120)
         assert point.steps_to_fit is None and point.outpaced_at == bound
