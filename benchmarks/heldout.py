@@ -334,12 +334,12 @@ def optuna_run(job: OptunaJob) -> Run:
     study = make_study(job.method, job.seed, spec, steps)
     sign = te.direction_sign(spec.metric.direction)
     used, best, answer = 0, math.inf, None
+    prune = job.method is not Method.RANDOM
     started = time.perf_counter()
     while used + steps <= job.budget:
         trial = study.ask()
         hparams = {**base, **suggest_from(trial, distributions)}
         seed = job.seed * te.TRIAL_SEED_STRIDE + trial.number
-        prune = job.method is not Method.RANDOM
         outcome = te.train_reporting(trial, hparams, task, spec, steps, seed, prune)
         study.tell(trial, outcome.value, state=outcome.state)
         used, value, best_step = used + outcome.steps, outcome.value, outcome.best_step

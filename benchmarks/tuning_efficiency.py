@@ -437,12 +437,12 @@ def optuna_run(job: OptunaJob) -> Run:
     sign = direction_sign(spec.metric.direction)
     records: list[TrialRecord] = []
     used, best, final = 0, math.inf, None
+    prune = job.method is not Method.RANDOM
     started = time.perf_counter()
     while used < job.budget:
         trial = study.ask()
         hparams = {**base, **suggest_from(trial, distributions)}
         seed = job.seed * TRIAL_SEED_STRIDE + trial.number
-        prune = job.method is not Method.RANDOM
         outcome = train_reporting(trial, hparams, task, spec, job.max_train_steps, seed, prune)
         record = TrialRecord(outcome.steps, outcome.value)
         study.tell(trial, record.value, state=outcome.state)

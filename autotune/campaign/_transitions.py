@@ -167,8 +167,10 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
     side = decision.on_boundary
     if side is not BoundarySide.NONE and widenings < spec.steps_sweep.max_widenings:
         rates = widened_rates([p.learning_rate for p in points], side, WIDENING_POINTS)
-        fastest = [p for p in points if p.learning_rate == decision.fastest_learning_rate]
-        study = sweep_study(spec, rates, len(sweeps) + 1, to_beat=fastest[0].steps_to_fit)
+        to_beat = next(
+            p.steps_to_fit for p in points if p.learning_rate == decision.fastest_learning_rate
+        )
+        study = sweep_study(spec, rates, len(sweeps) + 1, to_beat=to_beat)
         return Transition(TransitionKind.WIDEN_SWEEP, new_study=study)
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
     cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)

@@ -480,9 +480,9 @@ class _SweepObjective(_Objective):
             trial.report(loss, evaluation.step)
             curve.append((evaluation.step, loss))
             self.check_stop(evaluation.step)
-            if threshold is not None and loss <= float(threshold):
-                raise _Fitted(evaluation.step)
             if threshold is not None:
+                if loss <= float(threshold):
+                    raise _Fitted(evaluation.step)
                 _stop_if_outpaced(trial, evaluation.step)
 
         try:

@@ -268,7 +268,8 @@ class Replay:
         fitted = [t.user_attrs.get(ATTR_STEPS_TO_FIT) for t in study.trials]
         fitted.append(attrs.get(ATTR_SWEEP_TO_BEAT))
         known = [s for s in fitted if isinstance(s, int)]
-        bound = outpaced_by(plan.max_train_steps if steps is None else steps - 1, known)
+        last_unfitted = plan.max_train_steps if steps is None else steps - 1
+        bound = outpaced_by(last_unfitted, known)
         if bound is not None:
             attrs |= {ATTR_SWEEP_OUTPACED_BY: bound, ATTR_STEPS_DONE: bound}
             return _finished(trial, None, attrs, {}, TrialState.PRUNED)
