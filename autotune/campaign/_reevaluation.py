@@ -76,22 +76,11 @@ def finalists_of(snapshot: CampaignSnapshot) -> list[FrozenTrial]:
     return top_k(trials, spec.reevaluation.finalists, spec.metric.direction)
 
 
-def run_seed(seed: int, period_index: int, replicate: int, replicates: int) -> int:
-    """The training seed of every finalist's run on one (period, replicate).
-
-    A user who retrains a recipe draws a new initialization, so the mean over the runs must
-    average over initializations too: one seed shared by every period would carry one
-    initialization's luck into every run, and the interval would not show it. Every
-    finalist gets the same seed on the same run, so the paired comparison stays paired.
-    """
-    return seed + SEED_STRIDE * (1 + period_index * replicates + replicate)
-
-
 def reevaluation_runs(
     finalists: list[Finalist], period_count: int, period_seed: int, replicates: int, seed: int
 ) -> tuple[QueuedTrial, ...]:
     """Every queued run: finalist x period x seed replicate (the period resolved by the
-    worker from its index, count and seed), each (period, replicate) with its own seed."""
+    worker from its index, count and seed)."""
     return tuple(
         QueuedTrial(
             f"{finalist.label}/period {index}/replicate {replicate}",
@@ -103,7 +92,7 @@ def reevaluation_runs(
                 ATTR_PERIOD_COUNT: period_count,
                 ATTR_PERIOD_SEED: period_seed,
                 ATTR_REPLICATE: replicate,
-                ATTR_SEED: run_seed(seed, index, replicate, replicates),
+                ATTR_SEED: seed + SEED_STRIDE * (replicate + 1),
             },
         )
         for finalist in finalists

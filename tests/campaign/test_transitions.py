@@ -299,7 +299,7 @@ def test_a_transition_is_decided_once() -> None:
     assert not next_transition(replay.snapshot()).writes
 
 
-def test_reevaluation_runs_are_finalist_by_period_by_seed_each_run_its_own_seed() -> None:
+def test_reevaluation_runs_are_finalist_by_period_by_seed() -> None:
     spec = spec_of(
         baseline=False,
         boundary={"widen": False},
@@ -314,12 +314,6 @@ def test_reevaluation_runs_are_finalist_by_period_by_seed_each_run_its_own_seed(
     }
     assert len(runs) == len(keys) == 2 * 3 * 2
     assert replay.study("replay/reeval/1").facts.plan.stage is Stage.REEVALUATION
-    seeds: dict[tuple[int, int], set[int]] = {}
-    for t in runs:
-        run = (t.user_attrs[ATTR_PERIOD_INDEX], t.user_attrs["replicate"])
-        seeds.setdefault(run, set()).add(t.user_attrs[ATTR_SEED])
-    assert all(len(shared) == 1 for shared in seeds.values())  # every finalist alike: paired
-    assert len(set.union(*seeds.values())) == 3 * 2  # a new initialization on every run
 
 
 def _with_attrs(trial, attrs):  # noqa: ANN001, ANN202
