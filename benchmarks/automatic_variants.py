@@ -37,6 +37,7 @@ import heldout as ho
 import tuning_efficiency as te
 import yaml
 
+from autotune import load_study_spec
 from autotune.storage import embedded_url
 from autotune.storage import open_storage
 
@@ -49,7 +50,7 @@ def patched_spec(task: str, seed: int, budget: int, patch: Mapping[str, Any], st
     if patch:
         data = {**yaml.safe_load(path.read_text(encoding="utf-8")), **patch}
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        ho.load_study_spec(path)
+        load_study_spec(path)
     return path
 
 
@@ -59,7 +60,7 @@ def run_variant(task: str, seeds: range, patch: Mapping[str, Any]) -> list[dict[
     state = Path(tempfile.mkdtemp(prefix="autotune-variant-"))
     storage = open_storage(embedded_url(state), state_dir=state)
     started = time.perf_counter()
-    runs, paths = [], []
+    runs: list[tuple[ho.Run, str]] = []  # each with its spec, which the retraining reads
     try:
         for seed in seeds:
             path = patched_spec(task, seed, budget, patch, state)
@@ -69,19 +70,15 @@ def run_variant(task: str, seeds: range, patch: Mapping[str, Any]) -> list[dict[
                 f"{run.answer.stop_at_step} of {run.answer.max_train_steps}",
                 started,
             )
-            runs.append(run)
-            paths.append(str(path))
-        jobs = [
-            ho.HeldoutJob(task, ho.Method.AUTOTUNE, run.seed, path, run.answer)
-            for run, path in zip(runs, paths, strict=True)
-        ]
+            runs.append((run, str(path)))
+        jobs = [ho.HeldoutJob(task, ho.Method.AUTOTUNE, r.seed, p, r.answer) for r, p in runs]
         held = te.run_parallel(ho.heldout_run, jobs, te.WORKERS)
     finally:
         te.stop_embedded(state, storage)
         shutil.rmtree(state, ignore_errors=True)
     return [
         {**ho.run_record(run, heldout), "heldout_mean": statistics.mean(heldout.final)}
-        for run, heldout in zip(runs, held, strict=True)
+        for (run, _), heldout in zip(runs, held, strict=True)
     ]
 
 
@@ -93,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", required=True, help="the variant's name in the output")
     parser.add_argument("--patch", type=Path, help="YAML merged into the automatic spec")
     parser.add_argument("--out", type=Path, default=te.REPO / "benchmarks" / "results")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     patch = yaml.safe_load(args.patch.read_text(encoding="utf-8")) if args.patch else {}
     te._quiet()
@@ -104,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = f"automatic_variant_{args.name}_{args.task}"
     args.out.mkdir(parents=True, exist_ok=True)
     document = {
-        "command": " ".join(["benchmarks/automatic_variants.py", *sys.argv[1:]]),
+        "command": " ".join(["benchmarks/automatic_variants.py", *argv]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "patch": patch,
         "runs": records,
