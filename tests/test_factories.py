@@ -131,3 +131,11 @@ def test_round_one_finishes_what_the_step_after_it_takes(tmp_path: Path) -> None
     assert single.round_one_keeps(0) == single.reevaluation.finalists
     pruner = make_pruner(promoting, plan(Stage.JOINT, 1), 120)
     assert isinstance(pruner, RungPruner) and pruner._min_keep == 3
+
+
+def test_the_first_rung_is_not_before_the_runs_first_evaluation(spec: StudySpec) -> None:
+    per_run = spec.model_copy(update={"evaluations_per_run": 8})  # 480 / 8: every 60 steps
+    assert spec.pruner.min_steps < per_run.run_eval_interval(480) == 60
+    pruner = make_pruner(per_run, plan(Stage.JOINT, 1), 120)
+    assert isinstance(pruner, RungPruner) and pruner.rungs[0] == 60
+    assert make_pruner(spec, plan(Stage.JOINT, 1), 120).rungs[0] == spec.pruner.min_steps

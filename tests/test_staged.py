@@ -56,6 +56,7 @@ def test_automatic_mode_fills_the_staged_pipeline_from_the_task(tmp_path: Path) 
         ("optimizer", "model", "regularization"),
     ]
     assert spec.reevaluation.enabled and len(spec.rounds) == 2
+    assert (spec.eval_interval, spec.evaluations_per_run) == (10, 20)  # the sweep's, the runs'
 
 
 def test_automatic_mode_picks_the_built_in_space_of_the_task(

@@ -96,7 +96,7 @@ def test_step_advice_scales_the_next_round(
     recommendation: StepRecommendation, suggested: int | None, expected: int, tmp_path: Path
 ) -> None:
     spec = spec_of(tmp_path, eval_interval=30)
-    advice = adapted_round_steps(120, 60, analysis(recommendation, suggested), spec)
+    advice = adapted_round_steps(120, 60, analysis(recommendation, suggested), spec.eval_interval)
     assert advice.steps == expected and advice.planned_steps == 120
     changed = expected != 120 or recommendation is StepRecommendation.MORE
     assert ("->" in advice.note) == changed
@@ -299,7 +299,7 @@ def test_step_advice_is_applied_to_the_next_round_when_asked(
     run_workers("advised", storage_url, count=2)
     campaign = autotune.load("advised", storage=storage_url)
     first, second = campaign.studies
-    advice = adapted_round_steps(120, 60, campaign.best_steps(first), campaign.spec)
+    advice = adapted_round_steps(120, 60, campaign.best_steps(first), campaign.spec.eval_interval)
     expected = advice.steps
     assert second.max_train_steps == expected
     assert second.facts.step_advice == advice

@@ -52,8 +52,9 @@ def boundary_check(spec: StudySpec, study: StudySnapshot) -> BoundaryCheck:
     )
     trials = list(study.trials)
     if spec.pruner.type is not PrunerKind.NONE:
-        pruner = spec.pruner
-        rungs = rung_steps(pruner.min_steps, pruner.reduction_factor, study.plan.max_train_steps)
+        plan, pruner = study.plan, spec.pruner
+        first = spec.first_rung(spec.run_eval_interval(plan.campaign_max_train_steps))
+        rungs = rung_steps(first, pruner.reduction_factor, plan.max_train_steps)
         trials = ranked_at_a_rung(trials, rungs, spec.boundary.top_k)
     distributions = study.plan.decoded_distributions()
     records = check_boundaries(

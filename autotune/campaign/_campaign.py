@@ -379,7 +379,8 @@ class Campaign:
     def best_steps(self, study: CampaignStudy) -> BestStepAnalysis:
         """Where in their budget the round's trials peaked, and the max_train_steps advice."""
         records = best_step_records(self.trials_of(study))
-        return analyze_best_steps(records, self.spec.eval_interval)
+        interval = self.spec.run_eval_interval(study.plan.campaign_max_train_steps)
+        return analyze_best_steps(records, interval)
 
     def boundaries(self) -> dict[str, BoundaryCheck]:
         """The boundary check of every checked tuning study, by study name."""

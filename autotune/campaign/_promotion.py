@@ -59,7 +59,9 @@ def promoted_study(snapshot: CampaignSnapshot) -> NewStudy | None:
     assert total is not None  # rounds run once max_train_steps is known
     steps, facts = spec.round_steps(next_round, total), ()
     if spec.apply_step_advice:
-        advice = adapted_round_steps(steps, plan.max_train_steps, best_steps(spec, latest), spec)
+        interval = spec.run_eval_interval(total)
+        analysis = best_steps(spec, latest)
+        advice = adapted_round_steps(steps, plan.max_train_steps, analysis, interval)
         if spec.budget is not None and advice.steps > steps:  # the budget planned `steps`
             note = f"{advice.note}; kept at {steps}: the budget planned this round's steps"
             advice = StepAdvice(steps, steps, note)
@@ -109,7 +111,8 @@ def queued_as(parent: FrozenTrial) -> str:
 
 def best_steps(spec: StudySpec, study: StudySnapshot) -> BestStepAnalysis:
     """Where in their budget the round's trials peaked, and the max_train_steps advice."""
-    return analyze_best_steps(best_step_records(list(study.trials)), spec.eval_interval)
+    interval = spec.run_eval_interval(study.plan.campaign_max_train_steps)
+    return analyze_best_steps(best_step_records(list(study.trials)), interval)
 
 
 def promoted_trial_attrs(
@@ -135,23 +138,21 @@ def promoted_trial_attrs(
     checkpoint = CheckpointRef.from_attr(parent.user_attrs.get(ATTR_CHECKPOINT))
     if checkpoint is not None:
         child_hparams = {**parent_hparams, **overrides}
-        reusable = resumable_step(
-            parent_hparams, parent_steps, child_hparams, steps, spec.eval_interval
-        )
+        interval = spec.run_eval_interval(parent_study.plan.campaign_max_train_steps)
+        reusable = resumable_step(parent_hparams, parent_steps, child_hparams, steps, interval)
         if checkpoint.step <= reusable:
             attrs[ATTR_RESUME] = checkpoint.to_attr()
     return attrs
 
 
 def adapted_round_steps(
-    planned: int, parent_steps: int, analysis: BestStepAnalysis, spec: StudySpec
+    planned: int, parent_steps: int, analysis: BestStepAnalysis, interval: int
 ) -> StepAdvice:
     """The next round's steps with the best-step advice applied, and what was done.
 
     The advice for the parent round's budget scales the planned budget by the same factor,
-    rounded to eval_interval, never below the parent's steps.
+    rounded to the runs' eval ``interval``, never below the parent's steps.
     """
-    interval = spec.eval_interval
     suggested = analysis.suggested_max_train_steps
     if analysis.recommendation not in (StepRecommendation.FEWER, StepRecommendation.MORE):
         return StepAdvice(planned, planned, f"kept {planned} steps: {analysis.reason}")

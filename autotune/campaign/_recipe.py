@@ -46,7 +46,7 @@ def recipe_of(
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
         max_train_steps=budget,
         stop_at_step=stop,
-        eval_interval=spec.eval_interval,
+        eval_interval=spec.run_eval_interval(plan.campaign_max_train_steps),
         metric=spec.metric.name,
         direction=spec.metric.direction,
         seed=None if seed is None else int(seed),

@@ -170,7 +170,7 @@ def tuning_runs(
     or for none (a run that is missing for one finalist would leave the finalists compared
     on different periods)."""
     trials = {s.name: {t.number: t for t in s.trials} for s in snapshot.studies}
-    interval = snapshot.spec.eval_interval
+    interval = snapshot.spec.run_eval_interval(snapshot.latest.plan.campaign_max_train_steps)
     curves = [_tuning_curve(t, trials, interval) for t in finalists]
     return curves if all(curves) else [()] * len(finalists)
 

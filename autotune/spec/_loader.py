@@ -39,6 +39,7 @@ AUTOMATIC_DEFAULTS: dict[str, Any] = {
     "max_train_steps": "auto",
     "steps_sweep": {"steps": 1000},
     "eval_interval": 10,
+    "evaluations_per_run": 20,
     "pruner": {"min_steps": 10, "reduction_factor": 3},
     "batch_size": 64,
     "trials": 24,

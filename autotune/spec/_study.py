@@ -7,6 +7,7 @@ import datetime
 import enum
 import hashlib
 import json
+import math
 from typing import Annotated
 from typing import Any
 from typing import Literal
@@ -223,6 +224,8 @@ class PeriodsSpec(SpecModel):
 Scalar = bool | int | float | str
 AUTO = "auto"
 MAX_TRAIN_STEPS = 10**9
+_LATER_OPTIONAL_KEYS = ("periods", "evaluations_per_run")
+"""Keys added after campaigns were stored: left out of a spec's JSON when unset."""
 
 
 def number_text_hint(value: object) -> str:
@@ -246,6 +249,10 @@ class StudySpec(SpecModel):
     metric: MetricSpec
     max_train_steps: Annotated[int, Field(ge=1)] | Literal["auto"]
     eval_interval: int = Field(ge=1)
+    # Once max_train_steps is known, evaluate about this many times per run (every multiple
+    # of eval_interval nearest max_train_steps / evaluations_per_run); None: every
+    # eval_interval. The sweep always evaluates every eval_interval.
+    evaluations_per_run: int | None = Field(default=None, ge=2)
     # Steps between the recovery checkpoints a retried trial resumes from (default: 5 evals).
     checkpoint_interval: int | None = Field(default=None, ge=1)
     batch_size: int = Field(ge=1)
@@ -361,10 +368,30 @@ class StudySpec(SpecModel):
                     "allowed: held-out validation ranges outside the tuning one"
                 )
 
-    @property
-    def recovery_interval(self) -> int:
-        """Steps between recovery checkpoints: ``checkpoint_interval`` or 5 evals."""
-        return self.checkpoint_interval or 5 * self.eval_interval
+    def run_eval_interval(self, max_train_steps: int | None) -> int:
+        """Steps between a run's evaluations in a campaign whose runs are ``max_train_steps``
+        long (None: not known yet, the sweep's): ``eval_interval``, or with
+        ``evaluations_per_run`` the multiple of it nearest ``max_train_steps /
+        evaluations_per_run``. Every evaluation is a candidate stop of the recipe, so
+        evaluating a long run every few steps picks its stop among many noisy values (the
+        best of them flatters it), and a short run needs a fine grid to stop on."""
+        if self.evaluations_per_run is None or max_train_steps is None:
+            return self.eval_interval
+        multiples = round(max_train_steps / self.evaluations_per_run / self.eval_interval)
+        return max(1, multiples) * self.eval_interval
+
+    def recovery_interval(self, eval_interval: int) -> int:
+        """Steps between recovery checkpoints of runs evaluated every ``eval_interval``:
+        ``checkpoint_interval`` (up to a multiple of it: checkpoints are written at
+        evaluations) or 5 evals."""
+        if self.checkpoint_interval is None:
+            return 5 * eval_interval
+        return math.ceil(self.checkpoint_interval / eval_interval) * eval_interval
+
+    def first_rung(self, eval_interval: int) -> int:
+        """The pruner's first rung for runs evaluated every ``eval_interval``: not before
+        their first evaluation."""
+        return max(self.pruner.min_steps, eval_interval)
 
     @field_validator("rounds")
     @classmethod
@@ -474,7 +501,8 @@ class StudySpec(SpecModel):
         return self.max_train_steps == AUTO
 
     def round_steps(self, round_number: int, max_train_steps: int | None = None) -> int:
-        """max_train_steps of a round (1-based), a multiple of eval_interval except the last.
+        """max_train_steps of a round (1-based), a multiple of the run's eval interval
+        (``run_eval_interval``) except the last.
 
         ``max_train_steps`` is the measured value for an "auto" spec (default: the spec's).
         """
@@ -484,13 +512,16 @@ class StudySpec(SpecModel):
         fraction = self.rounds[round_number - 1].budget_fraction
         if fraction >= 1.0:
             return total
-        steps = round(total * fraction / self.eval_interval) * self.eval_interval
-        return max(self.eval_interval, min(steps, total))
+        interval = self.run_eval_interval(total)
+        steps = round(total * fraction / interval) * interval
+        return max(interval, min(steps, total))
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible form, stored with the campaign so workers need no files
-        (without ``periods`` when unset: campaigns stored before it keep their hash)."""
-        return self.model_dump(mode="json", exclude={"periods"} if self.periods is None else None)
+        (without ``periods`` and ``evaluations_per_run`` when unset: campaigns stored before
+        them keep their hash)."""
+        unset = {name for name in _LATER_OPTIONAL_KEYS if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=unset or None)
 
     @property
     def spec_hash(self) -> str:

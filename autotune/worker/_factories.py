@@ -35,9 +35,9 @@ from autotune.worker._pruner import RungPruner
 SamplerFactory = Callable[[StudySpec, int | None], optuna.samplers.BaseSampler]
 """Builds a sampler from the spec and a seed (None: unseeded)."""
 
-PrunerFactory = Callable[[StudySpec, int, int], optuna.pruners.BasePruner]
-"""Builds a pruner from the spec, the round's training steps and how many trials it must
-finish (see ``StudySpec.round_one_keeps``)."""
+PrunerFactory = Callable[[StudySpec, int, int, int], optuna.pruners.BasePruner]
+"""Builds a pruner from the spec, the round's training steps, how many trials it must
+finish (see ``StudySpec.round_one_keeps``) and its first rung (``StudySpec.first_rung``)."""
 
 
 def _random_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -52,14 +52,16 @@ def _tpe_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampl
         )
 
 
-def _rung_pruner(spec: StudySpec, steps: int, keeps: int) -> optuna.pruners.BasePruner:
-    pruner = spec.pruner
-    return RungPruner(
-        pruner.min_steps, pruner.reduction_factor, steps, spec.metric.direction, keeps
-    )
+def _rung_pruner(
+    spec: StudySpec, steps: int, keeps: int, first_rung: int
+) -> optuna.pruners.BasePruner:
+    reduction = spec.pruner.reduction_factor
+    return RungPruner(first_rung, reduction, steps, spec.metric.direction, keeps)
 
 
-def _no_pruner(spec: StudySpec, steps: int, keeps: int) -> optuna.pruners.BasePruner:
+def _no_pruner(
+    spec: StudySpec, steps: int, keeps: int, first_rung: int
+) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
@@ -164,4 +166,5 @@ def make_pruner(spec: StudySpec, plan: StudyPlan, steps: int) -> optuna.pruners.
     if plan.stage is not Stage.JOINT or plan.round_number > 1:
         return optuna.pruners.NopPruner()
     keeps = spec.round_one_keeps(plan.stage_index)
-    return PRUNER_FACTORIES[spec.pruner.type](spec, steps, keeps)
+    first_rung = spec.first_rung(spec.run_eval_interval(plan.campaign_max_train_steps))
+    return PRUNER_FACTORIES[spec.pruner.type](spec, steps, keeps, first_rung)

@@ -75,6 +75,7 @@ class RoundSetting:
     distributions: Mapping[str, BaseDistribution] = field(default_factory=dict)
     base: Mapping[str, Any] = field(default_factory=dict)  # hparams the stage does not tune
     train_fraction: float = 1.0  # fast mode: round 1 on a shorter window of training rows
+    eval_interval: int | None = None  # steps between evaluations (None: the spec's)
 
 
 class StopRequested(Exception):
@@ -128,12 +129,14 @@ def trial_budget(
     max_train_steps: int,
     train_fraction: float = 1.0,
     stop_at_step: int | None = None,
+    eval_interval: int | None = None,
 ) -> training.Budget:
     """Training budget of one trial of a round that trains ``max_train_steps`` steps (a
-    recipe's run stops at its ``stop_at_step``)."""
+    recipe's run stops at its ``stop_at_step``), evaluated every ``eval_interval`` steps
+    (default: the spec's)."""
     return training.Budget(
         max_train_steps=max_train_steps,
-        eval_interval=spec.eval_interval,
+        eval_interval=eval_interval or spec.eval_interval,
         batch_size=spec.batch_size,
         seed=seed,
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
@@ -221,7 +224,13 @@ class _Objective:
             trial.set_user_attr(ATTR_TRAIN_FRACTION, setting.train_fraction)
         stop = trial.user_attrs.get(ATTR_STOP_AT_STEP)
         steps, fraction = setting.max_train_steps, setting.train_fraction
-        return trial_budget(self.spec, seed, steps, fraction, None if stop is None else int(stop))
+        stop_at = None if stop is None else int(stop)
+        return trial_budget(self.spec, seed, steps, fraction, stop_at, self.eval_interval)
+
+    @property
+    def eval_interval(self) -> int:
+        """Steps between this round's evaluations."""
+        return self.setting.eval_interval or self.spec.eval_interval
 
     def check_stop(self, step: int) -> None:
         if self.stop_requested.is_set():
@@ -275,7 +284,7 @@ class _Objective:
         checkpoint, ``after_eval``, then stop if asked to (not at the last step: the result
         is in)."""
         metric, last = self.spec.metric.name, budget.last_step
-        interval = self.spec.recovery_interval
+        interval = self.spec.recovery_interval(self.eval_interval)
 
         def on_eval(evaluation: training.EvalResult) -> None:
             step = evaluation.step
@@ -397,7 +406,7 @@ class _TuningObjective(_Objective):
         if self.checkpoints is None or later is None or self.setting.train_fraction < 1.0:
             return 0  # nothing to promote into, or a fast-mode run on other data
         child = {**hparams, **promotion_overrides(hparams, steps)}
-        return training.resumable_step(hparams, steps, child, later, self.spec.eval_interval)
+        return training.resumable_step(hparams, steps, child, later, self.eval_interval)
 
     def _after_eval(self, trial: optuna.Trial, upload_step: int) -> AfterEval:
         """Upload the checkpoint a promoted copy resumes from; prune (not at the last step:

@@ -267,8 +267,9 @@ def _stage_sampler(spec: StudySpec, study: CampaignStudy) -> SamplerKind | None:
 def round_setting(campaign: Campaign, study: CampaignStudy) -> RoundSetting:
     """What the objective of a stage/round study needs: its steps and the next round's."""
     spec, plan = campaign.spec, study.plan
+    interval = spec.run_eval_interval(plan.campaign_max_train_steps)
     if plan.stage is not Stage.JOINT:
-        return RoundSetting(plan.stage, plan.max_train_steps)
+        return RoundSetting(plan.stage, plan.max_train_steps, eval_interval=interval)
     promote_to = None
     total = plan.campaign_max_train_steps
     last_stage = plan.stage_index == len(spec.tuning_stages) - 1
@@ -283,6 +284,7 @@ def round_setting(campaign: Campaign, study: CampaignStudy) -> RoundSetting:
         distributions=study.distributions,
         base=stage_base_hparams(spec, defaults, plan.stage_fixed),
         train_fraction=spec.fast_mode.train_fraction if fast else 1.0,
+        eval_interval=interval,
     )
 
 

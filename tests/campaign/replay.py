@@ -249,8 +249,10 @@ class Replay:
         if plan.stage is Stage.BASELINE and self.trivial is not None:
             attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial
         last = int(attrs.get("stop_at_step") or plan.max_train_steps)
+        interval = self.spec.run_eval_interval(plan.campaign_max_train_steps)
+        steps = [*range(interval, last, interval), last]  # as training evaluates
         # improving to the end, where it reaches the run's value
-        curve = {s: value * (1 + 10 / s - 10 / last) for s in range(10, last + 1, 10)}
+        curve = {s: value * (1 + 10 / s - 10 / last) for s in steps}
         if plan.stage is Stage.REEVALUATION and self.reevaluation_peak is not None:
             peak = self.reevaluation_peak * last  # as good there, worse before and after
             curve = {s: value * (1 + abs(s - peak) / last) for s in curve}

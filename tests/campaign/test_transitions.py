@@ -102,6 +102,20 @@ def test_the_answer_stops_where_its_reevaluation_runs_were_best_on_average() -> 
     assert at_stop < sum(t.value for t in runs) / len(runs)
 
 
+def test_runs_evaluate_about_evaluations_per_run_times_once_their_length_is_known() -> None:
+    spec = spec_of(boundary={"widen": False}, evaluations_per_run=10)
+    replay = Replay(spec)
+    replay.run()
+    assert replay.study("replay/joint/1").facts.plan.max_train_steps == 80  # 100 on 40s
+    first_round = replay.study("replay/joint/1").trials
+    assert all(sorted(t.intermediate_values) == [40, 80] for t in first_round)
+    design = replay.latest.facts.design
+    assert {f.recipe.eval_interval for f in design.finalists} == {40}
+    tuning_runs = tuning_runs_of(design)  # the parent's curve and the child's, one grid
+    assert tuning_runs and all(min(curve) == 40 for curve in tuning_runs.values())
+    assert replay.latest.facts.recommendation.recipe.eval_interval == 40
+
+
 def test_without_reevaluation_the_answer_is_the_best_run_unverified() -> None:
     replay = Replay(spec_of(boundary={"widen": False}, reevaluation={"enabled": False}))
     assert replay.run() == [K.BASELINE_PASSED, K.PROMOTE, K.RECORD, K.FINISHED]

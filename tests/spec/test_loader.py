@@ -315,3 +315,37 @@ def test_every_problem_between_keys_is_reported_at_once(tmp_path: Path) -> None:
         "round 2 top_k",
         "parameters both fixed and tuned: learning_rate",
     ]
+
+
+@pytest.mark.parametrize(
+    ("steps", "interval"), [(None, 10), (40, 10), (370, 20), (580, 30), (340, 20), (2000, 100)]
+)
+def test_runs_are_evaluated_about_evaluations_per_run_times_on_the_grid(
+    tmp_path: Path, steps: int | None, interval: int
+) -> None:
+    write(tmp_path, "tiny.yaml", VALID_SPACE)
+    spec = load_study_spec(write(tmp_path, "s.yaml", VALID_STUDY + "evaluations_per_run: 20\n"))
+    assert spec.eval_interval == 10
+    assert spec.run_eval_interval(steps) == interval
+    assert spec.recovery_interval(interval) == 5 * interval
+
+
+def test_without_evaluations_per_run_runs_keep_eval_interval_and_the_stored_hash(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "tiny.yaml", VALID_SPACE)
+    spec = load_study_spec(write(tmp_path, "study.yaml", VALID_STUDY))
+    assert spec.run_eval_interval(5000) == spec.eval_interval
+    assert "evaluations_per_run" not in spec.to_json_dict()  # campaigns stored before it
+    relative = spec.model_copy(update={"evaluations_per_run": 20})
+    assert relative.to_json_dict()["evaluations_per_run"] == 20
+    assert relative.spec_hash != spec.spec_hash
+
+
+def test_checkpoints_and_the_first_rung_follow_the_runs_evaluations(tmp_path: Path) -> None:
+    write(tmp_path, "tiny.yaml", VALID_SPACE)
+    text = VALID_STUDY + "checkpoint_interval: 50\n"  # pruner.min_steps: 10
+    spec = load_study_spec(write(tmp_path, "study.yaml", text))
+    assert spec.recovery_interval(30) == 60  # checkpoints are written at evaluations
+    assert spec.recovery_interval(10) == 50
+    assert (spec.first_rung(10), spec.first_rung(30)) == (10, 30)
