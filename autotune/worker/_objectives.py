@@ -463,15 +463,16 @@ class _BaselineObjective(_Objective):
 
 
 class _Fitted(Exception):
-    """The training loss reached the task's fit threshold: the sweep trial is done."""
+    """The sweep trial fitted at step ``args[0]`` (evaluated up to step ``args[1]``)."""
 
 
 class _SweepObjective(_Objective):
     """A sweep trial: how many steps a constant learning rate needs to fit the training set.
 
-    With the task's ``fit_threshold``: until the training loss reaches it. Without: the whole
-    sweep length, then the step where the loss stopped improving (`analysis.plateau_step`),
-    with the lowest loss recorded so the campaign can tell stable rates (docs/method.md §3).
+    With the task's ``fit_threshold``: until the training loss reaches it. Without: until
+    the loss has stopped improving (`analysis.plateau_step`, which a longer curve would not
+    move), with the lowest loss recorded so the campaign can tell stable rates
+    (docs/method.md §3).
     Its value is the steps to fit (inf: not within the sweep's steps, or diverged); the
     training loss at every eval is reported as the learning curve.
     """
@@ -489,10 +490,14 @@ class _SweepObjective(_Objective):
             trial.report(loss, evaluation.step)
             curve.append((evaluation.step, loss))
             self.check_stop(evaluation.step)
-            if threshold is not None:
-                if loss <= float(threshold):
-                    raise _Fitted(evaluation.step)
-                _stop_if_outpaced(trial, evaluation.step)
+            if threshold is None:
+                plateau = analysis.plateau_step(curve)
+                if plateau is not None:
+                    raise _Fitted(plateau, evaluation.step)
+                return
+            if loss <= float(threshold):
+                raise _Fitted(evaluation.step, evaluation.step)
+            _stop_if_outpaced(trial, evaluation.step)
 
         try:
             result = training.train(
@@ -505,16 +510,15 @@ class _SweepObjective(_Objective):
             )
             record_steps(trial, result.steps_done)
         except _Fitted as fitted:
-            return _fitted_at(trial, int(fitted.args[0]), steps_done=int(fitted.args[0]))
+            if threshold is None:
+                trial.set_user_attr(ATTR_SWEEP_LOWEST_LOSS, min(loss for _, loss in curve))
+            return _fitted_at(trial, int(fitted.args[0]), steps_done=int(fitted.args[1]))
         except training.NonFiniteLossError as error:
             record_steps(trial, error.step)
             trial.set_user_attr(ATTR_DIVERGED, str(error))
             curve.clear()  # a diverged rate is no stable one, whatever it reached before
-        if threshold is None and curve:
+        if threshold is None and curve:  # still improving at the sweep's end
             trial.set_user_attr(ATTR_SWEEP_LOWEST_LOSS, min(loss for _, loss in curve))
-            plateau = analysis.plateau_step(curve)
-            if plateau is not None:
-                return _fitted_at(trial, plateau)
         trial.set_user_attr(ATTR_STEPS_TO_FIT, None)
         return math.inf
 

@@ -186,6 +186,19 @@ def test_the_plateau_is_where_the_loss_stops_improving() -> None:
     assert faster is not None and faster < step
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_the_first_prefix_with_a_plateau_has_the_whole_curves(seed: int) -> None:
+    """A sweep trial stops at the first evaluation whose curve shows a plateau: a longer
+    curve would not move it (steps, 10 evaluations later, and a noisy loss)."""
+    rng = np.random.default_rng(seed)
+    losses = (0.1 + rng.uniform(0.3, 0.9) ** np.arange(80)) * rng.uniform(0.9, 1.1, 80)
+    curve = [(10 * (k + 1), float(loss)) for k, loss in enumerate(losses)]
+    whole = plateau_step(curve)
+    first = next((n for n in range(1, 81) if plateau_step(curve[:n]) is not None), None)
+    assert whole is not None and first is not None
+    assert plateau_step(curve[:first]) == whole and first == whole // 10 + 10
+
+
 def test_no_plateau_while_improving_or_diverged_or_too_short() -> None:
     falling = [(10 * (k + 1), 1.0 - 0.01 * k) for k in range(60)]  # 1% of 1.0 and growing
     assert plateau_step(falling) is None
