@@ -175,7 +175,7 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
     cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)
     steps = measured if spec.budget is None else afforded_max_train_steps(spec, measured, cost)
-    result = sweep_result(decision, measured, widenings, steps)
+    result = sweep_result(spec, decision, measured, widenings, steps)
     if spec.budget is not None:
         try:
             plan_budget(spec, steps, spec.budget.steps, cost)
@@ -189,10 +189,11 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
 
 
 def sweep_result(
-    decision: SweepDecision, measured: int, widenings: int, afforded: int
+    spec: StudySpec, decision: SweepDecision, measured: int, widenings: int, afforded: int
 ) -> SweepResult:
     """The sweep's decision and reasoning, as stored with the campaign: max_train_steps is
-    ``afforded``, what the budget buys at or above the ``measured`` first guess."""
+    ``afforded``, what the budget buys at or above the ``measured`` first guess (and, with
+    the spec's ``evaluations_per_run``, how often runs of that length evaluate)."""
     reason = decision.reason
     if decision.on_boundary is not BoundarySide.NONE:
         reason += (
@@ -206,6 +207,11 @@ def sweep_result(
             f"; the budget affords {afforded} steps per run with every stage's round-1 "
             "trials at full length, so runs are that long (a tuned, regularized model needs "
             "more steps than the fastest untuned one; docs/method.md §3)"
+        )
+    if spec.evaluations_per_run is not None:
+        reason += (
+            f"; runs evaluate every {spec.run_eval_interval(afforded)} steps (about "
+            f"{spec.evaluations_per_run} evaluations a run; docs/method.md §3)"
         )
     return SweepResult(
         afforded, decision.fastest_learning_rate, decision.on_boundary, widenings, reason

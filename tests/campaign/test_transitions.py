@@ -280,6 +280,17 @@ def test_the_steps_sweep_widens_its_grid_then_measures_max_train_steps() -> None
     assert replay.study("replay/baseline/1").facts.plan.campaign_max_train_steps == 20
 
 
+def test_the_sweep_says_how_often_runs_of_the_measured_length_evaluate() -> None:
+    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 200}
+    spec = spec_of(max_train_steps="auto", steps_sweep=sweep, evaluations_per_run=4)
+    replay = Replay(spec, steps_to_fit=lambda rate: 120)  # the sweep evaluates every 10
+    replay.run()
+    result = replay.study("replay/steps/1").facts.sweep
+    assert result.max_train_steps == 120
+    assert "runs evaluate every 30 steps (about 4 evaluations a run" in result.reason
+    assert replay.study("replay/joint/1").facts.plan.max_train_steps == 30  # 120 / 4
+
+
 def test_a_sweep_where_nothing_fits_stops_the_campaign() -> None:
     sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 200}
     replay = Replay(spec_of(max_train_steps="auto", steps_sweep=sweep))
