@@ -136,13 +136,15 @@ COLORS = MappingProxyType(
 @dataclass(frozen=True)
 class Answer:
     """The recipe a method hands a user: train ``hparams`` on a ``max_train_steps`` schedule,
-    stop at ``stop_at_step`` (early stopping off), take the model there."""
+    stop at ``stop_at_step`` (early stopping off), take the model there; evaluated every
+    ``eval_interval`` steps (None: the spec's), which checkpoint averaging averages over."""
 
     hparams: Mapping[str, Any]
     max_train_steps: int
     stop_at_step: int
     tuning_value: float | None  # what the method believed (autotune: the re-evaluation mean)
     source: str
+    eval_interval: int | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,7 @@ def campaign_answer(campaign: Campaign) -> Answer:
             recipe.stop_at_step,
             answer.value,
             answer.finalist,
+            recipe.eval_interval,
         )
     steps = campaign.max_train_steps or 0
     hparams = {**baseline_hparams(campaign.spec, campaign.task_defaults.hyperparameters)}
@@ -391,7 +394,7 @@ def heldout_run(job: HeldoutJob) -> Heldout:
     for index, period in enumerate(te.heldout_periods(task)):
         budget = training.Budget(
             max_train_steps=answer.max_train_steps,
-            eval_interval=spec.eval_interval,
+            eval_interval=answer.eval_interval or spec.eval_interval,
             batch_size=spec.batch_size,
             seed=te.HELDOUT_SEED + te.TRIAL_SEED_STRIDE * job.seed + index,
             gradient_accumulation_steps=spec.gradient_accumulation_steps,
