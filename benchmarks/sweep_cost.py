@@ -74,9 +74,9 @@ def without_threshold(task: str) -> str:
     return f"{MODULE}:{attribute}"
 
 
-def sweep_cost(task: str, space: str, state: Path, url: str) -> SweepCost:
-    """Run the campaign's sweep studies in this process until max_train_steps is measured."""
-    name = f"sweep-{len(list(state.glob('*.yaml')))}"
+def sweep_cost(task: str, space: str, name: str, state: Path, url: str) -> SweepCost:
+    """Run the campaign ``name``'s sweep studies in this process until max_train_steps is
+    measured."""
     path = state / f"{name}.yaml"
     path.write_text(f"name: {name}\ntask: {without_threshold(task)}\nsearch_space: {space}\n")
     spec = load_study_spec(path)
@@ -118,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     costs = []
     try:
-        for task in tasks:
-            cost = sweep_cost(task, TASKS[task], state, embedded_url(state))
+        for index, task in enumerate(tasks):
+            cost = sweep_cost(task, TASKS[task], f"sweep-{index}", state, embedded_url(state))
             te.log(f"{task}: {cost.steps:,} of {cost.full_length:,} steps; {cost.reason}", started)
             costs.append(cost)
     finally:

@@ -511,16 +511,21 @@ class _SweepObjective(_Objective):
             record_steps(trial, result.steps_done)
         except _Fitted as fitted:
             if threshold is None:
-                trial.set_user_attr(ATTR_SWEEP_LOWEST_LOSS, min(loss for _, loss in curve))
+                _record_lowest_loss(trial, curve)
             return _fitted_at(trial, int(fitted.args[0]), steps_done=int(fitted.args[1]))
         except training.NonFiniteLossError as error:
             record_steps(trial, error.step)
             trial.set_user_attr(ATTR_DIVERGED, str(error))
             curve.clear()  # a diverged rate is no stable one, whatever it reached before
         if threshold is None and curve:  # still improving at the sweep's end
-            trial.set_user_attr(ATTR_SWEEP_LOWEST_LOSS, min(loss for _, loss in curve))
+            _record_lowest_loss(trial, curve)
         trial.set_user_attr(ATTR_STEPS_TO_FIT, None)
         return math.inf
+
+
+def _record_lowest_loss(trial: optuna.Trial, curve: list[tuple[int, float]]) -> None:
+    """The lowest training loss a plateau-rule sweep trial reached (docs/method.md §3)."""
+    trial.set_user_attr(ATTR_SWEEP_LOWEST_LOSS, min(loss for _, loss in curve))
 
 
 def _stop_if_outpaced(trial: optuna.Trial, step: int) -> None:
