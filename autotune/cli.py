@@ -812,6 +812,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from autotune.campaign import Stage
+    from autotune.training import HasTrivialMetrics
     from autotune.worker import PeriodChoices
     from autotune.worker import resolve_period
     from autotune.worker import train_recipe
@@ -839,7 +840,14 @@ def _train(args: argparse.Namespace) -> int:
     except OSError as error:
         raise AutotuneError(f"cannot write the model into {out}: {error}") from None
     print(f"final (step {trained.step}): {_metrics_text(trained.metrics)}")
-    recorded = "the re-evaluation's mean" if answer.verified else "one run, tuning data"
+    if isinstance(task, HasTrivialMetrics):
+        trivial = task.trivial_metrics(period)
+        print(f"the trivial predictor on the same data: {_metrics_text(trivial)}")
+    recorded = (
+        f"the re-evaluation's mean over {answer.runs} runs on several periods"
+        if answer.verified
+        else "one run, tuning data"
+    )
     print(f"recorded by the campaign: {answer.recipe.metric} {answer.value:.6g} ({recorded})")
     print(f"model: {trained.model_path}\nrecipe: {trained.recipe_path}")
     return 0

@@ -59,6 +59,33 @@ def test_automatic_mode_fills_the_staged_pipeline_from_the_task(tmp_path: Path) 
     assert (spec.eval_interval, spec.evaluations_per_run) == (10, 20)  # the sweep's, the runs'
 
 
+def test_automatic_mode_stages_an_inline_search_space_too(tmp_path: Path) -> None:
+    """A user task's space is often written in the spec itself: learning rate first there
+    as well (it used to run one joint stage)."""
+    path = tmp_path / "auto.yaml"
+    path.write_text(
+        "task: digits-mlp\nsearch_space:\n  name: inline\n  groups:\n"
+        "    - name: learning_rate\n      params:\n"
+        "        learning_rate: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}\n"
+        "    - name: model\n      params:\n"
+        "        hidden_units: {type: int, low: 8, high: 64, log: true}\n"
+        "    - name: regularization\n      params:\n"
+        "        weight_decay: {type: float, low: 1.0e-5, high: 1.0e-1, log: true}\n"
+    )
+    spec = load_study_spec(path)
+    assert [stage.groups for stage in spec.tuning_stages] == [
+        ("learning_rate",),
+        ("model", "regularization"),
+    ]
+
+
+def test_automatic_mode_reports_a_malformed_inline_space_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "auto.yaml"
+    path.write_text("task: digits-mlp\nsearch_space:\n  name: inline\n  groups: [1, 2]\n")
+    with pytest.raises(SpecError, match="search_space.groups"):
+        load_study_spec(path)
+
+
 def test_automatic_mode_picks_the_built_in_space_of_the_task(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,6 +177,9 @@ def test_staged_campaign_runs_to_a_verdict_and_a_report(storage_url: str, tmp_pa
     assert pairs == {(f.label, p) for f in design.finalists for p in periods}
     significance = reevaluation.facts.significance
     assert "can never reach" in significance.report.too_few_pairs_warning
+    assert all(isinstance(t.user_attrs["trivial_val_loss"], float) for t in runs)
+    versus = campaign.recommendation().against_trivial  # fast mode: no tuning run counts
+    assert versus is not None and versus.runs == 3
 
     out = tmp_path / "report"
     state, no_store = tmp_path / "state", {ARTIFACTS_ENV: ""}  # as a user's shell has it
@@ -163,6 +193,7 @@ def test_staged_campaign_runs_to_a_verdict_and_a_report(storage_url: str, tmp_pa
     for heading in ("## Summary", "## Pipeline", "## Re-evaluation on several periods"):
         assert heading in markdown
     assert "can never reach" in markdown
+    assert "against the trivial predictor on the same 3 runs" in markdown
     pictures = re.findall(r"^!\[[^\]]*\]\(([^)]+)\)$", markdown, flags=re.MULTILINE)
     assert len(pictures) >= 6 and all((out / picture).is_file() for picture in pictures)
     assert "<table>" in (out / "report.html").read_text()

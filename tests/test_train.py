@@ -171,7 +171,13 @@ def test_train_reproduces_the_recommended_value(storage_url: str, tmp_path: Path
     assert json.loads((out / "recipe.json").read_text()) == answer["recipe"]
     assert evaluate_saved(saved)["val_loss"] == answer["value"]
     assert f"model: {out / 'model.pt'}" in result.stdout
-    assert f"val_loss {answer['value']:.6g}" in result.stdout.splitlines()[-4]  # the final line
+    lines = result.stdout.splitlines()
+    final = next(line for line in lines if line.startswith("final (step"))
+    assert f"val_loss {answer['value']:.6g}" in final
+    trivial = training.get_task(TASK).trivial_metrics(None)["val_loss"]
+    assert "the trivial predictor on the same data: val_accuracy" in result.stdout
+    assert f"val_loss {trivial:.6g}" in lines[lines.index(final) + 1]
+    assert answer["against_trivial"] is None  # unverified: nothing to pair with
 
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
@@ -202,11 +208,16 @@ def test_train_on_a_reevaluation_period(storage_url: str, tmp_path: Path) -> Non
         reevaluation=True,
         extra=reevaluation,
         pruner_min_steps=60,
+        baseline=True,  # its trivial value is the tuning period's
     )
     answer = best_answer("periods", storage_url)
     assert answer["verified"], answer
     task = training.get_task(TASK)
     period = task.periods(2, 7)[1]
+    versus = answer["against_trivial"]  # 2 periods and the tuning run, as the worker recorded
+    assert versus["runs"] == answer["runs"] == 3 and versus["outcome"] == "too few runs to tell"
+    trivial = [task.trivial_metrics(p)["val_loss"] for p in [None, *task.periods(2, 7)]]
+    assert versus["trivial_mean"] == pytest.approx(sum(trivial) / 3)
 
     by_name = run_autotune(
         "train", "periods", "--storage", storage_url, "--period", period.name,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from autotune.analysis._baseline import BaselineVerdict
+from autotune.analysis._baseline import TrivialComparison
+from autotune.analysis._baseline import TrivialOutcome
 from autotune.analysis._baseline import compare_to_trivial
+from autotune.analysis._baseline import compare_with_trivial
 from autotune.analysis._best_step import DEFAULT_MIN_TRIALS
 from autotune.analysis._best_step import EARLY_FRACTION
 from autotune.analysis._best_step import FEWER_HEADROOM
@@ -82,6 +85,8 @@ __all__ = [
     "StepRecommendation",
     "SweepDecision",
     "SweepPoint",
+    "TrivialComparison",
+    "TrivialOutcome",
     "ValueTrend",
     "analyze_best_steps",
     "best_step_records",
@@ -91,6 +96,7 @@ __all__ = [
     "choose_max_train_steps",
     "compare_finalists",
     "compare_to_trivial",
+    "compare_with_trivial",
     "grid_trends",
     "holm_adjust",
     "mean_interval",

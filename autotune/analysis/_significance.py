@@ -52,7 +52,7 @@ EXACT_SPEARMAN_MAX_N = 7  # 7! = 5,040 orderings: scipy enumerates them all (exa
 _MAX_PAIRS = 10_000
 
 
-_LABELS = {
+TEST_LABELS = {
     PairedTest.WILCOXON: "Wilcoxon",
     PairedTest.SIGN: "sign",
     PairedTest.PAIRED_T: "paired t",
@@ -148,7 +148,7 @@ def compare_finalists(
     ranked = sorted(results, key=lambda name: (means[name], name))
     best, others = ranked[0], ranked[1:]
     paired = [_paired_differences(results, best, name, sign) for name in others]
-    p_values = [float(_p_values(diffs[None, :], test)[0]) for _, diffs in paired]
+    p_values = [float(p_values_of(diffs[None, :], test)[0]) for _, diffs in paired]
     adjusted = holm_adjust(p_values)
     comparisons = tuple(
         _comparison(name, best, keys, diffs, p, p_adj, alpha, test, len(others))
@@ -206,7 +206,7 @@ def min_pairs_to_reach(alpha: float, test: PairedTest, comparisons: int = 1) -> 
         return 2
     for n in range(2, _MAX_PAIRS):
         all_won = np.arange(1.0, n + 1.0)[None, :]
-        if _p_values(all_won, test)[0] < alpha / comparisons:
+        if p_values_of(all_won, test)[0] < alpha / comparisons:
             return n
     raise ValueError(f"alpha={alpha!r} is invalid; allowed: one reachable with fewer pairs")
 
@@ -373,14 +373,14 @@ def _simulate(
     best_values = np.take_along_axis(values, best[:, None, None], axis=1)
     diffs = np.take_along_axis(values, others[:, :, None], axis=1) - best_values
     flat = diffs.reshape(-1, diffs.shape[2])
-    p = _p_values(flat, test).reshape(n_sim, k - 1)
-    favours = _favours_reference(flat, test).reshape(n_sim, k - 1)
+    p = p_values_of(flat, test).reshape(n_sim, k - 1)
+    favours = favours_reference(flat, test).reshape(n_sim, k - 1)
     significant = np.zeros((n_sim, k), dtype=bool)
     np.put_along_axis(significant, others, (_holm(p) < alpha) & favours, axis=1)
     return best, significant
 
 
-def _p_values(diffs: np.ndarray, test: PairedTest) -> np.ndarray:
+def p_values_of(diffs: np.ndarray, test: PairedTest) -> np.ndarray:
     """Two-sided p-value per row of paired differences; 1 when a row is all ties."""
     nonzero = np.count_nonzero(diffs, axis=-1)
     p = np.ones(diffs.shape[0])
@@ -404,7 +404,7 @@ def _p_values(diffs: np.ndarray, test: PairedTest) -> np.ndarray:
     return p
 
 
-def _favours_reference(diffs: np.ndarray, test: PairedTest) -> np.ndarray:
+def favours_reference(diffs: np.ndarray, test: PairedTest) -> np.ndarray:
     """Whether each row's test statistic leans towards the reference (positive differences)."""
     if test is PairedTest.SIGN:
         return np.sum(diffs > 0, axis=-1) > np.sum(diffs < 0, axis=-1)
@@ -456,7 +456,7 @@ def _comparison(
     mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
     half = float(_stats().t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
     effect = mean / sd if sd > 0 else (math.copysign(math.inf, mean) if mean else 0.0)
-    favours = bool(_favours_reference(diffs[None, :], test)[0])
+    favours = bool(favours_reference(diffs[None, :], test)[0])
     significant = p_adjusted < alpha and favours
     fields = (name, best, n, wins, losses, n - wins - losses, mean, mean - half, mean + half)
     stats_ = (test, p, p_adjusted, effect, significant)
@@ -479,11 +479,11 @@ def _verdict(
     sizes = f"({level}, effect size d_z={c.effect_size:.3g})"
     record = f"{_counts_text(c, unit)}; {_mean_text(c, unit, sizes)}"
     holm = f" (Holm-adjusted {c.p_adjusted:.3g})" if n_comparisons > 1 else ""
-    tested = f"{_LABELS[c.test]} p={c.p_value:.3g}{holm}"
+    tested = f"{TEST_LABELS[c.test]} p={c.p_value:.3g}{holm}"
     if c.significant:
         outcome = f"significant at alpha={alpha:g}"
     elif c.p_adjusted < alpha and not favours:
-        outcome = f"no reliable winner (the {_LABELS[c.test]} test favours {c.finalist})"
+        outcome = f"no reliable winner (the {TEST_LABELS[c.test]} test favours {c.finalist})"
     else:
         outcome = f"not significant at alpha={alpha:g}"
     return f"{record}, {tested}: {outcome}"
@@ -537,7 +537,7 @@ def _too_few_pairs_warning(
             f" (alpha={alpha:g} Holm-corrected for the first of {n_comparisons} comparisons)"
         )
     return (
-        f"with {c.n_pairs} {unit} the {_LABELS[c.test]} test can never reach {threshold} "
+        f"with {c.n_pairs} {unit} the {TEST_LABELS[c.test]} test can never reach {threshold} "
         f"even if {c.reference} wins all of them; {advice}"
     )
 

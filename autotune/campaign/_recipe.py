@@ -8,6 +8,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from autotune.analysis import SignificanceReport
+from autotune.analysis import TrivialComparison
 from autotune.analysis import mean_interval
 from autotune.campaign._hparams import stage_base_hparams
 from autotune.campaign._hparams import trial_hparams
@@ -63,9 +64,11 @@ def chosen(
     report: SignificanceReport,
     results: Mapping[str, Mapping[tuple[str, int], float]],
     recipes: Mapping[str, Recipe],
+    against_trivial: TrivialComparison | None = None,
 ) -> Recommendation:
-    """The re-evaluation's choice: the finalist with the best mean, and whether it is
-    distinguishable from the others (paired tests, Holm-corrected)."""
+    """The re-evaluation's choice: the finalist with the best mean, whether it is
+    distinguishable from the others (paired tests, Holm-corrected), and how it compares
+    with the trivial predictor on the same periods."""
     best = report.best
     interval = mean_interval(list(results[best].values()))
     tied = [c.finalist for c in report.comparisons if not c.significant]
@@ -84,5 +87,13 @@ def chosen(
             f"{', '.join(tied)} at alpha={report.alpha}; chosen by the rule: {CHOSEN_BY}"
         )
     return Recommendation(
-        best, recipes[best], True, interval.mean, interval.low, interval.high, interval.n, verdict
+        best,
+        recipes[best],
+        True,
+        interval.mean,
+        interval.low,
+        interval.high,
+        interval.n,
+        verdict,
+        against_trivial,
     )

@@ -20,6 +20,7 @@ from optuna.distributions import json_to_distribution
 from autotune.analysis import BoundarySide
 from autotune.analysis import RankAgreement
 from autotune.analysis import SignificanceReport
+from autotune.analysis import TrivialComparison
 from autotune.campaign._plain import from_plain
 from autotune.campaign._plain import plain
 from autotune.spec import Direction
@@ -243,6 +244,9 @@ class Recommendation:
     ci_high: float | None
     runs: int
     verdict: str  # whether it is distinguishable from the others, and by which rule
+    # the answer's re-evaluation runs against the trivial predictor on the same periods
+    # (None: unverified, a task without a trivial predictor, or a campaign from before)
+    against_trivial: TrivialComparison | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from autotune.analysis import compare_finalists
+from autotune.analysis import compare_with_trivial
 from autotune.analysis import rank_agreement
 from autotune.analysis import shared_best_step
 from autotune.analysis import top_k
@@ -57,6 +58,7 @@ from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_STEPS_DONE
 from autotune.campaign._trial_attrs import ATTR_TRAIN_FRACTION
+from autotune.campaign._trial_attrs import TRIVIAL_PREFIX
 from autotune.spec import Direction
 
 SEED_STRIDE = 1_000_003
@@ -269,6 +271,25 @@ def _curve(run: FrozenTrial) -> dict[int, float]:
     return {int(attrs.get(ATTR_STEPS_DONE) or attrs.get(ATTR_MAX_TRAIN_STEPS) or 0): run.value}
 
 
+def trivial_results(snapshot: CampaignSnapshot) -> dict[tuple[str, int], float]:
+    """(period index as text, replicate) -> the trivial predictor's value there, as the
+    latest study's runs recorded it, and on the tuning period (`TUNING_PERIOD`) as the
+    baseline did; keyed like `reevaluation_results`, so the answer pairs with it."""
+    attr = f"{TRIVIAL_PREFIX}{snapshot.spec.metric.name}"
+    values = {
+        (str(run.user_attrs[ATTR_PERIOD_INDEX]), int(run.user_attrs[ATTR_REPLICATE])): float(
+            run.user_attrs[attr]
+        )
+        for run in snapshot.latest.trials
+        if run.state is TrialState.COMPLETE and attr in run.user_attrs
+    }
+    baselines = (s.facts.baseline for s in snapshot.stage_studies(Stage.BASELINE))
+    tuning = next((b.trivial_value for b in baselines if b and b.trivial_value is not None), None)
+    if tuning is not None:
+        values[(TUNING_PERIOD, 0)] = tuning
+    return values
+
+
 def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     """The significance verdict and the fast-vs-full rank agreement of a finished study."""
     spec, study = snapshot.spec, snapshot.latest
@@ -286,7 +307,15 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     facts: list[tuple[str, Fact]] = [(study.name, Significance(report, report.summary))]
     stops = reevaluation_stops(list(study.trials), spec.metric.direction, tuning)
     recipes = {f.label: _stopped(f.recipe, stops.get(f.label)) for f in recorded.finalists}
-    facts.append((study.name, chosen(report, usable, recipes)))
+    trivial = compare_with_trivial(
+        usable[report.best],
+        trivial_results(snapshot),
+        spec.metric.direction,
+        design.alpha,
+        design.test,
+        metric=spec.metric.name,
+    )
+    facts.append((study.name, chosen(report, usable, recipes, trivial)))
     fast = {f.label: f.fast_value for f in recorded.finalists}
     full = {label: float(np.mean(list(values.values()))) for label, values in usable.items()}
     if len(set(fast) & set(full)) >= MIN_FINALISTS_FOR_AGREEMENT:

@@ -28,6 +28,7 @@ def answer_dict(campaign: Campaign) -> dict[str, Any]:
             "interval_95": None if answer.ci_low is None else [answer.ci_low, answer.ci_high],
             "runs": answer.runs,
             "verdict": answer.verdict,
+            "against_trivial": _trivial_dict(answer),
             "recipe": recipe_dict(answer.recipe),
         }
     best = campaign.best()
@@ -47,14 +48,34 @@ def answer_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
     answer = campaign.recommendation()
     if answer is None:
         return []
+    trivial = answer.against_trivial
     return [
         f"answer: {answer.finalist}, {_value_text(answer)}",
         f"  {answer.verdict}",
+        *([] if trivial is None else [f"  {trivial.sentence}"]),
         f"  recipe: {answer.recipe.stopping_rule}; batch size {answer.recipe.batch_size}",
         f"  hyperparameters: {_params_text(answer.recipe.hyperparameters)}",
         f"  train it: {autotune} train {campaign.name}; "
         f"export it: {autotune} export {campaign.name}",
     ]
+
+
+def _trivial_dict(answer: Recommendation) -> dict[str, Any] | None:
+    """The answer against the trivial predictor on the same runs, as data."""
+    trivial = answer.against_trivial
+    if trivial is None:
+        return None
+    return {
+        "outcome": trivial.outcome.value,
+        "runs": trivial.runs,
+        "answer_mean": trivial.answer_mean,
+        "trivial_mean": trivial.trivial_mean,
+        "answer_better_in": trivial.wins,
+        "answer_worse_in": trivial.losses,
+        "test": trivial.test.value,
+        "p_value": trivial.p_value,
+        "sentence": trivial.sentence,
+    }
 
 
 def _value_text(answer: Recommendation) -> str:

@@ -114,11 +114,23 @@ def automatic_spec(data: dict[str, Any], source: str, tasks: TaskLookup | None) 
         "name": task.default_metric,
         "direction": task.metrics[task.default_metric].value,
     }
-    space = filled.get("search_space")
-    if isinstance(space, SearchSpace) and len(space.groups) > 1:
-        first, *rest = space.group_names
+    groups = _group_names(filled.get("search_space"))
+    if len(groups) > 1:
+        first, *rest = groups
         filled["stages"] = [{"groups": [first]}, {"groups": rest}]
     return filled
+
+
+def _group_names(space: Any) -> list[str]:
+    """The groups of a search space, loaded or written inline in the spec (a mapping not
+    yet validated: a malformed one gives none, and validation then says what is wrong)."""
+    if isinstance(space, SearchSpace):
+        return list(space.group_names)
+    groups = space.get("groups") if isinstance(space, dict) else None
+    if not isinstance(groups, list):
+        return []
+    names = [group.get("name") if isinstance(group, dict) else None for group in groups]
+    return names if all(isinstance(name, str) for name in names) else []
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

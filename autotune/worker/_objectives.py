@@ -456,10 +456,18 @@ class _BaselineObjective(_Objective):
     def __call__(self, trial: optuna.Trial) -> float:
         hparams = baseline_hparams(self.spec, self.task.default_hyperparameters())
         trial.set_user_attr(ATTR_HPARAMS, hparams)
-        if isinstance(self.task, training.HasTrivialMetrics):
-            for name, value in self.task.trivial_metrics(self.tuning_period).items():
-                trial.set_user_attr(f"{TRIVIAL_PREFIX}{name}", float(value))
+        record_trivial(trial, self.task, self.tuning_period)
         return self.run_reporting(trial, hparams, self.tuning_period)
+
+
+def record_trivial(
+    trial: optuna.Trial, task: training.Task, period: training.Period | None
+) -> None:
+    """The trivial predictor's metrics on ``period``, when the task knows them: what the
+    baseline must beat, and what the answer is compared with on each re-evaluation period."""
+    if isinstance(task, training.HasTrivialMetrics):
+        for name, value in task.trivial_metrics(period).items():
+            trial.set_user_attr(f"{TRIVIAL_PREFIX}{name}", float(value))
 
 
 class _Fitted(Exception):
@@ -558,4 +566,5 @@ class _ReevaluationObjective(_Objective):
         index, count = attrs[ATTR_PERIOD_INDEX], attrs[ATTR_PERIOD_COUNT]
         period = reevaluation_period(self.spec, self.task, index, count, attrs[ATTR_PERIOD_SEED])
         trial.set_user_attr(ATTR_PERIOD_NAME, period.name)
+        record_trivial(trial, self.task, period)
         return self.run_reporting(trial, attrs[ATTR_HPARAMS], period, final=True)

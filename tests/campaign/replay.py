@@ -248,6 +248,9 @@ class Replay:
             value += 0.01 * (int(attrs[ATTR_PERIOD_INDEX]) + 1)  # periods differ alike
         if plan.stage is Stage.BASELINE and self.trivial is not None:
             attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial
+        if plan.stage is Stage.REEVALUATION and self.trivial is not None:  # as the worker
+            period = int(attrs[ATTR_PERIOD_INDEX])
+            attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial + 0.01 * period
         last = int(attrs.get("stop_at_step") or plan.max_train_steps)
         interval = self.spec.run_eval_interval(plan.campaign_max_train_steps)
         steps = [*range(interval, last, interval), last]  # as training evaluates

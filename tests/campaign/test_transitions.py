@@ -12,6 +12,7 @@ from optuna.trial import create_trial
 import pytest
 
 from autotune.analysis import BoundarySide
+from autotune.analysis import TrivialOutcome
 from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import BoundaryAction
 from autotune.campaign import Stage
@@ -65,6 +66,39 @@ def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
     means = {label: sum(v.values()) / len(v) for label, v in results.items()}
     assert answer.value == pytest.approx(min(means.values()))  # the best mean is the answer
     assert answer.finalist == min(means, key=means.get)
+
+
+def test_the_answer_is_compared_with_the_trivial_predictor_on_the_same_runs() -> None:
+    spec = spec_of(boundary={"widen": False}, reevaluation={"periods": 6, "period_seed": 11})
+    replay = Replay(spec, trivial=5.0)
+    replay.run()
+    answer = replay.latest.facts.recommendation
+    versus = answer.against_trivial
+    # 6 periods (the runs' recorded trivial values) and the tuning run (the baseline's)
+    assert versus is not None and versus.outcome is TrivialOutcome.BETTER
+    assert (versus.runs, versus.wins) == (7, 7)
+    assert versus.answer_mean == pytest.approx(answer.value)
+    assert versus.trivial_mean == pytest.approx(5.0 + 0.01 * sum(range(6)) / 7)
+
+
+def test_a_tuned_answer_no_better_than_the_trivial_predictor_is_flagged() -> None:
+    spec = spec_of(boundary={"widen": False}, reevaluation={"periods": 6, "period_seed": 11})
+
+    def level(hparams: dict[str, Any]) -> float:  # the periods add 0.01 x (index + 1)
+        return 4.99 + 1e-4 * hparams.get("width", 0)
+
+    replay = Replay(spec, objective=level, trivial=5.0)
+    replay.run()
+    versus = replay.latest.facts.recommendation.against_trivial
+    assert versus is not None and versus.outcome is TrivialOutcome.NOT_DISTINGUISHABLE
+    assert "NOT distinguishable from the trivial predictor on the same 7 runs" in versus.sentence
+
+
+def test_a_task_without_a_trivial_predictor_has_no_comparison() -> None:
+    replay = Replay(spec_of(boundary={"widen": False}), trivial=None)
+    replay.run()
+    answer = replay.latest.facts.recommendation
+    assert answer.verified and answer.against_trivial is None
 
 
 def test_the_recipe_is_the_whole_configuration_stopped_at_its_best_step() -> None:
