@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 import re
 import time
+import warnings
 
 import numpy as np
 import optuna
@@ -30,6 +31,7 @@ from autotune.report._plots import focus_range
 from autotune.report._plots import funnel_plot
 from autotune.report._plots import learning_curves_plot
 from autotune.report._plots import period_comparison_plot
+from autotune.report._plots import period_tick
 from autotune.report._plots import sweep_plot
 from autotune.report._plots import table_figure
 
@@ -245,6 +247,25 @@ def test_period_comparison_plot_pairs_finalists_across_periods(tmp_path: Path) -
         ("A", ["2019", "2020", "2021"], [1.0, 2.0, None]),
         ("B", ["2019", "2020", "2021"], [None, 3.0, 4.0]),
     ]
+
+
+def test_the_period_plot_draws_the_trivial_predictor_and_fits_long_period_names(
+    tmp_path: Path,
+) -> None:
+    """20 date-range periods of 60 characters collapsed the axes (a matplotlib warning)."""
+    names = [f"2004-08-19..2007-{m:02d}-01 validate 2007-{m:02d}-02..2007-{m:02d}-20" for m in
+             range(1, 13)] + ["tuning"]  # fmt: skip
+    results = {"A": {n: 1.0 + i for i, n in enumerate(names)}}
+    reference = {n: 2.0 for n in names[:-1]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = period_comparison_plot(results, "mse", tmp_path / "p.png", reference=reference)
+    _assert_png(tmp_path / "p.png")
+    trivial = fig.data[-1]
+    assert trivial.name == "trivial predictor" and trivial.line.dash == "dash"
+    assert list(trivial.y) == [2.0] * 12 + [None]
+    assert period_tick(names[0]) == "2007-01-02..2007-01-20" and period_tick("tuning") == "tuning"
+    assert period_tick("x" * 40) == "x" * 23 + "…"
 
 
 def test_best_step_histogram_bins_the_fractions_with_10_and_75_percent_lines(

@@ -13,6 +13,7 @@ from autotune.campaign import advance
 from autotune.campaign import create_campaign
 from autotune.campaign import load_campaign
 from autotune.report._report import write_report
+from autotune.report._summary import study_progress
 from autotune.storage import open_storage
 from autotune.worker._defaults import task_defaults
 from autotune.worker._objectives import RoundSetting
@@ -60,6 +61,12 @@ def test_automatic_mode_measures_max_train_steps_of_a_task_without_threshold(
         fitted, trained = trial.user_attrs["steps_to_fit"], trial.user_attrs["steps_trained"]
         assert fitted is None or fitted < trained < sweep.max_train_steps
         assert fitted is not None or trained == sweep.max_train_steps
+    # the status's best is the rate the decision took, not the fewest steps of any rate
+    chosen = next(t for t in trials if t.params["learning_rate"] == decision.fastest_learning_rate)
+    shown = study_progress(campaign, campaign.studies[0])
+    assert (shown.best_value, shown.best_number) == (chosen.value, chosen.number)
+    assert f"fastest learning rate {decision.fastest_learning_rate:g}" in decision.reason
+    assert f"after {int(chosen.value)} steps" in decision.reason
     report = write_report(campaign, tmp_path / "report")
     assert "steps-sweep-curves.png" in report.markdown
     assert (tmp_path / "report" / "steps-sweep-curves.png").stat().st_size > 0

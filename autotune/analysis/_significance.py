@@ -528,16 +528,18 @@ def _too_few_pairs_warning(
         return None
     unit = _unit(keys)
     n_given = len(set(keys) & set(given))
+    counted = f"{c.n_pairs} {unit}"
     advice = f"use at least {needed - n_given} periods (or seeds)"
     if n_given:
-        advice += " besides the finalists' own runs on the tuning period"
+        counted += f" ({n_given} of them the tuning period, where the finalists' own runs count)"
+        advice = f"use at least {needed - n_given} re-evaluation periods (or seeds)"
     threshold = f"p<{alpha / n_comparisons:.3g}"
     if n_comparisons > 1:
         threshold += (
             f" (alpha={alpha:g} Holm-corrected for the first of {n_comparisons} comparisons)"
         )
     return (
-        f"with {c.n_pairs} {unit} the {TEST_LABELS[c.test]} test can never reach {threshold} "
+        f"with {counted} the {TEST_LABELS[c.test]} test can never reach {threshold} "
         f"even if {c.reference} wins all of them; {advice}"
     )
 

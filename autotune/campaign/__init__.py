@@ -54,6 +54,7 @@ from autotune.campaign._records import SweepResult
 from autotune.campaign._records import TaskDefaults
 from autotune.campaign._reevaluation import reevaluation_results
 from autotune.campaign._reevaluation import rotating_period_seed
+from autotune.campaign._reevaluation import trivial_values
 from autotune.campaign._reevaluation import tuning_runs_of
 from autotune.campaign._snapshot import CampaignSnapshot
 from autotune.campaign._snapshot import StudySnapshot
@@ -120,5 +121,6 @@ __all__ = [
     "sweep_points",
     "trial_hparams",
     "trial_label",
+    "trivial_values",
     "tuning_runs_of",
 ]

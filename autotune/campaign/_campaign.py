@@ -370,7 +370,10 @@ class Campaign:
     def progress(self, study: CampaignStudy | None = None) -> Progress:
         """Trial counts against the budget and best value of one study (default: current)."""
         study = study or self.current
-        return progress_of(self.trials_of(study), study.trial_budget, self.direction_of(study))
+        plan = study.plan
+        share = plan.step_budget if plan.sampling else None
+        trials = self.trials_of(study)
+        return progress_of(trials, study.trial_budget, self.direction_of(study), share)
 
     def value_name(self, study: CampaignStudy) -> str:
         """What a study's trial values are: the metric, or a sweep's steps to fit."""

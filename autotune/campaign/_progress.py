@@ -24,13 +24,24 @@ class Progress:
     waiting: int
     best_value: float | None
     best_number: int | None
+    # a study sampling until its share of the campaign's steps is spent: ``budget`` is only
+    # how many unpruned trials the share buys (pruned ones cost less, so more run)
+    step_share: int | None = None
 
     @property
     def finished(self) -> int:
         return self.complete + self.pruned + self.failed
 
+    @property
+    def trials_text(self) -> str:
+        """Trials done, against the budget where the budget caps them: "12/24", or "336"."""
+        done = self.complete + self.pruned
+        return str(done) if self.step_share is not None else f"{done}/{self.budget}"
 
-def progress_of(trials: list[FrozenTrial], budget: int, direction: Direction) -> Progress:
+
+def progress_of(
+    trials: list[FrozenTrial], budget: int, direction: Direction, step_share: int | None = None
+) -> Progress:
     """Summarise trials: states counted, best COMPLETE value found in the given direction."""
     states = Counter(t.state for t in trials)
     complete = [
@@ -49,4 +60,5 @@ def progress_of(trials: list[FrozenTrial], budget: int, direction: Direction) ->
         waiting=states[TrialState.WAITING],
         best_value=best.value if best else None,
         best_number=best.number if best else None,
+        step_share=step_share,
     )

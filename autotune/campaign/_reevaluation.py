@@ -16,6 +16,7 @@ with the best, paired by period and seed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 import datetime
 
@@ -273,18 +274,26 @@ def _curve(run: FrozenTrial) -> dict[int, float]:
 
 def trivial_results(snapshot: CampaignSnapshot) -> dict[tuple[str, int], float]:
     """(period index as text, replicate) -> the trivial predictor's value there, as the
-    latest study's runs recorded it, and on the tuning period (`TUNING_PERIOD`) as the
-    baseline did; keyed like `reevaluation_results`, so the answer pairs with it."""
-    attr = f"{TRIVIAL_PREFIX}{snapshot.spec.metric.name}"
+    latest study's runs recorded it, and on the tuning period as the baseline did."""
+    baselines = (s.facts.baseline for s in snapshot.stage_studies(Stage.BASELINE))
+    tuning = next((b.trivial_value for b in baselines if b and b.trivial_value is not None), None)
+    return trivial_values(snapshot.latest.trials, snapshot.spec.metric.name, tuning)
+
+
+def trivial_values(
+    runs: Sequence[FrozenTrial], metric: str, tuning: float | None
+) -> dict[tuple[str, int], float]:
+    """The trivial predictor's ``metric`` keyed like `reevaluation_results`, so the answer's
+    runs pair with it: each finished run's period as it recorded it, and ``tuning`` (the
+    baseline's, when it ran) as `TUNING_PERIOD`."""
+    attr = f"{TRIVIAL_PREFIX}{metric}"
     values = {
         (str(run.user_attrs[ATTR_PERIOD_INDEX]), int(run.user_attrs[ATTR_REPLICATE])): float(
             run.user_attrs[attr]
         )
-        for run in snapshot.latest.trials
+        for run in runs
         if run.state is TrialState.COMPLETE and attr in run.user_attrs
     }
-    baselines = (s.facts.baseline for s in snapshot.stage_studies(Stage.BASELINE))
-    tuning = next((b.trivial_value for b in baselines if b and b.trivial_value is not None), None)
     if tuning is not None:
         values[(TUNING_PERIOD, 0)] = tuning
     return values

@@ -250,8 +250,10 @@ def period_comparison_plot(
     metric: str,
     path: Path,
     title: str = "finalists by period",
+    reference: Mapping[str, float] | None = None,
 ) -> go.Figure:
-    """`metric` per finalist across periods, one line each, so a paired ranking shows.
+    """`metric` per finalist across periods, one line each, so a paired ranking shows;
+    ``reference`` (the trivial predictor's value per period) dashed, for scale.
 
     Periods keep their first-seen order; a finalist missing a period (or with a
     non-finite value there) has a gap.
@@ -263,18 +265,28 @@ def period_comparison_plot(
         name: [_finite_or_none(by_period.get(p)) for p in periods]
         for name, by_period in results.items()
     }
-    fig = Figure(figsize=(max(6.0, 1.2 * len(periods)), 4.5), layout="constrained")
+    width = min(MAX_PERIODS_WIDTH, max(6.0, 0.6 * len(periods)))
+    fig = Figure(figsize=(width, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for name, values in series.items():
         ys = [math.nan if v is None else v for v in values]
         ax.plot(range(len(periods)), ys, marker="o", label=name)
-    ax.set_xticks(range(len(periods)), periods, rotation=30, ha="right")
+    trivial = [_finite_or_none((reference or {}).get(p)) for p in periods]
+    if any(v is not None for v in trivial):
+        ys = [math.nan if v is None else v for v in trivial]
+        ax.plot(range(len(periods)), ys, "--", color="grey", label=TRIVIAL_LABEL)
+    ticks = [period_tick(p) for p in periods]
+    ax.set_xticks(range(len(periods)), ticks, rotation=30, ha="right", fontsize=8)
     _label(ax, "period", metric, title)
     ax.legend(fontsize=8)
     _save(fig, path)
     plotly = go.Figure(layout={"title": title, "xaxis_title": "period", "yaxis_title": metric})
     for name, values in series.items():
         plotly.add_trace(go.Scatter(x=periods, y=values, mode="lines+markers", name=name))
+    if any(v is not None for v in trivial):
+        dashed = {"dash": "dash", "color": "grey"}
+        trace = go.Scatter(x=periods, y=trivial, mode="lines", name=TRIVIAL_LABEL, line=dashed)
+        plotly.add_trace(trace)
     plotly.update_xaxes(type="category", categoryorder="array", categoryarray=periods)
     return plotly
 
@@ -737,6 +749,18 @@ def _sweep_figure(
 
 
 # --- shared helpers --------------------------------------------------------------------------
+
+TRIVIAL_LABEL = "trivial predictor"
+MAX_PERIODS_WIDTH = 14.0  # inches: 20 periods of 60-character names collapsed the axes
+MAX_TICK_CHARS = 24
+
+
+def period_tick(name: str) -> str:
+    """A period's name short enough for a tick: a date range's validation part (what
+    differs between periods), cut to ``MAX_TICK_CHARS``."""
+    _, validate, validation = name.partition(" validate ")
+    short = validation if validate else name
+    return short if len(short) <= MAX_TICK_CHARS else short[: MAX_TICK_CHARS - 1] + "…"
 
 
 def _markers(

@@ -245,7 +245,6 @@ class LiveState:
 def live_parts(state: LiveState) -> list[LinePart]:
     """The live line of a campaign, most important first in ``priority``."""
     p = state.progress
-    done = p.complete + p.pruned
     counts = [f"running {p.running}", f"pruned {p.pruned}"]
     counts += [f"failed {p.failed}"] if p.failed else []
     steps = f"steps {state.steps.spent:,}"
@@ -254,7 +253,7 @@ def live_parts(state: LiveState) -> list[LinePart]:
     eta = format_duration(state.eta_s)
     return [
         LinePart(state.label, 10),
-        LinePart(f"{done}/{p.budget} trials", 9),
+        LinePart(f"{p.trials_text} trials", 9),
         LinePart(", ".join(counts), 4, short=f"{p.pruned} pruned"),
         *_best_part(p, state.value_name),
         LinePart(steps, 3),
@@ -319,8 +318,7 @@ def progress_table(rows: Sequence[TableRow], metric: str) -> str:
         best += "" if p.best_value is None or not row.unit else f" {row.unit}"
         best += "" if p.best_number is None else f" (#{p.best_number})"
         counts = (p.complete, p.pruned, p.failed, p.running, p.waiting)
-        done = f"{p.complete + p.pruned}/{p.budget}"
-        lines.append((row.name, str(row.steps), done, *map(str, counts), best))
+        lines.append((row.name, str(row.steps), p.trials_text, *map(str, counts), best))
     shown = [
         i
         for i, name in enumerate(lines[0])

@@ -22,8 +22,10 @@ from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import BoundaryCheck
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
+from autotune.campaign import Progress
 from autotune.campaign import Stage
 from autotune.campaign import reevaluation_results
+from autotune.campaign import trivial_values
 from autotune.campaign import tuning_runs_of
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
@@ -38,6 +40,7 @@ from autotune.report._summary import agreement_line
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import steps_saved
+from autotune.report._summary import study_progress
 
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
@@ -163,6 +166,12 @@ def _summary_section(builder: _Builder, campaign: Campaign) -> None:
     builder.add(*(f"- {line}" for line in campaign_lines(campaign)), "")
 
 
+def _trials_run(progress: Progress) -> int:
+    """The study's trials: its budget, or, sampled until a step share was spent, as many
+    as ran."""
+    return progress.budget if progress.step_share is None else progress.finished
+
+
 def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
     builder.section(None, "## Pipeline")
     builder.add(
@@ -171,11 +180,11 @@ def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
     )
     rows = []
     for study in campaign.studies:
-        p = campaign.progress(study)
+        p = study_progress(campaign, study)
         best = "—" if p.best_value is None else f"{p.best_value:.5g}"
         label = study.label
         builder.add(
-            f"| {label} | {study.max_train_steps} | {p.budget} | {p.complete} | "
+            f"| {label} | {study.max_train_steps} | {_trials_run(p)} | {p.complete} | "
             f"{p.pruned} | {p.failed} | {best} |"
         )
         rows.append((label, p.complete + p.pruned + p.failed, p.pruned, p.complete))
@@ -422,14 +431,24 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
     if study.facts.rank_agreement is not None:
         builder.add(agreement_line(campaign, study.facts.rank_agreement), "")
     _finalists_table(builder, campaign, study)
+    metric = campaign.spec.metric.name
     results = reevaluation_results(trials, campaign.spec.metric.direction, tuning)
     by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}
+    trivial = _mean_by_period(trivial_values(trials, metric, _baseline_trivial(campaign)), names)
     builder.plot(
         study.name,
         "periods",
-        lambda path: _plots.period_comparison_plot(by_period, campaign.spec.metric.name, path),
-        "finalists by period",
+        lambda path: _plots.period_comparison_plot(by_period, metric, path, reference=trivial),
+        "finalists by period (dashed: the trivial predictor)"
+        if trivial
+        else "finalists by period",
     )
+
+
+def _baseline_trivial(campaign: Campaign) -> float | None:
+    """The trivial predictor's value on the tuning period, as the baseline recorded it."""
+    outcomes = (s.facts.baseline for s in campaign.stage_studies(Stage.BASELINE))
+    return next((o.trivial_value for o in outcomes if o and o.trivial_value is not None), None)
 
 
 def _finalists_table(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:

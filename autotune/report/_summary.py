@@ -13,6 +13,8 @@ from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Progress
 from autotune.campaign import Stage
+from autotune.campaign._budget import reevaluation_floor
+from autotune.campaign._reevaluation import MAX_PERIOD_FACTOR
 from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import answer_lines
@@ -47,25 +49,51 @@ def pipeline_parts(spec: StudySpec) -> list[str]:
     stages = spec.tuning_stages
     if len(stages) > 1:
         parts += [
-            f"stage {stage.label}: {spec.stage_trials(stage)} trials x {rounds[0]}"
+            f"stage {stage.label}: {_round_one(spec, spec.stage_trials(stage), rounds[0])}"
             for stage in stages[:-1]
         ]
     last = stages[-1] if len(stages) > 1 else None
     prefix = f"stage {last.label} " if last else ""
     trials = spec.stage_trials(last) if last else spec.trials
-    parts.append(f"{prefix}round 1: {trials} trials x {rounds[0]}")
+    parts.append(f"{prefix}round 1: {_round_one(spec, trials, rounds[0])}")
     parts += [
-        f"round {n}: top {r.top_k} x {rounds[n - 1]}" for n, r in enumerate(spec.rounds[1:], 2)
+        f"round {n}: {_promoted(spec, r.top_k)} x {rounds[n - 1]}"
+        for n, r in enumerate(spec.rounds[1:], 2)
     ]
     if spec.fast_mode.enabled:
         parts.append(f"fast mode: round 1 on the last {spec.fast_mode.train_fraction:.0%} of rows")
     if spec.reevaluation.enabled:
         design = spec.reevaluation
         parts.append(
-            f"re-evaluation: {design.finalists} finalists x {design.periods} periods x "
+            f"re-evaluation: {design.finalists} finalists x {_periods(spec)} x "
             f"{design.seeds} seed(s)"
         )
     return parts
+
+
+# With a budget the trials, promotions and periods are sized by the plan once the steps are
+# known (docs/method.md §13): the header says how, not the spec's nominal counts.
+
+
+def _round_one(spec: StudySpec, trials: int, length: str) -> str:
+    if spec.budget is None:
+        return f"{trials} trials x {length}"
+    return f"trials x {length} while its share of the budget lasts"
+
+
+def _promoted(spec: StudySpec, top_k: int | None) -> str:
+    if spec.budget is None:
+        return f"top {top_k}"
+    return f"the best (at least {top_k}, as many as its share buys)"
+
+
+def _periods(spec: StudySpec) -> str:
+    design = spec.reevaluation
+    listed = spec.periods is not None and spec.periods.heldout is not None
+    if spec.budget is None or listed:
+        return f"{design.periods} periods"
+    most = MAX_PERIOD_FACTOR * design.periods
+    return f"{reevaluation_floor(spec)}-{most} periods (what the budget leaves)"
 
 
 def study_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
@@ -148,6 +176,13 @@ def campaign_lines(campaign: Campaign) -> list[str]:
     return lines
 
 
+def _out_of(progress: Progress) -> str:
+    """What the counts are out of: the study's trials, or its share of the step budget."""
+    if progress.step_share is None:
+        return f"of {progress.budget}"
+    return f"within its share of {progress.step_share:,} steps"
+
+
 def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
     """The end of ``autotune run``: every study's counts, the decisions, the best trial
     (``autotune``: how the reader calls the command in the hints)."""
@@ -158,7 +193,7 @@ def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         lines.append(
             f"  {study.label}, {study.max_train_steps} steps: "
             f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
-            f"of {progress.budget}; {format_best(progress, campaign.value_name(study))}"
+            f"{_out_of(progress)}; {format_best(progress, campaign.value_name(study))}"
         )
     rounds_run = len(campaign.stage_studies(Stage.JOINT))
     if campaign.stopped is None and rounds_run < len(spec.rounds):
@@ -180,13 +215,32 @@ def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
 
 def study_progress(campaign: Campaign, study: CampaignStudy) -> Progress:
     """A study's progress as people should read it: a re-evaluation's runs are on different
-    periods, so their minimum means nothing; its best is the answer's mean, once chosen."""
+    periods, so their minimum means nothing; its best is the answer's mean, once chosen. A
+    sweep's best is the rate its decision took, once taken: without a fit threshold a rate
+    that levels off early but too high is no fit, so the fewest steps may not be it."""
     progress = campaign.progress(study)
+    if study.stage is Stage.STEPS_SWEEP:
+        return _sweep_progress(campaign, study, progress)
     if study.stage is not Stage.REEVALUATION:
         return progress
     answer = study.facts.recommendation
     value = None if answer is None else answer.value
     return dataclasses.replace(progress, best_value=value, best_number=None)
+
+
+def _sweep_progress(campaign: Campaign, study: CampaignStudy, progress: Progress) -> Progress:
+    decisions = [s.facts.sweep for s in campaign.stage_studies(Stage.STEPS_SWEEP)]
+    rate = next((d.fastest_learning_rate for d in decisions if d is not None), None)
+    if rate is None:  # not decided yet (or no rate fitted): the fewest steps so far
+        return progress
+    chosen = [
+        t
+        for t in campaign.trials_of(study, states=(TrialState.COMPLETE,))
+        if t.params.get("learning_rate") == rate
+    ]
+    if not chosen:  # the rate is another sweep study's (a widening's)
+        return dataclasses.replace(progress, best_value=None, best_number=None)
+    return dataclasses.replace(progress, best_value=chosen[0].value, best_number=chosen[0].number)
 
 
 def status_lines(

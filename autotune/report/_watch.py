@@ -27,7 +27,7 @@ def study_parts(campaign: Campaign, study: CampaignStudy) -> list[LinePart]:
     counts += f", {p.running} running" if p.running else ""
     parts = [
         LinePart(stage_label(campaign.spec, study), 10),
-        LinePart(f"{p.complete + p.pruned}/{p.budget} trials", 9),
+        LinePart(f"{p.trials_text} trials", 9),
         LinePart(counts, 4, short=f"{p.running} running" if p.running else None),
     ]
     if study.stage is not Stage.REEVALUATION and p.best_value is not None:

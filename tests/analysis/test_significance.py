@@ -459,7 +459,9 @@ def test_too_few_pairs_advice_counts_the_tuning_run_apart() -> None:
     results = {"A": _periods(_noisy(0.1, 4, rng)), "B": _periods(_noisy(0.2, 4, rng))}
     (tuning_key,) = [key for key in results["A"] if key[0] == "2024-01"]
     report = compare_finalists(results, Direction.MINIMIZE, given=(tuning_key,))
-    assert report.too_few_pairs_warning is not None
-    assert report.too_few_pairs_warning.endswith(
-        "use at least 5 periods (or seeds) besides the finalists' own runs on the tuning period"
-    )
+    warning = report.too_few_pairs_warning
+    assert warning is not None
+    assert warning.startswith(
+        "with 4 periods (1 of them the tuning period, where the finalists' own runs count) "
+    )  # the count and the advice say alike which periods they mean
+    assert warning.endswith("use at least 5 re-evaluation periods (or seeds)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import autotune
 from autotune.analysis import StepRecommendation
 from autotune.analysis import analyze_best_steps
 from autotune.campaign import CampaignStudy
@@ -33,6 +34,7 @@ from autotune.report._storage_text import has_password
 from autotune.report._storage_text import storage_label
 from autotune.report._storage_text import worker_hint
 from autotune.report._summary import best_steps_line
+from autotune.report._summary import pipeline_parts
 from autotune.spec import load_study_spec
 from autotune.worker._display import WorkerView
 from autotune.worker._display import trial_log_line
@@ -124,6 +126,35 @@ def test_the_status_table_says_a_sweeps_best_is_steps_and_fits_80_columns() -> N
     running = dataclasses.replace(tuning, running=2, failed=1)
     header = progress_table([TableRow("q/joint/1", 150, running)], "val_loss").splitlines()[0]
     assert "failed  running  best" in header and "waiting" not in header
+
+
+def test_a_study_sampling_until_its_step_share_is_spent_is_not_shown_over_100_percent() -> None:
+    """A budgeted round 1 showed "336/119": the 119 is what its share buys unpruned."""
+    shared = _progress(budget=119, complete=38, pruned=298, step_share=29_750)
+    row = progress_table([TableRow("g/joint/1", 250, shared)], "val_loss").splitlines()[1]
+    assert row.split()[:3] == ["g/joint/1", "250", "336"] and "/119" not in row
+    assert _progress(budget=24, complete=20, pruned=2).trials_text == "22/24"
+
+
+def test_the_plan_header_of_a_budget_says_how_counts_are_sized_not_the_nominal_ones(
+    tmp_path: Path,
+) -> None:
+    """It printed "24 trials", "top 4", "12 periods" while the budget ran 336, 38 and 20."""
+    assert pipeline_parts(load_study_spec(QUICKSTART))[1:] == [
+        "round 1: 60 trials x 150 steps",
+        "round 2: top 4 x 600 steps",
+        "re-evaluation: 3 finalists x 12 periods x 1 seed(s)",
+    ]
+    budgeted = tmp_path / "auto.yaml"
+    budgeted.write_text("task: cancer-mlp\nbudget: {steps: 20000}\n")
+    parts = pipeline_parts(autotune.load_study_spec(budgeted))  # with its task: automatic
+    assert parts[2:] == [
+        "stage learning_rate: trials x 0.25 of it while its share of the budget lasts",
+        "stage optimizer-model-regularization round 1: trials x 0.25 of it while its share "
+        "of the budget lasts",
+        "round 2: the best (at least 4, as many as its share buys) x 1 of it",
+        "re-evaluation: 3 finalists x 2-36 periods (what the budget leaves) x 1 seed(s)",
+    ]
 
 
 def test_the_report_does_not_claim_a_probe_chose_the_batch_size() -> None:
