@@ -265,7 +265,7 @@ def test_the_period_plot_draws_the_trivial_predictor_and_fits_long_period_names(
     assert trivial.name == "trivial predictor" and trivial.line.dash == "dash"
     assert list(trivial.y) == [2.0] * 12 + [None]
     assert period_tick(names[0]) == "2007-01-02..2007-01-20" and period_tick("tuning") == "tuning"
-    assert period_tick("x" * 40) == "x" * 23 + "…"
+    assert period_tick("x" * 40) == "x" * 27 + "…"
 
 
 def test_best_step_histogram_bins_the_fractions_with_10_and_75_percent_lines(

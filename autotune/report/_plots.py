@@ -752,7 +752,7 @@ def _sweep_figure(
 
 TRIVIAL_LABEL = "trivial predictor"
 MAX_PERIODS_WIDTH = 14.0  # inches: 20 periods of 60-character names collapsed the axes
-MAX_TICK_CHARS = 24
+MAX_TICK_CHARS = 28  # "tuning period (its own run)" whole
 
 
 def period_tick(name: str) -> str:
