@@ -37,6 +37,9 @@ best median); autotune / best peer medians; a Wilcoxon signed-rank test against 
 peer, paired by seed (p and wins). ``budget_overrun_max_pct``: max over campaigns of
 (steps_spent - B) / B in %. ``recommendation_agrees_with_reevaluation``: in every campaign the
 recommended finalist has the best mean of the stored re-evaluation trials.
+``heldout_ratio_vs_trivial_<task>`` (autotune's median / the task's trivial predictor on the
+same held-out periods) and ``heldout_beats_trivial_<task>`` (seeds where the answer beats
+it): the issue's failure was an answer worse than yesterday's value.
 
 Output: a table per task, ``RESULT`` lines, ``heldout[_quick].json`` and ``heldout[_quick].png``
 in ``--out``.
@@ -433,6 +436,7 @@ class TaskSummary:
     sign: float
     budget: int
     scores: Mapping[Method, Mapping[int, float]]  # per seed: mean over held-out periods
+    trivial: float  # the task's trivial predictor, mean over the same held-out periods
 
     def median(self, method: Method) -> float:
         return float(np.median(list(self.scores[method].values())))
@@ -463,6 +467,13 @@ class TaskSummary:
         return int(np.sum(self.sign * ours < self.sign * theirs)), len(ours)
 
     @property
+    def beats_trivial(self) -> tuple[int, int]:
+        """Seeds where autotune's answer beats the trivial predictor on held-out data (the
+        issue's failure: worse than yesterday's value on 2 of 3 seeds), and all seeds."""
+        ours = list(self.scores[Method.AUTOTUNE].values())
+        return sum(self.sign * v < self.sign * self.trivial for v in ours), len(ours)
+
+    @property
     def wilcoxon_p(self) -> float:
         """Two-sided Wilcoxon signed-rank p, autotune vs the best peer (nan: < 2 pairs or
         no difference)."""
@@ -475,7 +486,15 @@ class TaskSummary:
 def summarize(task: str, spec: StudySpec, budget: int, heldouts: Sequence[Heldout]):
     scores = {m: {h.seed: h.mean for h in heldouts if h.method is m} for m in Method}
     sign = te.direction_sign(spec.metric.direction)
-    return TaskSummary(task, spec.metric.name, sign, budget, scores)
+    return TaskSummary(task, spec.metric.name, sign, budget, scores, trivial_heldout(spec))
+
+
+def trivial_heldout(spec: StudySpec) -> float:
+    """The trivial predictor's metric (majority class, training mean, last value), mean over
+    the held-out periods every answer is scored on."""
+    task = training.get_task(spec.task)
+    periods = te.heldout_periods(task)
+    return float(np.mean([task.trivial_metrics(p)[spec.metric.name] for p in periods]))
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -491,7 +510,9 @@ def task_table(summary: TaskSummary, runs: Sequence[Run]) -> str:
         f"TASK {summary.task}: B = {summary.budget:,} steps per run; held-out "
         f"{summary.metric} (final eval at the recipe's stop, mean over periods); median "
         f"[95% bootstrap interval] over seeds. Best peer {summary.best_peer.value}: "
-        f"autotune wins {wins}/{pairs} seeds, Wilcoxon p = {fmt(summary.wilcoxon_p)}",
+        f"autotune wins {wins}/{pairs} seeds, Wilcoxon p = {fmt(summary.wilcoxon_p)}; the "
+        f"trivial predictor scores {fmt(summary.trivial)}, autotune beats it on "
+        "{}/{} seeds".format(*summary.beats_trivial),
         "| method | held-out median [95% CI] | per seed | steps used (max) | wall s (median) |",
         "|---|---|---|---|---|",
     ]
@@ -516,6 +537,8 @@ def results(summaries: Sequence[TaskSummary], runs: Sequence[Run]) -> dict[str, 
         out[f"heldout_best_peer_{s.task}"] = s.best_peer.value
         out[f"heldout_wilcoxon_p_{s.task}"] = s.wilcoxon_p
         out[f"heldout_wins_vs_best_peer_{s.task}"] = "{}/{}".format(*s.wins)
+        out[f"heldout_ratio_vs_trivial_{s.task}"] = s.median(Method.AUTOTUNE) / s.trivial
+        out[f"heldout_beats_trivial_{s.task}"] = "{}/{}".format(*s.beats_trivial)
     ours = [r for r in runs if r.method is Method.AUTOTUNE]
     for s in summaries:
         used = [100.0 * r.steps / r.budget for r in ours if r.task == s.task]

@@ -24,6 +24,7 @@ from autotune.worker import PeriodChoices
 from autotune.worker import UnknownPeriodError
 from autotune.worker import resolve_period
 from autotune.worker import train_recipe
+from autotune.worker._periods import seeded_periods
 from tests.conftest import run_autotune
 from tests.conftest import run_workers
 from tests.conftest import write_study
@@ -122,6 +123,17 @@ def test_resolve_period_by_name_or_index() -> None:
         resolve_period(task, "3", choices)
     with pytest.raises(UnknownPeriodError, match="no re-evaluation"):
         resolve_period(task, "0", None)
+
+
+def test_a_seeded_split_holding_the_tuning_period_gives_the_next_period_instead() -> None:
+    """period_seed 0 drew fold 0 of seed 0, the tuning period itself, which then counted
+    twice: once as the finalists' own runs, once as a re-evaluation period."""
+    task = training.get_task(TASK)
+    assert task.default_period() == task.periods(3, 0)[0]  # the collision
+    periods = seeded_periods(None, task, 3, 0)
+    assert [p.name for p in periods] == [f"fold {k}/5 (seed 0)" for k in (1, 2, 3)]
+    assert seeded_periods(None, task, 3, 5) == task.periods(3, 5)  # no collision: as drawn
+    assert resolve_period(task, "0", PeriodChoices(count=3, seed=0)) == periods[0]
 
 
 def test_resolve_period_takes_a_date_range_with_its_validation_range() -> None:

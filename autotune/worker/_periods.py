@@ -25,14 +25,27 @@ def heldout_periods(spec: StudySpec) -> list[training.Period] | None:
     return None if heldout is None else [spec_period(period) for period in heldout]
 
 
+def seeded_periods(
+    spec: StudySpec | None, task: training.Task, count: int, seed: int
+) -> list[training.Period]:
+    """The task's ``periods(count, seed)`` without the tuning period, the next period taking
+    its place: a seeded split can hold it (fold 0 of seed 0 is many tasks' default period),
+    and the finalists were chosen on it, where their own runs already count once."""
+    tuning = (None if spec is None else tuning_period(spec)) or task.default_period()
+    periods = task.periods(count, seed)
+    if tuning not in periods:
+        return periods
+    return [period for period in task.periods(count + 1, seed) if period != tuning][:count]
+
+
 def reevaluation_period(
     spec: StudySpec, task: training.Task, index: int, count: int, seed: int
 ) -> training.Period:
-    """Period ``index`` of a re-evaluation: the spec's held-out one, else the task's
-    ``periods(count, seed)``; ValueError if the spec holds fewer than ``index + 1``."""
+    """Period ``index`` of a re-evaluation: the spec's held-out one, else the task's seeded
+    ones (`seeded_periods`); ValueError if the spec holds fewer than ``index + 1``."""
     heldout = heldout_periods(spec)
     if heldout is None:
-        return task.periods(count, seed)[index]
+        return seeded_periods(spec, task, count, seed)[index]
     if not 0 <= index < len(heldout):
         raise ValueError(
             f"re-evaluation period index {index} is invalid: the spec holds "

@@ -24,6 +24,7 @@ from autotune.campaign import Recipe
 from autotune.campaign._plain import plain
 from autotune.spec import StudySpec
 from autotune.worker._periods import heldout_periods
+from autotune.worker._periods import seeded_periods
 from autotune.worker._periods import tuning_period
 
 if TYPE_CHECKING:  # torch loads when a model is saved: the CLI imports this package for all
@@ -83,7 +84,10 @@ def resolve_period(
             "the task's default data (omit --period)"
         )
     heldout = None if spec is None else heldout_periods(spec)
-    periods = task.periods(choices.count, choices.seed) if heldout is None else heldout
+    if heldout is None:
+        periods = seeded_periods(spec, task, choices.count, choices.seed)
+    else:
+        periods = heldout
     by_name = {period.name: period for period in periods}
     by_name |= {str(index): period for index, period in enumerate(periods)}
     if name not in by_name:
