@@ -268,6 +268,20 @@ def test_the_period_plot_draws_the_trivial_predictor_and_fits_long_period_names(
     assert period_tick("x" * 40) == "x" * 27 + "…"
 
 
+def test_many_learning_curves_keep_the_axes_and_colour_only_the_finalists(
+    tmp_path: Path,
+) -> None:
+    """160 labelled curves pushed the axes out of the figure (a matplotlib warning)."""
+    curves = {f"trial {k}": {s: 1.0 / (s + k) for s in range(10, 210, 10)} for k in range(160)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = learning_curves_plot(
+            curves, "loss", tmp_path / "lc.png", 0.5, highlight={"trial 3", "trial 7"}
+        )
+    _assert_png(tmp_path / "lc.png")
+    assert len(fig.data) == 160  # the interactive figure keeps every curve, each named
+
+
 def test_best_step_histogram_bins_the_fractions_with_10_and_75_percent_lines(
     tmp_path: Path,
 ) -> None:

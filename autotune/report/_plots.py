@@ -15,6 +15,7 @@ The PNGs (the report and the note) grow with their content instead, one row at a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -207,11 +208,15 @@ def learning_curves_plot(
     reference: float | None = None,
     title: str = "learning curves",
     reference_name: str = "reference",
+    highlight: Collection[str] = (),
 ) -> go.Figure:
     """`metric` against step per finalist (non-finite values and empty curves left out).
 
     `reference` (e.g. the baseline) is a dashed horizontal line named `reference_name`.
     Far outliers (a run that diverged) are left off the y-axis, and the plot says how many.
+    Beyond `MAX_LABELLED_CURVES` curves only those in `highlight` (the finalists) keep a
+    colour and a legend entry; the others are drawn faint under one entry (160 labelled
+    curves pushed the axes out of the figure).
     """
     lines = {name: _finite_curve(curve) for name, curve in curves.items()}
     lines = {name: line for name, line in lines.items() if line}
@@ -221,8 +226,7 @@ def learning_curves_plot(
     focus = focus_range(values, reference)
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
-    for name, line in lines.items():
-        ax.plot(*zip(*line, strict=True), marker=".", label=name)
+    _draw_curves(ax, lines, highlight)
     if reference is not None:
         ax.axhline(reference, color="black", linestyle="--", label=reference_name)
     _label(ax, "step", metric, title)
@@ -243,6 +247,21 @@ def learning_curves_plot(
         )
     _focus_plotly(plotly, values, focus)
     return plotly
+
+
+def _draw_curves(
+    ax: Axes, lines: Mapping[str, list[tuple[int, float]]], highlight: Collection[str]
+) -> None:
+    if len(lines) <= MAX_LABELLED_CURVES:
+        for name, line in lines.items():
+            ax.plot(*zip(*line, strict=True), marker=".", label=name)
+        return
+    faint = [name for name in lines if name not in highlight]
+    for index, name in enumerate(faint):
+        label = f"{len(faint)} other trials" if index == 0 else None
+        ax.plot(*zip(*lines[name], strict=True), color="grey", alpha=0.3, lw=0.8, label=label)
+    for name in (name for name in lines if name in highlight):
+        ax.plot(*zip(*lines[name], strict=True), marker=".", lw=1.8, label=name)
 
 
 def period_comparison_plot(
@@ -751,6 +770,7 @@ def _sweep_figure(
 # --- shared helpers --------------------------------------------------------------------------
 
 TRIVIAL_LABEL = "trivial predictor"
+MAX_LABELLED_CURVES = 10  # beyond, only highlighted curves get a colour and a legend entry
 MAX_PERIODS_WIDTH = 14.0  # inches: 20 periods of 60-character names collapsed the axes
 MAX_TICK_CHARS = 28  # "tuning period (its own run)" whole
 

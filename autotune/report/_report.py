@@ -22,6 +22,7 @@ from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import BoundaryCheck
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
+from autotune.campaign import Finalist
 from autotune.campaign import Progress
 from autotune.campaign import Stage
 from autotune.campaign import reevaluation_results
@@ -394,6 +395,7 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
             f"trial {t.number}": dict(t.intermediate_values)
             for t in campaign.trials_of(last, states=(TrialState.COMPLETE,))
         }
+        finalists = {f"trial {f.trial}" for f in _finalists_of(campaign)}
         baselines = campaign.stage_studies(Stage.BASELINE)
         outcome = baselines[0].facts.baseline if baselines else None
         reference = None if outcome is None else outcome.value
@@ -402,12 +404,23 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
             last.name,
             "learning-curves",
             lambda path: _plots.learning_curves_plot(
-                curves, campaign.spec.metric.name, path, reference, reference_name="baseline"
+                curves,
+                campaign.spec.metric.name,
+                path,
+                reference,
+                reference_name="baseline",
+                highlight=finalists,
             ),
-            "learning curves of the last round (dashed: the baseline)",
+            "learning curves of the last round (dashed: the baseline; in colour: the "
+            "re-evaluation's finalists, where many)",
         )
     for study in campaign.stage_studies(Stage.REEVALUATION):
         _reevaluation_section(builder, campaign, study)
+
+
+def _finalists_of(campaign: Campaign) -> tuple[Finalist, ...]:
+    designs = (s.facts.design for s in campaign.stage_studies(Stage.REEVALUATION))
+    return next((d.finalists for d in designs if d is not None), ())
 
 
 def _reevaluation_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
