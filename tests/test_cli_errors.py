@@ -199,3 +199,13 @@ def test_a_changed_spec_names_the_keys_that_changed(storage_url: str, tmp_path: 
     result = run_autotune("create", str(changed), "--storage", storage_url)
     words = ("exists already with a different spec", "trials: 60 -> 20", "top_k: 4 -> 3")
     _assert_clear_error(result, *words)
+
+
+def test_a_budget_too_small_is_refused_from_the_file_before_any_database(tmp_path: Path) -> None:
+    """It named the campaign, not the file, after starting an embedded PostgreSQL."""
+    spec = tmp_path / "small.yaml"
+    spec.write_text(Path(QUICKSTART).read_text() + "budget: {steps: 500}\n")
+    state = tmp_path / "state"
+    result = run_autotune("create", str(spec), "--state-dir", str(state))
+    _assert_clear_error(result, f"invalid spec {spec}", "budget.steps (500) is too small")
+    assert not state.exists()

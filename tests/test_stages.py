@@ -28,6 +28,7 @@ from autotune.campaign._transitions import widened_rates
 from autotune.spec import SpecError
 from autotune.spec import load_study_spec
 from autotune.worker._objectives import sweep_hparams
+from autotune.worker._task_checks import load_checked_study_spec
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
 from tests.conftest import run_workers
@@ -214,6 +215,23 @@ def test_a_baseline_that_loses_to_the_trivial_predictor_stops_the_campaign(
     campaign = autotune.load("broken", state_dir=tmp_path / "state")
     assert [s.stage for s in campaign.studies] == [Stage.BASELINE]  # at the full budget
     assert campaign.stopped is not None and "pipeline or the data is broken" in campaign.stopped
+
+
+def test_a_fixed_model_value_the_user_task_cannot_build_is_a_spec_error(tmp_path: Path) -> None:
+    """A user task's model hyperparameters have no domains: a fixed hidden_units "big"
+    passed create and stopped the campaign at its baseline run."""
+    text = (REPO_ROOT / "studies" / "user_task_example.yaml").read_text()
+    text = text.replace(
+        "        hidden_units: {type: int, low: 16, high: 128, log: true}\n", ""
+    ).replace("  optimizer: adamw\n", "  optimizer: adamw\n  hidden_units: big\n")
+    spec = tmp_path / "fixed.yaml"
+    spec.write_text(text)
+    with pytest.raises(SpecError) as raised:
+        load_checked_study_spec(spec)
+    message = str(raised.value)
+    assert "fixed: task 'examples.sine_task:make_task' cannot build its model with " in message
+    assert "the spec's fixed hidden_units='big': ValueError: invalid literal" in message
+    load_checked_study_spec(REPO_ROOT / "studies" / "user_task_example.yaml")  # as shipped
 
 
 WSD_SPACE = """\

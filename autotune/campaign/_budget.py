@@ -84,10 +84,18 @@ def plan_budget(
     share = (free - sum(later)) // stages
     if share < MIN_ROUND_ONE_TRIALS * first:
         needed = sweep + baseline + sum(floors) + reevaluation + minimum
+        parts = {
+            "the sweep": sweep,
+            "the baseline": baseline,
+            "longer rounds": sum(floors),
+            "the re-evaluation": reevaluation,
+        }
+        named = [name for name, steps in parts.items() if steps] or ["nothing"]
+        reserved = ", ".join(named[:-1]) + (" and " if len(named) > 1 else "") + named[-1]
         raise BudgetTooSmallError(
             f"budget.steps ({total:,}) is too small for this pipeline at max_train_steps="
-            f"{max_train_steps}: the sweep, baseline, longer rounds and re-evaluation take "
-            f"{needed - minimum:,} steps and each of {stages} tuning stage(s) needs room for "
+            f"{max_train_steps}: {reserved} take {needed - minimum:,} steps and each of "
+            f"{stages} tuning stage(s) needs room for "
             f"{MIN_ROUND_ONE_TRIALS} round-1 trials of {first} steps; raise it to at least "
             f"{needed:,} (or fewer re-evaluation periods, finalists or top_k)"
         )

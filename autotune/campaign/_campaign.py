@@ -257,15 +257,16 @@ def _write_extension(storage: BaseStorage, stored: StoredCampaign, grown: Extens
         storage.set_study_user_attr(study.study_id, StudyKey.SPEC_HASH.value, grown.spec.spec_hash)
 
 
-def check_budget(spec: StudySpec) -> None:
-    """A total budget must fit the pipeline; with a measured max_train_steps this is
-    checked again once the sweep has measured it."""
+def check_budget(spec: StudySpec, source: str | None = None) -> None:
+    """A total budget must fit the pipeline (``source``: the spec's file, else the campaign
+    is named); with a measured max_train_steps this is checked once the sweep has run."""
     if spec.budget is None or spec.measures_max_train_steps:
         return
     try:
         plan_budget(spec, int(spec.max_train_steps), spec.budget.steps, 0)
     except BudgetTooSmallError as error:
-        raise SpecError(f"campaign {spec.name!r}", [f"budget.steps: {error}"]) from None
+        where = source or f"campaign {spec.name!r}"
+        raise SpecError(where, [f"budget.steps: {error}"]) from None
 
 
 def load_campaign(name: str, storage: BaseStorage) -> Campaign:

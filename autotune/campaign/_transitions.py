@@ -257,6 +257,8 @@ def _after_baseline(snapshot: CampaignSnapshot) -> Transition:
     if outcome.value is not None and short < steps and latest.plan.round_number == 1:
         full = dataclasses.replace(latest.plan, round_number=2, max_train_steps=steps)
         return Transition(TransitionKind.RECHECK_BASELINE, (recorded,), NewStudy(full))
+    if outcome.value is None:  # it failed or did not finish: nothing was compared
+        return _stop(latest, f"{outcome.message} (at {short} steps)", recorded)
     first = snapshot.stage_studies(Stage.BASELINE)[0].plan.max_train_steps
     where = f"{short} steps" if first == short else f"{first} steps and at the full {short}"
     return _stop(latest, f"{outcome.message} (lost at {where})", recorded)

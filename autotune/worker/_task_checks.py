@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from autotune import training
 from autotune._domains import MODEL_DOMAINS
 from autotune._domains import TRAINING_DOMAINS
 from autotune._domains import Domain
 from autotune._errors import SpecError
+from autotune.campaign._campaign import check_budget
 from autotune.spec import Direction
 from autotune.spec import StudySpec
 from autotune.spec import TaskFacts
@@ -51,6 +54,8 @@ def load_checked_study_spec(path: str | Path) -> StudySpec:
     spec = load_study_spec(path, task_facts)
     check_periods_fit_data(spec, str(path))
     check_step_fits_data(spec, str(path))
+    check_model_builds(spec, str(path))
+    check_budget(spec, str(path))  # before any database is opened
     return spec
 
 
@@ -59,6 +64,30 @@ def check_spec_task(spec: StudySpec, source: str) -> None:
     check_against_task(spec, task_facts, source)
     check_periods_fit_data(spec, source)
     check_step_fits_data(spec, source)
+    check_model_builds(spec, source)
+
+
+def check_model_builds(spec: StudySpec, source: str) -> None:
+    """SpecError if the task cannot build its model from its defaults and the spec's
+    ``fixed`` values. A user task's model hyperparameters have no domains here (they are
+    its own), so a fixed ``hidden_units: "big"`` would otherwise pass and fail the baseline
+    run; building the model once is cheap and says so at create."""
+    task = training.get_task(spec.task)
+    hparams = {**task.default_hyperparameters(), **spec.fixed}
+    model = {k: v for k, v in hparams.items() if k in task.model_hyperparameters}  # as trained
+    try:
+        task.build_model(model, torch.Generator().manual_seed(0))
+    except Exception as error:  # a user task's own check, whatever it raises
+        fixed = sorted(set(spec.fixed) & set(task.model_hyperparameters))
+        where, named = (
+            ("fixed", f"the spec's fixed {', '.join(f'{k}={spec.fixed[k]!r}' for k in fixed)}")
+            if fixed
+            else ("task", "its default hyperparameters")
+        )
+        problem = f"{type(error).__name__}: {error}"
+        raise SpecError(
+            source, [f"{where}: task {spec.task!r} cannot build its model with {named}: {problem}"]
+        ) from None
 
 
 def check_periods_fit_data(spec: StudySpec, source: str) -> None:

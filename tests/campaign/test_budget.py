@@ -95,8 +95,12 @@ def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
     spec = spec_of(budget={"steps": 4_800})
     # baseline 100 + 400, round 2 3 x 400, re-evaluation 3 finalists x 2 periods x 400,
     # and 8 round-1 trials of 100 steps
-    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 4,900"):
+    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 4,900") as raised:
         plan_budget(spec, 400, 4_800, 0)
+    # only what this pipeline has (no sweep here)
+    assert "the baseline, longer rounds and the re-evaluation take 4,100 steps" in str(
+        raised.value
+    )
     assert plan_budget(spec, 400, 4_900, 0).reevaluation == 3 * 2 * 400
 
 

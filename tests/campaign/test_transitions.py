@@ -201,6 +201,21 @@ def test_a_baseline_that_loses_at_both_budgets_stops_the_campaign() -> None:
     assert next_transition(replay.snapshot()).kind is K.FINISHED
 
 
+def test_a_baseline_that_crashed_stops_without_a_recheck_and_is_not_said_to_have_lost() -> None:
+    replay = Replay(spec_of())
+    replay.train_latest()
+    (run,) = replay.latest.trials
+    crashed = create_trial(
+        state=TrialState.FAIL, user_attrs={**run.user_attrs, "error": "ValueError: 'big'"}
+    )
+    crashed.number = run.number
+    replay.latest.trials = [crashed]
+    assert replay.step().kind is K.STOP
+    stopped = replay.snapshot().stopped
+    assert "the baseline run failed: ValueError: 'big' (at 100 steps)" in stopped
+    assert "lost" not in stopped
+
+
 def test_a_baseline_that_loses_only_at_the_short_budget_goes_on() -> None:
     replay = Replay(spec_of(boundary={"widen": False}), trivial=5.0)
     replay.objective = _worse_when_short(replay.objective)
