@@ -62,13 +62,33 @@ def horizon_check(snapshot: CampaignSnapshot) -> tuple[HorizonCheck, NewStudy | 
         return HorizonCheck(len(promoted), rank, False, 0, message), None
     queued = _more_promotions(snapshot)
     if not queued:
-        why = "set a budget to let autotune" if spec.budget is None else "no budget left to"
-        message = f"{said}: short runs misrank here ({why} promote more; or raise top_k)"
+        message = f"{said}: short runs misrank here ({_why_none_more(snapshot)})"
         return HorizonCheck(len(promoted), rank, True, 0, message), None
     message = f"{said}: short runs misrank here, so the next {len(queued)} were promoted too"
     plan = dataclasses.replace(latest.plan, trials=latest.plan.trials + len(queued))
     check = HorizonCheck(len(promoted), rank, True, len(queued), message)
     return check, NewStudy(plan, tuple(queued))
+
+
+def _why_none_more(snapshot: CampaignSnapshot) -> str:
+    """Why no more configurations were promoted, and what would let autotune."""
+    if snapshot.spec.budget is None:
+        return "set a budget to let autotune promote more; or raise top_k"
+    if not _unpromoted(snapshot):
+        return "every finished configuration of the short round is promoted already"
+    return "no budget left to promote more: a larger budget would"
+
+
+def _unpromoted(snapshot: CampaignSnapshot) -> list[FrozenTrial]:
+    """The parent round's finished configurations not promoted yet, best first."""
+    latest = snapshot.latest
+    parent_study = _parent_study(snapshot, latest)
+    if parent_study is None:
+        return []
+    done = {t.user_attrs.get(ATTR_PARENT_TRIAL) for t in latest.trials}
+    direction = snapshot.spec.metric.direction
+    ranked = top_k(list(parent_study.trials), len(parent_study.trials), direction)
+    return [t for t in ranked if t.number not in done]
 
 
 def _more_promotions(snapshot: CampaignSnapshot) -> list[QueuedTrial]:
@@ -83,9 +103,7 @@ def _more_promotions(snapshot: CampaignSnapshot) -> list[QueuedTrial]:
     room = affordable_runs(
         spec, snapshot.steps_spent, latest.plan, latest.plan.round_number, steps
     )
-    done = {t.user_attrs.get(ATTR_PARENT_TRIAL) for t in latest.trials}
-    ranked = top_k(list(parent_study.trials), len(parent_study.trials), spec.metric.direction)
-    candidates = [t for t in ranked if t.number not in done]
+    candidates = _unpromoted(snapshot)
     top = spec.rounds[latest.plan.round_number - 1].top_k
     assert top is not None  # validated by the spec: every later round has top_k
     count = min(top, room, len(candidates))

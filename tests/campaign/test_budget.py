@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+from optuna.trial import create_trial
 import pytest
 
 from autotune.campaign import TransitionKind
@@ -192,6 +195,36 @@ def test_without_a_budget_a_misranking_is_reported_not_acted_on() -> None:
     horizon = replay.study("replay/joint/2").facts.horizon
     assert horizon is not None and horizon.misranked and horizon.more_promoted == 0
     assert "set a budget" in horizon.message
+
+
+def _pruned(trial: FrozenTrial) -> FrozenTrial:
+    pruned = create_trial(
+        state=TrialState.PRUNED,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        intermediate_values=trial.intermediate_values,
+    )
+    pruned.number = trial.number
+    return pruned
+
+
+def test_a_misranking_with_every_configuration_promoted_says_so() -> None:
+    """It advised "raise top_k" when round 2 held every configuration round 1 finished."""
+    spec = spec_of(budget={"steps": 40_000})
+    replay = Replay(spec, long_objective=lambda hparams: -bowl()(hparams))  # order reversed
+    replay.train_latest()  # the baseline
+    replay.step()
+    replay.train_latest()  # round 1: all but 3 of its trials pruned
+    round_one = replay.latest
+    round_one.trials = [t if k < 3 else _pruned(t) for k, t in enumerate(round_one.trials)]
+    replay.run()
+    horizon = replay.study("replay/joint/2").facts.horizon
+    assert horizon is not None and horizon.misranked and horizon.more_promoted == 0
+    assert "every finished configuration of the short round is promoted already" in (
+        horizon.message
+    )
+    assert "top_k" not in horizon.message
 
 
 def test_the_reevaluation_plans_at_most_a_fifth_of_the_budget_and_its_floor() -> None:
