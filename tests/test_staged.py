@@ -285,7 +285,7 @@ def test_a_hit_hard_limit_is_reported_and_not_widened(storage_url: str, tmp_path
     assert [s.name for s in campaign.studies] == ["limit/joint/1"]  # nothing to widen
     (finding,) = campaign.studies[0].facts.boundaries.findings
     assert finding.hit and finding.side.value == "high"
-    assert "hard limit of the space, not widened" in finding.message
+    assert "hard limit (the space's hard_high), not widened" in finding.message
 
 
 def rung_trial(number: int, state: TrialState, curve: dict[int, float]) -> FrozenTrial:

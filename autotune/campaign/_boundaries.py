@@ -83,20 +83,32 @@ def _finding(
     if record.hit:
         action = BoundaryAction.WIDEN
         if _widened_side(spec, distributions, record.name, record.side) is None:
-            action, message = BoundaryAction.HARD_LIMIT, _hard_limit_message(record)
+            origin = _limit_origin(spec, record.name, record.side)
+            action, message = BoundaryAction.HARD_LIMIT, _hard_limit_message(record, origin)
     return BoundaryFinding(
         record.name, False, record.best_value, record.side, record.distance,
         record.near_low, record.near_high, record.hit, action, message,
     )  # fmt: skip
 
 
-def _hard_limit_message(record: ParamBoundary) -> str:
+def _hard_limit_message(record: ParamBoundary, origin: str) -> str:
     upper = record.side is BoundarySide.HIGH
     end, bound = ("upper", record.high) if upper else ("lower", record.low)
     return (
         f"{record.name}: best {record.best_value:g} is at the {end} bound {bound:g}: it is a "
-        "hard limit of the space, not widened (the best may lie beyond)"
+        f"hard limit ({origin}), not widened (the best may lie beyond)"
     )
+
+
+def _limit_origin(spec: StudySpec, name: str, side: BoundarySide) -> str:
+    """Where a hard limit comes from, so a user knows whether and how to move it."""
+    key = "hard_high" if side is BoundarySide.HIGH else "hard_low"
+    if getattr(spec.search_space.params.get(name), key, None) is not None:
+        return f"the space's {key}"
+    domain = _known_domain(spec, name)
+    if domain is not None and (domain.high if key == "hard_high" else domain.low) is not None:
+        return "the end of the values training accepts for it"
+    return f"a range from 0 or 1 keeps its sign; set {key} in the space to widen past it"
 
 
 def ranked_at_a_rung(

@@ -253,7 +253,20 @@ def test_a_hit_hard_limit_is_reported_and_not_widened() -> None:
         f for f in replay.studies[0].facts.boundaries.findings if f.name == "learning_rate"
     )
     assert finding.action is BoundaryAction.HARD_LIMIT
-    assert "hard limit of the space, not widened" in finding.message
+    assert "hard limit (the space's hard_high), not widened" in finding.message
+
+
+def test_a_count_range_from_one_is_a_hard_limit_that_says_how_to_move_it() -> None:
+    """It said "a hard limit of the space" of a space that set none."""
+    space = spec_of().search_space.model_dump()
+    space["groups"][1]["params"]["width"] |= {"low": 1, "high": 64}
+    spec = spec_of(baseline=False, search_space=space)
+    replay = Replay(spec, objective=lambda hparams: bowl()(hparams) + hparams["width"])
+    replay.train_latest()
+    replay.step()
+    finding = next(f for f in replay.studies[0].facts.boundaries.findings if f.name == "width")
+    assert finding.action is BoundaryAction.HARD_LIMIT
+    assert "set hard_low in the space to widen past it" in finding.message
 
 
 def _wants_dropout(hparams: dict[str, Any]) -> float:
