@@ -63,9 +63,10 @@ def __dir__() -> list[str]:
 
 
 def load(
-    name: str, storage: str | RDBStorage | None = None, state_dir: Path | None = None
+    name: str, storage: str | RDBStorage | None = None, state_dir: str | Path | None = None
 ) -> Campaign:
-    """The campaign ``name`` from a PostgreSQL URL, an open storage, or the embedded server.
+    """The campaign ``name`` from a PostgreSQL URL, an open storage, or the embedded server
+    (``state_dir``, a path or a string: where ``autotune run --state-dir`` kept it).
 
     Needs neither torch nor the campaign's task code: the stored spec is read, not re-checked.
     """
@@ -76,5 +77,6 @@ def load(
     from autotune.storage import open_storage
 
     if not isinstance(storage, RDBStorage):
-        storage = open_storage(storage, state_dir=state_dir or DEFAULT_STATE_DIR)
+        directory = DEFAULT_STATE_DIR if state_dir is None else Path(state_dir)
+        storage = open_storage(storage, state_dir=directory)
     return load_campaign(name, storage)

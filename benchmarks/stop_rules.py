@@ -352,6 +352,70 @@ DESIGNS: dict[str, tuple[int, int, bool]] = {
 }
 
 
+# --- early-stopped tuning runs as a period -------------------------------------------------
+
+MAX_PATIENCE = 8  # early_stopping_patience's range in the built-in spaces: 0 (off) to 8
+
+
+def early_stopped(curve: Curve, patience: int) -> Curve:
+    """``curve`` as early stopping with ``patience`` evaluations would have ended it."""
+    if patience <= 0:
+        return curve
+    best, since, kept = math.inf, 0, {}
+    for step in sorted(curve):
+        kept[step] = curve[step]
+        best, since = (curve[step], 0) if curve[step] < best else (best, since + 1)
+        if since >= patience:
+            break
+    return kept
+
+
+def _mean_stop(runs: Sequence[Curve], steps: set[int]) -> tuple[float, int]:
+    """The best mean over the runs that evaluated each of ``steps``, and its step."""
+
+    def mean_at(step: int) -> float:
+        return float(np.mean([curve[step] for curve in runs if step in curve]))
+
+    stop = min(sorted(steps), key=mean_at)
+    return mean_at(stop), stop
+
+
+def early_stopping_designs(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """A finalist's tuning run ends where its early stopping did (patience drawn 0-8 per
+    configuration), while its re-evaluation runs train the whole schedule; the stop is
+    chosen on steps every run has, so the tuning run caps it. Per rule for counting such a
+    run, the answer's held-out loss / the current rule's, over campaigns drawn as `designs`.
+    """
+    full = [_curves(r["reevaluation"])[0] for r in records]
+    later = [_curves(r["reevaluation"])[1 : 1 + DESIGN_PERIODS] for r in records]
+    heldout = [_curves(r["heldout"]) for r in records]
+    rng = np.random.default_rng(0)
+    rules: dict[str, Callable[[Curve, int], tuple[float, int]]] = {
+        "current": lambda own, i: _mean_stop([own, *later[i]], _steps([own, *later[i]])),
+        "tuning_run_where_it_ran": lambda own, i: _mean_stop([own, *later[i]], _steps(later[i])),
+        "no_tuning_run": lambda own, i: _mean_stop(later[i], _steps(later[i])),
+        "never_early_stopped": lambda own, i: _mean_stop(
+            [full[i], *later[i]], _steps([full[i], *later[i]])
+        ),
+    }
+    picks: dict[str, list[float]] = {name: [] for name in rules}
+    for _ in range(DRAWS):
+        patience = rng.integers(0, MAX_PATIENCE + 1, size=len(records))
+        tuning = [early_stopped(c, int(p)) for c, p in zip(full, patience, strict=True)]
+        shortlist = rng.choice(len(records), min(SHORTLISTED_FROM, len(records)), replace=False)
+        finalists = sorted(shortlist, key=lambda i: min(tuning[i].values()))[:FINALISTS]
+        for name, rule in rules.items():
+            scored = {i: rule(tuning[i], i) for i in finalists}
+            best = min(finalists, key=lambda i: scored[i][0])
+            picks[name].append(heldout_at(heldout[best], scored[best][1]))
+    base = float(np.mean(picks["current"]))
+    return {name: float(np.mean(values)) / base for name, values in picks.items()}
+
+
+def _steps(runs: Sequence[Curve]) -> set[int]:
+    return set.intersection(*(set(curve) for curve in runs))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="cancer-mlp, 4 configurations")
@@ -401,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for name, ratio in designed.items():
                 print(f"RESULT design_ratio_{name}_{task}={ratio:.4f}")
+            summary[f"{task}_early_stopping"] = stopped = early_stopping_designs(mine)
+            for name, ratio in stopped.items():
+                print(f"RESULT early_stopped_tuning_run_ratio_{name}_{task}={ratio:.4f}")
     command = " ".join(["benchmarks/stop_rules.py", *sys.argv[1:]])
     wall_s = time.time() - started
     args.out.write_text(

@@ -68,3 +68,12 @@ def test_a_design_picks_the_best_mean_at_its_stop_and_scores_against_the_current
     assert figures["current"] == 1.0 and set(figures) == set(stop_rules.DESIGNS)
     # Every curve agrees with the held-out one: every design finds the best configuration.
     assert all(abs(ratio - 1.0) < 1e-9 for ratio in figures.values())
+
+
+def test_early_stopping_ends_a_curve_after_patience_evaluations_without_a_new_best() -> None:
+    curve = {10: 1.0, 20: 0.8, 30: 0.9, 40: 0.85, 50: 0.7}
+    assert stop_rules.early_stopped(curve, 0) == curve  # off
+    assert list(stop_rules.early_stopped(curve, 2)) == [10, 20, 30, 40]
+    assert stop_rules.early_stopped(curve, 3) == curve  # 50 is a new best in time
+    # at a step only some runs reached, the mean is over those that did
+    assert stop_rules._mean_stop([{10: 1.0}, {10: 2.0, 20: 0.1}], {10, 20}) == (0.1, 20)
