@@ -212,7 +212,7 @@ def test_a_baseline_that_loses_to_the_trivial_predictor_stops_the_campaign(
     assert result.returncode == 3, result.stdout + result.stderr
     assert "campaign stopped: the baseline does NOT beat the trivial predictor" in result.stderr
     assert "Traceback" not in result.stderr
-    campaign = autotune.load("broken", state_dir=tmp_path / "state")
+    campaign = autotune.load("broken", state_dir=str(tmp_path / "state"))  # a str will do
     assert [s.stage for s in campaign.studies] == [Stage.BASELINE]  # at the full budget
     assert campaign.stopped is not None and "pipeline or the data is broken" in campaign.stopped
 
