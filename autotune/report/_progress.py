@@ -155,10 +155,15 @@ def campaign_steps_left(
     current_left: int,
     budget_left: int | None,
 ) -> int:
-    """Steps still to train: the parts not reached yet and the current study's rest, never
-    more than the budget has left."""
-    left = current_left + sum(steps for key, steps in parts if key not in reached)
-    return left if budget_left is None else min(left, budget_left)
+    """Steps still to train: the parts not reached yet and the current study's rest. Under a
+    budget, what the budget has left while later stages remain: each takes what the ones
+    before did not need (more promotions, up to three times the periods), so the plan's
+    shares undercount them and the ETA jumped when the re-evaluation grew; in the last
+    stage, its own rest."""
+    later = [steps for key, steps in parts if key not in reached]
+    if budget_left is None:
+        return current_left + sum(later)
+    return budget_left if later else min(current_left, budget_left)
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,12 @@ def test_the_eta_covers_every_stage_still_planned() -> None:
     halfway = study_steps_left(_progress(complete=10, pruned=18, running=2), 3000, round_one)
     assert halfway == 30 * 100
     assert campaign_steps_left(list(parts.items()), reached, halfway, budget_left=1000) == 1000
+    # under a budget, later stages spend what earlier ones leave: the budget's rest, which
+    # the plan's shares undercount (the ETA jumped when the re-evaluation took the leftover)
+    assert campaign_steps_left(list(parts.items()), reached, halfway, 90_000) == 90_000
+    everything = {key for key, _ in parts.items()}
+    last = campaign_steps_left(list(parts.items()), everything, 7_000, budget_left=90_000)
+    assert last == 7_000  # the last stage: its own queued runs
 
 
 def test_no_eta_before_the_rate_means_something() -> None:
