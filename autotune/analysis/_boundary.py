@@ -255,10 +255,11 @@ def _numeric_message(record: ParamBoundary, tolerance: float, zone: float) -> st
     if record.low == record.high:
         return f"{head} is the only value of the range; nothing to check"
     if record.side is BoundarySide.NONE:
-        return (
+        inside = (
             f"{head} is inside [{record.low:g}, {record.high:g}], "
             f"{record.distance:.0%} of the span from the nearer bound"
         )
+        return inside + _crowded_note(record, tolerance)
     upper = record.side is BoundarySide.HIGH
     end, bound = ("upper", record.high) if upper else ("lower", record.low)
     near, lean = (
@@ -274,6 +275,27 @@ def _numeric_message(record: ParamBoundary, tolerance: float, zone: float) -> st
     return (
         f"{head} is near the {end} bound {bound:g} ({counts}): too few of the top trials "
         "lean toward it to call it a bound hit"
+    )
+
+
+def _crowded_note(record: ParamBoundary, tolerance: float) -> str:
+    """A best inside the range whose runners-up crowd a bound: not a hit (the rule asks the
+    best itself to be there), but where to look if the best was luck."""
+    crowded = [
+        (count, end, bound)
+        for count, end, bound in (
+            (record.near_low, "lower", record.low),
+            (record.near_high, "upper", record.high),
+        )
+        if count > record.top_k // 2
+    ]
+    if not crowded:
+        return ""
+    count, end, bound = crowded[0]
+    return (
+        f"; but {count} of the top {record.top_k} are within {tolerance * 100:g}% of the "
+        f"{end} bound {bound:g}: not widened (the best is not there), look again if the "
+        "best was luck"
     )
 
 

@@ -53,6 +53,20 @@ def one(records: tuple[ParamBoundary | CategoricalEdge, ...]) -> ParamBoundary:
 # --- check_boundaries: numeric parameters ---------------------------------------------------
 
 
+def test_a_best_inside_with_runners_up_at_a_bound_is_no_hit_but_says_so() -> None:
+    """4 of the top 5 learning rates hugged the lower bound, the best was mid-range: the
+    rule asks the best itself to be there, and the message said nothing of the others."""
+    trials = trials_of("lr", LR, [3.7e-3, 1.1e-4, 1.05e-4, 1.2e-4, 1.15e-4, 0.05])
+    record = one(check_boundaries(trials, {"lr": LR}, MIN))
+    assert (record.side, record.hit, record.near_low) == (BoundarySide.NONE, False, 4)
+    assert record.message.endswith(
+        "; but 4 of the top 5 are within 5% of the lower bound 0.0001: not widened (the best "
+        "is not there), look again if the best was luck"
+    )
+    inside = one(check_boundaries(trials_of("x", X, [0.5, 0.4, 0.6, 0.45, 0.55]), {"x": X}, MIN))
+    assert "but" not in inside.message
+
+
 def test_best_at_upper_bound_linear_is_a_hit() -> None:
     trials = trials_of("x", X, [0.99, 0.97, 0.9, 0.85, 0.5, 0.1])
     record = one(check_boundaries(trials, {"x": X}, MIN))
