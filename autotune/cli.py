@@ -28,6 +28,7 @@ from autotune.campaign._campaign import create_or_extend_campaign
 from autotune.campaign._trial_attrs import INHERITED_BY_RETRIES
 from autotune.report._answer import answer_dict
 from autotune.report._answer import recipe_dict
+from autotune.report._answer import recorded_on
 from autotune.report._command import runnable_command
 from autotune.report._progress import LinePart
 from autotune.report._progress import campaign_finished
@@ -843,6 +844,10 @@ def _train(args: argparse.Namespace) -> int:
     if isinstance(task, HasTrivialMetrics):
         trivial = task.trivial_metrics(period)
         print(f"the trivial predictor on the same data: {_metrics_text(trivial)}")
+    same = recorded_on(campaign, None if args.period is None else period.name)
+    if same is not None:  # the same recipe and data: within seed noise of it
+        metric = answer.recipe.metric
+        print(f"the campaign's run of this recipe on the same data: {metric} {same:.6g}")
     recorded = (
         f"the re-evaluation's mean over {answer.runs} runs on several periods"
         if answer.verified

@@ -12,8 +12,10 @@ import optuna
 import pytest
 import torch
 
+import autotune
 from autotune import training
 from autotune.campaign import Recipe
+from autotune.campaign import Stage
 from autotune.campaign._plain import from_plain
 from autotune.campaign._plain import plain
 from autotune.campaign._trial_attrs import ATTR_FINALIST
@@ -268,3 +270,15 @@ def test_train_on_a_reevaluation_period(storage_url: str, tmp_path: Path) -> Non
         )
     # the run trained the whole schedule; the recipe stops where the runs' mean was best
     assert rerun.metrics["val_loss"] == run.intermediate_values[recipe.stop_at_step]
+    # train names what the campaign measured for this recipe on the same data
+    recorded = run.intermediate_values[recipe.stop_at_step]
+    same = f"the campaign's run of this recipe on the same data: val_loss {recorded:.6g}"
+    assert same in by_name.stdout and same in by_index.stdout
+    on_tuning_data = run_autotune(
+        "train", "periods", "--storage", storage_url, "--out", str(tmp_path / "tuning")
+    )
+    assert on_tuning_data.returncode == 0, on_tuning_data.stderr
+    design = autotune.load("periods", storage=storage_url).stage_studies(Stage.REEVALUATION)[0]
+    finalist = next(f for f in design.facts.design.finalists if f.label == answer["finalist"])
+    own = dict(finalist.tuning_run)[recipe.stop_at_step]  # its own tuning run, at the stop
+    assert f"on the same data: val_loss {own:.6g}" in on_tuning_data.stdout

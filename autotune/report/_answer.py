@@ -4,10 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import Campaign
 from autotune.campaign import Recipe
 from autotune.campaign import Recommendation
+from autotune.campaign import Stage
+from autotune.campaign import reevaluation_results
+from autotune.campaign import tuning_runs_of
 from autotune.campaign._plain import plain
+from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
+
+
+def recorded_on(campaign: Campaign, period_name: str | None) -> float | None:
+    """The verified answer's value where the re-evaluation measured it on one period
+    (``period_name``; None: the tuning data, its own tuning run): the mean of its runs there
+    at the recipe's stop. None where it has no run there, or no re-evaluation chose it."""
+    answer = campaign.recommendation()
+    studies = campaign.stage_studies(Stage.REEVALUATION)
+    if answer is None or not answer.verified or not studies:
+        return None
+    study, direction = studies[0], campaign.spec.metric.direction
+    trials = campaign.trials_of(study)
+    tuning = tuning_runs_of(study.facts.design)
+    runs = reevaluation_results(trials, direction, tuning).get(answer.finalist, {})
+    if period_name is None:
+        wanted = TUNING_PERIOD
+    else:
+        names = {
+            str(t.user_attrs.get(ATTR_PERIOD_NAME)): str(t.user_attrs.get(ATTR_PERIOD_INDEX))
+            for t in trials
+        }
+        wanted = names.get(period_name, "")
+    values = [value for (period, _), value in runs.items() if period == wanted]
+    return sum(values) / len(values) if values else None
 
 
 def recipe_dict(recipe: Recipe) -> dict[str, Any]:
