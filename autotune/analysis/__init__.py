@@ -29,6 +29,7 @@ from autotune.analysis._boundary import widen
 from autotune.analysis._significance import DEFAULT_PERIODS
 from autotune.analysis._significance import DEFAULT_SEEDS
 from autotune.analysis._significance import MIN_RANK_RHO
+from autotune.analysis._significance import TEST_LABELS
 from autotune.analysis._significance import MeanInterval
 from autotune.analysis._significance import PairedComparison
 from autotune.analysis._significance import PairedTest
@@ -85,6 +86,7 @@ __all__ = [
     "StepRecommendation",
     "SweepDecision",
     "SweepPoint",
+    "TEST_LABELS",
     "TrivialComparison",
     "TrivialOutcome",
     "ValueTrend",

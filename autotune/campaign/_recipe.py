@@ -7,6 +7,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from autotune.analysis import TEST_LABELS
 from autotune.analysis import SignificanceReport
 from autotune.analysis import TrivialComparison
 from autotune.analysis import mean_interval
@@ -79,7 +80,7 @@ def chosen(
     if not tied:
         verdict = (
             f"{best} is better than every other finalist over {runs}: each paired "
-            f"{report.test.value} test significant at alpha={report.alpha} (Holm)"
+            f"{TEST_LABELS[report.test]} test significant at alpha={report.alpha} (Holm)"
         )
     else:
         verdict = (

@@ -81,6 +81,15 @@ def test_the_answer_is_compared_with_the_trivial_predictor_on_the_same_runs() ->
     assert versus.trivial_mean == pytest.approx(5.0 + 0.01 * sum(range(6)) / 7)
 
 
+def test_a_finalist_better_than_every_other_says_so_with_the_tests_name() -> None:
+    spec = spec_of(boundary={"widen": False}, reevaluation={"periods": 12, "period_seed": 11})
+    replay = Replay(spec)  # the bowl: finalists differ alike in every period
+    replay.run()
+    verdict = replay.latest.facts.recommendation.verdict
+    assert "is better than every other finalist over 13 run(s)" in verdict
+    assert "each paired Wilcoxon test significant at alpha=0.05 (Holm)" in verdict
+
+
 def test_a_tuned_answer_no_better_than_the_trivial_predictor_is_flagged() -> None:
     spec = spec_of(boundary={"widen": False}, reevaluation={"periods": 6, "period_seed": 11})
 
