@@ -370,7 +370,7 @@ def early_stopped(curve: Curve, patience: int) -> Curve:
     return kept
 
 
-def _mean_stop(runs: Sequence[Curve], steps: set[int]) -> tuple[float, int]:
+def _mean_stop(runs: Sequence[Curve], steps: Sequence[int]) -> tuple[float, int]:
     """The best mean over the runs that evaluated each of ``steps``, and its step."""
 
     def mean_at(step: int) -> float:
@@ -391,11 +391,11 @@ def early_stopping_designs(records: Sequence[Mapping[str, Any]]) -> dict[str, fl
     heldout = [_curves(r["heldout"]) for r in records]
     rng = np.random.default_rng(0)
     rules: dict[str, Callable[[Curve, int], tuple[float, int]]] = {
-        "current": lambda own, i: _mean_stop([own, *later[i]], _steps([own, *later[i]])),
-        "tuning_run_where_it_ran": lambda own, i: _mean_stop([own, *later[i]], _steps(later[i])),
-        "no_tuning_run": lambda own, i: _mean_stop(later[i], _steps(later[i])),
+        "current": lambda own, i: _mean_stop([own, *later[i]], _shared([own, *later[i]])),
+        "tuning_run_where_it_ran": lambda own, i: _mean_stop([own, *later[i]], _shared(later[i])),
+        "no_tuning_run": lambda own, i: _mean_stop(later[i], _shared(later[i])),
         "never_early_stopped": lambda own, i: _mean_stop(
-            [full[i], *later[i]], _steps([full[i], *later[i]])
+            [full[i], *later[i]], _shared([full[i], *later[i]])
         ),
     }
     picks: dict[str, list[float]] = {name: [] for name in rules}
@@ -410,10 +410,6 @@ def early_stopping_designs(records: Sequence[Mapping[str, Any]]) -> dict[str, fl
             picks[name].append(heldout_at(heldout[best], scored[best][1]))
     base = float(np.mean(picks["current"]))
     return {name: float(np.mean(values)) / base for name, values in picks.items()}
-
-
-def _steps(runs: Sequence[Curve]) -> set[int]:
-    return set.intersection(*(set(curve) for curve in runs))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

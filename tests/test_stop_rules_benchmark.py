@@ -76,4 +76,4 @@ def test_early_stopping_ends_a_curve_after_patience_evaluations_without_a_new_be
     assert list(stop_rules.early_stopped(curve, 2)) == [10, 20, 30, 40]
     assert stop_rules.early_stopped(curve, 3) == curve  # 50 is a new best in time
     # at a step only some runs reached, the mean is over those that did
-    assert stop_rules._mean_stop([{10: 1.0}, {10: 2.0, 20: 0.1}], {10, 20}) == (0.1, 20)
+    assert stop_rules._mean_stop([{10: 1.0}, {10: 2.0, 20: 0.1}], [10, 20]) == (0.1, 20)

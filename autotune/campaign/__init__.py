@@ -52,10 +52,12 @@ from autotune.campaign._records import StudyKey
 from autotune.campaign._records import StudyPlan
 from autotune.campaign._records import SweepResult
 from autotune.campaign._records import TaskDefaults
+from autotune.campaign._reevaluation import period_names
 from autotune.campaign._reevaluation import reevaluation_results
 from autotune.campaign._reevaluation import rotating_period_seed
 from autotune.campaign._reevaluation import trivial_values
 from autotune.campaign._reevaluation import tuning_runs_of
+from autotune.campaign._reevaluation import tuning_trivial
 from autotune.campaign._snapshot import CampaignSnapshot
 from autotune.campaign._snapshot import StudySnapshot
 from autotune.campaign._snapshot import read_snapshot
@@ -121,6 +123,8 @@ __all__ = [
     "sweep_points",
     "trial_hparams",
     "trial_label",
+    "period_names",
     "trivial_values",
+    "tuning_trivial",
     "tuning_runs_of",
 ]

@@ -37,6 +37,7 @@ from autotune.campaign._recipe import chosen
 from autotune.campaign._recipe import recipe_of
 from autotune.campaign._recipe import trial_label
 from autotune.campaign._records import TUNING_PERIOD
+from autotune.campaign._records import BaselineOutcome
 from autotune.campaign._records import Fact
 from autotune.campaign._records import Finalist
 from autotune.campaign._records import Recipe
@@ -53,6 +54,7 @@ from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PARENT_VALUE
 from autotune.campaign._trial_attrs import ATTR_PERIOD_COUNT
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
@@ -253,8 +255,7 @@ def reevaluation_results(
     results: dict[str, dict[tuple[str, int], float]] = {}
     for label, runs in _finished_runs(trials).items():
         for run in runs:
-            attrs = run.user_attrs
-            key = (str(attrs[ATTR_PERIOD_INDEX]), int(attrs[ATTR_REPLICATE]))
+            key = run_key(run)
             value = _curve(run).get(stops[label], run.value) if label in stops else run.value
             results.setdefault(label, {})[key] = float(value)
         own = (tuning or {}).get(label, {})
@@ -272,11 +273,30 @@ def _curve(run: FrozenTrial) -> dict[int, float]:
     return {int(attrs.get(ATTR_STEPS_DONE) or attrs.get(ATTR_MAX_TRAIN_STEPS) or 0): run.value}
 
 
+def run_key(run: FrozenTrial) -> tuple[str, int]:
+    """A re-evaluation run's (period index as text, replicate): how runs pair."""
+    return str(run.user_attrs[ATTR_PERIOD_INDEX]), int(run.user_attrs[ATTR_REPLICATE])
+
+
+def period_names(runs: Sequence[FrozenTrial]) -> dict[int, str]:
+    """Period index -> name, as the workers that ran the periods recorded them."""
+    return {
+        int(t.user_attrs[ATTR_PERIOD_INDEX]): str(t.user_attrs[ATTR_PERIOD_NAME])
+        for t in runs
+        if ATTR_PERIOD_NAME in t.user_attrs and ATTR_PERIOD_INDEX in t.user_attrs
+    }
+
+
+def tuning_trivial(baselines: Sequence[BaselineOutcome | None]) -> float | None:
+    """The trivial predictor's value on the tuning period, as a baseline recorded it."""
+    return next((b.trivial_value for b in baselines if b and b.trivial_value is not None), None)
+
+
 def trivial_results(snapshot: CampaignSnapshot) -> dict[tuple[str, int], float]:
     """(period index as text, replicate) -> the trivial predictor's value there, as the
     latest study's runs recorded it, and on the tuning period as the baseline did."""
-    baselines = (s.facts.baseline for s in snapshot.stage_studies(Stage.BASELINE))
-    tuning = next((b.trivial_value for b in baselines if b and b.trivial_value is not None), None)
+    baselines = [s.facts.baseline for s in snapshot.stage_studies(Stage.BASELINE)]
+    tuning = tuning_trivial(baselines)
     return trivial_values(snapshot.latest.trials, snapshot.spec.metric.name, tuning)
 
 
@@ -288,9 +308,7 @@ def trivial_values(
     baseline's, when it ran) as `TUNING_PERIOD`."""
     attr = f"{TRIVIAL_PREFIX}{metric}"
     values = {
-        (str(run.user_attrs[ATTR_PERIOD_INDEX]), int(run.user_attrs[ATTR_REPLICATE])): float(
-            run.user_attrs[attr]
-        )
+        run_key(run): float(run.user_attrs[attr])
         for run in runs
         if run.state is TrialState.COMPLETE and attr in run.user_attrs
     }

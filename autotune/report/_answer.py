@@ -9,11 +9,10 @@ from autotune.campaign import Campaign
 from autotune.campaign import Recipe
 from autotune.campaign import Recommendation
 from autotune.campaign import Stage
+from autotune.campaign import period_names
 from autotune.campaign import reevaluation_results
 from autotune.campaign import tuning_runs_of
 from autotune.campaign._plain import plain
-from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
-from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 
 
 def recorded_on(campaign: Campaign, period_name: str | None) -> float | None:
@@ -31,11 +30,8 @@ def recorded_on(campaign: Campaign, period_name: str | None) -> float | None:
     if period_name is None:
         wanted = TUNING_PERIOD
     else:
-        names = {
-            str(t.user_attrs.get(ATTR_PERIOD_NAME)): str(t.user_attrs.get(ATTR_PERIOD_INDEX))
-            for t in trials
-        }
-        wanted = names.get(period_name, "")
+        indices = {name: str(index) for index, name in period_names(trials).items()}
+        wanted = indices.get(period_name, "")
     values = [value for (period, _), value in runs.items() if period == wanted]
     return sum(values) / len(values) if values else None
 

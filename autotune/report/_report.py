@@ -25,13 +25,13 @@ from autotune.campaign import CampaignStudy
 from autotune.campaign import Finalist
 from autotune.campaign import Progress
 from autotune.campaign import Stage
+from autotune.campaign import period_names
 from autotune.campaign import reevaluation_results
 from autotune.campaign import trivial_values
 from autotune.campaign import tuning_runs_of
+from autotune.campaign import tuning_trivial
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
-from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
-from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.report import _plots as _plots
 from autotune.report._answer import answer_lines
 from autotune.report._answer import format_value
@@ -425,7 +425,7 @@ def _finalists_of(campaign: Campaign) -> tuple[Finalist, ...]:
 
 def _reevaluation_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
     design, trials = study.facts.design, campaign.trials_of(study)
-    tuning, names = tuning_runs_of(design), _period_names(trials)
+    tuning, names = tuning_runs_of(design), period_names(trials)
     builder.section(study.name, "## Re-evaluation on several periods")
     if design is not None:
         how = "pinned in the spec" if design.periods_pinned else "rotated by calendar month"
@@ -447,7 +447,8 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
     metric = campaign.spec.metric.name
     results = reevaluation_results(trials, campaign.spec.metric.direction, tuning)
     by_period = {finalist: _mean_by_period(values, names) for finalist, values in results.items()}
-    trivial = _mean_by_period(trivial_values(trials, metric, _baseline_trivial(campaign)), names)
+    baselines = [s.facts.baseline for s in campaign.stage_studies(Stage.BASELINE)]
+    trivial = _mean_by_period(trivial_values(trials, metric, tuning_trivial(baselines)), names)
     builder.plot(
         study.name,
         "periods",
@@ -456,12 +457,6 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
         if trivial
         else "finalists by period",
     )
-
-
-def _baseline_trivial(campaign: Campaign) -> float | None:
-    """The trivial predictor's value on the tuning period, as the baseline recorded it."""
-    outcomes = (s.facts.baseline for s in campaign.stage_studies(Stage.BASELINE))
-    return next((o.trivial_value for o in outcomes if o and o.trivial_value is not None), None)
 
 
 def _finalists_table(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
@@ -497,15 +492,6 @@ def finalist_hyperparameters(trials: Sequence[FrozenTrial]) -> dict[str, dict[st
         if isinstance(finalist, str) and isinstance(hparams, dict):
             table.setdefault(finalist, dict(hparams))
     return table
-
-
-def _period_names(trials: list[FrozenTrial]) -> dict[int, str]:
-    """Period index -> name, as the workers that ran the periods recorded them."""
-    return {
-        int(t.user_attrs[ATTR_PERIOD_INDEX]): str(t.user_attrs[ATTR_PERIOD_NAME])
-        for t in trials
-        if ATTR_PERIOD_NAME in t.user_attrs and ATTR_PERIOD_INDEX in t.user_attrs
-    }
 
 
 def _mean_by_period(
