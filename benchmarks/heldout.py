@@ -102,7 +102,12 @@ from autotune.worker._objectives import suggest_from
 REPO = te.REPO
 DEFAULT_TASKS = ("digits-mlp", "co2-lstm", "cancer-mlp")
 STUDY_FILES = MappingProxyType(
-    {"digits-mlp": "quickstart.yaml", "co2-lstm": "co2_lstm.yaml", "cancer-mlp": "cancer.yaml"}
+    {
+        "digits-mlp": "quickstart.yaml",
+        "co2-lstm": "co2_lstm.yaml",
+        "cancer-mlp": "cancer.yaml",
+        "goog-volatility": "volatility.yaml",  # a user task with a weak signal (examples/)
+    }
 )
 EARLY_STOPPING = "early_stopping_patience"
 BOOTSTRAP = 4000
@@ -197,6 +202,36 @@ def study_file(task: str) -> Path:
     return REPO / "studies" / STUDY_FILES[task]
 
 
+def task_reference(task: str) -> str:
+    """What a spec's ``task:`` says: the built-in's name, or the example's module:factory."""
+    return str(yaml.safe_load(study_file(task).read_text(encoding="utf-8"))["task"])
+
+
+def heldout_periods(task: Any) -> list[training.Period]:
+    """tuning_efficiency's held-out periods for the built-in tasks; for a dated user task,
+    ``te.HELDOUT_PERIODS`` validation spans of half the tuning validation's rows, laid back
+    to back before it, each trained on everything from the tuning period's start."""
+    default = task.default_period()
+    if default.kind is training.PeriodKind.FOLD or hasattr(task, "series"):
+        return te.heldout_periods(task)
+    days = np.asarray(task.dates, dtype="datetime64[D]")
+    tuning = int(np.searchsorted(days, np.datetime64(default.validation_start, "D")))
+    end = int(np.searchsorted(days, np.datetime64(default.validation_end, "D"), side="right"))
+    span = (end - tuning) // 2
+    periods = []
+    for k in range(1, te.HELDOUT_PERIODS + 1):
+        start = tuning - k * span
+        periods.append(
+            training.Period.date_range(
+                default.start,
+                days[start - 1].item(),
+                days[start].item(),
+                days[start + span - 1].item(),
+            )
+        )
+    return periods
+
+
 def example_steps(task: str) -> int:
     return int(yaml.safe_load(study_file(task).read_text(encoding="utf-8"))["max_train_steps"])
 
@@ -207,12 +242,9 @@ def write_spec(task: str, seed: int, budget: int, quick: bool, directory: Path) 
     data = yaml.safe_load(study_file(task).read_text(encoding="utf-8"))
     space = data["search_space"]
     data |= spec_overrides(task, seed, budget, quick)
-    data |= {
-        "name": f"ho-{task}-s{seed}",
-        "seed": seed,
-        "workers": te.WORKERS,
-        "search_space": str(REPO / "search_spaces" / f"{space}.yaml"),
-    }
+    data |= {"name": f"ho-{task}-s{seed}", "seed": seed, "workers": te.WORKERS}
+    if isinstance(space, str):  # a built-in space by name; an inline one stays as it is
+        data["search_space"] = str(REPO / "search_spaces" / f"{space}.yaml")
     path = directory / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     load_study_spec(path)  # fail here (a budget too small names its minimum), not in a worker
@@ -226,7 +258,7 @@ def write_automatic_spec(task: str, seed: int, budget: int, quick: bool, directo
     overrides = spec_overrides(task, seed, budget, quick)
     data = {
         "name": f"ho-{task}-s{seed}-automatic",
-        "task": task,
+        "task": task_reference(task),
         "seed": seed,
         "workers": te.WORKERS,
         "budget": overrides["budget"],
@@ -394,7 +426,7 @@ def heldout_run(job: HeldoutJob) -> Heldout:
     task = training.get_task(spec.task)
     metric, worst = spec.metric.name, te.direction_sign(spec.metric.direction) * math.inf
     answer, names, final = job.answer, [], []
-    for index, period in enumerate(te.heldout_periods(task)):
+    for index, period in enumerate(heldout_periods(task)):
         budget = training.Budget(
             max_train_steps=answer.max_train_steps,
             eval_interval=answer.eval_interval or spec.eval_interval,
@@ -493,7 +525,7 @@ def trivial_heldout(spec: StudySpec) -> float:
     """The trivial predictor's metric (majority class, training mean, last value), mean over
     the held-out periods every answer is scored on."""
     task = training.get_task(spec.task)
-    periods = te.heldout_periods(task)
+    periods = heldout_periods(task)
     return float(np.mean([task.trivial_metrics(p)[spec.metric.name] for p in periods]))
 
 
