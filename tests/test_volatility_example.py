@@ -1,0 +1,88 @@
+"""The weak-signal example (examples/volatility_task.py, studies/volatility.yaml): targets that
+never peek into validation, a trivial predictor that is hard to beat, a spec that loads."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+import torch
+
+from autotune.training import Budget
+from autotune.training import Period
+from autotune.training import Task
+from autotune.training import train
+from autotune.worker._task_checks import load_checked_study_spec
+from examples.volatility_task import CONTEXT_DAYS
+from examples.volatility_task import HORIZON_DAYS
+from examples.volatility_task import VolatilityTask
+from tests.conftest import REPO_ROOT
+
+STUDY = REPO_ROOT / "studies" / "volatility.yaml"
+
+
+@pytest.fixture(scope="module")
+def task() -> VolatilityTask:
+    torch.set_num_threads(1)
+    return VolatilityTask()
+
+
+def test_the_example_is_a_task_on_the_daily_prices_shipped_with_matplotlib(
+    task: VolatilityTask,
+) -> None:
+    assert isinstance(task, Task)
+    assert task.describe().span == (datetime.date(2004, 8, 20), datetime.date(2008, 10, 14))
+    assert len(task.dates) == len(task.returns) == 1046
+    assert np.all(np.diff(task.dates.astype(int)) > 0)
+
+
+def test_training_targets_end_before_validation_begins(task: VolatilityTask) -> None:
+    """A target is the mean absolute return of the next five days: the last training targets
+    would average validation days, so they are left out."""
+    period = task.default_period()
+    data = task.data(period)
+    train_days = np.flatnonzero(
+        (task.dates >= np.datetime64("2004-08-20")) & (task.dates <= np.datetime64("2007-12-31"))
+    )
+    assert len(data.train_y) == len(train_days) - CONTEXT_DAYS - HORIZON_DAYS + 1
+    assert len(data.val_y) == 125  # the trading days of 2008-H1
+    assert data.train_x.shape[1:] == (CONTEXT_DAYS, 2)
+
+
+def test_the_trivial_predictor_is_the_training_mean(task: VolatilityTask) -> None:
+    data = task.data()
+    assert abs(float(data.train_y.mean())) < 1e-5  # standardised with the training targets
+    trivial = task.trivial_metrics()
+    std = data.statistics["std"]
+    assert trivial["val_mse_pct2"] == pytest.approx(float(data.val_y.pow(2).mean()) * std**2)
+
+
+def test_a_short_run_learns_something_but_not_much(task: VolatilityTask) -> None:
+    """The weak signal the example exists for: a short run's best eval beats the trivial
+    predictor, by less than half."""
+    budget = Budget(max_train_steps=200, eval_interval=20, batch_size=32, seed=1)
+    hparams = {**task.default_hyperparameters(), "learning_rate": 1e-2}
+    result = train(hparams, task, budget, lambda _: None, "val_mse_pct2")
+    trivial = task.trivial_metrics()["val_mse_pct2"]
+    assert 0.5 * trivial < result.best.metrics["val_mse_pct2"] < trivial
+
+
+def test_the_study_loads_and_its_periods_fit_the_data(task: VolatilityTask) -> None:
+    spec = load_checked_study_spec(STUDY)
+    assert spec.task == "examples.volatility_task:make_task"
+    periods = task.periods(6, 0)
+    assert all(len(task.data(p).val_y) == 60 for p in periods)
+    starts = [p.validation_start for p in periods]
+    assert starts == sorted(starts)
+
+
+def test_a_period_before_the_context_is_refused(task: VolatilityTask) -> None:
+    too_early = Period.date_range(
+        datetime.date(2004, 8, 20),
+        datetime.date(2004, 9, 1),
+        datetime.date(2004, 9, 2),
+        datetime.date(2004, 9, 10),
+    )
+    with pytest.raises(ValueError, match="leaves no day to forecast"):
+        task.data(too_early)
