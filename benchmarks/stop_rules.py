@@ -42,6 +42,7 @@ import sys
 import time
 from typing import Any
 
+from heldout import heldout_periods
 import numpy as np
 from tqdm import tqdm
 import tuning_efficiency as te
@@ -57,11 +58,13 @@ SOURCES = (
     "heldout_5seeds_rounds_peers_reused.json",
     "heldout_5seeds_third_run.json",
     "heldout_5seeds_smoothed_stop_tried.json",
+    "heldout_5seeds_goog-volatility.json",
 )
 TASK_SPECS = {
     "digits-mlp": "studies/quickstart.yaml",
     "co2-lstm": "studies/co2_lstm.yaml",
     "cancer-mlp": "studies/cancer.yaml",
+    "goog-volatility": "studies/volatility.yaml",
 }
 PERIOD_SEED = 1000  # as heldout.py pins the re-evaluation's periods
 Curve = dict[int, float]
@@ -126,7 +129,7 @@ def curves(job: Job) -> dict[str, Any]:
     ]
     heldout = [
         _curve_of(hparams, task, spec, period, te.HELDOUT_SEED + seed + k)
-        for k, period in enumerate(te.heldout_periods(task))
+        for k, period in enumerate(heldout_periods(task))
     ]
     return {
         "task": job.task,

@@ -48,8 +48,10 @@ class SweepPoint:
     """One sweep trial: its learning rate, the step it fitted at (None: never), its N.
 
     ``lowest_loss`` is set by the plateau rule (no fit threshold): the lowest training loss
-    the rate reached, which decides whether it counts as stable. ``outpaced_at`` is the step
-    an unfitted rate was stopped at because another rate had fitted by then (`outpaced_by`).
+    the rate reached, which decides whether it counts as stable; ``first_loss``, its loss at
+    its first eval, says how far every rate started from (`stable_points`). ``outpaced_at``
+    is the step an unfitted rate was stopped at because another rate had fitted by then
+    (`outpaced_by`).
     """
 
     learning_rate: float
@@ -57,6 +59,7 @@ class SweepPoint:
     sweep_steps: int
     lowest_loss: float | None = None
     outpaced_at: int | None = None
+    first_loss: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -150,13 +153,21 @@ def stable_points(
     results: Sequence[SweepPoint], margin: float = STABLE_MARGIN
 ) -> list[SweepPoint]:
     """The points that fitted; under the plateau rule, only those whose lowest loss is within
-    `margin` (relative) of the lowest loss of the sweep."""
+    `margin` of the lowest loss of the sweep: of that loss itself, or of the way down to it
+    from where the rates started (their median first loss), whichever is more.
+
+    The second: a loss falling towards 0 (a net memorising a noisy training set) levels off
+    at 0.032 for one rate and 0.025 for a slower one still creeping down, both 97% of the
+    way from 1.0; 10% of 0.025 alone called the first unstable and left no rate fitted.
+    """
     fitted = [p for p in results if p.steps_to_fit is not None]
     losses = [p.lowest_loss for p in results if p.lowest_loss is not None]
     if not losses:
         return fitted
     floor = min(losses)
-    limit = floor + margin * abs(floor)
+    starts = [p.first_loss for p in results if p.first_loss is not None]
+    descent = float(np.median(starts)) - floor if starts else 0.0
+    limit = floor + margin * max(abs(floor), descent)
     return [p for p in fitted if p.lowest_loss is not None and p.lowest_loss <= limit]
 
 

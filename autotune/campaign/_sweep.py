@@ -29,8 +29,14 @@ def sweep_points(trials: Sequence[FrozenTrial], sweep_steps: int) -> list[SweepP
             steps = int(fitted) if isinstance(fitted, int) else None
             lowest = trial.user_attrs.get(ATTR_SWEEP_LOWEST_LOSS)  # the plateau rule's
             lowest = float(lowest) if isinstance(lowest, int | float) else None
-            points.append(SweepPoint(rate, steps, sweep_steps, lowest))
+            points.append(SweepPoint(rate, steps, sweep_steps, lowest, None, _first(trial)))
         elif trial.state is TrialState.PRUNED and ATTR_SWEEP_OUTPACED_BY in trial.user_attrs:
             stopped = int(trial.user_attrs.get(ATTR_STEPS_DONE) or sweep_steps)
             points.append(SweepPoint(rate, None, sweep_steps, outpaced_at=stopped))
     return points
+
+
+def _first(trial: FrozenTrial) -> float | None:
+    """The training loss at the trial's first eval (None: it reported none)."""
+    curve = trial.intermediate_values
+    return float(curve[min(curve)]) if curve else None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -229,6 +230,33 @@ def test_without_a_threshold_the_fastest_stable_rate_decides() -> None:
     assert (decision.max_train_steps, decision.fastest_learning_rate) == (350, 1e-1)
     assert decision.on_boundary is BoundarySide.NONE
     assert "stopped improving" in decision.reason and "no fit threshold" in decision.reason
+
+
+def test_a_loss_falling_towards_zero_is_stable_on_the_way_down_from_the_start() -> None:
+    """A GRU memorising a noisy training set (goog-volatility): one rate levels off at 0.032,
+    a slower one is still creeping down at 0.025 when the sweep ends, both from about 1.0.
+    10% of 0.025 alone called the first unstable, and no rate fitted."""
+    points = [
+        SweepPoint(1e-3, 240, 1000, lowest_loss=0.647, first_loss=1.05),  # barely moved
+        SweepPoint(5.6e-3, None, 1000, lowest_loss=0.0253, first_loss=0.98),  # still falling
+        SweepPoint(3.2e-2, 340, 1000, lowest_loss=0.0319, first_loss=0.98),
+        SweepPoint(0.18, 120, 1000, lowest_loss=0.630, first_loss=1.60),  # levels off high
+        SweepPoint(1.0, 240, 1000, lowest_loss=0.952, first_loss=18.8),
+    ]
+    assert [p.learning_rate for p in stable_points(points)] == [3.2e-2]
+    decision = choose_max_train_steps(points, 20)
+    assert (decision.max_train_steps, decision.fastest_learning_rate) == (340, 3.2e-2)
+    without_starts = [dataclasses.replace(p, first_loss=None) for p in points]
+    assert stable_points(without_starts) == []  # the margin of the lowest loss alone
+
+
+def test_the_way_down_never_makes_the_margin_stricter() -> None:
+    """A loss that barely falls (1.0 to 0.9): 10% of 0.9 still holds."""
+    points = [
+        SweepPoint(1e-2, 300, 1000, lowest_loss=0.90, first_loss=1.0),
+        SweepPoint(1e-1, 200, 1000, lowest_loss=0.98, first_loss=1.0),
+    ]
+    assert [p.learning_rate for p in stable_points(points)] == [1e-2, 1e-1]
 
 
 def test_without_a_threshold_no_plateau_says_to_sweep_longer() -> None:
