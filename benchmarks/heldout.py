@@ -291,9 +291,10 @@ def agrees_with_reevaluation(campaign: Campaign) -> bool:
     return answer.verified and answer.finalist == min(means, key=lambda k: sign * means[k])
 
 
-def campaign_answer(campaign: Campaign) -> Answer:
+def campaign_answer(campaign: Campaign, task: str) -> Answer:
     """The recommendation's recipe; a campaign that stopped without one hands over the
-    baseline (the task's defaults with the spec's fixed values) at full length."""
+    baseline (the task's defaults with the spec's fixed values) at full length (the
+    example's, if it stopped before measuring one)."""
     answer = campaign.recommendation()
     if answer is not None:
         recipe = answer.recipe
@@ -305,7 +306,7 @@ def campaign_answer(campaign: Campaign) -> Answer:
             answer.finalist,
             recipe.eval_interval,
         )
-    steps = campaign.max_train_steps or 0
+    steps = campaign.max_train_steps or example_steps(task)  # stopped before it measured
     hparams = {**baseline_hparams(campaign.spec, campaign.task_defaults.hyperparameters)}
     return Answer({**hparams, EARLY_STOPPING: 0}, steps, steps, None, "baseline (no answer)")
 
@@ -323,7 +324,7 @@ def autotune_run(path: Path, task: str, seed: int, budget: int, state_dir: Path,
         seed,
         budget,
         campaign.steps_spent(),
-        campaign_answer(campaign),
+        campaign_answer(campaign, task),
         wall,
         states,
         agrees_with_reevaluation(campaign),

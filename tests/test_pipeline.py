@@ -15,10 +15,12 @@ import pytest
 import sqlalchemy
 
 from autotune import training
+from autotune.campaign import Campaign
 from autotune.campaign import advance
 from autotune.campaign import create_campaign
 from autotune.campaign import load_campaign
 from autotune.campaign import promotion_overrides
+from autotune.report._summary import study_progress
 from autotune.spec import SpecError
 from autotune.spec import load_study_spec
 from autotune.storage import open_storage
@@ -140,17 +142,31 @@ def sweep_finished_at_its_top_end(storage_url: str, tmp_path: Path, name: str) -
     run_queued_sweep(campaign.optuna_study(campaign.current), [None, 160, 60])
 
 
-def run_queued_sweep(study: optuna.Study, steps_to_fit: list[int | None]) -> None:
-    """Stand-ins for the queued sweep trials, finished with these steps to fit."""
+def run_queued_sweep(
+    study: optuna.Study,
+    steps_to_fit: list[int | None],
+    plateaus: list[tuple[float, float]] | None = None,
+) -> None:
+    """Stand-ins for the queued sweep trials, lowest learning rate first (the queue runs the
+    middle first), finished with these steps to fit; with ``plateaus``, as the plateau rule
+    finishes them: (first, lowest) training loss each."""
     queued = study.get_trials(states=(TrialState.WAITING,))
+    queued.sort(key=lambda t: t.system_attrs["fixed_params"]["learning_rate"])
     assert len(queued) == len(steps_to_fit)
-    for trial, steps in zip(queued, steps_to_fit, strict=True):
+    losses = plateaus or [None] * len(queued)
+    for trial, steps, plateau in zip(queued, steps_to_fit, losses, strict=True):
+        attrs: dict[str, object] = {"steps_to_fit": steps}
+        curve: dict[int, float] = {}
+        if plateau is not None:
+            curve = {20: plateau[0], 40: plateau[1]}
+            attrs["sweep_lowest_loss"] = plateau[1]
         study.add_trial(
             create_trial(
                 value=float("inf") if steps is None else float(steps),
                 params=trial.system_attrs["fixed_params"],
                 distributions={"learning_rate": FloatDistribution(1e-8, 1e3, log=True)},
-                user_attrs={"steps_to_fit": steps},
+                user_attrs=attrs,
+                intermediate_values=curve,
             )
         )
         # The queued trial, replaced: failed with an error, so it is not retried.
@@ -214,3 +230,36 @@ def test_a_sweep_where_nothing_fits_stops_the_campaign(storage_url: str, tmp_pat
     assert campaign.stopped is not None
     assert "no learning rate in [0.001, 1] fitted the training set" in campaign.stopped
     assert "raise the sweep's N" in campaign.stopped
+
+
+def _plateau_sweep(storage_url: str, tmp_path: Path, name: str, plateaus) -> Campaign:
+    """A three-rate plateau-rule sweep: the lowest rate never levels off, the middle one at
+    120, the highest at 60 far above the lowest loss (too high a rate)."""
+    path = write_study(tmp_path, name, trials=4, extra="steps_sweep: {count: 3, steps: 200}\n")
+    path.write_text(path.read_text().replace("max_train_steps: 120", "max_train_steps: auto"))
+    spec = load_study_spec(path)
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    queued = [None, 120, 60]
+    run_queued_sweep(campaign.optuna_study(campaign.current), queued, [*plateaus, (1.0, 0.9)])
+    advance(name, open_storage(storage_url))
+    return load_campaign(name, open_storage(storage_url))
+
+
+def test_a_loss_memorised_towards_zero_by_two_rates_measures_the_one_that_levelled_off(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """0.032 against 0.025, both from 1.0: stable on the way down (a GRU memorising a noisy
+    training set stopped automatic mode on 4 of 5 seeds)."""
+    campaign = _plateau_sweep(storage_url, tmp_path, "memorised", [(1.0, 0.025), (1.0, 0.032)])
+    assert campaign.stopped is None
+    assert campaign.studies[0].facts.sweep.max_train_steps == 120
+    assert study_progress(campaign, campaign.studies[0]).best_value == 120
+
+
+def test_a_rate_levelling_off_far_above_the_lowest_loss_is_no_best_of_the_sweep(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """The sweep stopped (no stable rate fitted) while its row said "best steps to fit 120"."""
+    campaign = _plateau_sweep(storage_url, tmp_path, "stuck", [(1.0, 0.3), (1.0, 0.63)])
+    assert campaign.stopped is not None and "raise the sweep's N" in campaign.stopped
+    assert study_progress(campaign, campaign.studies[0]).best_value is None

@@ -35,6 +35,9 @@ WIDENING_SHARE = 0.25  # of a tuning stage's round-1 steps, kept for its widenin
 MIN_ROUND_ONE_TRIALS = 8  # full-length round-1 trials a stage's share must at least fit
 MIN_BUDGETED_PERIODS = 2  # re-evaluation periods a budget always keeps room for
 REEVALUATION_MAX_SHARE = 0.2  # of the budget, the most the plan keeps for re-evaluation
+# The shortest runs a budget may buy, of what the sweep measured: a tenth, the scale of
+# METHOD's retrospective rule (best steps all in the first 10%: max_train_steps too high).
+MIN_AFFORDED_FRACTION = 0.1
 
 
 class BudgetTooSmallError(ValueError):
@@ -122,7 +125,11 @@ def afforded_max_train_steps(spec: StudySpec, measured: int, sweep_steps: int) -
     stage's round 1 should see, so a budget beyond them buys longer runs, not more trials:
     the longest schedule (on the eval grid, within the sweep's ``steps`` horizon) at which
     every stage's round 1 still fits its trials at full length. ``measured`` when even it
-    does not (the budget then buys fewer trials).
+    does not (the budget then buys fewer trials), and shorter than ``measured`` (the longest
+    on the eval grid the plan fits at) when the plan does not fit ``measured`` at all: a
+    budget is the user's limit, and a workload short of steps is compute-bound, where the
+    steps one can afford are the limit (docs/method.md §3); stopping after the sweep spent
+    the steps of the sweep for nothing.
     """
     assert spec.budget is not None  # only a budget affords anything
     total, interval = spec.budget.steps, spec.eval_interval
@@ -142,12 +149,38 @@ def afforded_max_train_steps(spec: StudySpec, measured: int, sweep_steps: int) -
         )
 
     if not fits(0):
-        return measured
+        planned = _planned(spec, measured, sweep_steps)
+        return measured if planned else _shorter(spec, measured, sweep_steps)
     low, high = 0, longest  # fits(low): the largest point that fits (longer fits less)
     while low < high:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if fits(middle) else (low, middle - 1)
     return measured + low * interval
+
+
+def _planned(spec: StudySpec, steps: int, sweep_steps: int) -> bool:
+    assert spec.budget is not None
+    try:
+        plan_budget(spec, steps, spec.budget.steps, sweep_steps)
+    except BudgetTooSmallError:
+        return False
+    return True
+
+
+def _shorter(spec: StudySpec, measured: int, sweep_steps: int) -> int:
+    """The longest schedule on the eval grid below ``measured``, and at least
+    ``MIN_AFFORDED_FRACTION`` of it, that the plan fits; ``measured`` when none does (the
+    campaign then stops, naming the budget it needs)."""
+    interval = spec.eval_interval
+    shortest = math.ceil(MIN_AFFORDED_FRACTION * measured / interval)  # in grid points
+    low, high = shortest - 1, (measured - 1) // interval  # low: none fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _planned(spec, middle * interval, sweep_steps):
+            low = middle
+        else:
+            high = middle - 1
+    return low * interval if low >= shortest else measured
 
 
 def top_k_steps(spec: StudySpec, max_train_steps: int) -> tuple[int, ...]:

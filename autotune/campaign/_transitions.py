@@ -202,7 +202,13 @@ def sweep_result(
         )
     if measured != decision.max_train_steps:
         reason += f"; raised to {measured} for one eval interval and the first rung"
-    if afforded != measured:
+    if afforded < measured:
+        reason += (
+            f"; the budget affords only {afforded} steps per run for the whole pipeline, so "
+            "runs are that long: compute-bound at this budget (docs/method.md §3), raise "
+            "budget.steps for longer runs"
+        )
+    elif afforded > measured:
         reason += (
             f"; the budget affords {afforded} steps per run with every stage's round-1 "
             "trials at full length, so runs are that long (a tuned, regularized model needs "

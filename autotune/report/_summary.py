@@ -9,10 +9,12 @@ from optuna.trial import TrialState
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import RankAgreement
 from autotune.analysis import StepRecommendation
+from autotune.analysis import stable_points
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Progress
 from autotune.campaign import Stage
+from autotune.campaign import sweep_points
 from autotune.campaign._budget import reevaluation_floor
 from autotune.campaign._reevaluation import MAX_PERIOD_FACTOR
 from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
@@ -231,8 +233,8 @@ def study_progress(campaign: Campaign, study: CampaignStudy) -> Progress:
 def _sweep_progress(campaign: Campaign, study: CampaignStudy, progress: Progress) -> Progress:
     decisions = [s.facts.sweep for s in campaign.stage_studies(Stage.STEPS_SWEEP)]
     rate = next((d.fastest_learning_rate for d in decisions if d is not None), None)
-    if rate is None:  # not decided yet (or no rate fitted): the fewest steps so far
-        return progress
+    if rate is None:  # not decided (or none fitted): the fastest that counts as fitted
+        return _fastest_stable(campaign, study, progress)
     chosen = [
         t
         for t in campaign.trials_of(study, states=(TrialState.COMPLETE,))
@@ -241,6 +243,19 @@ def _sweep_progress(campaign: Campaign, study: CampaignStudy, progress: Progress
     if not chosen:  # the rate is another sweep study's (a widening's)
         return dataclasses.replace(progress, best_value=None, best_number=None)
     return dataclasses.replace(progress, best_value=chosen[0].value, best_number=chosen[0].number)
+
+
+def _fastest_stable(campaign: Campaign, study: CampaignStudy, progress: Progress) -> Progress:
+    """The fewest steps to fit among the rates that count as fitted so far: a rate levelling
+    off far above the lowest loss is none (the row said "best 120" beside "no rate fitted")."""
+    trials = campaign.trials_of(study, states=(TrialState.COMPLETE,))
+    stable = stable_points(sweep_points(trials, study.max_train_steps))
+    if not stable:
+        return dataclasses.replace(progress, best_value=None, best_number=None)
+    fastest = min(stable, key=lambda p: (p.steps_to_fit, p.learning_rate))
+    rate, steps = fastest.learning_rate, float(fastest.steps_to_fit or 0)
+    number = next(t.number for t in trials if t.params.get("learning_rate") == rate)
+    return dataclasses.replace(progress, best_value=steps, best_number=number)
 
 
 def status_lines(

@@ -83,6 +83,29 @@ def test_the_afforded_steps_stay_within_the_sweep_horizon_and_above_its_measure(
     assert afforded_max_train_steps(_sweep_spec(2_000), 100, 500) == 100  # no room: measured
 
 
+def test_a_budget_too_small_for_the_measured_length_runs_shorter_instead_of_stopping() -> None:
+    """goog-volatility in automatic mode: the sweep measured 630 steps, a 12,000-step budget
+    planned the pipeline only at shorter runs, and the campaign stopped after the sweep."""
+    spec = _sweep_spec(4_000)
+    afforded = afforded_max_train_steps(spec, 600, 600)
+    assert 100 < afforded < 600 and afforded % spec.eval_interval == 0
+    plan_budget(spec, afforded, 4_000, 600)  # fits
+    with pytest.raises(BudgetTooSmallError):
+        plan_budget(spec, afforded + spec.eval_interval, 4_000, 600)
+    replay = Replay(spec, steps_to_fit=lambda rate: 600 if rate < 0.05 else None)
+    kinds = replay.run()
+    assert kinds[:2] == [K.STEPS_MEASURED, K.BASELINE_PASSED] and kinds[-1] is K.FINISHED
+    sweep = replay.study("replay/steps/1").facts.sweep  # its sweep cost more than 600
+    assert 100 < sweep.max_train_steps < afforded
+    assert f"the budget affords only {sweep.max_train_steps} steps per run" in sweep.reason
+    assert campaign_steps(replay) <= 4_000
+    # A tenth of the measured steps at the least: 1,300 steps buy 50-step runs, too short.
+    assert afforded_max_train_steps(_sweep_spec(2_000), 600, 600) == 110
+    assert afforded_max_train_steps(_sweep_spec(1_300), 600, 600) == 600  # it stops
+    stopped = Replay(_sweep_spec(1_000), steps_to_fit=lambda rate: 600 if rate < 0.05 else None)
+    assert stopped.run()[-1] is K.STOP and "too small" in stopped.snapshot().stopped
+
+
 def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
     spec = spec_of(budget={"steps": 60_000}, baseline=False)
     replay = Replay(spec, objective=bowl(math.log(3.0)))  # best above the range: widen
