@@ -186,6 +186,9 @@ def choose_max_train_steps(results: Sequence[SweepPoint], round_to: int) -> Swee
             "distinct learning rates"
         )
     fitted = stable_points(results)
+    falling = _still_falling(results)
+    if not fitted and falling is not None:
+        return _falling_decision(falling, rates)
     if not fitted:
         most = max(p.sweep_steps for p in results)
         plateau = any(p.lowest_loss is not None for p in results)
@@ -210,6 +213,33 @@ def choose_max_train_steps(results: Sequence[SweepPoint], round_to: int) -> Swee
     steps = math.ceil(fastest.steps_to_fit / round_to) * round_to  # type: ignore[operator]
     boundary = side.get(fastest.learning_rate, BoundarySide.NONE)
     return SweepDecision(steps, fastest.learning_rate, boundary, _reason(fastest, steps, boundary))
+
+
+def _still_falling(results: Sequence[SweepPoint]) -> SweepPoint | None:
+    """Under the plateau rule, the rate with the sweep's lowest loss if it never levelled
+    off: still falling at the sweep's end (None: it levelled off, or no plateau rule)."""
+    measured = [p for p in results if p.lowest_loss is not None]
+    if not measured:
+        return None
+    lowest = min(measured, key=lambda p: (p.lowest_loss, p.learning_rate))
+    return lowest if lowest.steps_to_fit is None else None
+
+
+def _falling_decision(point: SweepPoint, rates: Sequence[float]) -> SweepDecision:
+    """The lowest loss still falling at N: fitting needs more than N steps, a compute-bound
+    workload at N, whose limit is what one affords (docs/method.md §3), so runs train N.
+    Stopping left a user who gave only a task and a budget with nothing (a GRU memorising a
+    noisy series: every faster rate levelled off far above it, on SGD noise)."""
+    side = {rates[0]: BoundarySide.LOW, rates[-1]: BoundarySide.HIGH}
+    boundary = side.get(point.learning_rate, BoundarySide.NONE)
+    reason = (
+        f"no learning rate levelled off near the lowest training loss within N="
+        f"{point.sweep_steps} steps: learning rate {point.learning_rate:g} reached "
+        f"{point.lowest_loss:.4g} and was still falling, so fitting needs more than N steps "
+        f"and runs train N (compute-bound at N; a larger steps_sweep.steps measures further): "
+        f"max_train_steps={point.sweep_steps}"
+    )
+    return SweepDecision(point.sweep_steps, point.learning_rate, boundary, reason)
 
 
 def _reason(fastest: SweepPoint, steps: int, boundary: BoundarySide) -> str:

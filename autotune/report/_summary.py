@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from optuna.trial import TrialState
 
@@ -242,7 +243,10 @@ def _sweep_progress(campaign: Campaign, study: CampaignStudy, progress: Progress
     ]
     if not chosen:  # the rate is another sweep study's (a widening's)
         return dataclasses.replace(progress, best_value=None, best_number=None)
-    return dataclasses.replace(progress, best_value=chosen[0].value, best_number=chosen[0].number)
+    steps = chosen[0].value
+    if steps is None or not math.isfinite(steps):  # still falling at N: it trains N
+        steps = float(study.max_train_steps)
+    return dataclasses.replace(progress, best_value=steps, best_number=chosen[0].number)
 
 
 def _fastest_stable(campaign: Campaign, study: CampaignStudy, progress: Progress) -> Progress:

@@ -259,8 +259,28 @@ def test_the_way_down_never_makes_the_margin_stricter() -> None:
     assert [p.learning_rate for p in stable_points(points)] == [1e-2, 1e-1]
 
 
-def test_without_a_threshold_no_plateau_says_to_sweep_longer() -> None:
-    points = [SweepPoint(lr, None, 800, lowest_loss=0.2) for lr in (1e-3, 1e-2, 1e-1)]
+def test_without_a_threshold_a_lowest_loss_still_falling_at_the_end_trains_n_steps() -> None:
+    """Fitting needs more than N: compute-bound at N, so runs train N; stopping left a user
+    who gave only a task and a budget with nothing."""
+    points = [
+        SweepPoint(1e-3, None, 800, lowest_loss=0.5),
+        SweepPoint(1e-2, None, 800, lowest_loss=0.2),  # the lowest, still falling
+        SweepPoint(1e-1, 300, 800, lowest_loss=0.6),  # levelled off far above it
+    ]
+    decision = choose_max_train_steps(points, 10)
+    assert (decision.max_train_steps, decision.fastest_learning_rate) == (800, 1e-2)
+    assert decision.on_boundary is BoundarySide.NONE
+    assert "still falling" in decision.reason and "max_train_steps=800" in decision.reason
+    at_the_top = [  # the grid is widened upward before its N is trusted
+        SweepPoint(1e-3, None, 800, lowest_loss=0.5),
+        SweepPoint(1e-2, 300, 800, lowest_loss=0.6),
+        SweepPoint(1e-1, None, 800, lowest_loss=0.2),
+    ]
+    assert choose_max_train_steps(at_the_top, 10).on_boundary is BoundarySide.HIGH
+
+
+def test_every_rate_diverged_or_short_of_its_threshold_says_to_sweep_longer() -> None:
+    points = [SweepPoint(lr, None, 800) for lr in (1e-3, 1e-2, 1e-1)]  # no lowest loss
     decision = choose_max_train_steps(points, 10)
     assert decision.max_train_steps is None
-    assert "raise the sweep's N" in decision.reason and "kept improving" in decision.reason
+    assert "raise the sweep's N" in decision.reason and "fit threshold" in decision.reason
