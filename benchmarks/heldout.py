@@ -615,7 +615,8 @@ def plot(summaries: Sequence[TaskSummary], path: Path, pipeline: Pipeline) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(summaries), figsize=(5.2 * len(summaries), 4.8), dpi=110)
+    width = max(5.2 * len(summaries), 7.5)  # the title fits over one task too
+    fig, axes = plt.subplots(1, len(summaries), figsize=(width, 4.8), dpi=110)
     for ax, s in zip(np.atleast_1d(axes), summaries, strict=True):
         for x, method in enumerate(Method):
             values = list(s.scores[method].values())
@@ -639,6 +640,10 @@ def plot(summaries: Sequence[TaskSummary], path: Path, pipeline: Pipeline) -> No
             rotation=30,
             fontsize=8,
         )
+        scores = [v for m in Method for v in s.scores[m].values() if math.isfinite(v)]
+        if scores and min(scores) / 1.5 <= s.trivial <= 1.5 * max(scores):  # else off scale
+            ax.axhline(s.trivial, color="black", ls="--", lw=1, label="trivial predictor")
+            ax.legend(loc="upper right", fontsize=8)
         better = "lower" if s.sign > 0 else "higher"
         ax.set_ylabel(f"held-out {s.metric} ({better} is better)")
         wins, pairs = s.wins
