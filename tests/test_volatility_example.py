@@ -4,15 +4,18 @@ never peek into validation, a trivial predictor that is hard to beat, a spec tha
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from autotune._errors import SpecError
 from autotune.training import Budget
 from autotune.training import Period
 from autotune.training import Task
 from autotune.training import train
+from autotune.worker._defaults import task_defaults
 from autotune.worker._task_checks import load_checked_study_spec
 from examples.volatility_task import CONTEXT_DAYS
 from examples.volatility_task import HORIZON_DAYS
@@ -86,3 +89,20 @@ def test_a_period_before_the_context_is_refused(task: VolatilityTask) -> None:
     )
     with pytest.raises(ValueError, match="leaves no day to forecast"):
         task.data(too_early)
+
+
+def test_more_reevaluation_periods_than_the_task_gives_is_a_spec_error(tmp_path: Path) -> None:
+    """Every re-evaluation run failed at the campaign's end: the task gives 9 quarters."""
+    text = STUDY.read_text().replace("reevaluation: {periods: 8}", "reevaluation: {periods: 12}")
+    path = tmp_path / "volatility.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=r"reevaluation.periods: 12 is invalid .* at most 9"):
+        load_checked_study_spec(path)
+    default = tmp_path / "default.yaml"  # the default 12: capped at what the task gives
+    default.write_text(text.replace("reevaluation: {periods: 12}", ""))
+    spec = load_checked_study_spec(default)
+    assert spec.reevaluation.periods == 12 and task_defaults(spec).most_periods == 9
+    budgeted = tmp_path / "budgeted.yaml"  # a budget may ask for 3 x 8: the task gives 9
+    budgeted.write_text(STUDY.read_text() + "budget: {steps: 200000}\n")
+    assert task_defaults(load_checked_study_spec(budgeted)).most_periods == 9
+    assert task_defaults(load_checked_study_spec(STUDY)).most_periods == 9  # 3 x 8 asked

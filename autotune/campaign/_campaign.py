@@ -202,7 +202,7 @@ class CampaignCreation:
 
 
 def create_campaign(
-    spec: StudySpec, storage: BaseStorage, task_defaults: Mapping[str, Any]
+    spec: StudySpec, storage: BaseStorage, task_defaults: Mapping[str, Any] | TaskDefaults
 ) -> tuple[Campaign, bool]:
     """Create the campaign's first study; reuse it when the same spec exists already, or
     extend it when the spec grows only its sizes (see ``create_or_extend_campaign``).
@@ -214,20 +214,26 @@ def create_campaign(
 
 
 def create_or_extend_campaign(
-    spec: StudySpec, storage: BaseStorage, task_defaults: Mapping[str, Any]
+    spec: StudySpec, storage: BaseStorage, task_defaults: Mapping[str, Any] | TaskDefaults
 ) -> CampaignCreation:
     """Create the campaign's first study, reuse it (same spec), or extend it (a spec that
     only grows trials, budget or top_k where the pipeline has not moved past them).
 
-    ``task_defaults`` are the task's default hyperparameters, stored with the campaign so
-    that reading and advancing it never needs the task's code. Any other change of spec is
+    ``task_defaults`` are the task's default hyperparameters (or the whole record, with the
+    periods it gives), stored with the campaign so that reading and advancing it never
+    needs the task's code. Any other change of spec is
     a CampaignExistsError naming the keys: nothing existing is changed.
     """
     with advisory_lock(storage, campaign_lock_name(spec.name)):
         stored = stored_campaign(storage, spec.name)
         if stored is None:
             check_budget(spec)
-            create_stage_study(storage, spec, TaskDefaults(dict(task_defaults)), first_study(spec))
+            defaults = (
+                task_defaults
+                if isinstance(task_defaults, TaskDefaults)
+                else TaskDefaults(dict(task_defaults))
+            )
+            create_stage_study(storage, spec, defaults, first_study(spec))
             campaign = load_campaign(spec.name, storage)
             return CampaignCreation(
                 campaign, CreateOutcome.CREATED, f"created: campaign {spec.name!r}"

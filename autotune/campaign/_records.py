@@ -107,10 +107,12 @@ class TaskDefaults:
     """The task's default hyperparameters, stored when the campaign is created.
 
     A campaign composes every configuration from them, so reading or advancing it never
-    needs the task's code.
+    needs the task's code. ``most_periods``: the most re-evaluation periods the task's
+    ``periods`` gives (None: as many as a budget may ask for), which caps what a budget buys.
     """
 
     hyperparameters: dict[str, Any]
+    most_periods: int | None = None
 
 
 @dataclass(frozen=True)

@@ -136,17 +136,25 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
 
 def _periods(snapshot: CampaignSnapshot, finalists: tuple[Finalist, ...]) -> int:
     """The spec's periods; under a budget, as many as what is left affords (every run
-    trains its whole schedule): up to 3x the spec's, each sharpening the choice, and never
-    fewer than the floor the plan kept room for. Periods the spec lists are all there is."""
+    trains its whole schedule): up to 3x the spec's (and the most the task gives), each
+    sharpening the choice, and never fewer than the floor the plan kept room for. Periods
+    the spec lists are all there is."""
     spec = snapshot.spec
     design = spec.reevaluation
     listed = spec.periods is not None and spec.periods.heldout is not None
-    if spec.budget is None or not finalists or listed:
+    if listed:
         return design.periods
+    gives = snapshot.task_defaults.most_periods  # a dated task's history runs out
+
+    def given(count: int) -> int:
+        return count if gives is None else min(count, gives)
+
+    if spec.budget is None or not finalists:
+        return given(design.periods)
     per_period = design.seeds * sum(f.recipe.max_train_steps for f in finalists)
     affordable = leftover(spec, snapshot.steps_spent, 0) // per_period
     most = MAX_PERIOD_FACTOR * design.periods
-    return max(reevaluation_floor(spec), min(affordable, most))
+    return given(max(reevaluation_floor(spec), min(affordable, most)))
 
 
 def _stopped(recipe: Recipe, step: int | None) -> Recipe:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autotune import training
+from autotune.campaign._reevaluation import MAX_PERIOD_FACTOR
 from autotune.spec import PeriodSpec
 from autotune.spec import StudySpec
 
@@ -52,3 +53,30 @@ def reevaluation_period(
             f"{len(heldout)} periods.heldout; allowed: 0 to {len(heldout) - 1}"
         )
     return heldout[index]
+
+
+def most_reevaluation_periods(spec: StudySpec, task: training.Task) -> int | None:
+    """The most re-evaluation periods the task's ``periods`` gives this spec, when fewer
+    than a budget may ask for (3x the spec's); None: all of them, or the spec lists its own
+    periods, or no re-evaluation. A dated task's history runs out (the volatility example
+    gives 9 disjoint quarters), and a count it refuses failed every re-evaluation run."""
+    design = spec.reevaluation
+    if not design.enabled or heldout_periods(spec) is not None:
+        return None
+    seed = design.period_seed or 0  # the count a task gives does not depend on it
+
+    def gives(count: int) -> bool:
+        try:
+            seeded_periods(spec, task, count, seed)
+        except Exception:  # a user task's own refusal, whatever it raises
+            return False
+        return True
+
+    asked = MAX_PERIOD_FACTOR * design.periods
+    if gives(asked):
+        return None
+    low, high = 0, asked - 1  # the most it gives lies in [low, high]
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if gives(middle) else (low, middle - 1)
+    return low

@@ -22,6 +22,7 @@ from autotune.spec import TaskFacts
 from autotune.spec import check_against_task
 from autotune.spec import load_study_spec
 from autotune.worker._periods import heldout_periods
+from autotune.worker._periods import most_reevaluation_periods
 from autotune.worker._periods import tuning_period
 
 
@@ -53,6 +54,7 @@ def load_checked_study_spec(path: str | Path) -> StudySpec:
     """A study spec file, validated and checked against its task (automatic mode included)."""
     spec = load_study_spec(path, task_facts)
     check_periods_fit_data(spec, str(path))
+    check_reevaluation_periods(spec, str(path))
     check_step_fits_data(spec, str(path))
     check_model_builds(spec, str(path))
     check_budget(spec, str(path))  # before any database is opened
@@ -63,6 +65,7 @@ def check_spec_task(spec: StudySpec, source: str) -> None:
     """SpecError if ``spec``'s task is missing here or does not fit it (at worker start)."""
     check_against_task(spec, task_facts, source)
     check_periods_fit_data(spec, source)
+    check_reevaluation_periods(spec, source)
     check_step_fits_data(spec, source)
     check_model_builds(spec, source)
 
@@ -88,6 +91,31 @@ def check_model_builds(spec: StudySpec, source: str) -> None:
         raise SpecError(
             source, [f"{where}: task {spec.task!r} cannot build its model with {named}: {problem}"]
         ) from None
+
+
+def check_reevaluation_periods(spec: StudySpec, source: str) -> None:
+    """SpecError if the task's ``periods`` gives fewer than the ``reevaluation.periods`` a
+    spec sets (every re-evaluation run failed at the end of the campaign, after all its
+    tuning), or none at all; the default count (12) is capped at what the task gives."""
+    task = training.get_task(spec.task)
+    most = most_reevaluation_periods(spec, task)
+    wanted = spec.reevaluation.periods
+    explicit = "periods" in spec.reevaluation.model_fields_set
+    if most is None or most >= wanted or (most > 0 and not explicit):
+        return
+    try:
+        task.periods(wanted, spec.reevaluation.period_seed or 0)
+        why = "without its tuning period"
+    except Exception as error:  # a user task's own refusal, whatever it raises
+        why = f"{type(error).__name__}: {error}"
+    raise SpecError(
+        source,
+        [
+            f"reevaluation.periods: {wanted} is invalid for task {spec.task!r}, whose "
+            f"periods(count, seed) gives at most {most} ({why}); allowed: 1 to {most}, "
+            "periods.heldout listing the periods, or reevaluation.enabled: false"
+        ],
+    )
 
 
 def check_periods_fit_data(spec: StudySpec, source: str) -> None:

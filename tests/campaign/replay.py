@@ -135,6 +135,7 @@ class Replay:
     max_retry: int | None = None
     # re-evaluation runs overfit after this fraction of their schedule (default: they don't)
     reevaluation_peak: float | None = None
+    most_periods: int | None = None  # the most re-evaluation periods the task gives
     studies: list[ReplayedStudy] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
 
@@ -146,7 +147,7 @@ class Replay:
         deciding = studies_deciding([(s.name, s.facts.plan) for s in self.studies])
         return CampaignSnapshot(  # the trials read_snapshot reads, no more
             self.spec,
-            TaskDefaults(dict(DEFAULTS)),
+            TaskDefaults(dict(DEFAULTS), self.most_periods),
             tuple(s.snapshot(with_trials=s.name in deciding) for s in self.studies),
             TODAY,
             self.max_retry,

@@ -186,6 +186,19 @@ def test_listed_heldout_periods_are_all_a_budget_buys() -> None:
     assert len(replay.latest.trials) == 3 * 3
 
 
+def test_a_task_that_gives_fewer_periods_caps_what_a_budget_buys_and_the_default() -> None:
+    """The volatility example gives 9 disjoint quarters: 12 (the default) or a budget's
+    36 failed every re-evaluation run after all the tuning."""
+    budgeted = Replay(spec_of(budget={"steps": 40_000}), most_periods=4)
+    budgeted.run()
+    design = budgeted.latest.facts.design
+    assert design.period_count == 4  # the leftover would buy more, the task gives 4
+    assert len(budgeted.latest.trials) == 4 * len(design.finalists)
+    plain = Replay(spec_of(reevaluation={"finalists": 2}), most_periods=5)  # default 12
+    plain.run()
+    assert plain.latest.facts.design.period_count == 5
+
+
 def rewards_dropout(hparams: dict[str, Any]) -> float:
     """Long runs reward the dropout that short runs penalise (METHOD §1's short horizon)."""
     return bowl()(hparams) - 2 * float(hparams.get("dropout", 0.0))
