@@ -221,8 +221,8 @@ def create_or_extend_campaign(
 
     ``task_defaults`` are the task's default hyperparameters (or the whole record, with the
     periods it gives), stored with the campaign so that reading and advancing it never
-    needs the task's code. Any other change of spec is
-    a CampaignExistsError naming the keys: nothing existing is changed.
+    needs the task's code. Any other change of spec is a CampaignExistsError naming the
+    keys: nothing existing is changed.
     """
     with advisory_lock(storage, campaign_lock_name(spec.name)):
         stored = stored_campaign(storage, spec.name)
