@@ -1,11 +1,12 @@
-"""An example user task with a weak signal: forecast tomorrow's size of a daily stock move.
+"""An example user task with a weak signal: forecast next week's size of daily stock moves.
 
 The data are Google's daily prices, 2004-08-19 to 2008-10-14, as shipped inside matplotlib
 (mpl-data/sample_data/goog.npz); they are read from the installed package, nothing is
-downloaded. The target is the next day's absolute log return in percent. Big moves cluster,
-so the last weeks say something about tomorrow, but not much: the trivial predictor (the
-training mean) is hard to beat by more than a few percent, and a tuned model that overfits
-is easily worse than it. This is the regime where a tuner's answer must be checked against
+downloaded. The target is the mean absolute log return (in percent) of the next five
+trading days. Big moves cluster, so the last weeks say something about the next, but not
+much: at its best step a model beats the trivial predictor (the training mean) by about a
+fifth, and one trained to the end of its schedule is often worse than it. This is the
+regime where a tuner's answer must stop where its value came from and be checked against
 the trivial predictor (docs/method.md §12).
 
 A GRU reads the last 20 days' return and absolute return (standardised with the training
@@ -68,7 +69,7 @@ class Forecaster(torch.nn.Module):
 
 
 class VolatilityTask:
-    """Next-day absolute Google return (%); metrics in %² and %, date-range periods."""
+    """Next week's mean absolute Google return (%); metrics in %² and %, dated periods."""
 
     name = "goog-volatility"
     metrics: Mapping[str, MetricDirection] = MappingProxyType(
@@ -133,7 +134,7 @@ class VolatilityTask:
         return _errors_in_percent(torch.zeros_like(data.val_y), data)
 
     def describe(self) -> TaskInfo:
-        summary = "next-day absolute Google return, GRU (example; weak signal, dated periods)"
+        summary = "next week's mean absolute Google return, GRU (example; weak signal, dated)"
         span = (self.dates[0].item(), self.dates[-1].item())
         return TaskInfo(self.name, summary, self.metrics, self.model_hyperparameters, span)
 
