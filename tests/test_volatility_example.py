@@ -11,11 +11,13 @@ import pytest
 import torch
 
 from autotune._errors import SpecError
+from autotune.spec import study_spec_from_dict
 from autotune.training import Budget
 from autotune.training import Period
 from autotune.training import Task
 from autotune.training import train
 from autotune.worker._defaults import task_defaults
+from autotune.worker._task_checks import check_spec_task
 from autotune.worker._task_checks import load_checked_study_spec
 from examples.volatility_task import CONTEXT_DAYS
 from examples.volatility_task import HORIZON_DAYS
@@ -102,6 +104,8 @@ def test_more_reevaluation_periods_than_the_task_gives_is_a_spec_error(tmp_path:
     default.write_text(text.replace("reevaluation: {periods: 12}", ""))
     spec = load_checked_study_spec(default)
     assert spec.reevaluation.periods == 12 and task_defaults(spec).most_periods == 9
+    stored = study_spec_from_dict(spec.to_json_dict(), "campaign 'v'")  # as a worker reads it
+    check_spec_task(stored, "campaign 'v'")  # its default reads as set: a worker refused it
     budgeted = tmp_path / "budgeted.yaml"  # a budget may ask for 3 x 8: the task gives 9
     budgeted.write_text(STUDY.read_text() + "budget: {steps: 200000}\n")
     assert task_defaults(load_checked_study_spec(budgeted)).most_periods == 9

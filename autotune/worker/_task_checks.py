@@ -65,7 +65,6 @@ def check_spec_task(spec: StudySpec, source: str) -> None:
     """SpecError if ``spec``'s task is missing here or does not fit it (at worker start)."""
     check_against_task(spec, task_facts, source)
     check_periods_fit_data(spec, source)
-    check_reevaluation_periods(spec, source)
     check_step_fits_data(spec, source)
     check_model_builds(spec, source)
 
