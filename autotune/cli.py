@@ -531,7 +531,7 @@ def _print_finished(campaign: Campaign, args: argparse.Namespace) -> int:
 
 
 def _summary(campaign: Campaign, args: argparse.Namespace) -> str:
-    lines = run_summary(campaign, _autotune())
+    lines = run_summary(campaign, _autotune(), _where(args))
     lines.append(f"dashboard: {_dashboard_command(args)}")
     return _for_terminal(lines)
 
@@ -558,6 +558,16 @@ def _dashboard_command(args: argparse.Namespace) -> str:
         return f"{_runnable('optuna-dashboard')} '{url}'"
     state = "" if args.state_dir == DEFAULT_STATE_DIR else f" --state-dir {args.state_dir}"
     return f"{_autotune()} dashboard{state}   (optuna-dashboard on the embedded server)"
+
+
+def _where(args: argparse.Namespace) -> str:
+    """The storage options a printed hint needs to find this campaign again: an explicit
+    ``--storage`` (its password masked), or a ``--state-dir`` other than the default (a
+    "train it" hint without it found no campaign)."""
+    if getattr(args, "storage", None):
+        return f" --storage '{mask_password(resolve_url(args.storage))}'"
+    state_dir = getattr(args, "state_dir", DEFAULT_STATE_DIR)
+    return "" if state_dir == DEFAULT_STATE_DIR else f" --state-dir {state_dir}"
 
 
 def _autotune() -> str:
@@ -670,7 +680,8 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     if not args.watch:
         campaign = load_campaign(args.name, storage)
-        print(_for_terminal(status_lines(campaign, _autotune(), round_trip_ms(storage))))
+        rtt = round_trip_ms(storage)
+        print(_for_terminal(status_lines(campaign, _autotune(), rtt, _where(args))))
         return 0
     from autotune.report._watch import watch_campaign
 
@@ -681,7 +692,7 @@ def _status(args: argparse.Namespace) -> int:
         lambda campaign: _watch_heading(campaign, args),
     )
     if finished is not None:  # None: Ctrl-C, the watcher's to stop, not an error
-        print(_for_terminal(status_lines(finished, _autotune())))
+        print(_for_terminal(status_lines(finished, _autotune(), None, _where(args))))
     return 0
 
 
@@ -758,7 +769,7 @@ def _logs(args: argparse.Namespace) -> int:
 
     campaign = load_campaign(args.name, _reader_storage(args))
     if args.trial is None:
-        lines = failure_lines(campaign.name, campaign.failures(), _autotune())
+        lines = failure_lines(campaign.name, campaign.failures(), _autotune(), _where(args))
         print("\n".join(lines) or f"no failed trials in campaign {campaign.name!r}")
         return 0
     try:
@@ -799,7 +810,7 @@ def _export(args: argparse.Namespace) -> int:
     if answer is None:
         raise AutotuneError(
             f"campaign {args.name!r} has no recommendation yet: it is chosen when the last "
-            f"stage finishes (see {_autotune()} status {args.name})"
+            f"stage finishes (see {_autotune()} status {args.name}{_where(args)})"
         )
     recipe = recipe_dict(answer.recipe)
     if args.format == "json":
@@ -823,7 +834,7 @@ def _train(args: argparse.Namespace) -> int:
     if answer is None:
         raise AutotuneError(
             f"campaign {args.name!r} has no recommendation yet: it is chosen when the last "
-            f"stage finishes (see {_autotune()} status {args.name})"
+            f"stage finishes (see {_autotune()} status {args.name}{_where(args)})"
         )
     out = args.out or args.state_dir / "models" / campaign.name
     if out.exists() and not out.is_dir():

@@ -132,6 +132,8 @@ def test_run_on_the_embedded_server_prints_progress_and_summary(tmp_path: Path) 
     assert "campaign local:" in result.stdout and "best val_loss" in result.stdout
     assert "answer: local/joint/1 #" in result.stdout and "hyperparameters: " in result.stdout
     assert f"autotune dashboard --state-dir {state_dir}" in result.stdout
+    # the hints say where the campaign is: without it, "train it" found no campaign
+    assert f"train local --state-dir {state_dir}; export it:" in result.stdout
     assert (state_dir / "pgdata" / "PG_VERSION").is_file()
     logs = sorted((state_dir / "logs").glob("local-worker-*.log"))
     assert len(logs) == 2

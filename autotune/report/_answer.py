@@ -68,9 +68,10 @@ def answer_dict(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def answer_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
+def answer_lines(campaign: Campaign, autotune: str = "autotune", where: str = "") -> list[str]:
     """The answer as the run summary, status and report state it (empty before it);
-    ``autotune``: how the reader calls the command (see ``runnable_command``)."""
+    ``autotune``: how the reader calls the command (see ``runnable_command``); ``where``:
+    the storage options the hints need (" --state-dir DIR" off the default)."""
     answer = campaign.recommendation()
     if answer is None:
         return []
@@ -81,8 +82,8 @@ def answer_lines(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         *([] if trivial is None else [f"  {trivial.sentence}"]),
         f"  recipe: {answer.recipe.stopping_rule}; batch size {answer.recipe.batch_size}",
         f"  hyperparameters: {_params_text(answer.recipe.hyperparameters)}",
-        f"  train it: {autotune} train {campaign.name}; "
-        f"export it: {autotune} export {campaign.name}",
+        f"  train it: {autotune} train {campaign.name}{where}; "
+        f"export it: {autotune} export {campaign.name}{where}",
     ]
 
 

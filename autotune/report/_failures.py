@@ -54,7 +54,7 @@ def failure_group_line(group: FailureGroup) -> str:
 
 
 def failure_lines(
-    campaign: str, failures: Sequence[TrialFailure], autotune: str = "autotune"
+    campaign: str, failures: Sequence[TrialFailure], autotune: str = "autotune", where: str = ""
 ) -> list[str]:
     """The failures section of the summary and status: a head line, one line per reason,
     and how to read a trial's traceback (empty when nothing failed)."""
@@ -65,7 +65,7 @@ def failure_lines(
     return [
         f"failed trials ({len(failures)}), by reason:",
         *(f"  {failure_group_line(group)}" for group in groups),
-        f"  a trial's error and traceback: {autotune} logs {campaign} "
+        f"  a trial's error and traceback: {autotune} logs {campaign}{where} "
         f"--trial '{first[0]}#{first[1]}'",
     ]
 

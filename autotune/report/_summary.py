@@ -186,9 +186,9 @@ def _out_of(progress: Progress) -> str:
     return f"within its share of {progress.step_share:,} steps"
 
 
-def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
+def run_summary(campaign: Campaign, autotune: str = "autotune", where: str = "") -> list[str]:
     """The end of ``autotune run``: every study's counts, the decisions, the best trial
-    (``autotune``: how the reader calls the command in the hints)."""
+    (``autotune``, ``where``: how the reader calls the command in the hints)."""
     spec = campaign.spec
     lines = [f"campaign {spec.name}:"]
     for study in campaign.studies:
@@ -203,8 +203,9 @@ def run_summary(campaign: Campaign, autotune: str = "autotune") -> list[str]:
         missing = len(spec.rounds) - rounds_run
         lines.append(f"  {missing} round(s) not reached (no completed trial to promote?)")
     lines += [f"  {line}" for line in (*budget_lines(campaign), *campaign_lines(campaign))]
-    lines += [f"  {line}" for line in failure_lines(spec.name, campaign.failures(), autotune)]
-    answer = answer_lines(campaign, autotune)
+    failures = failure_lines(spec.name, campaign.failures(), autotune, where)
+    lines += [f"  {line}" for line in failures]
+    answer = answer_lines(campaign, autotune, where)
     best = campaign.best()
     if answer:
         lines += answer
@@ -263,11 +264,15 @@ def _fastest_stable(campaign: Campaign, study: CampaignStudy, progress: Progress
 
 
 def status_lines(
-    campaign: Campaign, autotune: str = "autotune", round_trip_ms: float | None = None
+    campaign: Campaign,
+    autotune: str = "autotune",
+    round_trip_ms: float | None = None,
+    where: str = "",
 ) -> list[str]:
     """``autotune status NAME``: the plan, a row per study, the decisions, the answer
-    (``autotune``: how the reader calls the command in the hints; ``round_trip_ms``: the
-    storage's latency as measured by the caller, shown while workers run)."""
+    (``autotune``, ``where``: how the reader calls the command in the hints;
+    ``round_trip_ms``: the storage's latency as measured by the caller, shown while workers
+    run)."""
     spec = campaign.spec
     rows = [
         TableRow(
@@ -292,9 +297,9 @@ def status_lines(
         *budget_lines(campaign),
         *campaign_lines(campaign),
         *worker_lines(campaign, round_trip_ms),
-        *failure_lines(spec.name, campaign.failures(), autotune),
+        *failure_lines(spec.name, campaign.failures(), autotune, where),
         *recovery_lines(campaign),
-        *answer_lines(campaign, autotune),
+        *answer_lines(campaign, autotune, where),
     ]
 
 

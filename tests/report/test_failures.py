@@ -38,6 +38,11 @@ def test_repeated_reasons_are_one_line_commonest_first() -> None:
     ]
 
 
+def test_the_traceback_hint_says_where_the_campaign_is() -> None:
+    lines = failure_lines("q", [failure("q/joint/1", 1)], "autotune", " --state-dir /x")
+    assert lines[-1].endswith("autotune logs q --state-dir /x --trial 'q/joint/1#1'")
+
+
 def test_ties_keep_the_order_trials_failed_in() -> None:
     groups = group_failures([failure("s", 0, "B"), failure("s", 1, "A")])
     assert [g.reason for g in groups] == ["B", "A"]
