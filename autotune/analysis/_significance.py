@@ -530,9 +530,15 @@ def _too_few_pairs_warning(
     n_given = len(set(keys) & set(given))
     counted = f"{c.n_pairs} {unit}"
     advice = f"use at least {needed - n_given} periods (or seeds)"
-    if n_given:
-        counted += f" ({n_given} of them the tuning period, where the finalists' own runs count)"
-        advice = f"use at least {needed - n_given} re-evaluation periods (or seeds)"
+    if n_given:  # "with 6 periods ... use at least 6 re-evaluation periods" read as a riddle
+        counted += (
+            f" ({c.n_pairs - n_given} re-evaluation period(s) and the tuning period, where "
+            "the finalists' own runs count)"
+        )
+        advice = (
+            f"use at least {needed - n_given} re-evaluation periods (or seeds), {needed} "
+            "with the tuning period"
+        )
     threshold = f"p<{alpha / n_comparisons:.3g}"
     if n_comparisons > 1:
         threshold += (

@@ -462,6 +462,9 @@ def test_too_few_pairs_advice_counts_the_tuning_run_apart() -> None:
     warning = report.too_few_pairs_warning
     assert warning is not None
     assert warning.startswith(
-        "with 4 periods (1 of them the tuning period, where the finalists' own runs count) "
+        "with 4 periods (3 re-evaluation period(s) and the tuning period, where the "
+        "finalists' own runs count) "
     )  # the count and the advice say alike which periods they mean
-    assert warning.endswith("use at least 5 re-evaluation periods (or seeds)")
+    assert warning.endswith(
+        "use at least 5 re-evaluation periods (or seeds), 6 with the tuning period"
+    )
