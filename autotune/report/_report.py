@@ -42,6 +42,7 @@ from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import steps_saved
 from autotune.report._summary import study_progress
+from autotune.spec._loader import AUTOMATIC_DEFAULTS
 
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
@@ -200,10 +201,12 @@ def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
 
 
 def batch_size_sentence(batch_size: int, task: str) -> str:
-    """The batch size as the spec set it: no campaign runs the throughput probe, so none
+    """The batch size as the spec set it (or automatic mode's default, which a spec with
+    no ``batch_size`` was said to have set): no campaign runs the throughput probe, so none
     may be said to have chosen it."""
     return (
-        f"Batch size {batch_size}, set in the spec: fixed for every trial, never tuned "
+        f"Batch size {batch_size}, from the spec (automatic mode: its default, "
+        f"{AUTOMATIC_DEFAULTS['batch_size']}): fixed for every trial, never tuned "
         f"(`autotune probe-batch {task}` measures throughput by batch size to choose one)."
     )
 

@@ -159,7 +159,8 @@ def test_the_plan_header_of_a_budget_says_how_counts_are_sized_not_the_nominal_o
 
 def test_the_report_does_not_claim_a_probe_chose_the_batch_size() -> None:
     sentence = batch_size_sentence(64, "digits-mlp")
-    assert "chosen by throughput" not in sentence and "set in the spec" in sentence
+    assert "chosen by throughput" not in sentence and "from the spec" in sentence
+    assert "automatic mode: its default, 64" in sentence  # a spec without one did not set it
     assert "autotune probe-batch digits-mlp" in sentence
 
 
