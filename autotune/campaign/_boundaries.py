@@ -94,10 +94,16 @@ def _finding(
 def _hard_limit_message(record: ParamBoundary, origin: str) -> str:
     upper = record.side is BoundarySide.HIGH
     end, bound = ("upper", record.high) if upper else ("lower", record.low)
+    beyond = (  # no warmup below 0: "the best may lie beyond" asked for the impossible
+        "nothing beyond it is a value" if origin == DOMAIN_ORIGIN else "the best may lie beyond"
+    )
     return (
         f"{record.name}: best {record.best_value:g} is at the {end} bound {bound:g}: it is a "
-        f"hard limit ({origin}), not widened (the best may lie beyond)"
+        f"hard limit ({origin}), not widened ({beyond})"
     )
+
+
+DOMAIN_ORIGIN = "the end of the values training accepts for it"
 
 
 def _limit_origin(spec: StudySpec, name: str, side: BoundarySide) -> str:
@@ -107,7 +113,7 @@ def _limit_origin(spec: StudySpec, name: str, side: BoundarySide) -> str:
         return f"the space's {key}"
     domain = _known_domain(spec, name)
     if domain is not None and (domain.high if key == "hard_high" else domain.low) is not None:
-        return "the end of the values training accepts for it"
+        return DOMAIN_ORIGIN
     return f"a range from 0 or 1 keeps its sign; set {key} in the space to widen past it"
 
 

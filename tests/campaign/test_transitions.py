@@ -278,6 +278,18 @@ def test_a_count_range_from_one_is_a_hard_limit_that_says_how_to_move_it() -> No
     assert "set hard_low in the space to widen past it" in finding.message
 
 
+def test_a_hard_limit_at_the_end_of_the_values_training_accepts_asks_for_nothing_beyond() -> None:
+    """No dropout below 0: "(the best may lie beyond)" asked for the impossible."""
+    spec = spec_of(baseline=False, boundary={"tolerance": 0.45})  # the lower 45%: a hit
+    replay = Replay(spec, objective=lambda hparams: 1.0 + float(hparams.get("dropout", 0.0)))
+    replay.train_latest()
+    replay.step()
+    finding = next(f for f in replay.studies[0].facts.boundaries.findings if f.name == "dropout")
+    assert finding.action is BoundaryAction.HARD_LIMIT and finding.side is BoundarySide.LOW
+    assert "the values training accepts for it), not widened (nothing beyond" in finding.message
+    assert "may lie beyond" not in finding.message
+
+
 def _wants_dropout(hparams: dict[str, Any]) -> float:
     """Better the more dropout, nothing else matters: the best sits near the upper bound."""
     return 1.0 - float(hparams.get("dropout", 0.0))
