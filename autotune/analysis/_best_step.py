@@ -141,7 +141,8 @@ def _recommend(
             StepRecommendation.KEEP,
             None,
             f"{shares}, but {FEWER_HEADROOM:g}x the {FEWER_PERCENTILE:g}th-percentile best "
-            f"step ({percentile:g}) does not fit in fewer than {budget} steps",
+            f"step ({percentile:g}) does not fit in fewer than {budget} steps: the late best "
+            f"steps need the {budget}-step budget, which fits",
         )
     if late >= MORE_SHARE:
         suggested = _round_up(MORE_FACTOR * budget, eval_interval)

@@ -141,6 +141,7 @@ def test_fewer_whose_suggestion_does_not_shrink_the_budget_keeps_it() -> None:
     assert analysis.recommendation is StepRecommendation.KEEP
     assert analysis.suggested_max_train_steps is None
     assert "does not fit in fewer than 100 steps" in analysis.reason
+    assert analysis.reason.endswith("the 100-step budget, which fits")  # it said no conclusion
 
 
 def test_more_rounds_up_to_the_eval_interval() -> None:
