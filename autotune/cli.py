@@ -487,7 +487,8 @@ def _run(args: argparse.Namespace) -> int:
         return _print_finished(campaign, args)
     verb = "created" if created else "resuming"
     print(f"{verb} campaign {spec.name!r} in {where}")
-    lines = [f"task {spec.task}; {workers} local workers", *pipeline_parts(spec)]
+    parts = pipeline_parts(spec, campaign.task_defaults.most_periods)
+    lines = [f"task {spec.task}; {workers} local workers", *parts]
     print("\n".join(f"  {line}" for line in lines))
     _print_budget_plan(campaign)
     outcome = run_local_workers(

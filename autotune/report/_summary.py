@@ -35,8 +35,9 @@ def pipeline_text(spec: StudySpec) -> str:
     return "; ".join(pipeline_parts(spec))
 
 
-def pipeline_parts(spec: StudySpec) -> list[str]:
-    """The stages a spec runs, one phrase each (one line each where lines are short)."""
+def pipeline_parts(spec: StudySpec, most_periods: int | None = None) -> list[str]:
+    """The stages a spec runs, one phrase each (one line each where lines are short);
+    ``most_periods``: the most re-evaluation periods the campaign's task gives."""
     parts = []
     if spec.measures_max_train_steps:
         sweep = spec.steps_sweep
@@ -68,7 +69,7 @@ def pipeline_parts(spec: StudySpec) -> list[str]:
     if spec.reevaluation.enabled:
         design = spec.reevaluation
         parts.append(
-            f"re-evaluation: {design.finalists} finalists x {_periods(spec)} x "
+            f"re-evaluation: {design.finalists} finalists x {_periods(spec, most_periods)} x "
             f"{design.seeds} seed(s)"
         )
     return parts
@@ -90,13 +91,21 @@ def _promoted(spec: StudySpec, top_k: int | None) -> str:
     return f"the best (at least {top_k}, as many as its share buys)"
 
 
-def _periods(spec: StudySpec) -> str:
+def _periods(spec: StudySpec, gives: int | None) -> str:
+    """How many periods the re-evaluation runs, as the campaign sizes them (its task may
+    give fewer than the spec's default 12 or a budget's 3x: it said "2-36" of a task that
+    gives 10)."""
     design = spec.reevaluation
     listed = spec.periods is not None and spec.periods.heldout is not None
-    if spec.budget is None or listed:
+    if listed:
         return f"{design.periods} periods"
+    capped = "" if gives is None else f"; the task gives {gives}"
+    if spec.budget is None:
+        count = design.periods if gives is None else min(design.periods, gives)
+        return f"{count} periods"
     most = MAX_PERIOD_FACTOR * design.periods
-    return f"{reevaluation_floor(spec)}-{most} periods (what the budget leaves)"
+    most = most if gives is None else min(most, gives)
+    return f"{min(reevaluation_floor(spec), most)}-{most} periods (what the budget leaves{capped})"
 
 
 def study_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
@@ -287,7 +296,7 @@ def status_lines(
         [
             f"campaign {spec.name}: task {spec.task}, {spec.metric.direction.value} "
             f"{spec.metric.name}",
-            *(f"  {part}" for part in pipeline_parts(spec)),
+            *(f"  {part}" for part in pipeline_parts(spec, campaign.task_defaults.most_periods)),
         ]
     )
     table = progress_table(rows, spec.metric.name)

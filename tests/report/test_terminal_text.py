@@ -157,6 +157,19 @@ def test_the_plan_header_of_a_budget_says_how_counts_are_sized_not_the_nominal_o
     ]
 
 
+def test_the_plan_header_caps_the_periods_at_what_the_task_gives(tmp_path: Path) -> None:
+    """It said "2-36 periods" of a task that gives 10, and "12 periods" of one that gives 9."""
+    budgeted = tmp_path / "auto.yaml"
+    budgeted.write_text("task: cancer-mlp\nbudget: {steps: 20000}\n")
+    parts = pipeline_parts(autotune.load_study_spec(budgeted), most_periods=10)
+    assert parts[-1] == (
+        "re-evaluation: 3 finalists x 2-10 periods (what the budget leaves; the task gives "
+        "10) x 1 seed(s)"
+    )
+    plain = pipeline_parts(load_study_spec(QUICKSTART), most_periods=9)
+    assert plain[-1] == "re-evaluation: 3 finalists x 9 periods x 1 seed(s)"
+
+
 def test_the_report_does_not_claim_a_probe_chose_the_batch_size() -> None:
     sentence = batch_size_sentence(64, "digits-mlp")
     assert "chosen by throughput" not in sentence and "from the spec" in sentence
