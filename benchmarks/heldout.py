@@ -53,6 +53,12 @@ task, ``budget`` and the same re-evaluation, everything else from autotune's def
 built-in space): the pipeline a new user gets. The peers still run the example's space,
 steps and batch size; output ``heldout_automatic.json`` / ``.png``.
 
+``--tasks goog-volatility`` runs the weak-signal user task of ``examples/volatility_task.py``
+(its study ``studies/volatility.yaml``; held out: four spans of half the tuning validation's
+length laid back to back before it, each trained on everything from the tuning period's
+start): the regime of the issue, where a model trained past its best step is worse than the
+trivial predictor.
+
 ``--peers-from`` takes the peers' runs and held-out scores from earlier result files (same
 tasks, seeds and B) and runs only autotune: a change to autotune compared in a third of the
 time. A run of record runs every method.
