@@ -17,6 +17,7 @@ full-length candidates moved the answers' learning rates from 0.016-0.023 to 0.0
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import math
@@ -132,39 +133,32 @@ def afforded_max_train_steps(spec: StudySpec, measured: int, sweep_steps: int) -
     the steps of the sweep for nothing.
     """
     assert spec.budget is not None  # only a budget affords anything
-    total, interval = spec.budget.steps, spec.eval_interval
+    interval = spec.eval_interval
     horizon = max(measured, spec.steps_sweep.steps or measured)
-    longest = (horizon - measured) // interval  # grid points above ``measured``
 
     def fits(points: int) -> bool:
         steps = measured + points * interval
-        try:
-            plan = plan_budget(spec, steps, total, sweep_steps)
-        except BudgetTooSmallError:
-            return False
+        plan = _plan_at(spec, steps, sweep_steps)
         first = spec.round_steps(1, steps)
-        return all(
+        return plan is not None and all(
             share >= spec.stage_trials(stage) * first
             for share, stage in zip(plan.round_one, spec.tuning_stages, strict=True)
         )
 
-    if not fits(0):
-        planned = _planned(spec, measured, sweep_steps)
-        return measured if planned else _shorter(spec, measured, sweep_steps)
-    low, high = 0, longest  # fits(low): the largest point that fits (longer fits less)
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle - 1)
-    return measured + low * interval
+    if fits(0):  # longer fits less: the longest that fits, up to the sweep's horizon
+        return measured + largest_where(0, (horizon - measured) // interval, fits) * interval
+    if _plan_at(spec, measured, sweep_steps) is not None:
+        return measured
+    return _shorter(spec, measured, sweep_steps)
 
 
-def _planned(spec: StudySpec, steps: int, sweep_steps: int) -> bool:
+def _plan_at(spec: StudySpec, steps: int, sweep_steps: int) -> BudgetPlan | None:
+    """The budget's plan at ``steps`` a run (None: the budget does not fit it)."""
     assert spec.budget is not None
     try:
-        plan_budget(spec, steps, spec.budget.steps, sweep_steps)
+        return plan_budget(spec, steps, spec.budget.steps, sweep_steps)
     except BudgetTooSmallError:
-        return False
-    return True
+        return None
 
 
 def _shorter(spec: StudySpec, measured: int, sweep_steps: int) -> int:
@@ -173,14 +167,21 @@ def _shorter(spec: StudySpec, measured: int, sweep_steps: int) -> int:
     campaign then stops, naming the budget it needs)."""
     interval = spec.eval_interval
     shortest = math.ceil(MIN_AFFORDED_FRACTION * measured / interval)  # in grid points
-    low, high = shortest - 1, (measured - 1) // interval  # low: none fits
+
+    def planned(points: int) -> bool:
+        return _plan_at(spec, points * interval, sweep_steps) is not None
+
+    points = largest_where(shortest - 1, (measured - 1) // interval, planned)  # shortest - 1: none
+    return points * interval if points >= shortest else measured
+
+
+def largest_where(low: int, high: int, holds: Callable[[int], bool]) -> int:
+    """The largest point in [low, high] where ``holds``, which holds up to some point and
+    not after it; ``low`` when none above it does (its own truth is not asked)."""
     while low < high:
         middle = (low + high + 1) // 2
-        if _planned(spec, middle * interval, sweep_steps):
-            low = middle
-        else:
-            high = middle - 1
-    return low * interval if low >= shortest else measured
+        low, high = (middle, high) if holds(middle) else (low, middle - 1)
+    return low
 
 
 def top_k_steps(spec: StudySpec, max_train_steps: int) -> tuple[int, ...]:

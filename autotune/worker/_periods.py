@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autotune import training
+from autotune.campaign._budget import largest_where
 from autotune.campaign._reevaluation import MAX_PERIOD_FACTOR
 from autotune.spec import PeriodSpec
 from autotune.spec import StudySpec
@@ -75,8 +76,4 @@ def most_reevaluation_periods(spec: StudySpec, task: training.Task) -> int | Non
     asked = MAX_PERIOD_FACTOR * design.periods
     if gives(asked):
         return None
-    low, high = 0, asked - 1  # the most it gives lies in [low, high]
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if gives(middle) else (low, middle - 1)
-    return low
+    return largest_where(0, asked - 1, gives)
