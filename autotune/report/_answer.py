@@ -55,6 +55,7 @@ def answer_dict(campaign: Campaign) -> dict[str, Any]:
             "runs": answer.runs,
             "verdict": answer.verdict,
             "against_trivial": _trivial_dict(answer),
+            "cautions": list(recipe_cautions(answer.recipe)),
             "recipe": recipe_dict(answer.recipe),
         }
     best = campaign.best()
@@ -81,10 +82,27 @@ def answer_lines(campaign: Campaign, autotune: str = "autotune", where: str = ""
         f"  {answer.verdict}",
         *([] if trivial is None else [f"  {trivial.sentence}"]),
         f"  recipe: {answer.recipe.stopping_rule}; batch size {answer.recipe.batch_size}",
+        *[f"  caution: {caution}" for caution in recipe_cautions(answer.recipe)],
         f"  hyperparameters: {_params_text(answer.recipe.hyperparameters)}",
         f"  train it: {autotune} train {campaign.name}{where}; "
         f"export it: {autotune} export {campaign.name}{where}",
     ]
+
+
+def recipe_cautions(recipe: Recipe) -> tuple[str, ...]:
+    """What the recipe's numbers cannot show. A stop at the first evaluation is a boundary
+    of the step grid, as a best value at a range's end is of a search space: the best step
+    may lie earlier, and a model that little trained may owe its score to its starting
+    point rather than to what it learned (a weak-signal task's near-untrained answers)."""
+    first = recipe.eval_interval
+    if recipe.stop_at_step > first or recipe.stop_at_step >= recipe.max_train_steps:
+        return ()
+    return (
+        f"it stops at its first evaluation (step {recipe.stop_at_step} of "
+        f"{recipe.max_train_steps}): the best step may lie earlier than the evaluations "
+        "show, and a model trained this little may owe its score to where it started; "
+        "a smaller eval_interval would show where it peaks",
+    )
 
 
 def _trivial_dict(answer: Recommendation) -> dict[str, Any] | None:
