@@ -17,6 +17,7 @@ from autotune.spec._space import ParamType
 from autotune.spec._space import SearchSpace
 from autotune.spec._study import StudySpec
 from autotune.spec._study import number_text_hint
+from autotune.spec._task_facts import TaskFacts
 from autotune.spec._task_facts import TaskLookup
 from autotune.spec._task_facts import check_against_task
 from autotune.spec._task_facts import look_up_task
@@ -32,9 +33,10 @@ BUILTIN_SPACES = {
 }
 USER_TASK_SPACE = "user"
 AUTOMATIC_KEYS = frozenset(
-    {"metric", "max_train_steps", "eval_interval", "batch_size", "trials", "rounds", "stages"}
+    {"max_train_steps", "eval_interval", "batch_size", "trials", "rounds", "stages"}
 )
-"""A spec that sets none of these runs in automatic mode: everything from built-in defaults."""
+"""A spec that sets none of these runs in automatic mode: everything from built-in defaults
+(the metric too, unless it names one of its task's: that is what to tune, not how)."""
 AUTOMATIC_DEFAULTS: dict[str, Any] = {
     "max_train_steps": "auto",
     "steps_sweep": {"steps": 1000},
@@ -110,15 +112,31 @@ def automatic_spec(data: dict[str, Any], source: str, tasks: TaskLookup | None) 
     task = look_up_task(tasks, name, source)
     filled = {**AUTOMATIC_DEFAULTS, **data}
     filled.setdefault("name", re.sub(r"[^A-Za-z0-9_.-]", "-", task.name).strip("-") or "campaign")
-    filled["metric"] = {
-        "name": task.default_metric,
-        "direction": task.metrics[task.default_metric].value,
-    }
+    filled["metric"] = _automatic_metric(data.get("metric"), name, task, source)
     groups = _group_names(filled.get("search_space"))
     if len(groups) > 1:
         first, *rest = groups
         filled["stages"] = [{"groups": [first]}, {"groups": rest}]
     return filled
+
+
+def _automatic_metric(given: Any, reference: str, task: TaskFacts, source: str) -> Any:
+    """The spec's metric, its direction the task's where left out; the task's default
+    metric when none is given (one without a name is left for validation to name)."""
+    if given is None:
+        given = {"name": task.default_metric}
+    name = given.get("name") if isinstance(given, dict) else None
+    if name is None:
+        return given
+    if name not in task.metrics:
+        raise SpecError(
+            source,
+            [
+                f"metric.name: task {reference!r} has no metric {name!r}; "
+                f"its metrics: {', '.join(task.metrics)}"
+            ],
+        )
+    return {"direction": task.metrics[name].value, **given}
 
 
 def _group_names(space: Any) -> list[str]:

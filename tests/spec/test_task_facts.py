@@ -123,6 +123,22 @@ def test_automatic_mode_takes_the_metric_from_the_lookup(tmp_path: Path) -> None
     assert [stage.groups for stage in spec.tuning_stages] == [("learning_rate",), ("model",)]
 
 
+def test_automatic_mode_tunes_the_metric_a_spec_names(tmp_path: Path) -> None:
+    (tmp_path / "toy-space.yaml").write_text(SPACE, encoding="utf-8")
+    path = tmp_path / "auto.yaml"
+    lines = "task: toy\nsearch_space: toy-space.yaml\nbudget: {steps: 50000}\n"
+    path.write_text(lines + "metric: {name: val_loss}\n", encoding="utf-8")
+    spec = load_study_spec(path, toy_lookup)  # still automatic: what to tune, not how
+    assert spec.measures_max_train_steps
+    assert (spec.metric.name, spec.metric.direction) == ("val_loss", Direction.MINIMIZE)
+    path.write_text(lines + "metric: {name: val_loss, direction: maximize}\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="'val_loss' is to be minimized"):
+        load_study_spec(path, toy_lookup)
+    path.write_text(lines + "metric: {name: bleu}\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="no metric 'bleu'"):
+        load_study_spec(path, toy_lookup)
+
+
 def test_task_facts_refuse_a_default_metric_they_lack() -> None:
     with pytest.raises(ValueError, match="default_metric 'bleu'"):
         TaskFacts("toy", {"val_loss": Direction.MINIMIZE}, "bleu", frozenset(), False)
