@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from autotune._errors import SpecError
+from autotune.campaign._budget import least_budget_with_sweep
 from autotune.spec import study_spec_from_dict
 from autotune.training import Budget
 from autotune.training import Period
@@ -110,3 +111,19 @@ def test_more_reevaluation_periods_than_the_task_gives_is_a_spec_error(tmp_path:
     budgeted.write_text(STUDY.read_text() + "budget: {steps: 200000}\n")
     assert task_defaults(load_checked_study_spec(budgeted)).most_periods == 9
     assert task_defaults(load_checked_study_spec(STUDY)).most_periods == 9  # 3 x 8 asked
+
+
+def test_a_budget_that_cannot_pay_for_the_sweep_is_refused_with_the_least_it_needs(
+    tmp_path: Path,
+) -> None:
+    """Without a fit_threshold every sweep rate trains its whole horizon: a 300-step budget
+    in automatic mode used to spend 3,850 steps on the sweep and then stop."""
+    path = tmp_path / "auto.yaml"
+    path.write_text("task: examples.volatility_task:make_task\nbudget: {steps: 100000}\n")
+    least = least_budget_with_sweep(load_checked_study_spec(path))
+    assert least > 5 * 1000  # the sweep's five rates x 1,000 steps, and the pipeline after
+    path.write_text(f"task: examples.volatility_task:make_task\nbudget: {{steps: {least}}}\n")
+    assert load_checked_study_spec(path).budget.steps == least
+    path.write_text(f"task: examples.volatility_task:make_task\nbudget: {{steps: {least - 1}}}\n")
+    with pytest.raises(SpecError, match=rf"cannot pay for the learning-rate sweep .* {least:,}"):
+        load_checked_study_spec(path)

@@ -175,6 +175,55 @@ def _shorter(spec: StudySpec, measured: int, sweep_steps: int) -> int:
     return points * interval if points >= shortest else measured
 
 
+def shortest_afforded(spec: StudySpec, measured: int) -> int:
+    """The shortest runs a budget buys after a sweep measured ``measured`` (`_shorter`)."""
+    interval = spec.eval_interval
+    return max(1, math.ceil(MIN_AFFORDED_FRACTION * measured / interval)) * interval
+
+
+def least_total(spec: StudySpec, max_train_steps: int, sweep_steps: int) -> int:
+    """The smallest budget whose plan fits runs of ``max_train_steps`` after a sweep that
+    cost ``sweep_steps`` (the plan's own minimum: its re-evaluation share grows with it)."""
+    high = sweep_steps + max_train_steps * 10**4  # no pipeline asks this much
+
+    def short(total: int) -> bool:
+        try:
+            plan_budget(spec, max_train_steps, total, sweep_steps)
+        except BudgetTooSmallError:
+            return True
+        return False
+
+    return largest_where(0, high, short) + 1
+
+
+def sweep_grid_steps(spec: StudySpec) -> int:
+    """What the sweep trains when no rate stops early (a task without ``fit_threshold``:
+    every rate trains its whole horizon), before any widening."""
+    sweep = spec.steps_sweep
+    assert sweep.steps is not None  # validated with "auto"
+    return sweep.count * sweep.steps
+
+
+def least_budget_with_sweep(spec: StudySpec) -> int:
+    """The least budget that pays for a sweep training every rate its whole horizon and
+    the pipeline after it at the shortest runs a budget buys, however long the sweep
+    measures (at most its horizon): below it the campaign would stop after the sweep."""
+    sweep = sweep_grid_steps(spec)
+    horizon = int(spec.steps_sweep.steps or 0)
+    return least_total(spec, shortest_afforded(spec, horizon), sweep)
+
+
+def sweep_may_widen(spec: StudySpec, spent: int, added: int) -> bool:
+    """Whether a sweep widening of ``added`` steps still leaves the pipeline room at the
+    shortest runs a budget buys (always without a budget): a widening must not spend what
+    the tuning needs."""
+    if spec.budget is None:
+        return True
+    horizon = int(spec.steps_sweep.steps or 0)
+    after = spent + added
+    return spec.budget.steps >= least_total(spec, shortest_afforded(spec, horizon), after)
+
+
 def largest_where(low: int, high: int, holds: Callable[[int], bool]) -> int:
     """The largest point in [low, high] where ``holds``, which holds up to some point and
     not after it; ``low`` when none above it does (its own truth is not asked)."""

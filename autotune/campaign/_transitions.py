@@ -32,6 +32,7 @@ from autotune.campaign._budget import BudgetTooSmallError
 from autotune.campaign._budget import afforded_max_train_steps
 from autotune.campaign._budget import plan_budget
 from autotune.campaign._budget import steps_spent
+from autotune.campaign._budget import sweep_may_widen
 from autotune.campaign._horizon import horizon_check
 from autotune.campaign._hparams import stage_base_hparams
 from autotune.campaign._plan import NewStudy
@@ -165,7 +166,10 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
         return _stop(latest, f"max_train_steps sweep: {decision.reason}")
     widenings = len(sweeps) - 1
     side = decision.on_boundary
-    if side is not BoundarySide.NONE and widenings < spec.steps_sweep.max_widenings:
+    cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)
+    widening = WIDENING_POINTS * latest.plan.max_train_steps
+    affordable = sweep_may_widen(spec, cost, widening)
+    if side is not BoundarySide.NONE and widenings < spec.steps_sweep.max_widenings and affordable:
         rates = widened_rates([p.learning_rate for p in points], side, WIDENING_POINTS)
         to_beat = next(
             p.steps_to_fit for p in points if p.learning_rate == decision.fastest_learning_rate
@@ -173,9 +177,8 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
         study = sweep_study(spec, rates, len(sweeps) + 1, to_beat=to_beat)
         return Transition(TransitionKind.WIDEN_SWEEP, new_study=study)
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
-    cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)
     steps = measured if spec.budget is None else afforded_max_train_steps(spec, measured, cost)
-    result = sweep_result(spec, decision, measured, widenings, steps)
+    result = sweep_result(spec, decision, measured, widenings, steps, affordable)
     if spec.budget is not None:
         try:
             plan_budget(spec, steps, spec.budget.steps, cost)
@@ -189,16 +192,22 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
 
 
 def sweep_result(
-    spec: StudySpec, decision: SweepDecision, measured: int, widenings: int, afforded: int
+    spec: StudySpec,
+    decision: SweepDecision,
+    measured: int,
+    widenings: int,
+    afforded: int,
+    widening_affordable: bool = True,
 ) -> SweepResult:
     """The sweep's decision and reasoning, as stored with the campaign: max_train_steps is
     ``afforded``, what the budget buys at or above the ``measured`` first guess (and, with
     the spec's ``evaluations_per_run``, how often runs of that length evaluate)."""
     reason = decision.reason
     if decision.on_boundary is not BoundarySide.NONE:
+        last = widenings >= spec.steps_sweep.max_widenings or widening_affordable
+        why = "the maximum" if last else "the most the budget leaves room for"
         reason += (
-            f" (after {widenings} widening(s), the maximum: treat max_train_steps as an "
-            "upper estimate)"
+            f" (after {widenings} widening(s), {why}: treat max_train_steps as an upper estimate)"
         )
     if measured != decision.max_train_steps:
         reason += f"; raised to {measured} for one eval interval and the first rung"

@@ -15,6 +15,7 @@ from autotune._domains import MODEL_DOMAINS
 from autotune._domains import TRAINING_DOMAINS
 from autotune._domains import Domain
 from autotune._errors import SpecError
+from autotune.campaign._budget import least_budget_with_sweep
 from autotune.campaign._campaign import check_budget
 from autotune.spec import Direction
 from autotune.spec import StudySpec
@@ -58,7 +59,33 @@ def load_checked_study_spec(path: str | Path) -> StudySpec:
     check_step_fits_data(spec, str(path))
     check_model_builds(spec, str(path))
     check_budget(spec, str(path))  # before any database is opened
+    check_sweep_fits_budget(spec, str(path))
     return spec
+
+
+def check_sweep_fits_budget(spec: StudySpec, source: str) -> None:
+    """SpecError if a budget cannot pay for a sweep that trains every rate its whole
+    horizon (a task without ``fit_threshold``) and the pipeline after it: the campaign
+    would spend the sweep and stop. With a threshold, rates stop when they fit, so what
+    the sweep costs is known only once it has run."""
+    if spec.budget is None or not spec.measures_max_train_steps:
+        return
+    if task_facts(spec.task).has_fit_threshold:
+        return
+    least = least_budget_with_sweep(spec)
+    if spec.budget.steps >= least:
+        return
+    sweep = spec.steps_sweep
+    raise SpecError(
+        source,
+        [
+            f"budget.steps: {spec.budget.steps:,} cannot pay for the learning-rate sweep that "
+            f"measures max_train_steps ({sweep.count} rates x {sweep.steps:,} steps: the task "
+            f"has no fit_threshold, so every rate trains them all) and the pipeline after it; "
+            f"allowed: at least {least:,}, or a smaller steps_sweep.steps, or a "
+            "max_train_steps of your own (no sweep)"
+        ],
+    )
 
 
 def check_spec_task(spec: StudySpec, source: str) -> None:

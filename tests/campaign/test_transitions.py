@@ -20,6 +20,8 @@ from autotune.campaign import TransitionKind
 from autotune.campaign import next_transition
 from autotune.campaign import reevaluation_results
 from autotune.campaign import tuning_runs_of
+from autotune.campaign._budget import least_total
+from autotune.campaign._budget import shortest_afforded
 from autotune.campaign._trial_attrs import ATTR_CHECKPOINT
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_OVERRIDES
@@ -361,6 +363,25 @@ def test_the_steps_sweep_widens_its_grid_then_measures_max_train_steps() -> None
     assert result.max_train_steps == 20 and result.on_boundary is BoundarySide.HIGH
     assert "upper estimate" in result.reason
     assert replay.study("replay/baseline/1").facts.plan.campaign_max_train_steps == 20
+
+
+def test_a_sweep_widens_only_while_the_budget_leaves_the_pipeline_room() -> None:
+    sweep = {"low": 1e-3, "high": 1e-1, "count": 3, "steps": 200, "max_widenings": 1}
+    loose = spec_of(max_train_steps="auto", steps_sweep=sweep, boundary={"widen": False})
+    shortest = shortest_afforded(loose, 200)
+    just_the_grid = least_total(loose, shortest, 3 * 200)  # a widening's 2 x 200 do not fit
+    spec = spec_of(
+        max_train_steps="auto",
+        steps_sweep=sweep,
+        boundary={"widen": False},
+        budget={"steps": just_the_grid},
+    )
+    replay = Replay(spec, steps_to_fit=_faster_when_higher)
+    kinds = replay.run()
+    assert kinds[0] is K.STEPS_MEASURED and K.WIDEN_SWEEP not in kinds
+    reason = replay.study("replay/steps/1").facts.sweep.reason
+    assert "after 0 widening(s), the most the budget leaves room for" in reason
+    assert replay.snapshot().steps_spent <= just_the_grid
 
 
 def test_the_sweep_says_how_often_runs_of_the_measured_length_evaluate() -> None:
