@@ -502,7 +502,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     campaign = load_campaign(campaign.name, storage)
     print(_summary(campaign, args))
-    report = _write_report(campaign, _report_directory(args, campaign.name))
+    report = _write_report(campaign, _report_directory(args, campaign.name), _where(args))
     from autotune.report._report import publish_to_dashboard
     from autotune.storage import open_artifact_store
 
@@ -720,7 +720,8 @@ def _report(args: argparse.Namespace) -> int:
         _check_directory(args.out, "--out")
     storage = _reader_storage(args)
     campaign = load_campaign(args.name, storage)
-    report = _write_report(campaign, args.out or _report_directory(args, campaign.name))
+    directory = args.out or _report_directory(args, campaign.name)
+    report = _write_report(campaign, directory, _where(args))
     figures = None if args.no_dashboard else _figure_store(args)
     if not args.no_dashboard:
         from autotune.report._report import publish_to_dashboard
@@ -753,11 +754,11 @@ def _report_directory(args: argparse.Namespace, name: str) -> Path:
     return args.state_dir / "reports" / report_subdirectory(args.storage, name)
 
 
-def _write_report(campaign: Campaign, directory: Path):  # noqa: ANN202
+def _write_report(campaign: Campaign, directory: Path, where: str):  # noqa: ANN202
     from autotune.report._report import write_report
 
     try:
-        return write_report(campaign, directory)
+        return write_report(campaign, directory, where)
     except OSError as error:
         raise AutotuneError(f"cannot write the report into {directory}: {error}") from None
 

@@ -197,17 +197,17 @@ def least_total(spec: StudySpec, max_train_steps: int, sweep_steps: int) -> int:
 
 
 def sweep_grid_steps(spec: StudySpec) -> int:
-    """What the sweep trains when no rate stops early (a task without ``fit_threshold``:
-    every rate trains its whole horizon), before any widening."""
+    """What the sweep trains when no rate stops early (the worst case: every rate trains
+    its whole horizon), before any widening."""
     sweep = spec.steps_sweep
     assert sweep.steps is not None  # validated with "auto"
     return sweep.count * sweep.steps
 
 
 def least_budget_with_sweep(spec: StudySpec) -> int:
-    """The least budget that pays for a sweep training every rate its whole horizon and
-    the pipeline after it at the shortest runs a budget buys, however long the sweep
-    measures (at most its horizon): below it the campaign would stop after the sweep."""
+    """The least budget that pays for a sweep in its worst case (every rate trains its
+    whole horizon) and the pipeline after it at the shortest runs a budget buys, however
+    long the sweep measures (at most its horizon)."""
     sweep = sweep_grid_steps(spec)
     horizon = int(spec.steps_sweep.steps or 0)
     return least_total(spec, shortest_afforded(spec, horizon), sweep)

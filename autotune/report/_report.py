@@ -125,13 +125,15 @@ class _Builder:
         self.figures.append(ReportFigure(study, name, figure))
 
 
-def write_report(campaign: Campaign, directory: Path) -> Report:
-    """Write report.md, report.html and the PNGs of a campaign into ``directory``."""
+def write_report(campaign: Campaign, directory: Path, where: str = "") -> Report:
+    """Write report.md, report.html and the PNGs of a campaign into ``directory``;
+    ``where``: the storage options its hints need (" --state-dir DIR" off the default)."""
     directory.mkdir(parents=True, exist_ok=True)
     builder = _Builder(directory)
     spec = campaign.spec
-    builder.add(f"# Campaign {spec.name}", "", f"Task `{spec.task}`; {pipeline_text(spec)}.", "")
-    _summary_section(builder, campaign)
+    pipeline = pipeline_text(spec, campaign.task_defaults.most_periods)
+    builder.add(f"# Campaign {spec.name}", "", f"Task `{spec.task}`; {pipeline}.", "")
+    _summary_section(builder, campaign, where)
     _pipeline_section(builder, campaign)
     _steps_section(builder, campaign)
     _baseline_section(builder, campaign)
@@ -146,9 +148,9 @@ def write_report(campaign: Campaign, directory: Path) -> Report:
     return Report(directory, markdown, tuple(builder.figures), sections)
 
 
-def _summary_section(builder: _Builder, campaign: Campaign) -> None:
+def _summary_section(builder: _Builder, campaign: Campaign, where: str) -> None:
     builder.section(None, "## The answer")
-    answer = answer_lines(campaign)
+    answer = answer_lines(campaign, where=where)
     if answer:
         head, *details = answer
         builder.add(f"**{head.removeprefix('answer: ')}**", "")
@@ -201,12 +203,13 @@ def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:
 
 
 def batch_size_sentence(batch_size: int, task: str) -> str:
-    """The batch size as the spec set it (or automatic mode's default, which a spec with
-    no ``batch_size`` was said to have set): no campaign runs the throughput probe, so none
-    may be said to have chosen it."""
+    """The batch size as the spec set it, or automatic mode's default (the stored spec
+    cannot tell which): no campaign runs the throughput probe, so none may be said to have
+    chosen it."""
+    default = AUTOMATIC_DEFAULTS["batch_size"]
+    source = "the spec's, or automatic mode's default" if batch_size == default else "the spec's"
     return (
-        f"Batch size {batch_size}, from the spec (automatic mode: its default, "
-        f"{AUTOMATIC_DEFAULTS['batch_size']}): fixed for every trial, never tuned "
+        f"Batch size {batch_size} ({source}): fixed for every trial, never tuned "
         f"(`autotune probe-batch {task}` measures throughput by batch size to choose one)."
     )
 

@@ -30,9 +30,10 @@ from autotune.report._progress import progress_table
 from autotune.spec import StudySpec
 
 
-def pipeline_text(spec: StudySpec) -> str:
-    """The stages a spec runs, e.g. "baseline; round 1: 60 trials x 150 steps; ..."."""
-    return "; ".join(pipeline_parts(spec))
+def pipeline_text(spec: StudySpec, most_periods: int | None = None) -> str:
+    """The stages a spec runs, e.g. "baseline; round 1: 60 trials x 150 steps; ..."
+    (``most_periods`` as for `pipeline_parts`)."""
+    return "; ".join(pipeline_parts(spec, most_periods))
 
 
 def pipeline_parts(spec: StudySpec, most_periods: int | None = None) -> list[str]:

@@ -64,10 +64,11 @@ def load_checked_study_spec(path: str | Path) -> StudySpec:
 
 
 def check_sweep_fits_budget(spec: StudySpec, source: str) -> None:
-    """SpecError if a budget cannot pay for a sweep that trains every rate its whole
-    horizon (a task without ``fit_threshold``) and the pipeline after it: the campaign
-    would spend the sweep and stop. With a threshold, rates stop when they fit, so what
-    the sweep costs is known only once it has run."""
+    """SpecError if a budget cannot pay for a sweep whose rates all train their whole
+    horizon (the worst case of a task without ``fit_threshold``, where a rate stops only
+    once its loss levels off) and the pipeline after it: the campaign would overspend or
+    stop after the sweep. With a threshold rates stop when they fit, typically early, and
+    a sweep where none fits stops the campaign anyway."""
     if spec.budget is None or not spec.measures_max_train_steps:
         return
     if task_facts(spec.task).has_fit_threshold:
@@ -80,10 +81,10 @@ def check_sweep_fits_budget(spec: StudySpec, source: str) -> None:
         source,
         [
             f"budget.steps: {spec.budget.steps:,} cannot pay for the learning-rate sweep that "
-            f"measures max_train_steps ({sweep.count} rates x {sweep.steps:,} steps: the task "
-            f"has no fit_threshold, so every rate trains them all) and the pipeline after it; "
-            f"allowed: at least {least:,}, or a smaller steps_sweep.steps, or a "
-            "max_train_steps of your own (no sweep)"
+            f"measures max_train_steps (up to {sweep.count} rates x {sweep.steps:,} steps: "
+            "the task has no fit_threshold, so a rate stops early only once its loss levels "
+            f"off) and the pipeline after it; allowed: at least {least:,}, or a smaller "
+            "steps_sweep.steps, or a max_train_steps of your own (no sweep)"
         ],
     )
 

@@ -172,9 +172,10 @@ def test_the_plan_header_caps_the_periods_at_what_the_task_gives(tmp_path: Path)
 
 def test_the_report_does_not_claim_a_probe_chose_the_batch_size() -> None:
     sentence = batch_size_sentence(64, "digits-mlp")
-    assert "chosen by throughput" not in sentence and "from the spec" in sentence
-    assert "automatic mode: its default, 64" in sentence  # a spec without one did not set it
+    assert "chosen by throughput" not in sentence
+    assert "(the spec's, or automatic mode's default)" in sentence  # which, the spec forgets
     assert "autotune probe-batch digits-mlp" in sentence
+    assert "Batch size 256 (the spec's)" in batch_size_sentence(256, "digits-mlp")
 
 
 def _live(width_check_label: str = "round 1/2") -> list[LinePart]:
