@@ -326,3 +326,20 @@ def test_step_advice_is_applied_to_the_next_round_when_asked(
     assert {t.user_attrs["max_train_steps"] for t in ran} == {expected}
     trained = [t for t in ran if t.state == TrialState.COMPLETE]
     assert trained and {t.user_attrs["steps_done"] for t in trained} == {expected}
+
+
+def test_a_searched_model_range_the_user_task_cannot_build_is_a_spec_error(
+    tmp_path: Path,
+) -> None:
+    """A dropout range of [1.05, 1.4] passed create and failed every trial at run time."""
+    text = (REPO_ROOT / "studies" / "user_task_example.yaml").read_text()
+    shipped = "        activation: {type: categorical, choices: [tanh, relu]}\n"
+    assert shipped in text
+    dropout = "        dropout: {type: float, low: 0.2, high: 1.4}\n"
+    spec = tmp_path / "dropout.yaml"
+    spec.write_text(text.replace(shipped, shipped + dropout))
+    with pytest.raises(SpecError) as raised:
+        load_checked_study_spec(spec)
+    message = str(raised.value)
+    assert "search_space.dropout: task 'examples.sine_task:make_task' cannot build" in message
+    assert "dropout=1.4 (its high end;" in message and "dropout=0.2" not in message

@@ -7,6 +7,7 @@ only the places that run or create a campaign can do. Reading a stored campaign 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,6 +18,7 @@ from autotune._domains import Domain
 from autotune._errors import SpecError
 from autotune.campaign._budget import least_budget_with_sweep
 from autotune.campaign._campaign import check_budget
+from autotune.spec import CategoricalParam
 from autotune.spec import Direction
 from autotune.spec import StudySpec
 from autotune.spec import TaskFacts
@@ -118,6 +120,38 @@ def check_model_builds(spec: StudySpec, source: str) -> None:
         raise SpecError(
             source, [f"{where}: task {spec.task!r} cannot build its model with {named}: {problem}"]
         ) from None
+    problems = [
+        f"search_space.{name}: task {spec.task!r} cannot build its model with "
+        f"{name}={value!r} ({end}; the rest at their defaults and fixed values): {problem}; "
+        "allowed: a range whose every value the model accepts"
+        for name, value, end in _range_ends(spec, set(task.model_hyperparameters))
+        if (problem := _build_problem(task, {**model, name: value}))
+    ]
+    if problems:
+        raise SpecError(source, problems)
+
+
+def _range_ends(spec: StudySpec, model_names: set[str]) -> list[tuple[str, Any, str]]:
+    """(parameter, value, which end) for each end of a searched model hyperparameter's
+    range and each of its choices: where a model the task cannot build first shows."""
+    ends: list[tuple[str, Any, str]] = []
+    for name, param in spec.search_space.params.items():
+        if name not in model_names or name in spec.fixed:
+            continue
+        if isinstance(param, CategoricalParam):
+            ends += [(name, choice, "a choice") for choice in param.choices]
+        else:
+            ends += [(name, param.low, "its range's low end"), (name, param.high, "its high end")]
+    return ends
+
+
+def _build_problem(task: training.Task, model: dict[str, Any]) -> str | None:
+    """Why the task cannot build its model from ``model`` (None: it can)."""
+    try:
+        task.build_model(model, torch.Generator().manual_seed(0))
+    except Exception as error:  # a user task's own check, whatever it raises
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def check_reevaluation_periods(spec: StudySpec, source: str) -> None:
