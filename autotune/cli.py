@@ -860,7 +860,12 @@ def _train(args: argparse.Namespace) -> int:
     same = recorded_on(campaign, None if args.period is None else period.name)
     if same is not None:  # the same recipe and data: within seed noise of it
         metric = answer.recipe.metric
-        print(f"the campaign's run of this recipe on the same data: {metric} {same:.6g}")
+        seed = (
+            "the same seed: the same digits on the same thread count"
+            if args.period is None
+            else "a re-evaluation seed, not the recipe's: they differ by seed noise"
+        )
+        print(f"the campaign's run of this recipe on the same data ({seed}): {metric} {same:.6g}")
     recorded = (
         f"the re-evaluation's mean over {answer.runs} runs on several periods"
         if answer.verified

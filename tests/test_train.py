@@ -272,7 +272,10 @@ def test_train_on_a_reevaluation_period(storage_url: str, tmp_path: Path) -> Non
     assert rerun.metrics["val_loss"] == run.intermediate_values[recipe.stop_at_step]
     # train names what the campaign measured for this recipe on the same data
     recorded = run.intermediate_values[recipe.stop_at_step]
-    same = f"the campaign's run of this recipe on the same data: val_loss {recorded:.6g}"
+    same = (
+        "the campaign's run of this recipe on the same data (a re-evaluation seed, not the "
+        f"recipe's: they differ by seed noise): val_loss {recorded:.6g}"
+    )
     assert same in by_name.stdout and same in by_index.stdout
     on_tuning_data = run_autotune(
         "train", "periods", "--storage", storage_url, "--out", str(tmp_path / "tuning")
@@ -281,4 +284,5 @@ def test_train_on_a_reevaluation_period(storage_url: str, tmp_path: Path) -> Non
     design = autotune.load("periods", storage=storage_url).stage_studies(Stage.REEVALUATION)[0]
     finalist = next(f for f in design.facts.design.finalists if f.label == answer["finalist"])
     own = dict(finalist.tuning_run)[recipe.stop_at_step]  # its own tuning run, at the stop
-    assert f"on the same data: val_loss {own:.6g}" in on_tuning_data.stdout
+    same_seed = "(the same seed: the same digits on the same thread count)"
+    assert f"on the same data {same_seed}: val_loss {own:.6g}" in on_tuning_data.stdout
