@@ -91,7 +91,9 @@ def analyze_best_steps(
 ) -> BestStepAnalysis:
     """Recommend a max_train_steps from (best_step, budget) records of COMPLETE trials.
 
-    FEWER when >= 80% of best steps are in the first 10% of the budget, suggesting about
+    FEWER when >= 80% of best steps are in the first 10% of the budget (a best at the first
+    evaluation counts there too: where that evaluation lies beyond 10%, an earlier best is
+    out of the grid's sight, and all bests there read "the budget fits"), suggesting about
     2x their 90th percentile (rounded up to `eval_interval`; KEEP instead if that is not
     below the current budget, the largest one in `records`); else MORE when >= 50% are in
     the last 25%, suggesting 2x the budget; else KEEP.
@@ -103,7 +105,10 @@ def analyze_best_steps(
         reason = f"no COMPLETE trials with a best step; need at least {min_trials}"
         insufficient = StepRecommendation.INSUFFICIENT_DATA
         return BestStepAnalysis((), None, None, None, insufficient, None, reason)
-    early = sum(f <= EARLY_FRACTION for f in fractions) / len(fractions)
+    early = sum(
+        f <= EARLY_FRACTION or best <= eval_interval
+        for f, (best, _) in zip(fractions, records, strict=True)
+    ) / len(fractions)
     late = sum(f >= LATE_FRACTION for f in fractions) / len(fractions)
     summary = (fractions, float(np.median(fractions)), early, late)
     recommendation, steps, reason = _recommend(records, early, late, eval_interval, min_trials)
@@ -118,7 +123,9 @@ def _recommend(
     min_trials: int,
 ) -> tuple[StepRecommendation, int | None, str]:
     budget = max(b for _, b in records)
-    shares = f"{early:.0%} of best steps in the first 10%, {late:.0%} in the last 25%"
+    coarse = eval_interval > EARLY_FRACTION * budget  # the grid's first point is past 10%
+    first = " (or at the first evaluation, the earliest the grid sees)" if coarse else ""
+    shares = f"{early:.0%} of best steps in the first 10%{first}, {late:.0%} in the last 25%"
     if len(records) < min_trials:
         return (
             StepRecommendation.INSUFFICIENT_DATA,

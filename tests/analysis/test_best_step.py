@@ -110,6 +110,19 @@ def test_exactly_10_percent_is_in_the_first_10_percent() -> None:
     assert just_after.recommendation is StepRecommendation.KEEP
 
 
+def test_a_best_at_a_coarse_grids_first_evaluation_counts_as_early() -> None:
+    """Every run of a 200-step round peaked at step 40, its first evaluation: "0% in the
+    first 10%: the 200-step budget fits" was the grid's blindness, not a fit."""
+    analysis = analyze_best_steps([(40, 200)] * 13, eval_interval=40)
+    assert analysis.share_in_first_10pct == 1.0
+    assert analysis.recommendation is StepRecommendation.FEWER
+    assert analysis.suggested_max_train_steps == 80
+    assert "or at the first evaluation, the earliest the grid sees" in analysis.reason
+    fine = analyze_best_steps([(40, 200)] * 13, eval_interval=10)  # the grid saw 10-30
+    assert fine.recommendation is StepRecommendation.KEEP
+    assert "first evaluation" not in fine.reason
+
+
 def test_exactly_75_percent_is_in_the_last_25_percent() -> None:
     analysis = analyze_best_steps([(225, 300)] * 5, eval_interval=25)
     assert analysis.share_in_last_25pct == 1.0
