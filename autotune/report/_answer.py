@@ -134,7 +134,20 @@ def _value_text(answer: Recommendation) -> str:
 
 
 def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={format_value(v)}" for k, v in sorted(params.items()))
+    """The hyperparameters as people read them: unset values (None) and a schedule
+    fraction its steps replaced (a promotion keeps ``warmup_steps`` beside a
+    ``warmup_fraction`` of 0) left out; ``autotune export`` writes them all."""
+    shown = {
+        key: value
+        for key, value in params.items()
+        if value is not None and not _replaced_fraction(key, value, params)
+    }
+    return ", ".join(f"{k}={format_value(v)}" for k, v in sorted(shown.items()))
+
+
+def _replaced_fraction(key: str, value: Any, params: dict[str, Any]) -> bool:
+    steps = key.removesuffix("_fraction") + "_steps"
+    return key.endswith("_fraction") and not value and params.get(steps) is not None
 
 
 def format_value(value: Any) -> str:

@@ -1,6 +1,7 @@
 """The answer's cautions: what a recipe's numbers cannot show."""
 
 from autotune.campaign import Recipe
+from autotune.report._answer import _params_text
 from autotune.report._answer import recipe_cautions
 from autotune.spec import Direction
 
@@ -30,3 +31,18 @@ def test_a_stop_after_the_first_evaluation_or_at_the_end_needs_no_caution():
     assert recipe_cautions(_recipe(stop_at_step=40)) == ()
     assert recipe_cautions(_recipe(stop_at_step=400)) == ()
     assert recipe_cautions(_recipe(stop_at_step=20, max_train_steps=20)) == ()
+
+
+def test_the_answers_hyperparameters_leave_out_what_training_does_not_read() -> None:
+    """A promoted recipe showed "decay_fraction=None ... warmup_fraction=0, warmup_steps=26",
+    which read as a contradiction."""
+    params = {
+        "decay_fraction": None,
+        "decay_steps": 40,
+        "learning_rate": 0.01535,
+        "warmup_fraction": 0.0,
+        "warmup_steps": 26,
+    }
+    assert _params_text(params) == "decay_steps=40, learning_rate=0.01535, warmup_steps=26"
+    assert _params_text({"warmup_fraction": 0.1}) == "warmup_fraction=0.1"
+    assert _params_text({"warmup_fraction": 0.0}) == "warmup_fraction=0"
