@@ -64,7 +64,8 @@ def test_a_worker_started_while_the_database_is_down_waits_for_it(
     worker = worker_with_limit("late", url, 120)
     assert worker.stdout is not None
     line = worker.stdout.readline()  # its first word: it waits (it exited 2 at once)
-    assert "database unreachable, retrying" in line, line + worker.communicate()[0]
+    assert "database unreachable (" in line, line + worker.communicate()[0]
+    assert "), retrying in" in line, line  # with the cause: a refused connection
     restartable_server.start()
     output = line + worker.communicate(timeout=180)[0]
     assert worker.returncode == 0, output

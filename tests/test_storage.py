@@ -198,3 +198,23 @@ def test_a_session_left_in_a_transaction_is_ended_by_the_server(storage_url: str
         with pytest.raises(sqlalchemy.exc.OperationalError):
             frozen.execute(sqlalchemy.text("SELECT 1"))
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("postgresql://postgres@127.0.0.1:5432/no_such_database", 'database "no_such_database"'),
+        ("postgresql://postgres@no-such-host.invalid:5432/test", "no-such-host.invalid"),
+    ],
+    ids=["missing-database", "unknown-host"],
+)
+def test_a_worker_given_a_url_that_waiting_cannot_mend_exits_2_naming_why(
+    url: str, named: str
+) -> None:
+    """A mistyped database or host waited out the whole outage limit as if the server were
+    restarting, then exited 1; only an absent server is worth waiting for."""
+    result = run_autotune("worker", "x", "--storage", url, "--outage-limit", "30")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot connect" in result.stderr and named in result.stderr
+    assert "database unreachable" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

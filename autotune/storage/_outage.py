@@ -82,7 +82,9 @@ def _wait_for_engine(
                     f"the database has been unreachable for {waited:.0f} s "
                     f"(limit --outage-limit {limit_s:.0f} s): {first_line(error)}"
                 ) from None
-            _logger.warning("database unreachable, retrying in %.1f s", delay)
+            _logger.warning(
+                "database unreachable (%s), retrying in %.1f s", first_line(error), delay
+            )
             sleep(min(delay, max(limit_s - waited, 0.0)))
     raise AssertionError("unreachable: backoff_delays never ends")
 
@@ -104,14 +106,34 @@ def wait_for_server(
         engine.dispose()
 
 
+# A server that answers a connection with FATAL is there; these FATALs pass (class 57P, and
+# a full server), the rest (a missing database or role, a wrong password) will not.
+PASSING_FATALS = (
+    "starting up",
+    "shutting down",
+    "in recovery",
+    "not yet accepting connections",
+    "too many clients",
+    "remaining connection slots",
+)
+NO_SUCH_HOST = "could not translate host name"  # a typo, which waiting does not mend
+
+
 def is_server_absent(error: BaseException) -> bool:
-    """Whether a failed connection found no server to talk to (no SQLSTATE, or class 57P:
-    starting up, shutting down), rather than a server that refused it."""
+    """Whether a failed connection found no server to talk to (refused, timed out, class
+    57P: starting up, shutting down), rather than a server that refused it or a host name
+    that names none. psycopg2 gives a connection's FATAL no SQLSTATE: its text tells."""
+    if not isinstance(error, sqlalchemy.exc.OperationalError):
+        return False
     original = getattr(error, "orig", None)
     code = getattr(original, "pgcode", None)
-    return isinstance(error, sqlalchemy.exc.OperationalError) and (
-        code is None or code.startswith("57P")
-    )
+    if code is not None:
+        return code.startswith("57P")
+    message = str(original or error)
+    if NO_SUCH_HOST in message:
+        return False
+    fatal = message.partition("FATAL:")[2]
+    return not fatal or any(phrase in fatal for phrase in PASSING_FATALS)
 
 
 def first_line(error: BaseException) -> str:
