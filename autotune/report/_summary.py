@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import math
 
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from autotune.analysis import BestStepAnalysis
@@ -18,7 +20,10 @@ from autotune.campaign import Stage
 from autotune.campaign import sweep_points
 from autotune.campaign._budget import reevaluation_floor
 from autotune.campaign._reevaluation import MAX_PERIOD_FACTOR
+from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
+from autotune.campaign._trial_attrs import ATTR_RESUME
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import answer_lines
 from autotune.report._coordination import coordination_lines
@@ -28,6 +33,7 @@ from autotune.report._progress import TableRow
 from autotune.report._progress import format_best
 from autotune.report._progress import progress_table
 from autotune.spec import StudySpec
+from autotune.storage import CheckpointRef
 
 
 def pipeline_text(spec: StudySpec, most_periods: int | None = None) -> str:
@@ -178,7 +184,24 @@ def _versus_baseline(campaign: Campaign, study: CampaignStudy) -> str | None:
 
 def steps_saved(campaign: Campaign, study: CampaignStudy) -> int:
     """Training steps promoted trials did not re-run because they resumed a checkpoint."""
-    return sum(int(t.user_attrs.get(ATTR_RESUMED_FROM) or 0) for t in campaign.trials_of(study))
+    return steps_saved_by_promotion(campaign.trials_of(study))
+
+
+def steps_saved_by_promotion(trials: Sequence[FrozenTrial]) -> int:
+    """The parent's checkpoint step, once per promoted configuration that resumed from it.
+
+    A retry inherits its configuration's parent checkpoint and resumes from its own
+    recovery checkpoint instead: those steps were trained (and counted) by the attempt
+    before it, and a recovery checkpoint of a resumed run already holds the parent's steps.
+    """
+    saved: dict[tuple[object, object], int] = {}
+    for trial in trials:
+        attrs = trial.user_attrs
+        parent = CheckpointRef.from_attr(attrs.get(ATTR_RESUME))
+        resumed = int(attrs.get(ATTR_RESUMED_FROM) or 0)
+        if parent is not None and resumed >= parent.step:
+            saved[attrs.get(ATTR_PARENT_STUDY), attrs.get(ATTR_PARENT_TRIAL)] = parent.step
+    return sum(saved.values())
 
 
 def campaign_lines(campaign: Campaign) -> list[str]:

@@ -1,8 +1,18 @@
-"""The answer's cautions: what a recipe's numbers cannot show."""
+"""What the answer and the summary say beyond the numbers: cautions, shown hyperparameters,
+the steps promotion saved."""
+
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+from optuna.trial import create_trial
 
 from autotune.campaign import Recipe
+from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
+from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
+from autotune.campaign._trial_attrs import ATTR_RESUME
+from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import _params_text
 from autotune.report._answer import recipe_cautions
+from autotune.report._summary import steps_saved_by_promotion
 from autotune.spec import Direction
 
 
@@ -46,3 +56,30 @@ def test_the_answers_hyperparameters_leave_out_what_training_does_not_read() -> 
     assert _params_text(params) == "decay_steps=40, learning_rate=0.01535, warmup_steps=26"
     assert _params_text({"warmup_fraction": 0.1}) == "warmup_fraction=0.1"
     assert _params_text({"warmup_fraction": 0.0}) == "warmup_fraction=0"
+
+
+def _promoted(parent_trial: int, resumed_from: int, parent_step: int = 3000) -> FrozenTrial:
+    return create_trial(
+        state=TrialState.COMPLETE,
+        value=0.1,
+        user_attrs={
+            ATTR_PARENT_STUDY: "rr/joint/1",
+            ATTR_PARENT_TRIAL: parent_trial,
+            ATTR_RESUME: {"artifact_id": f"a{parent_trial}", "step": parent_step},
+            ATTR_RESUMED_FROM: resumed_from,
+        },
+    )
+
+
+def test_steps_saved_count_each_promoted_configuration_once() -> None:
+    """19,600 "saved" where the parents' checkpoints saved 6,000: retries that resumed from
+    their own recovery checkpoints (4,000; 9,600 holding the parent's 3,000) counted too."""
+    trials = [
+        _promoted(0, 3000),
+        _promoted(4, 3000),
+        _promoted(0, 4000),  # a retry of #0, from its recovery checkpoint
+        _promoted(4, 9600),  # a retry of #4
+        _promoted(7, 0),  # its parent's checkpoint was unusable: trained from scratch
+        create_trial(state=TrialState.COMPLETE, value=0.1, user_attrs={ATTR_RESUMED_FROM: 1000}),
+    ]
+    assert steps_saved_by_promotion(trials) == 6000
