@@ -11,6 +11,7 @@ import logging
 import os
 from pathlib import Path
 import shutil
+import signal
 import sys
 import warnings
 
@@ -509,9 +510,9 @@ def _run(args: argparse.Namespace) -> int:
     publish_to_dashboard(campaign, report, open_artifact_store(_artifacts(args)))
     print(f"report: {report.html_path} (also in the dashboard as notes and figures)")
     failed = [
-        str(p)
-        for p, code in zip(outcome.log_paths, outcome.exit_codes, strict=True)
-        if code not in (0, EXIT_CAMPAIGN_STOPPED)  # a stopped campaign is reported below
+        f"{path} (exit {code})"
+        for path, code in zip(outcome.log_paths, outcome.exit_codes, strict=True)
+        if code not in _clean_exits(outcome.interrupted)
     ]
     if failed:
         print(f"some workers exited with an error; see {', '.join(failed)}", file=sys.stderr)
@@ -520,6 +521,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"autotune: campaign stopped: {campaign.stopped}", file=sys.stderr)
         return EXIT_CAMPAIGN_STOPPED
     return 130 if outcome.interrupted else 0
+
+
+def _clean_exits(interrupted: bool) -> frozenset[int]:
+    """Worker exit codes that are no error: done, the campaign stopped (reported apart),
+    and after Ctrl-C a death by the signal itself (a second Ctrl-C can land while a worker
+    that has already stopped cleanly shuts its interpreter down, where signals kill)."""
+    clean = {0, EXIT_CAMPAIGN_STOPPED}
+    if interrupted:
+        signals = (signal.SIGINT, signal.SIGTERM)
+        clean |= {-number for number in signals} | {128 + number for number in signals}
+    return frozenset(clean)
 
 
 def _print_finished(campaign: Campaign, args: argparse.Namespace) -> int:

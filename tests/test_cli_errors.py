@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import signal
 import subprocess
 
 import optuna
 import pytest
 
 from autotune.campaign._records import StudyKey
+from autotune.cli import _clean_exits
 from tests.conftest import REPO_ROOT
 from tests.conftest import autotune_command
 from tests.conftest import run_autotune
@@ -209,3 +211,11 @@ def test_a_budget_too_small_is_refused_from_the_file_before_any_database(tmp_pat
     result = run_autotune("create", str(spec), "--state-dir", str(state))
     _assert_clear_error(result, f"invalid spec {spec}", "budget.steps (500) is too small")
     assert not state.exists()
+
+
+def test_after_ctrl_c_a_worker_killed_by_the_signal_is_no_error() -> None:
+    """A second Ctrl-C landed while a worker that had stopped cleanly shut its interpreter
+    down: `run` said "some workers exited with an error" and exited 1."""
+    assert {-signal.SIGINT, -signal.SIGTERM, 130, 143} <= _clean_exits(interrupted=True)
+    assert -signal.SIGINT not in _clean_exits(interrupted=False)
+    assert 1 not in _clean_exits(interrupted=True)
