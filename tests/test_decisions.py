@@ -110,3 +110,15 @@ def test_progress_counts_and_best() -> None:
     assert progress.best_value == 0.2
     assert progress_of(trials, 10, Direction.MAXIMIZE).best_value == 0.5
     # the live line and its whole-campaign ETA: tests/report/test_terminal_text.py
+
+
+def test_progress_counts_interrupted_trials_apart_from_failures() -> None:
+    """A Ctrl-C'd round read "5 complete, 0 pruned, 2 failed of 5": the two were stopped by
+    their workers and retried, not failures."""
+    trials = [
+        create_trial(state=TrialState.COMPLETE, value=0.1),
+        create_trial(state=TrialState.FAIL, user_attrs={"interrupted": "stop requested"}),
+        create_trial(state=TrialState.FAIL),
+    ]
+    progress = progress_of(trials, budget=3, direction=Direction.MINIMIZE)
+    assert (progress.failed, progress.interrupted, progress.finished) == (1, 1, 3)

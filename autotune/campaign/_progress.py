@@ -9,6 +9,7 @@ import math
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from autotune.campaign._trial_attrs import ATTR_INTERRUPTED
 from autotune.spec import Direction
 
 
@@ -27,10 +28,13 @@ class Progress:
     # a study sampling until its share of the campaign's steps is spent: ``budget`` is only
     # how many unpruned trials the share buys (pruned ones cost less, so more run)
     step_share: int | None = None
+    # trials a worker stopped (Ctrl-C, SIGTERM, an outage past its limit): FAIL in Optuna,
+    # each retried by a copy, so neither a failure nor lost; not in ``failed``
+    interrupted: int = 0
 
     @property
     def finished(self) -> int:
-        return self.complete + self.pruned + self.failed
+        return self.complete + self.pruned + self.failed + self.interrupted
 
     @property
     def trials_text(self) -> str:
@@ -44,6 +48,9 @@ def progress_of(
 ) -> Progress:
     """Summarise trials: states counted, best COMPLETE value found in the given direction."""
     states = Counter(t.state for t in trials)
+    interrupted = sum(
+        t.state == TrialState.FAIL and ATTR_INTERRUPTED in t.user_attrs for t in trials
+    )
     complete = [
         t
         for t in trials
@@ -55,10 +62,11 @@ def progress_of(
         budget=budget,
         complete=states[TrialState.COMPLETE],
         pruned=states[TrialState.PRUNED],
-        failed=states[TrialState.FAIL],
+        failed=states[TrialState.FAIL] - interrupted,
         running=states[TrialState.RUNNING],
         waiting=states[TrialState.WAITING],
         best_value=best.value if best else None,
         best_number=best.number if best else None,
         step_share=step_share,
+        interrupted=interrupted,
     )

@@ -212,6 +212,12 @@ def campaign_lines(campaign: Campaign) -> list[str]:
     return lines
 
 
+def _interrupted(progress: Progress) -> str:
+    """Trials a worker stopped: each retried by a copy, so counted apart from failures."""
+    count = progress.interrupted
+    return f", {count} interrupted and retried" if count else ""
+
+
 def _out_of(progress: Progress) -> str:
     """What the counts are out of: the study's trials, or its share of the step budget."""
     if progress.step_share is None:
@@ -228,8 +234,9 @@ def run_summary(campaign: Campaign, autotune: str = "autotune", where: str = "")
         progress = study_progress(campaign, study)
         lines.append(
             f"  {study.label}, {study.max_train_steps} steps: "
-            f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed "
-            f"{_out_of(progress)}; {format_best(progress, campaign.value_name(study))}"
+            f"{progress.complete} complete, {progress.pruned} pruned, {progress.failed} failed"
+            f"{_interrupted(progress)} {_out_of(progress)}; "
+            f"{format_best(progress, campaign.value_name(study))}"
         )
     rounds_run = len(campaign.stage_studies(Stage.JOINT))
     if campaign.stopped is None and rounds_run < len(spec.rounds):

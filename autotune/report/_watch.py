@@ -24,6 +24,7 @@ def study_parts(campaign: Campaign, study: CampaignStudy) -> list[LinePart]:
     p = campaign.progress(study)
     counts = f"{p.complete} complete, {p.pruned} pruned"
     counts += f", {p.failed} failed" if p.failed else ""
+    counts += f", {p.interrupted} interrupted" if p.interrupted else ""
     counts += f", {p.running} running" if p.running else ""
     parts = [
         LinePart(stage_label(campaign.spec, study), 10),

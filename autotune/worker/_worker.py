@@ -35,6 +35,7 @@ from autotune.campaign import load_campaign
 from autotune.campaign import stage_base_hparams
 from autotune.campaign._trial_attrs import ATTR_ERROR_TRACEBACK
 from autotune.campaign._trial_attrs import ATTR_HANDOUT_MS
+from autotune.campaign._trial_attrs import ATTR_INTERRUPTED
 from autotune.campaign._trial_attrs import ATTR_LOCK_WAIT_MS
 from autotune.campaign._trial_budget import ATTR_ERROR
 from autotune.campaign._trial_budget import NextStep
@@ -77,7 +78,6 @@ from autotune.worker._traceback import traceback_tail
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-ATTR_INTERRUPTED = "interrupted"
 OUTAGE_WORTH_A_WARNING_S = 1.0  # a first connection takes some milliseconds: no outage
 ATTR_WORKER = "worker"
 
