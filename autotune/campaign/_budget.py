@@ -282,11 +282,15 @@ def _reevaluation_reserve(spec: StudySpec, max_train_steps: int, total: int | No
     re-evaluation sizes its periods to what is actually left (see `_reevaluation`), so
     steps the rounds did not need buy more periods. Reserving every period starved round
     1 (in the held-out benchmark, half of a quick run's budget went unspent); half of the
-    default 12 periods took 60% of a 30-run budget, which the search needs more."""
+    default 12 periods took 60% of a 30-run budget, which the search needs more. Periods
+    the spec lists are all reserved: the re-evaluation runs every one of them (reserving
+    half of six listed periods overran a 40,000-step budget by 17%)."""
     design = spec.reevaluation
     if not design.enabled:
         return 0
     per_period = design.finalists * design.seeds * max_train_steps
+    if spec.periods is not None and spec.periods.heldout is not None:
+        return design.periods * per_period  # listed periods all run: none can be left out
     periods = math.ceil(design.periods / 2)
     if total is not None:
         periods = min(periods, int(REEVALUATION_MAX_SHARE * total) // per_period)

@@ -273,3 +273,31 @@ def test_the_reevaluation_plans_at_most_a_fifth_of_the_budget_and_its_floor() ->
     replay.run()
     assert replay.latest.facts.design.period_count >= 2
     assert campaign_steps(replay) <= 20_000
+
+
+def _listed_periods(count: int) -> dict[str, object]:
+    """A dated spec's tuning period and ``count`` held-out periods, a year each."""
+    heldout = [
+        {
+            "train": ["1960-01-01", f"{1995 + 2 * k}-12-31"],
+            "validation": [f"{1996 + 2 * k}-01-01", f"{1997 + 2 * k}-12-31"],
+        }
+        for k in range(count)
+    ]
+    tuning = {"train": ["1960-01-01", "1984-12-31"], "validation": ["1985-01-01", "1995-12-31"]}
+    return {"tuning": tuning, "heldout": heldout}
+
+
+def test_listed_periods_are_all_reserved_so_the_budget_holds() -> None:
+    """Six listed periods ran in full while the plan kept room for three: 46,800 steps
+    trained of a 40,000-step budget."""
+    steps = 40_000
+    spec = spec_of(
+        budget={"steps": steps}, periods=_listed_periods(6), reevaluation={"finalists": 3}
+    )
+    assert spec.reevaluation.periods == 6
+    assert plan_budget(spec, 400, steps, 0).reevaluation == 6 * 3 * 400
+    replay = Replay(spec)
+    assert replay.run()[-1] is K.FINISHED
+    assert replay.latest.facts.design.period_count == 6
+    assert campaign_steps(replay) <= steps
