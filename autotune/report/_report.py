@@ -24,6 +24,7 @@ from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Finalist
 from autotune.campaign import Progress
+from autotune.campaign import ReevaluationDesign
 from autotune.campaign import Stage
 from autotune.campaign import period_names
 from autotune.campaign import reevaluation_results
@@ -429,16 +430,25 @@ def _finalists_of(campaign: Campaign) -> tuple[Finalist, ...]:
     return next((d.finalists for d in designs if d is not None), ())
 
 
+def _periods_origin(campaign: Campaign, design: ReevaluationDesign) -> str:
+    """Where the re-evaluation's periods came from: the spec's list, or the task's seeded
+    periods with a pinned or a monthly seed."""
+    listed = campaign.spec.periods is not None and campaign.spec.periods.heldout is not None
+    if listed:
+        return "listed in the spec"
+    how = "pinned in the spec" if design.periods_pinned else "rotated by calendar month"
+    return f"{how}, seed {design.period_seed}"
+
+
 def _reevaluation_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
     design, trials = study.facts.design, campaign.trials_of(study)
     tuning, names = tuning_runs_of(design), period_names(trials)
     builder.section(study.name, "## Re-evaluation on several periods")
     if design is not None:
-        how = "pinned in the spec" if design.periods_pinned else "rotated by calendar month"
         shown = ", ".join(names[i] for i in sorted(names)) or f"{design.period_count} periods"
         own = " Each finalist's own run on the tuning period counts as one more." if tuning else ""
         builder.add(
-            f"Periods ({how}, seed {design.period_seed}): {shown}; {design.seeds} seed(s) "
+            f"Periods ({_periods_origin(campaign, design)}): {shown}; {design.seeds} seed(s) "
             f"each.{own}",
             "",
         )
