@@ -342,8 +342,9 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
     facts: list[tuple[str, Fact]] = [(study.name, Significance(report, report.summary))]
     stops = reevaluation_stops(list(study.trials), spec.metric.direction, tuning)
     recipes = {f.label: _stopped(f.recipe, stops.get(f.label)) for f in recorded.finalists}
-    trivial = compare_with_trivial(
-        usable[report.best],
+    unselected = {key: v for key, v in usable[report.best].items() if key[0] != TUNING_PERIOD}
+    trivial = compare_with_trivial(  # not on the tuning run, where the answer was chosen
+        unselected,
         trivial_results(snapshot),
         spec.metric.direction,
         design.alpha,
