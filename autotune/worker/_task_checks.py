@@ -101,25 +101,25 @@ def check_spec_task(spec: StudySpec, source: str) -> None:
 
 def check_model_builds(spec: StudySpec, source: str) -> None:
     """SpecError if the task cannot build its model from its defaults and the spec's
-    ``fixed`` values. A user task's model hyperparameters have no domains here (they are
-    its own), so a fixed ``hidden_units: "big"`` would otherwise pass and fail the baseline
-    run; building the model once is cheap and says so at create."""
+    ``fixed`` values, or with a searched model hyperparameter at an end of its range (or
+    any of its choices). A user task's model hyperparameters have no domains here (they
+    are its own), so a fixed ``hidden_units: "big"`` or a ``dropout`` range of [1.05, 1.4]
+    would otherwise pass and fail every trial; building the model is cheap and says so at
+    create."""
     task = training.get_task(spec.task)
     hparams = {**task.default_hyperparameters(), **spec.fixed}
     model = {k: v for k, v in hparams.items() if k in task.model_hyperparameters}  # as trained
-    try:
-        task.build_model(model, torch.Generator().manual_seed(0))
-    except Exception as error:  # a user task's own check, whatever it raises
+    problem = _build_problem(task, model)
+    if problem is not None:
         fixed = sorted(set(spec.fixed) & set(task.model_hyperparameters))
         where, named = (
             ("fixed", f"the spec's fixed {', '.join(f'{k}={spec.fixed[k]!r}' for k in fixed)}")
             if fixed
             else ("task", "its default hyperparameters")
         )
-        problem = f"{type(error).__name__}: {error}"
         raise SpecError(
             source, [f"{where}: task {spec.task!r} cannot build its model with {named}: {problem}"]
-        ) from None
+        )
     problems = [
         f"search_space.{name}: task {spec.task!r} cannot build its model with "
         f"{name}={value!r} ({end}; the rest at their defaults and fixed values): {problem}; "
