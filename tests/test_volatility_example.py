@@ -18,6 +18,8 @@ from autotune.training import Period
 from autotune.training import Task
 from autotune.training import train
 from autotune.worker._defaults import task_defaults
+from autotune.worker._periods import seeded_periods
+from autotune.worker._periods import validates_on_dates_of
 from autotune.worker._task_checks import check_spec_task
 from autotune.worker._task_checks import load_checked_study_spec
 from examples.volatility_task import CONTEXT_DAYS
@@ -95,22 +97,23 @@ def test_a_period_before_the_context_is_refused(task: VolatilityTask) -> None:
 
 
 def test_more_reevaluation_periods_than_the_task_gives_is_a_spec_error(tmp_path: Path) -> None:
-    """Every re-evaluation run failed at the campaign's end: the task gives 9 quarters."""
-    text = STUDY.read_text().replace("reevaluation: {periods: 8}", "reevaluation: {periods: 12}")
+    """Every re-evaluation run failed at the campaign's end: the task gave 9 quarters (6
+    that do not validate on the tuning half-year)."""
+    text = STUDY.read_text().replace("reevaluation: {periods: 6}", "reevaluation: {periods: 12}")
     path = tmp_path / "volatility.yaml"
     path.write_text(text)
-    with pytest.raises(SpecError, match=r"reevaluation.periods: 12 is invalid .* at most 9"):
+    with pytest.raises(SpecError, match=r"reevaluation.periods: 12 is invalid .* at most 6"):
         load_checked_study_spec(path)
     default = tmp_path / "default.yaml"  # the default 12: capped at what the task gives
     default.write_text(text.replace("reevaluation: {periods: 12}", ""))
     spec = load_checked_study_spec(default)
-    assert spec.reevaluation.periods == 12 and task_defaults(spec).most_periods == 9
+    assert spec.reevaluation.periods == 12 and task_defaults(spec).most_periods == 6
     stored = study_spec_from_dict(spec.to_json_dict(), "campaign 'v'")  # as a worker reads it
     check_spec_task(stored, "campaign 'v'")  # its default reads as set: a worker refused it
-    budgeted = tmp_path / "budgeted.yaml"  # a budget may ask for 3 x 8: the task gives 9
+    budgeted = tmp_path / "budgeted.yaml"  # a budget may ask for 3 x 6: the task gives 6
     budgeted.write_text(STUDY.read_text() + "budget: {steps: 200000}\n")
-    assert task_defaults(load_checked_study_spec(budgeted)).most_periods == 9
-    assert task_defaults(load_checked_study_spec(STUDY)).most_periods == 9  # 3 x 8 asked
+    assert task_defaults(load_checked_study_spec(budgeted)).most_periods == 6
+    assert task_defaults(load_checked_study_spec(STUDY)).most_periods == 6  # 3 x 6 asked
 
 
 def test_a_budget_that_cannot_pay_for_the_sweep_is_refused_with_the_least_it_needs(
@@ -127,3 +130,16 @@ def test_a_budget_that_cannot_pay_for_the_sweep_is_refused_with_the_least_it_nee
     path.write_text(f"task: examples.volatility_task:make_task\nbudget: {{steps: {least - 1}}}\n")
     with pytest.raises(SpecError, match=rf"cannot pay for the learning-rate sweep .* {least:,}"):
         load_checked_study_spec(path)
+
+
+def test_no_reevaluation_period_validates_on_the_tuning_half_year(task: VolatilityTask) -> None:
+    """3 of the task's 9 rolling quarters validated inside 2008-H1, where the finalists
+    had been chosen: their wins there are no evidence."""
+    tuning = task.default_period()
+    assert any(validates_on_dates_of(p, tuning) for p in task.periods(9, 0))
+    periods = seeded_periods(None, task, 6, 202612)
+    assert len(periods) == 6 and len(set(periods)) == 6
+    assert not any(validates_on_dates_of(p, tuning) for p in periods)
+    assert validates_on_dates_of(tuning, tuning)
+    fold = Period.kfold(0, 5, 0)
+    assert not validates_on_dates_of(fold, tuning)  # folds have no dates to compare

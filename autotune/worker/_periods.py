@@ -30,14 +30,29 @@ def heldout_periods(spec: StudySpec) -> list[training.Period] | None:
 def seeded_periods(
     spec: StudySpec | None, task: training.Task, count: int, seed: int
 ) -> list[training.Period]:
-    """The task's ``periods(count, seed)`` without the tuning period, the next period taking
-    its place: a seeded split can hold it (fold 0 of seed 0 is many tasks' default period),
-    and the finalists were chosen on it, where their own runs already count once."""
+    """The task's ``periods(count, seed)`` without the tuning period or one validating on
+    any of its validation dates, the next periods taking their place: a seeded split can
+    hold it (fold 0 of seed 0 is many tasks' default period), and the finalists were chosen
+    there, where their own runs already count once; rolling windows validated on the
+    tuning quarter again (3 of the volatility example's 9), where the finalists had won."""
     tuning = (None if spec is None else tuning_period(spec)) or task.default_period()
-    periods = task.periods(count, seed)
-    if tuning not in periods:
-        return periods
-    return [period for period in task.periods(count + 1, seed) if period != tuning][:count]
+    asked = count
+    while True:
+        periods = task.periods(asked, seed)
+        kept = [p for p in periods if p != tuning and not validates_on_dates_of(p, tuning)]
+        if len(kept) >= count or len(periods) < asked:
+            return kept[:count]
+        asked += count - len(kept)
+
+
+def validates_on_dates_of(period: training.Period, tuning: training.Period) -> bool:
+    """Whether ``period`` validates on a date ``tuning`` validates on (both with explicit
+    validation ranges; a fold or an implicit span is not compared)."""
+    ranges = (period.validation_start, period.validation_end)
+    tuned = (tuning.validation_start, tuning.validation_end)
+    if None in ranges or None in tuned:
+        return False
+    return not (ranges[1] < tuned[0] or ranges[0] > tuned[1])
 
 
 def reevaluation_period(
