@@ -43,9 +43,11 @@ def test_failures_are_explained_and_their_tracebacks_shown(
         sampler="{type: random}",
         baseline=True,
     )
-    # The sine example refuses "swish" when a trial builds its model.
+    # This task's model builds with "swish" (create checks that) and raises in training.
     spec.write_text(
-        spec.read_text().replace("task: digits-mlp", "task: examples.sine_task:make_task")
+        spec.read_text().replace(
+            "task: digits-mlp", "task: tests.tasks.broken:swish_fails_in_training"
+        )
     )
     state = ("--storage", storage_url, "--state-dir", str(tmp_path / "state"))
     assert run_autotune("create", str(spec), *state).returncode == 0

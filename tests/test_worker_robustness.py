@@ -97,10 +97,12 @@ def test_training_exception_fails_the_trial_and_the_worker_goes_on(
         "      activation: {type: categorical, choices: [relu, swish]}\n",
     )
     spec = write_study(tmp_path, "broken", trials=12, space=space, sampler="{type: random}")
-    # A user task's model hyperparameters are its own business: the spec cannot refuse
-    # "swish" at load, so the task raises when a trial builds the model.
+    # A user task's model hyperparameters are its own business: this task's model builds
+    # with "swish" (create checks that) and raises when a trial trains it.
     spec.write_text(
-        spec.read_text().replace("task: digits-mlp", "task: examples.sine_task:make_task")
+        spec.read_text().replace(
+            "task: digits-mlp", "task: tests.tasks.broken:swish_fails_in_training"
+        )
     )
     create(spec, storage_url)
 

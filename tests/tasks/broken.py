@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from autotune.training import Period
@@ -25,3 +28,30 @@ class MisalignedSineTask(SineTask):
 
 def misaligned_sine() -> MisalignedSineTask:
     return MisalignedSineTask()
+
+
+class SwishFailsInTrainingTask(SineTask):
+    """The example sine task whose model builds with activation "swish" and raises on its
+    first forward pass: a failure no check at create can see, only a trial."""
+
+    name = "swish-fails-in-training"
+
+    def build_model(
+        self, hparams: Mapping[str, Any], generator: torch.Generator
+    ) -> torch.nn.Module:
+        if hparams.get("activation") != "swish":
+            return super().build_model(hparams, generator)
+        return _RaisesInForward(super().build_model({**hparams, "activation": "relu"}, generator))
+
+
+class _RaisesInForward(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("invalid hyperparameter activation='swish'")
+
+
+def swish_fails_in_training() -> SwishFailsInTrainingTask:
+    return SwishFailsInTrainingTask()
