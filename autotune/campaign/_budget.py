@@ -152,11 +152,16 @@ def afforded_max_train_steps(spec: StudySpec, measured: int, sweep_steps: int) -
     return _shorter(spec, measured, sweep_steps)
 
 
-def _plan_at(spec: StudySpec, steps: int, sweep_steps: int) -> BudgetPlan | None:
-    """The budget's plan at ``steps`` a run (None: the budget does not fit it)."""
-    assert spec.budget is not None
+def _plan_at(
+    spec: StudySpec, steps: int, sweep_steps: int, total: int | None = None
+) -> BudgetPlan | None:
+    """The plan of a ``total`` budget (default: the spec's) at ``steps`` a run (None: it
+    does not fit)."""
+    if total is None:
+        assert spec.budget is not None
+        total = spec.budget.steps
     try:
-        return plan_budget(spec, steps, spec.budget.steps, sweep_steps)
+        return plan_budget(spec, steps, total, sweep_steps)
     except BudgetTooSmallError:
         return None
 
@@ -166,7 +171,7 @@ def _shorter(spec: StudySpec, measured: int, sweep_steps: int) -> int:
     ``MIN_AFFORDED_FRACTION`` of it, that the plan fits; ``measured`` when none does (the
     campaign then stops, naming the budget it needs)."""
     interval = spec.eval_interval
-    shortest = math.ceil(MIN_AFFORDED_FRACTION * measured / interval)  # in grid points
+    shortest = shortest_afforded(spec, measured) // interval  # in grid points
 
     def planned(points: int) -> bool:
         return _plan_at(spec, points * interval, sweep_steps) is not None
@@ -178,7 +183,7 @@ def _shorter(spec: StudySpec, measured: int, sweep_steps: int) -> int:
 def shortest_afforded(spec: StudySpec, measured: int) -> int:
     """The shortest runs a budget buys after a sweep measured ``measured`` (`_shorter`)."""
     interval = spec.eval_interval
-    return max(1, math.ceil(MIN_AFFORDED_FRACTION * measured / interval)) * interval
+    return math.ceil(MIN_AFFORDED_FRACTION * measured / interval) * interval
 
 
 def least_total(spec: StudySpec, max_train_steps: int, sweep_steps: int) -> int:
@@ -187,11 +192,7 @@ def least_total(spec: StudySpec, max_train_steps: int, sweep_steps: int) -> int:
     high = sweep_steps + max_train_steps * 10**4  # no pipeline asks this much
 
     def short(total: int) -> bool:
-        try:
-            plan_budget(spec, max_train_steps, total, sweep_steps)
-        except BudgetTooSmallError:
-            return True
-        return False
+        return _plan_at(spec, max_train_steps, sweep_steps, total) is None
 
     return largest_where(0, high, short) + 1
 
@@ -206,22 +207,21 @@ def sweep_grid_steps(spec: StudySpec) -> int:
 
 def least_budget_with_sweep(spec: StudySpec) -> int:
     """The least budget that pays for a sweep in its worst case (every rate trains its
-    whole horizon) and the pipeline after it at the shortest runs a budget buys, however
-    long the sweep measures (at most its horizon)."""
-    sweep = sweep_grid_steps(spec)
-    horizon = int(spec.steps_sweep.steps or 0)
-    return least_total(spec, shortest_afforded(spec, horizon), sweep)
+    whole horizon) and the pipeline after it."""
+    return _least_after_sweep(spec, sweep_grid_steps(spec))
 
 
 def sweep_may_widen(spec: StudySpec, spent: int, added: int) -> bool:
-    """Whether a sweep widening of ``added`` steps still leaves the pipeline room at the
-    shortest runs a budget buys (always without a budget): a widening must not spend what
-    the tuning needs."""
-    if spec.budget is None:
-        return True
+    """Whether a sweep widening of ``added`` steps still leaves the pipeline room (always
+    without a budget): a widening must not spend what the tuning needs."""
+    return spec.budget is None or spec.budget.steps >= _least_after_sweep(spec, spent + added)
+
+
+def _least_after_sweep(spec: StudySpec, sweep_cost: int) -> int:
+    """The least budget for a sweep costing ``sweep_cost`` and the pipeline after it at the
+    shortest runs a budget buys, however long the sweep measures (at most its horizon)."""
     horizon = int(spec.steps_sweep.steps or 0)
-    after = spent + added
-    return spec.budget.steps >= least_total(spec, shortest_afforded(spec, horizon), after)
+    return least_total(spec, shortest_afforded(spec, horizon), sweep_cost)
 
 
 def largest_where(low: int, high: int, holds: Callable[[int], bool]) -> int:

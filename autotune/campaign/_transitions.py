@@ -167,9 +167,9 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
     widenings = len(sweeps) - 1
     side = decision.on_boundary
     cost = sum(steps_spent(s.trials, s.plan.max_train_steps, carried=False) for s in sweeps)
+    may_widen = side is not BoundarySide.NONE and widenings < spec.steps_sweep.max_widenings
     widening = WIDENING_POINTS * latest.plan.max_train_steps
-    affordable = sweep_may_widen(spec, cost, widening)
-    if side is not BoundarySide.NONE and widenings < spec.steps_sweep.max_widenings and affordable:
+    if may_widen and sweep_may_widen(spec, cost, widening):
         rates = widened_rates([p.learning_rate for p in points], side, WIDENING_POINTS)
         to_beat = next(
             p.steps_to_fit for p in points if p.learning_rate == decision.fastest_learning_rate
@@ -178,7 +178,7 @@ def _after_sweep(snapshot: CampaignSnapshot) -> Transition:
         return Transition(TransitionKind.WIDEN_SWEEP, new_study=study)
     measured = resolved_max_train_steps(decision.max_train_steps, spec)
     steps = measured if spec.budget is None else afforded_max_train_steps(spec, measured, cost)
-    result = sweep_result(spec, decision, measured, widenings, steps, affordable)
+    result = sweep_result(spec, decision, measured, widenings, steps, budget_cut=may_widen)
     if spec.budget is not None:
         try:
             plan_budget(spec, steps, spec.budget.steps, cost)
@@ -197,15 +197,15 @@ def sweep_result(
     measured: int,
     widenings: int,
     afforded: int,
-    widening_affordable: bool = True,
+    budget_cut: bool = False,
 ) -> SweepResult:
     """The sweep's decision and reasoning, as stored with the campaign: max_train_steps is
     ``afforded``, what the budget buys at or above the ``measured`` first guess (and, with
-    the spec's ``evaluations_per_run``, how often runs of that length evaluate)."""
+    the spec's ``evaluations_per_run``, how often runs of that length evaluate);
+    ``budget_cut``: a widening was due and the budget left no room for it."""
     reason = decision.reason
     if decision.on_boundary is not BoundarySide.NONE:
-        last = widenings >= spec.steps_sweep.max_widenings or widening_affordable
-        why = "the maximum" if last else "the most the budget leaves room for"
+        why = "the most the budget leaves room for" if budget_cut else "the maximum"
         reason += (
             f" (after {widenings} widening(s), {why}: treat max_train_steps as an upper estimate)"
         )
