@@ -653,6 +653,7 @@ def _worker(args: argparse.Namespace) -> int:
             max_trials=args.max_trials,
             janitor_interval_s=max(1.0, args.heartbeat_interval),
             outage_limit_s=args.outage_limit,
+            report_where=_where(args),
         )
     except ValueError as error:
         raise AutotuneError(str(error)) from None

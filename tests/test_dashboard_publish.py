@@ -151,11 +151,16 @@ def test_a_finished_campaign_is_published_once_and_a_failure_is_only_logged(
     home = campaign.optuna_study(campaign.current)
     assert optuna_dashboard.get_note(home) == ""  # nothing half-written
 
+    advance("once", campaign.storage)  # round 1 done, no re-evaluation: finished
+    campaign = load_campaign("once", campaign.storage)
     store = open_artifact_store(str(tmp_path / "store"))
-    assert publish_finished_campaign(campaign, store) is True
+    where = " --storage 'postgresql://u:***@db/x'"
+    assert publish_finished_campaign(campaign, store, where) is True
     assert PUBLISHED_ATTR in campaign.storage.get_study_system_attrs(campaign.current.study_id)
     assert publish_finished_campaign(campaign, store) is False  # the next worker: done
-    assert "/artifacts/" in optuna_dashboard.get_note(home)
+    note = optuna_dashboard.get_note(home)
+    assert "/artifacts/" in note
+    assert f"autotune train once{where}" in note  # a worker's hint finds its database
 
 
 def test_without_an_artifact_store_the_note_says_where_the_figures_are(

@@ -107,9 +107,12 @@ def publish_to_dashboard(
     campaign.storage.set_study_system_attr(home.study_id, PUBLISHED_ATTR, state)
 
 
-def publish_finished_campaign(campaign: Campaign, artifact_store: ArtifactStore | None) -> bool:
+def publish_finished_campaign(
+    campaign: Campaign, artifact_store: ArtifactStore | None, where: str = ""
+) -> bool:
     """Publish a finished campaign's report unless it shows this state already; whether it
-    published. Never raises: the worker that calls it has finished its trials, and a
+    published (``where``: the storage options its hints need, as for ``write_report``).
+    Never raises: the worker that calls it has finished its trials, and a
     report that could not be written is logged (``autotune report`` writes it later)."""
     try:
         with advisory_lock(campaign.storage, f"report:{campaign.name}"):
@@ -120,7 +123,7 @@ def publish_finished_campaign(campaign: Campaign, artifact_store: ArtifactStore 
 
             with tempfile.TemporaryDirectory(prefix="autotune-report-") as directory:
                 publish_to_dashboard(
-                    campaign, write_report(campaign, Path(directory)), artifact_store
+                    campaign, write_report(campaign, Path(directory), where), artifact_store
                 )
             _logger.info("campaign %s: report published to the dashboard", campaign.name)
             return True

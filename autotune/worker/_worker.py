@@ -92,6 +92,7 @@ class WorkerOptions:
     idle_poll_s: float = 2.0
     seed: int | None = None
     outage_limit_s: float = 300.0  # how long to wait for an unreachable database
+    report_where: str = ""  # the storage options the published report's hints need
 
     def __post_init__(self) -> None:
         if self.max_trials is not None and self.max_trials < 1:
@@ -410,7 +411,7 @@ class Worker:
         from autotune.report._publish import publish_finished_campaign  # plotly: only now
 
         store = None if self._checkpoints is None else self._checkpoints.artifact_store
-        publish_finished_campaign(self._campaign, store)
+        publish_finished_campaign(self._campaign, store, self._options.report_where)
 
     def _reached_max_trials(self, outcomes: Counter[TrialOutcome]) -> bool:
         limit = self._options.max_trials
