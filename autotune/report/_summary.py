@@ -9,9 +9,11 @@ import math
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from autotune.analysis import TEST_LABELS
 from autotune.analysis import BestStepAnalysis
 from autotune.analysis import RankAgreement
 from autotune.analysis import StepRecommendation
+from autotune.analysis import min_pairs_to_reach
 from autotune.analysis import stable_points
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
@@ -77,7 +79,7 @@ def pipeline_parts(spec: StudySpec, most_periods: int | None = None) -> list[str
         design = spec.reevaluation
         parts.append(
             f"re-evaluation: {design.finalists} finalists x {_periods(spec, most_periods)} x "
-            f"{design.seeds} seed(s)"
+            f"{design.seeds} seed(s){_too_few_runs(spec, most_periods)}"
         )
     return parts
 
@@ -106,13 +108,39 @@ def _periods(spec: StudySpec, gives: int | None) -> str:
     listed = spec.periods is not None and spec.periods.heldout is not None
     if listed:
         return f"{design.periods} periods"
-    capped = "" if gives is None else f"; the task gives {gives}"
+    most = _most_periods(spec, gives)
     if spec.budget is None:
-        count = design.periods if gives is None else min(design.periods, gives)
-        return f"{count} periods"
-    most = MAX_PERIOD_FACTOR * design.periods
-    most = most if gives is None else min(most, gives)
+        return f"{most} periods"
+    capped = "" if gives is None else f"; the task gives {gives}"
     return f"{min(reevaluation_floor(spec), most)}-{most} periods (what the budget leaves{capped})"
+
+
+def _most_periods(spec: StudySpec, gives: int | None) -> int:
+    """The most periods the re-evaluation can run: the listed ones, else the spec's (up to
+    3x with a budget), no more than the task gives."""
+    design = spec.reevaluation
+    if spec.periods is not None and spec.periods.heldout is not None:
+        return design.periods
+    most = design.periods if spec.budget is None else MAX_PERIOD_FACTOR * design.periods
+    return most if gives is None else min(most, gives)
+
+
+def _too_few_runs(spec: StudySpec, gives: int | None) -> str:
+    """A warning when the re-evaluation can never tell its finalists apart, whatever the
+    results: its test needs a number of pairs (7 for the default design) that fewer runs
+    per finalist cannot reach. Said before the budget is spent, not only in the verdict."""
+    design = spec.reevaluation
+    own_run = 0 if spec.fast_mode.enabled else 1  # the finalist's tuning run counts
+    runs = _most_periods(spec, gives) * design.seeds + own_run
+    needed = min_pairs_to_reach(design.alpha, design.test, design.finalists - 1)
+    if runs >= needed:
+        return ""
+    return (
+        f" (WARNING: at most {runs} runs per finalist, and the {TEST_LABELS[design.test]} "
+        f"test needs {needed} to tell {design.finalists} finalists apart at "
+        f"alpha={design.alpha:g}: the answer will be the best mean, never a significant "
+        "one; more periods, or fewer finalists, would let it tell)"
+    )
 
 
 def study_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:

@@ -317,3 +317,20 @@ def test_a_workers_live_line_fits_and_shows_its_trials_stage_and_budget(width: i
         assert "5,210/20,000" in line and "running #12" in line, line
     if width >= 160:
         assert "my trials: 8 (3 complete, 5 pruned)" in line and "worker host-12345" in line
+
+
+def test_the_plan_header_warns_of_a_re_evaluation_too_small_to_ever_tell() -> None:
+    """Four periods and the finalist's own run are 5 pairs: Holm's first Wilcoxon comparison
+    of 3 finalists needs 7, so the verdict was "not distinguishable" before any run."""
+    quickstart = load_study_spec(QUICKSTART)
+    design = quickstart.reevaluation.model_copy(update={"periods": 4})
+    spec = quickstart.model_copy(update={"reevaluation": design})
+    assert pipeline_parts(spec)[-1] == (
+        "re-evaluation: 3 finalists x 4 periods x 1 seed(s) (WARNING: at most 5 runs per "
+        "finalist, and the Wilcoxon test needs 7 to tell 3 finalists apart at alpha=0.05: "
+        "the answer will be the best mean, never a significant one; more periods, or fewer "
+        "finalists, would let it tell)"
+    )
+    # Six periods and the own run reach 7; so do a task's 6 of a default 12.
+    assert "WARNING" not in pipeline_parts(load_study_spec(QUICKSTART), most_periods=6)[-1]
+    assert "WARNING" in pipeline_parts(load_study_spec(QUICKSTART), most_periods=5)[-1]
