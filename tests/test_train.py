@@ -148,6 +148,9 @@ def test_resolve_period_takes_a_date_range_with_its_validation_range() -> None:
     assert resolve_period(task, "1980-01-05..1989-12-30", None).validation_start is None
     with pytest.raises(UnknownPeriodError, match="validation_start=.* a date after end"):
         resolve_period(task, "1980-01-05..1989-12-30 validate 1989-01-01..1990-01-01", None)
+    # A range the task refuses is said before training (it was a traceback from inside it).
+    with pytest.raises(UnknownPeriodError, match="the task refuses it: .* 0 of 104 validation"):
+        resolve_period(task, "1958-03-29..2001-12-29", None)
 
 
 # --- the command, on campaigns run by real workers ----------------------------------------

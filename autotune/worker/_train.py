@@ -77,7 +77,7 @@ def resolve_period(
     except ValueError as error:
         raise UnknownPeriodError(f"--period {name!r}: {error}") from None
     if spelled is not None:
-        return spelled
+        return _accepted(task, spelled, name)
     if choices is None:
         raise UnknownPeriodError(
             f"--period {name!r}: the campaign ran no re-evaluation, so its recipe has only "
@@ -97,6 +97,16 @@ def resolve_period(
             f"{allowed} (or an index 0..{len(periods) - 1})"
         )
     return by_name[name]
+
+
+def _accepted(task: training.Task, period: training.Period, name: str) -> training.Period:
+    """``period`` if the task gives data for it; a range it refuses (a validation span past
+    its history) is a bad --period, said before training, not a traceback from inside it."""
+    try:
+        task.data(period)
+    except ValueError as error:
+        raise UnknownPeriodError(f"--period {name!r}: the task refuses it: {error}") from None
+    return period
 
 
 def _ignore(evaluation: training.EvalResult) -> None:
