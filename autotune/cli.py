@@ -735,19 +735,31 @@ def _report(args: argparse.Namespace) -> int:
     campaign = load_campaign(args.name, storage)
     directory = args.out or _report_directory(args, campaign.name)
     report = _write_report(campaign, directory, _where(args))
-    figures = None if args.no_dashboard else _figure_store(args)
-    if not args.no_dashboard:
-        from autotune.report._report import publish_to_dashboard
-
-        publish_to_dashboard(campaign, report, figures)
     where = "" if args.storage is None else f" (campaign in {mask_password(args.storage)})"
     print(f"report: {report.markdown_path} and {report.html_path}{where}")
-    if not args.no_dashboard and figures is None:
-        print(
+    if not args.no_dashboard:
+        print(_publish_report(campaign, report, _figure_store(args)))
+    return 0
+
+
+def _publish_report(campaign: Campaign, report, figures) -> str:  # noqa: ANN001
+    """Publish the report to the dashboard; what it did, in a line."""
+    from autotune.report._publish import Published
+    from autotune.report._publish import publish_report
+
+    outcome = publish_report(campaign, report, figures)
+    if outcome is Published.LEFT_AS_IT_WAS:
+        return (
+            "dashboard: left as it was: its notes show this state of the campaign already, "
+            "with the figures the finishing worker stored; pass --artifacts (the store the "
+            "dashboard reads) to publish this report there"
+        )
+    if outcome is Published.FIGURES_NAMED:
+        return (
             "dashboard: the report's note names its figures without showing them; pass "
             "--artifacts (the store the dashboard reads) to show them there"
         )
-    return 0
+    return "dashboard: the report is in its notes, with its figures"
 
 
 def _figure_store(args: argparse.Namespace):  # noqa: ANN202

@@ -20,10 +20,12 @@ from autotune.campaign import create_campaign
 from autotune.campaign import load_campaign
 from autotune.report._plots import DASHBOARD_HEIGHT
 from autotune.report._publish import PUBLISHED_ATTR
+from autotune.report._publish import Published
 from autotune.report._publish import StudyLink
 from autotune.report._publish import figure_artifact_id
 from autotune.report._publish import home_note
 from autotune.report._publish import publish_finished_campaign
+from autotune.report._publish import publish_report
 from autotune.report._publish import study_note
 from autotune.report._report import publish_to_dashboard
 from autotune.report._report import write_report
@@ -162,12 +164,19 @@ def test_a_finished_campaign_is_published_once_and_a_failure_is_only_logged(
     assert "/artifacts/" in note
     assert f"autotune train once{where}" in note  # a worker's hint finds its database
 
+    # `autotune report --storage URL` without --artifacts: the worker's note keeps its images.
+    report = write_report(campaign, tmp_path / "again")
+    assert publish_report(campaign, report, None) is Published.LEFT_AS_IT_WAS
+    assert optuna_dashboard.get_note(home) == note
+    assert publish_report(campaign, report, store) is Published.WITH_FIGURES
+
 
 def test_without_an_artifact_store_the_note_says_where_the_figures_are(
     storage_url: str, tmp_path: Path
 ) -> None:
     campaign = finished_baseline_and_round(storage_url, tmp_path, "nostore")
-    publish_to_dashboard(campaign, write_report(campaign, tmp_path / "report"))
+    report = write_report(campaign, tmp_path / "report")
+    assert publish_report(campaign, report, None) is Published.FIGURES_NAMED
     note = optuna_dashboard.get_note(
         optuna.load_study(study_name="nostore/joint/1", storage=storage_url)
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+import enum
 import io
 import json
 import logging
@@ -107,6 +108,26 @@ def publish_to_dashboard(
     campaign.storage.set_study_system_attr(home.study_id, PUBLISHED_ATTR, state)
 
 
+class Published(enum.Enum):
+    """What ``autotune report`` did to the dashboard's notes."""
+
+    WITH_FIGURES = "with_figures"
+    FIGURES_NAMED = "figures_named"  # no artifact store: the note says where the PNGs are
+    LEFT_AS_IT_WAS = "left_as_it_was"
+
+
+def publish_report(
+    campaign: Campaign, report: Report, artifact_store: ArtifactStore | None
+) -> Published:
+    """Publish ``report``; without an artifact store, a note of the campaign as it is now
+    (the finishing worker's, with its figures) is left as it was: replacing it with one
+    that only names its figures lost them."""
+    if artifact_store is None and dashboard_shows_current(campaign):
+        return Published.LEFT_AS_IT_WAS
+    publish_to_dashboard(campaign, report, artifact_store)
+    return Published.FIGURES_NAMED if artifact_store is None else Published.WITH_FIGURES
+
+
 def publish_finished_campaign(
     campaign: Campaign, artifact_store: ArtifactStore | None, where: str = ""
 ) -> bool:
@@ -116,8 +137,7 @@ def publish_finished_campaign(
     report that could not be written is logged (``autotune report`` writes it later)."""
     try:
         with advisory_lock(campaign.storage, f"report:{campaign.name}"):
-            attrs = campaign.storage.get_study_system_attrs(campaign.current.study_id)
-            if attrs.get(PUBLISHED_ATTR) == published_state(campaign):
+            if dashboard_shows_current(campaign):
                 return False
             from autotune.report._report import write_report  # matplotlib: only when needed
 
@@ -137,6 +157,13 @@ def publish_finished_campaign(
             campaign.name,
         )
         return False
+
+
+def dashboard_shows_current(campaign: Campaign) -> bool:
+    """Whether the dashboard's notes show the campaign as it is now (a worker published
+    them when the campaign finished, with figures from its artifact store)."""
+    attrs = campaign.storage.get_study_system_attrs(campaign.current.study_id)
+    return attrs.get(PUBLISHED_ATTR) == published_state(campaign)
 
 
 def published_state(campaign: Campaign) -> str:
