@@ -56,14 +56,18 @@ class BudgetPlan:
     widening: tuple[int, ...]  # per tuning stage, per widening
     later_rounds: tuple[int, ...]  # per round after the first (of the last tuning stage)
     reevaluation: int
+    kept_for_widening: tuple[int, ...] = ()  # per tuning stage, all its widenings together
 
     def lines(self) -> list[str]:
+        """The plan in a line whose parts add up to the total (what rounding leaves aside)."""
         stages = " + ".join(f"{s:,}" for s in self.round_one)
+        kept = sum(self.kept_for_widening)
+        widening = f", kept for widening {kept:,}" if kept else ""
         later = " + ".join(f"{s:,}" for s in self.later_rounds) or "0"
         return [
             f"budget {self.total:,} steps: sweep {self.sweep:,}, baseline {self.baseline:,}, "
-            f"round 1 {stages} (a quarter kept for widening), longer rounds "
-            f"{later}, re-evaluation {self.reevaluation:,}"
+            f"round 1 {stages}{widening}, longer rounds {later}, "
+            f"re-evaluation {self.reevaluation:,}"
         ]
 
 
@@ -114,6 +118,7 @@ def plan_budget(
         (per_widening,) * stages,
         later,
         reevaluation,
+        (kept,) * stages,
     )
 
 

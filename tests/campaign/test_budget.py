@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -115,6 +116,17 @@ def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
     widened = replay.study("replay/joint/1-widened1").facts.plan
     assert widened.step_budget == plan.round_one[0] + plan.widening[0]
     assert campaign_steps(replay) <= 60_000
+
+
+def test_the_printed_plan_adds_up_to_the_budget() -> None:
+    """It left the quarter kept for widening out: 8,363 + ... summed to 27,213 of 30,000."""
+    spec = spec_of(budget={"steps": 30_000})
+    plan = plan_budget(spec, 400, 30_000, 500)
+    parts = re.findall(
+        r"(?:sweep|baseline|round 1|widening|rounds|re-evaluation) ([\d,]+)", plan.lines()[0]
+    )
+    assert len(parts) == 6
+    assert 30_000 - len(spec.tuning_stages) < sum(int(p.replace(",", "")) for p in parts) <= 30_000
 
 
 def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
