@@ -11,6 +11,7 @@ from autotune.analysis._significance import DEFAULT_SEEDS
 from autotune.analysis._significance import PairedTest
 from autotune.analysis._significance import compare_finalists
 from autotune.analysis._significance import holm_adjust
+from autotune.analysis._significance import mean_interval
 from autotune.analysis._significance import min_pairs_to_reach
 from autotune.analysis._significance import rank_agreement
 from autotune.analysis._significance import simulate_false_positive_rate
@@ -468,3 +469,15 @@ def test_too_few_pairs_advice_counts_the_tuning_run_apart() -> None:
     assert warning.endswith(
         "use at least 5 re-evaluation periods (or seeds), 6 with the tuning period"
     )
+
+
+def test_the_interval_of_a_mean_of_losses_stops_at_zero() -> None:
+    """One period's losses 4x the others' put the t interval's low end at -3.5 for 7.0."""
+    losses = [1.2, 2.0, 3.1, 1.5, 8.0, 26.6, 6.7]
+    interval = mean_interval(losses)
+    assert interval.low == 0.0 and interval.high > interval.mean > 0
+    symmetric = mean_interval([x - 100 for x in losses])  # values below 0: as t gives it
+    assert symmetric.low < -100 and math.isclose(
+        symmetric.high - symmetric.mean, symmetric.mean - symmetric.low
+    )
+    assert mean_interval([1.0, 1.1, 0.9]).low > 0  # far from 0: untouched
