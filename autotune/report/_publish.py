@@ -34,6 +34,7 @@ import optuna_dashboard
 
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
+from autotune.campaign import Progress
 from autotune.campaign import Stage
 from autotune.report._answer import answer_lines
 from autotune.storage import advisory_lock
@@ -91,7 +92,7 @@ def publish_to_dashboard(
     for study, link in zip(campaign.studies, links, strict=True):
         if study.name != home.name:
             details = [
-                *study_role(study),
+                *study_role(study, campaign.progress(study)),
                 "",
                 with_images(report.sections.get(study.name, ""), images),
             ]
@@ -221,7 +222,7 @@ def study_note(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def study_role(study: CampaignStudy) -> list[str]:
+def study_role(study: CampaignStudy, progress: Progress) -> list[str]:
     """What a study's runs are (their results follow in its section of the report)."""
     stage = study.stage
     if stage is Stage.BASELINE:
@@ -246,9 +247,17 @@ def study_role(study: CampaignStudy) -> list[str]:
             "compared on their paired runs; the table on this study's page lists their "
             "hyperparameters."
         ]
+    how = "promoted from the round before"
+    if study.samples:
+        how = "sampled" if progress.step_share is None else "sampled while its steps lasted"
+    carried = ""
+    if progress.carried:
+        carried = (
+            f" Its other {progress.carried} trials are the finished trials of the study it "
+            "widens, carried over, not run again."
+        )
     return [
-        f"{study.trial_budget} trials of at most {study.max_train_steps} steps, "
-        f"{'sampled' if study.samples else 'promoted from the round before'}."
+        f"{progress.finished} trials of at most {study.max_train_steps} steps, {how}.{carried}"
     ]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from optuna.trial import TrialState
+from optuna.trial import create_trial
 import pytest
 
 import autotune
@@ -16,6 +18,8 @@ from autotune.campaign import Progress
 from autotune.campaign import Stage
 from autotune.campaign import StudyFacts
 from autotune.campaign import StudyPlan
+from autotune.campaign._progress import progress_of
+from autotune.campaign._trial_attrs import ATTR_CARRIED_FROM
 from autotune.report._progress import CampaignSteps
 from autotune.report._progress import LinePart
 from autotune.report._progress import LiveState
@@ -29,12 +33,14 @@ from autotune.report._progress import planned_parts
 from autotune.report._progress import progress_table
 from autotune.report._progress import stage_label
 from autotune.report._progress import study_steps_left
+from autotune.report._publish import study_role
 from autotune.report._report import batch_size_sentence
 from autotune.report._storage_text import has_password
 from autotune.report._storage_text import storage_label
 from autotune.report._storage_text import worker_hint
 from autotune.report._summary import best_steps_line
 from autotune.report._summary import pipeline_parts
+from autotune.spec import Direction
 from autotune.spec import load_study_spec
 from autotune.worker._display import WorkerView
 from autotune.worker._display import trial_log_line
@@ -134,6 +140,28 @@ def test_a_study_sampling_until_its_step_share_is_spent_is_not_shown_over_100_pe
     row = progress_table([TableRow("g/joint/1", 250, shared)], "val_loss").splitlines()[1]
     assert row.split()[:3] == ["g/joint/1", "250", "336"] and "/119" not in row
     assert _progress(budget=24, complete=20, pruned=2).trials_text == "22/24"
+
+
+def test_a_widened_study_counts_its_own_trials_and_its_carried_copies_apart() -> None:
+    """A widened study showed "done 208" of which 178 were the widened study's copies: the
+    status table read as 386 round-1 trials, the funnel as 208 started."""
+    copy = {ATTR_CARRIED_FROM: 3}
+    trials = [
+        create_trial(value=0.2, user_attrs=copy),  # the best is a carried copy: it counts
+        create_trial(state=TrialState.PRUNED, user_attrs=copy),
+        create_trial(value=0.5),
+        create_trial(state=TrialState.PRUNED),
+        create_trial(state=TrialState.PRUNED),
+    ]
+    progress = progress_of(trials, 2 + 10, Direction.MINIMIZE)
+    assert (progress.complete, progress.pruned, progress.finished) == (1, 2, 3)
+    assert progress.best_value == 0.2 and progress.carried == 2
+    assert progress.trials_text == "3/10+2 carried"
+    widened = StudyPlan(Stage.JOINT, 1, 12, 60, 120, widening=1, sampling=True, step_budget=900)
+    assert study_role(_study(widened), dataclasses.replace(progress, step_share=900)) == [
+        "3 trials of at most 60 steps, sampled while its steps lasted. Its other 2 trials "
+        "are the finished trials of the study it widens, carried over, not run again."
+    ]
 
 
 def test_the_plan_header_of_a_budget_says_how_counts_are_sized_not_the_nominal_ones(
