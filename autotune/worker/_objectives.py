@@ -304,8 +304,11 @@ class _Objective:
         for source in resume_sources(trial.user_attrs, trial.study.study_name):
             path = self._download(trial, source.checkpoint, scratch)
             if path is not None:
-                _report_curve_of(trial, source.study_name, source.trial_number, source.step)
+                # Before the curve: a flush that writes the curve (a buffered write may be
+                # due at any report) then writes this too, so a run killed right after
+                # resuming does not count the parent's steps as its own.
                 trial.set_user_attr(ATTR_RESUMED_FROM, source.step)  # known even if pruned
+                _report_curve_of(trial, source.study_name, source.trial_number, source.step)
                 return path
         return None
 
