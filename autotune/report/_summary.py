@@ -91,7 +91,7 @@ def pipeline_parts(spec: StudySpec, most_periods: int | None = None) -> list[str
 def _round_one(spec: StudySpec, trials: int, length: str) -> str:
     if spec.budget is None:
         return f"{trials} trials x {length}"
-    return f"trials x {length} while its share of the budget lasts"
+    return f"trials of {length}, sampled while its share of the budget lasts"
 
 
 def _promoted(spec: StudySpec, top_k: int | None) -> str:
