@@ -611,6 +611,12 @@ def _create(args: argparse.Namespace) -> int:
     campaign = creation.campaign
     print(creation.message)
     _print_budget_plan(campaign)
+    if creation.outcome is CreateOutcome.EXISTS and campaign_finished(campaign):
+        print(  # workers would find nothing to do: say where the answer is instead
+            f"the campaign has finished: {_autotune()} status {campaign.name}{_where(args)} "
+            "shows its answer (a spec that grows trials, budget or top_k extends it)"
+        )
+        return 0
     env_url = os.environ.get(STORAGE_ENV) or None
     hint = worker_hint(
         _autotune(),

@@ -39,3 +39,7 @@ def test_more_trials_extend_a_finished_campaign(storage_url: str, tmp_path: Path
 
     again = run_autotune("create", str(spec), "--storage", storage_url)
     assert "exists (same spec): campaign 'more'" in again.stdout
+    assert (
+        "the campaign has finished: " in again.stdout and " status more --storage" in again.stdout
+    )
+    assert "start workers with" not in again.stdout  # they would find nothing to do
