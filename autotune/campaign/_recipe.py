@@ -20,10 +20,12 @@ from autotune.campaign._records import StudyPlan
 from autotune.campaign._trial_attrs import ATTR_BEST_STEP
 from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
 from autotune.campaign._trial_attrs import ATTR_SEED
+from autotune.spec import Direction
 from autotune.spec import StudySpec
 
 EARLY_STOPPING = "early_stopping_patience"
 CHOSEN_BY = "the best mean over the re-evaluation's runs"
+MIN_RUNS_TO_WEIGH = 4  # fewer runs: one of them outweighing the rest is no news
 
 
 def trial_label(study_name: str, number: int) -> str:
@@ -87,9 +89,11 @@ def chosen(
             f"{best} has the best mean over {runs}, but it is not distinguishable from "
             f"{', '.join(tied)} at alpha={report.alpha}; chosen by the rule: {CHOSEN_BY}"
         )
+    recipe = recipes[best]
+    outweighed = outweighing_run(results[best], recipe.metric, recipe.direction)
     return Recommendation(
         best,
-        recipes[best],
+        recipe,
         True,
         interval.mean,
         interval.low,
@@ -97,4 +101,35 @@ def chosen(
         interval.n,
         verdict,
         against_trivial,
+        () if outweighed is None else (outweighed,),
+    )
+
+
+def outweighing_run(
+    runs: Mapping[tuple[str, int], float], metric: str, direction: Direction
+) -> str | None:
+    """A caution when one run's loss outweighs the rest of the mean, or None. The mean over
+    periods chooses the stop and the finalist; where one period's losses are many times the
+    others' (a crisis quarter among calm ones), that one period chooses them: a recipe
+    stopped where it was best in 2008-09 was worse than the trivial predictor on 4 of 7
+    periods. Said when the runs' effective number, (sum v)^2 / sum v^2, is under half of
+    them (losses at or above 0, at least 4 runs); the numbers stay as the rule chose."""
+    values = list(runs.values())
+    if direction is not Direction.MINIMIZE or len(values) < MIN_RUNS_TO_WEIGH:
+        return None
+    total = sum(values)
+    if min(values) < 0 or total <= 0:
+        return None
+    effective = total**2 / sum(v * v for v in values)
+    if effective >= len(values) / 2:
+        return None
+    (period, seed), top = max(runs.items(), key=lambda item: item[1])
+    others = sorted(v for key, v in runs.items() if key != (period, seed))
+    where = "the tuning period" if period == TUNING_PERIOD else f"period {period}"
+    return (
+        f"one run outweighs the rest: {where} (seed {seed}) has {metric} {top:.4g}, the "
+        f"other {len(others)} {others[0]:.4g}-{others[-1]:.4g}, {top / total:.0%} of the "
+        "sum; the mean, and with it the recipe's stop and the choice among finalists, "
+        "follow that period more than all the others (the report shows each period's "
+        "values)"
     )

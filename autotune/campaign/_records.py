@@ -249,6 +249,8 @@ class Recommendation:
     # the answer's re-evaluation runs against the trivial predictor on the same periods
     # (None: unverified, a task without a trivial predictor, or a campaign from before)
     against_trivial: TrivialComparison | None = None
+    # what its runs' numbers cannot show on their own (one period outweighing the rest)
+    cautions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def answer_dict(campaign: Campaign) -> dict[str, Any]:
             "runs": answer.runs,
             "verdict": answer.verdict,
             "against_trivial": _trivial_dict(answer),
-            "cautions": list(recipe_cautions(answer.recipe)),
+            "cautions": list(answer_cautions(answer)),
             "recipe": recipe_dict(answer.recipe),
         }
     best = campaign.best()
@@ -82,11 +82,16 @@ def answer_lines(campaign: Campaign, autotune: str = "autotune", where: str = ""
         f"  {answer.verdict}",
         *([] if trivial is None else [f"  {trivial.sentence}"]),
         f"  recipe: {answer.recipe.stopping_rule}; batch size {answer.recipe.batch_size}",
-        *[f"  caution: {caution}" for caution in recipe_cautions(answer.recipe)],
+        *[f"  caution: {caution}" for caution in answer_cautions(answer)],
         f"  hyperparameters: {_params_text(answer.recipe.hyperparameters)}",
         f"  train it: {autotune} train {campaign.name}{where}; "
         f"export it: {autotune} export {campaign.name}{where}",
     ]
+
+
+def answer_cautions(answer: Recommendation) -> tuple[str, ...]:
+    """What the answer's numbers cannot show: its recipe's, then its runs'."""
+    return recipe_cautions(answer.recipe) + answer.cautions
 
 
 def recipe_cautions(recipe: Recipe) -> tuple[str, ...]:

@@ -6,11 +6,16 @@ from optuna.trial import TrialState
 from optuna.trial import create_trial
 
 from autotune.campaign import Recipe
+from autotune.campaign import Recommendation
+from autotune.campaign._plain import from_plain
+from autotune.campaign._plain import plain
+from autotune.campaign._recipe import outweighing_run
 from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
 from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_RESUME
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.report._answer import _params_text
+from autotune.report._answer import answer_cautions
 from autotune.report._answer import recipe_cautions
 from autotune.report._summary import steps_saved_by_promotion
 from autotune.spec import Direction
@@ -41,6 +46,27 @@ def test_a_stop_after_the_first_evaluation_or_at_the_end_needs_no_caution():
     assert recipe_cautions(_recipe(stop_at_step=40)) == ()
     assert recipe_cautions(_recipe(stop_at_step=400)) == ()
     assert recipe_cautions(_recipe(stop_at_step=20, max_train_steps=20)) == ()
+
+
+def test_one_period_outweighing_the_rest_of_the_mean_is_cautioned_and_stored() -> None:
+    """A macro forecaster's 2008-09 period (26.6 against 1.2-8.0) chose its stop at step 1700
+    of 2000, where it lost to the trivial predictor on 4 of 7 periods."""
+    values = [1.57, 1.86, 2.39, 3.0, 4.1, 8.0, 26.6]
+    runs = {("tuning", 0): values[0]} | {(f"p{k}", 0): v for k, v in enumerate(values[1:])}
+    caution = outweighing_run(runs, "val_mse", Direction.MINIMIZE)
+    assert caution is not None and "period p5 (seed 0) has val_mse 26.6, the other 6 1.57-8" in (
+        caution
+    )
+    assert "56% of the sum" in caution
+    even = {key: 3.0 + 0.1 * k for k, key in enumerate(runs)}
+    assert outweighing_run(even, "val_mse", Direction.MINIMIZE) is None
+    assert outweighing_run(runs, "accuracy", Direction.MAXIMIZE) is None
+    assert outweighing_run(dict(list(runs.items())[-3:]), "val_mse", Direction.MINIMIZE) is None
+    answer = Recommendation("s/2 #6", _recipe(40), True, 6.8, 0.0, 15.0, 7, "v", None, (caution,))
+    assert answer_cautions(answer) == (caution,)
+    assert from_plain(Recommendation, plain(answer)) == answer  # stored with the campaign
+    stored_before = {k: v for k, v in plain(answer).items() if k != "cautions"}
+    assert from_plain(Recommendation, stored_before).cautions == ()  # an older campaign's
 
 
 def test_the_answers_hyperparameters_leave_out_what_training_does_not_read() -> None:
