@@ -110,7 +110,9 @@ def failure_of(study: str, trial: FrozenTrial) -> TrialFailure:
 
 @dataclass(frozen=True)
 class BestResult:
-    """The best trial of a campaign so far."""
+    """The trial behind the campaign's answer (before one, the best trial so far). Its
+    ``value`` is the answer's; ``params`` are the trial's tuned ones and ``user_attrs``
+    its own run's: the recipe to train is ``Campaign.recommendation().recipe``."""
 
     study: str
     trial_number: int
