@@ -91,7 +91,10 @@ def pipeline_parts(spec: StudySpec, most_periods: int | None = None) -> list[str
 def _round_one(spec: StudySpec, trials: int, length: str) -> str:
     if spec.budget is None:
         return f"{trials} trials x {length}"
-    return f"trials of {length}, sampled while its share of the budget lasts"
+    sized = f"trials of {length}, sampled while its share of the budget lasts"
+    if spec.measures_max_train_steps or "trials" not in spec.model_fields_set:
+        return sized  # measured: the budget sizes the runs' length to the trials
+    return f"{sized} (the spec's trials: {trials} do not cap it under a budget)"
 
 
 def _promoted(spec: StudySpec, top_k: int | None) -> str:
