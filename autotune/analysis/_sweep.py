@@ -31,7 +31,7 @@ import numpy as np
 
 PLATEAU_TOLERANCE = 0.02  # relative improvement of the training loss that counts as none
 PLATEAU_WINDOW = 10  # evals averaged, and over which the improvement is measured
-ABSOLUTE_TOLERANCE = 1e-3  # of the first average: a loss falling to 0 levels off too
+ABSOLUTE_TOLERANCE = 1e-3  # of the first evals' median: a loss falling to 0 levels off too
 STABLE_MARGIN = 0.1  # a rate's lowest loss within 10% of the sweep's lowest counts as stable
 
 
@@ -125,8 +125,8 @@ def plateau_step(
 ) -> int | None:
     """The eval step at which the training loss stops improving: the first whose best
     `window`-eval moving average improves over the next `window` evals by at most
-    `tolerance` of itself (or `ABSOLUTE_TOLERANCE` of the first average, for a loss that
-    falls to 0). None: still improving when the curve ends, too short (under 2 `window`
+    `tolerance` of itself (or `ABSOLUTE_TOLERANCE` of the first `window` evals' median, for
+    a loss that falls to 0). None: still improving when the curve ends, too short (under 2 `window`
     evals), or a non-finite loss.
 
     The moving average and its best-so-far, not single evals: a training loss averaged over
@@ -142,7 +142,10 @@ def plateau_step(
         return None
     averages = np.convolve(values, np.ones(window) / window, mode="valid")
     best = np.minimum.accumulate(averages)
-    floor = ABSOLUTE_TOLERANCE * abs(averages[0])
+    # The start's scale: the median of the first window, not its mean. A rate too high
+    # starts at 795,275 and falls to 17 by its 11th eval: 0.1% of the mean (80) took 17
+    # -> 6 for a plateau, and its curve drew it as fitting as fast as the chosen rate.
+    floor = ABSOLUTE_TOLERANCE * abs(float(np.median(values[:window])))
     for index in range(len(averages) - window):
         if best[index] - best[index + window] <= max(tolerance * abs(best[index]), floor):
             return ordered[index + window - 1][0] or None  # step 0 trains nothing
