@@ -62,7 +62,7 @@ def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -
     rounds = [s for s in joint if not s.plan.widening]
     assert baseline.stage is Stage.BASELINE
     assert baseline.facts.baseline.passed, baseline.facts.baseline
-    assert "baseline: the baseline beats the trivial predictor" in result.stdout
+    assert "steps: the baseline beats the trivial predictor" in result.stdout
     first = campaign.progress(rounds[0])
     assert first.complete >= 1 and first.complete + first.pruned == 4
     assert len(rounds) == len(campaign.spec.rounds)

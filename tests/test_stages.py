@@ -194,7 +194,7 @@ def test_auto_steps_sweep_widens_then_baseline_then_rounds(
 
     status = run_autotune("status", "auto", "--storage", storage_url)
     assert "max_train_steps: the fastest learning rate" in status.stdout
-    assert "baseline: the baseline beats the trivial predictor" in status.stdout
+    assert "steps: the baseline beats the trivial predictor" in status.stdout
 
 
 @pytest.mark.e2e
