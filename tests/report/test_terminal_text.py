@@ -177,8 +177,7 @@ def test_the_plan_header_of_a_budget_says_how_counts_are_sized_not_the_nominal_o
     budgeted.write_text("task: cancer-mlp\nbudget: {steps: 20000}\n")
     parts = pipeline_parts(autotune.load_study_spec(budgeted))  # with its task: automatic
     assert parts[2:] == [
-        "stage learning_rate: trials of 0.25 of it, sampled while its share of the budget "
-        "lasts",
+        "stage learning_rate: trials of 0.25 of it, sampled while its share of the budget lasts",
         "stage optimizer-model-regularization round 1: trials of 0.25 of it, sampled while "
         "its share of the budget lasts",
         "round 2: the best (at least 4, as many as its share buys) x 1 of it",
