@@ -32,11 +32,12 @@ BUILTIN_SPACES = {
     "cancer-mlp": "tabular",
 }
 USER_TASK_SPACE = "user"
-AUTOMATIC_KEYS = frozenset(
-    {"max_train_steps", "eval_interval", "batch_size", "trials", "rounds", "stages"}
-)
+AUTOMATIC_KEYS = frozenset({"max_train_steps", "eval_interval", "trials", "rounds", "stages"})
 """A spec that sets none of these runs in automatic mode: everything from built-in defaults
-(the metric too, unless it names one of its task's: that is what to tune, not how)."""
+(the metric too, unless it names one of its task's: that is what to tune, not how; and the
+batch size, unless it sets one: the machine's memory and throughput decide it, not the
+pipeline)."""
+MANUAL_REQUIRED = ("name", "metric", "max_train_steps", "eval_interval", "batch_size", "trials")
 AUTOMATIC_DEFAULTS: dict[str, Any] = {
     "max_train_steps": "auto",
     "steps_sweep": {"steps": 1000},
@@ -82,12 +83,28 @@ def study_spec_from_dict(
     ``tasks``. Without ``tasks`` no task is looked up: a stored campaign's spec loads where
     the task's code is absent.
     """
-    if not AUTOMATIC_KEYS & set(data):
+    manual = sorted(AUTOMATIC_KEYS & set(data))
+    if not manual:
         data = automatic_spec(data, source, tasks)
-    spec = _validate(StudySpec, data, source)
+    try:
+        spec = _validate(StudySpec, data, source)
+    except SpecError as error:
+        if not manual or not any(key not in data for key in MANUAL_REQUIRED):
+            raise
+        raise SpecError(source, [*error.problems, _manual_mode_note(manual)]) from None
     if tasks is not None:
         check_against_task(spec, tasks, source)
     return spec
+
+
+def _manual_mode_note(manual: list[str]) -> str:
+    """Why keys are required that automatic mode would have filled: the spec set one of
+    the keys that turn it off (``batch_size: 128`` used to list four missing keys)."""
+    return (
+        f"(this spec sets {', '.join(manual)}, which turns automatic mode off, so the keys "
+        f"above are required; a spec that sets none of {', '.join(sorted(AUTOMATIC_KEYS))} "
+        "runs in automatic mode and fills them from its task and built-in defaults)"
+    )
 
 
 def automatic_spec(data: dict[str, Any], source: str, tasks: TaskLookup | None) -> dict[str, Any]:
