@@ -32,6 +32,7 @@ from autotune.report._plots import funnel_plot
 from autotune.report._plots import learning_curves_plot
 from autotune.report._plots import period_comparison_plot
 from autotune.report._plots import period_tick
+from autotune.report._plots import sweep_curves_plot
 from autotune.report._plots import sweep_plot
 from autotune.report._plots import table_figure
 
@@ -383,3 +384,26 @@ def test_figures_and_notes_save_into_an_optuna_study(tmp_path: Path) -> None:
     attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(study.study_name))
     assert any(key.startswith("dashboard:plot_data:funnel:") for key in attrs)
     assert any("Report" in str(value) for value in attrs.values())
+
+
+def test_the_sweep_curves_show_the_measure_and_the_runs_length_below_a_diverged_start(
+    tmp_path: Path,
+) -> None:
+    """A rate at 795,275 at its first evaluation flattened the others on the log axis, and
+    the red line read "max_train_steps 1000" under a caption calling it the measured 110."""
+    curves = {
+        "lr 1": {10: 795_275.0, 20: 40.0, 30: 17.0, 40: 9.0},
+        "lr 0.1": {10: 1.2, 20: 0.9, 30: 0.8, 40: 0.79},
+        "lr 0.01": {10: 1.3, 20: 1.1, 30: 1.0, 40: 0.95},
+    }
+    path = tmp_path / "curves.png"
+    figure = sweep_curves_plot(curves, 30, path, runs=1000)
+    assert path.stat().st_size > 0
+    assert figure.layout.yaxis.type == "log"
+    low, high = figure.layout.yaxis.range
+    assert high < math.log10(795_275.0) and 10**high >= 40.0  # the spike off the top only
+    lines = [shape for shape in figure.layout.shapes if shape.type == "line"]
+    assert sorted(shape.x0 for shape in lines) == [30, 1000]
+    unclipped = sweep_curves_plot({"lr 0.1": curves["lr 0.1"]}, 30, tmp_path / "b.png", runs=30)
+    assert unclipped.layout.yaxis.range is None
+    assert len([s for s in unclipped.layout.shapes if s.type == "line"]) == 1

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import math
 from pathlib import Path
+import statistics
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -59,6 +60,7 @@ _MAX_COLUMNS = 3
 _DASHBOARD_COLUMNS = 2
 _HIST_BINS = 20
 _SERIES = ("started", "pruned", "complete")
+SWEEP_Y_RANGE = 100.0  # the sweep curves' y axis: up to this many times their median
 _SERIES_COLORS = ("tab:blue", "tab:orange", "tab:green")
 
 
@@ -400,33 +402,48 @@ def sweep_curves_plot(
     measured: int | None,
     path: Path,
     title: str = "max_train_steps sweep: training loss by learning rate",
+    runs: int | None = None,
 ) -> go.Figure:
-    """Each sweep trial's training loss against step (log y), the measured max_train_steps a
-    red vertical line: where a fit threshold was reached or the loss stopped improving."""
+    """Each sweep trial's training loss against step (log y), the measured steps a red
+    vertical line (where a fit threshold was reached or the loss stopped improving) and,
+    where a budget set the runs' length apart from it, that length a dashed one. The y axis
+    stops at 100x the median loss: a rate that diverged at its first evaluation (795,275)
+    flattened every other curve at the bottom."""
     lines = {name: _finite_curve(curve) for name, curve in curves.items()}
     lines = {name: line for name, line in lines.items() if line}
     if not lines:
         return _no_data(path, title)
-    positive = all(value > 0 for line in lines.values() for _, value in line)
+    values = [value for line in lines.values() for _, value in line]
+    positive = all(value > 0 for value in values)
+    top = SWEEP_Y_RANGE * statistics.median(values) if positive else None
+    top = top if top is not None and max(values) > top else None
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for name, line in lines.items():
         ax.plot(*zip(*line, strict=True), label=name)
     if positive:
         ax.set_yscale("log")
+    if top is not None:
+        ax.set_ylim(top=top)
     if measured is not None:
-        ax.axvline(measured, color=HIT_COLOR, label=f"max_train_steps {measured}")
+        ax.axvline(measured, color=HIT_COLOR, label=f"measured: {measured} steps")
+    if runs is not None and runs != measured:
+        ax.axvline(runs, color=HIT_COLOR, linestyle="--", label=f"runs: {runs} steps (budget)")
     _label(ax, "step", "training loss", title)
     ax.legend(fontsize=8)
     _save(fig, path)
     plotly = go.Figure(layout={"title": title, "xaxis_title": "step", "yaxis_title": "loss"})
     for name, line in lines.items():
-        steps, values = zip(*line, strict=True)
-        plotly.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name))
+        steps, ys = zip(*line, strict=True)
+        plotly.add_trace(go.Scatter(x=steps, y=ys, mode="lines", name=name))
     if positive:
         plotly.update_yaxes(type="log")
+    if top is not None:
+        plotly.update_yaxes(range=[math.log10(min(values)), math.log10(top)])
     if measured is not None:
-        plotly.add_vline(x=measured, line={"color": HIT_COLOR}, name="max_train_steps")
+        plotly.add_vline(x=measured, line={"color": HIT_COLOR}, name="measured")
+    if runs is not None and runs != measured:
+        plotly.add_vline(x=runs, line={"color": HIT_COLOR, "dash": "dash"}, name="runs")
     return plotly
 
 

@@ -243,13 +243,16 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
         for t in campaign.trials_of(study)
         if "learning_rate" in t.params
     }
+    measured = next((p.steps_to_fit for p in points if p.learning_rate == chosen), None)
+    budgeted = decision is not None and campaign.spec.budget is not None
+    runs = decision.max_train_steps if budgeted else None  # else the measure, rounded up
     builder.plot(
         sweeps[-1].name,
         "steps-sweep-curves",
-        lambda path: _plots.sweep_curves_plot(
-            curves, decision.max_train_steps if decision else None, path
-        ),
-        "training loss of each sweep rate, and the measured max_train_steps",
+        lambda path: _plots.sweep_curves_plot(curves, measured, path, runs=runs),
+        "training loss of each sweep rate, the steps the fastest stable rate took to fit "
+        "(solid) and, where the budget set the runs' length apart from it, that length "
+        "(dashed)",
     )
 
 
