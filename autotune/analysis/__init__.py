@@ -20,6 +20,8 @@ from autotune.analysis._best_step import StepRecommendation
 from autotune.analysis._best_step import analyze_best_steps
 from autotune.analysis._best_step import best_step_records
 from autotune.analysis._best_step import shared_best_step
+from autotune.analysis._boundary import HIT_SHARE
+from autotune.analysis._boundary import LEAN_FACTOR
 from autotune.analysis._boundary import CategoricalEdge
 from autotune.analysis._boundary import ParamBoundary
 from autotune.analysis._boundary import can_widen
@@ -63,6 +65,8 @@ __all__ = [
     "BestStepAnalysis",
     "BoundarySide",
     "CategoricalEdge",
+    "HIT_SHARE",
+    "LEAN_FACTOR",
     "DEFAULT_MIN_TRIALS",
     "DEFAULT_PERIODS",
     "DEFAULT_SEEDS",

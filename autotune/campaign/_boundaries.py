@@ -88,6 +88,7 @@ def _finding(
     return BoundaryFinding(
         record.name, False, record.best_value, record.side, record.distance,
         record.near_low, record.near_high, record.hit, action, message,
+        record.lean_low, record.lean_high,
     )  # fmt: skip
 
 

@@ -168,6 +168,10 @@ class BoundaryFinding:
     hit: bool
     action: BoundaryAction
     message: str
+    # top-k trials leaning toward each bound (within 4x the tolerance): what a hit counts;
+    # None for a categorical (its near counts decide) or a check stored before
+    lean_low: int | None = None
+    lean_high: int | None = None
 
 
 @dataclass(frozen=True)

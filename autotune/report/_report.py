@@ -16,6 +16,8 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import plotly.graph_objects as go
 
+from autotune.analysis import HIT_SHARE
+from autotune.analysis import LEAN_FACTOR
 from autotune.analysis import best_step_records
 from autotune.analysis import grid_trends
 from autotune.campaign import TUNING_PERIOD
@@ -300,15 +302,25 @@ def _round_section(builder: _Builder, campaign: Campaign, study: CampaignStudy) 
     builder.section(study.name, f"## {label}")
     check = study.facts.boundaries
     if check is not None:
-        builder.add("| parameter | best | side | distance | top-k near low / high | hit |")
-        builder.add("| --- | ---: | --- | ---: | ---: | --- |")
+        builder.add(
+            "| parameter | best | side | distance | top-k near low / high | "
+            "leaning low / high | hit |"
+        )
+        builder.add("| --- | ---: | --- | ---: | ---: | ---: | --- |")
         for f in check.findings:
             distance = "—" if f.distance is None else f"{f.distance:.3f}"
+            leaning = "—" if f.lean_low is None else f"{f.lean_low} / {f.lean_high}"
             builder.add(
                 f"| {f.name} | {format_value(f.best)} | {f.side.value} | {distance} | "
-                f"{f.near_low} / {f.near_high} | {'**yes**' if f.hit else 'no'} |"
+                f"{f.near_low} / {f.near_high} | {leaning} | {'**yes**' if f.hit else 'no'} |"
             )
-        builder.add("")
+        builder.add(
+            "",
+            f"Near: within the tolerance of the bound; leaning: within {LEAN_FACTOR:g}x it. "
+            f"A hit is a best near a bound with {HIT_SHARE:.0%} of the top k leaning toward "
+            "it (a categorical: that many choosing its end).",
+            "",
+        )
     if not study.samples and study.round_number == 1:
         _grid_section(builder, campaign, study)
     points = _param_points(campaign, study, check)

@@ -53,7 +53,7 @@ def test_every_fact_round_trips_through_json() -> None:
     report = compare_finalists(results, Direction.MINIMIZE)
     finding = BoundaryFinding(
         "learning_rate", False, 0.3, BoundarySide.HIGH, 0.01, 0, 5, True,
-        BoundaryAction.WIDEN, "widen upward",
+        BoundaryAction.WIDEN, "widen upward", 0, 5,
     )  # fmt: skip
     facts = StudyFacts(
         PLAN,

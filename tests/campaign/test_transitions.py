@@ -250,6 +250,7 @@ def test_a_hit_bound_is_widened_and_the_finished_trials_carried_over() -> None:
     finding = next(f for f in first.facts.boundaries.findings if f.name == "learning_rate")
     assert finding.hit and finding.side is BoundarySide.HIGH
     assert finding.action is BoundaryAction.WIDEN
+    assert finding.lean_high is not None and finding.lean_high >= 4  # what the hit counted
     assert widened.name == "replay/joint/1-widened1"
     distribution = widened.facts.plan.decoded_distributions()["learning_rate"]
     assert distribution == FloatDistribution(1e-3, 3.0, log=True)
