@@ -13,6 +13,8 @@ from pydantic import ValidationError
 import yaml
 
 from autotune._errors import SpecError
+from autotune.spec import _space
+from autotune.spec import _study
 from autotune.spec._space import ParamType
 from autotune.spec._space import SearchSpace
 from autotune.spec._study import StudySpec
@@ -280,10 +282,22 @@ def _describe(error: Any) -> str:
     if error["type"] == "missing":
         return f"{where}required key is missing"
     bad_value = error.get("input")
+    if error["type"] == "model_type":  # "a valid dictionary or instance of BudgetSpec"
+        keys = _model_keys(str(error.get("ctx", {}).get("class_name", "")))
+        return f"{where}must be a mapping of {keys} (got {bad_value!r})"
     if isinstance(bad_value, dict | list) or error["type"].startswith("value_error"):
         return f"{where}{message}"
     hint = number_text_hint(bad_value) if error["type"].endswith("_parsing") else ""
     return f"{where}{message} (got {bad_value!r}){hint}"
+
+
+def _model_keys(class_name: str) -> str:
+    """The keys a spec section takes, for a value that is no mapping: "{steps: ...}"."""
+    model = getattr(_study, class_name, None) or getattr(_space, class_name, None)
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return "keys"
+    return "{" + ", ".join(f"{name}: ..." for name in fields) + "}"
 
 
 def _key_path(loc: Iterable[str | int]) -> str:

@@ -349,3 +349,15 @@ def test_checkpoints_and_the_first_rung_follow_the_runs_evaluations(tmp_path: Pa
     assert spec.recovery_interval(30) == 60  # checkpoints are written at evaluations
     assert spec.recovery_interval(10) == 50
     assert (spec.first_rung(10), spec.first_rung(30)) == (10, 30)
+
+
+def test_a_section_given_a_number_names_the_keys_it_takes(tmp_path: Path) -> None:
+    """``budget: 300000`` read "Input should be a valid dictionary or instance of
+    BudgetSpec", a class name the user never wrote."""
+    path = tmp_path / "auto.yaml"
+    path.write_text("task: cancer-mlp\nbudget: 300000\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"budget: must be a mapping of \{steps: \.\.\.\} "):
+        load_study_spec(path)
+    path.write_text("task: cancer-mlp\nsteps_sweep: 5\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"steps_sweep: must be a mapping of \{low: \.\.\., high"):
+        load_study_spec(path)
