@@ -234,6 +234,22 @@ def test_a_fixed_model_value_the_user_task_cannot_build_is_a_spec_error(tmp_path
     load_checked_study_spec(REPO_ROOT / "studies" / "user_task_example.yaml")  # as shipped
 
 
+def test_a_user_task_whose_evaluate_misnames_a_metric_is_a_spec_error(tmp_path: Path) -> None:
+    """Its evaluate() returned "loss" for "val_loss": create passed, every sweep trial
+    failed and the campaign stopped (exit 3)."""
+    text = (REPO_ROOT / "studies" / "user_task_example.yaml").read_text()
+    spec = tmp_path / "misnamed.yaml"
+    spec.write_text(
+        text.replace("examples.sine_task:make_task", "tests.tasks.broken:misnamed_metric")
+    )
+    with pytest.raises(
+        SpecError,
+        match="cannot evaluate its untrained default model: .*"
+        r"did not return val_loss; allowed: an evaluate\(\) that returns",
+    ):
+        load_checked_study_spec(spec)
+
+
 WSD_SPACE = """\
 name: lr-only
 groups:

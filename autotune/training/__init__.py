@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ._folds import repeated_kfold_periods
     from ._layers import Activation
     from ._loop import TRAIN_LOSS
+    from ._loop import evaluate_model
     from ._loop import train
     from ._period import Period
     from ._period import PeriodKind
@@ -118,6 +119,7 @@ _SUBMODULE: dict[str, str] = {
     "Activation": "_layers",
     "TRAIN_LOSS": "_loop",
     "train": "_loop",
+    "evaluate_model": "_loop",
     "Period": "_period",
     "PeriodKind": "_period",
     "BatchChoice": "_probe",
@@ -236,4 +238,5 @@ __all__ = [
     "resumable_step",
     "rolling_periods",
     "train",
+    "evaluate_model",
 ]

@@ -149,9 +149,11 @@ def _window(data: TaskData, budget: Budget) -> TaskData:
     return TaskData(data.train_x[start:], data.train_y[start:], data.val_x, data.val_y)
 
 
-def _evaluate(
+def evaluate_model(
     model: torch.nn.Module, task: Task, data: TaskData, period: Period
 ) -> dict[str, float]:
+    """The task's metrics of ``model`` on ``data``; ValueError naming any metric the task
+    declares that its ``evaluate`` did not return."""
     model.eval()
     with torch.no_grad():
         metrics = evaluate_task(task, model, data, period)
@@ -309,7 +311,7 @@ class _Run:
                 {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             )
         with self._evaluated_weights():
-            metrics = _evaluate(self.model, self.task, self.data, self.period)
+            metrics = evaluate_model(self.model, self.task, self.data, self.period)
         return self.tracker.record(metrics)
 
     def _evaluated_weights(self) -> contextlib.AbstractContextManager[None]:

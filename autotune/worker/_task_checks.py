@@ -60,6 +60,7 @@ def load_checked_study_spec(path: str | Path) -> StudySpec:
     check_reevaluation_periods(spec, str(path))
     check_step_fits_data(spec, str(path))
     check_model_builds(spec, str(path))
+    check_evaluates(spec, str(path))
     check_budget(spec, str(path))  # before any database is opened
     check_sweep_fits_budget(spec, str(path))
     return spec
@@ -97,6 +98,7 @@ def check_spec_task(spec: StudySpec, source: str) -> None:
     check_periods_fit_data(spec, source)
     check_step_fits_data(spec, source)
     check_model_builds(spec, source)
+    check_evaluates(spec, source)
 
 
 def check_model_builds(spec: StudySpec, source: str) -> None:
@@ -129,6 +131,31 @@ def check_model_builds(spec: StudySpec, source: str) -> None:
     ]
     if problems:
         raise SpecError(source, problems)
+
+
+def check_evaluates(spec: StudySpec, source: str) -> None:
+    """SpecError if the task's ``evaluate`` fails on its untrained default model or leaves
+    out a metric the task declares: a task whose ``evaluate`` returned "loss" for
+    "val_loss" passed create, failed every sweep trial and stopped the campaign (exit 3).
+    One evaluation of the tuning period's validation rows, before any trial."""
+    task = training.get_task(spec.task)
+    hparams = {**task.default_hyperparameters(), **spec.fixed}
+    model = task.build_model(
+        {k: v for k, v in hparams.items() if k in task.model_hyperparameters},
+        torch.Generator().manual_seed(0),
+    )
+    period = tuning_period(spec) or task.default_period()
+    try:
+        training.evaluate_model(model, task, task.data(period), period)
+    except Exception as error:  # a user task's own code, whatever it raises
+        raise SpecError(
+            source,
+            [
+                f"task: task {spec.task!r} cannot evaluate its untrained default model: "
+                f"{type(error).__name__}: {error}; allowed: an evaluate() that returns every "
+                f"metric the task declares ({', '.join(task.metrics)})"
+            ],
+        ) from None
 
 
 def _range_ends(spec: StudySpec, model_names: set[str]) -> list[tuple[str, Any, str]]:

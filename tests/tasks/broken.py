@@ -55,3 +55,18 @@ class _RaisesInForward(torch.nn.Module):
 
 def swish_fails_in_training() -> SwishFailsInTrainingTask:
     return SwishFailsInTrainingTask()
+
+
+class MisnamedMetricTask(SineTask):
+    """The example sine task whose ``evaluate`` names its loss "loss", not the "val_loss" it
+    declares: every trial fails, so create must refuse it."""
+
+    name = "misnamed-metric"
+
+    def evaluate(self, model: torch.nn.Module, data: TaskData) -> dict[str, float]:
+        metrics = super().evaluate(model, data)
+        return {"loss": metrics["val_loss"], "val_mae": metrics["val_mae"]}
+
+
+def misnamed_metric() -> MisnamedMetricTask:
+    return MisnamedMetricTask()
