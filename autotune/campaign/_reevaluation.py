@@ -351,7 +351,8 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
         design.test,
         metric=spec.metric.name,
     )
-    facts.append((study.name, chosen(report, usable, recipes, trivial)))
+    names = {str(index): name for index, name in period_names(list(study.trials)).items()}
+    facts.append((study.name, chosen(report, usable, recipes, trivial, names)))
     fast = {f.label: f.fast_value for f in recorded.finalists}
     full = {label: float(np.mean(list(values.values()))) for label, values in usable.items()}
     if len(set(fast) & set(full)) >= MIN_FINALISTS_FOR_AGREEMENT:
