@@ -41,6 +41,8 @@ from autotune.report._answer import format_value
 from autotune.report._html import markdown_to_html
 from autotune.report._publish import publish_to_dashboard
 from autotune.report._summary import agreement_line
+from autotune.report._summary import baseline_at_length
+from autotune.report._summary import baseline_line
 from autotune.report._summary import campaign_lines
 from autotune.report._summary import pipeline_text
 from autotune.report._summary import steps_saved
@@ -263,7 +265,7 @@ def _baseline_section(builder: _Builder, campaign: Campaign) -> None:
         builder.section(study.name, "## Baseline")
         outcome = study.facts.baseline
         if outcome is not None:
-            builder.add(outcome.message, "")
+            builder.add(baseline_line(campaign, study, outcome), "")
         _baseline_curve(builder, campaign, study)
 
 
@@ -418,9 +420,9 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
             for t in campaign.trials_of(last, states=(TrialState.COMPLETE,))
         }
         finalists = {f"trial {f.trial}" for f in _finalists_of(campaign)}
-        baselines = campaign.stage_studies(Stage.BASELINE)
-        outcome = baselines[0].facts.baseline if baselines else None
-        reference = None if outcome is None else outcome.value
+        baseline = baseline_at_length(campaign, last.max_train_steps)
+        reference = None if baseline is None else baseline[1]
+        named = "baseline" if baseline is None else f"baseline at {baseline[0]} steps"
         builder.section(last.name, "## Finalists")
         builder.plot(
             last.name,
@@ -430,7 +432,7 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
                 campaign.spec.metric.name,
                 path,
                 reference,
-                reference_name="baseline",
+                reference_name=named,
                 highlight=finalists,
             ),
             "learning curves of the last round (dashed: the baseline; in colour: the "

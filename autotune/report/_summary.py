@@ -153,7 +153,7 @@ def study_lines(campaign: Campaign, study: CampaignStudy) -> list[str]:
     if facts.sweep is not None:
         lines.append(f"max_train_steps: {facts.sweep.reason}")
     if facts.baseline is not None:
-        lines.append(_baseline_line(campaign, study, facts.baseline))
+        lines.append(baseline_line(campaign, study, facts.baseline))
     if facts.significance is not None:
         lines += [f"re-evaluation: {line}" for line in facts.significance.summary]
     if facts.rank_agreement is not None:
@@ -202,7 +202,7 @@ def best_steps_line(label: str, analysis: BestStepAnalysis, steps: int, total: i
     return line
 
 
-def _baseline_line(campaign: Campaign, study: CampaignStudy, outcome: BaselineOutcome) -> str:
+def baseline_line(campaign: Campaign, study: CampaignStudy, outcome: BaselineOutcome) -> str:
     """The baseline's verdict; one that lost at round 1's length and was rechecked at the
     full one says so in numbers, not as a broken pipeline (the recheck's line follows)."""
     steps = study.max_train_steps
@@ -223,20 +223,30 @@ def _versus_baseline(campaign: Campaign, study: CampaignStudy) -> str | None:
     run at the round's length where there is one (a full-length recheck), else the longest
     shorter one, named with its steps (a 1,000-step round read "-1.5%" against a 250-step
     baseline, "-0.4%" at equal steps)."""
+    baseline = baseline_at_length(campaign, study.max_train_steps)
+    best = campaign.progress(study).best_value
+    if baseline is None or best is None:
+        return None
+    steps, reference = baseline
+    at = "" if steps == study.max_train_steps else f" at {steps} steps"
+    change = "" if reference == 0 else f" ({(best - reference) / abs(reference):+.1%})"
+    metric = campaign.spec.metric.name
+    return f"{study.label} best {metric} {best:.5g} vs baseline {reference:.5g}{at}{change}"
+
+
+def baseline_at_length(campaign: Campaign, steps: int) -> tuple[int, float] | None:
+    """The baseline run to compare runs of ``steps`` with, as (its steps, its value): the
+    longest at or below ``steps`` (a full-length recheck, where one ran), else the
+    shortest; None before any baseline value."""
     runs = [
         (s.max_train_steps, s.facts.baseline.value)
         for s in campaign.stage_studies(Stage.BASELINE)
         if s.facts.baseline is not None and s.facts.baseline.value is not None
     ]
-    best = campaign.progress(study).best_value
-    if not runs or best is None:
+    if not runs:
         return None
-    shorter = [run for run in runs if run[0] <= study.max_train_steps]
-    steps, reference = max(shorter) if shorter else min(runs)
-    at = "" if steps == study.max_train_steps else f" at {steps} steps"
-    change = "" if reference == 0 else f" ({(best - reference) / abs(reference):+.1%})"
-    metric = campaign.spec.metric.name
-    return f"{study.label} best {metric} {best:.5g} vs baseline {reference:.5g}{at}{change}"
+    shorter = [run for run in runs if run[0] <= steps]
+    return max(shorter) if shorter else min(runs)
 
 
 def steps_saved(campaign: Campaign, study: CampaignStudy) -> int:

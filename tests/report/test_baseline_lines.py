@@ -14,6 +14,7 @@ from autotune.campaign import Stage
 from autotune.campaign import advance
 from autotune.campaign import create_campaign
 from autotune.campaign import load_campaign
+from autotune.report._report import write_report
 from autotune.report._summary import study_lines
 from autotune.spec import load_study_spec
 from autotune.storage import open_storage
@@ -47,6 +48,8 @@ def test_a_baseline_cleared_by_its_recheck_reads_as_numbers_and_rounds_compare_a
     assert "broken" not in lost
     (passed,) = study_lines(campaign, full)
     assert passed.startswith("baseline at 120 steps: the baseline beats the trivial predictor")
+    report = write_report(campaign, tmp_path / "report").markdown  # its Baseline section too
+    assert lost in report and "broken" not in report
 
     round_one = campaign.optuna_study(campaign.current)
     for lr, loss in ((0.01, 0.62), (0.1, 0.6), (0.001, 0.66)):
