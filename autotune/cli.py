@@ -610,6 +610,8 @@ def _create(args: argparse.Namespace) -> int:
     creation = create_or_extend_campaign(spec, storage, task_defaults(spec))
     campaign = creation.campaign
     print(creation.message)
+    parts = pipeline_parts(spec, campaign.task_defaults.most_periods)
+    print("\n".join(f"  {part}" for part in parts))  # a re-evaluation too small, say so now
     _print_budget_plan(campaign)
     if creation.outcome is CreateOutcome.EXISTS and campaign_finished(campaign):
         print(  # workers would find nothing to do: say where the answer is instead

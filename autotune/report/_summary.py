@@ -93,9 +93,9 @@ def _round_one(spec: StudySpec, trials: int, length: str) -> str:
     if spec.budget is None:
         return f"{trials} trials x {length}"
     sized = f"trials of {length}, sampled while its share of the budget lasts"
-    if spec.measures_max_train_steps or "trials" not in spec.model_fields_set:
+    if spec.measures_max_train_steps:
         return sized  # measured: the budget sizes the runs' length to the trials
-    return f"{sized} (the spec's trials: {trials} do not cap it under a budget)"
+    return f"{sized} (under a budget the spec's {trials} trials are no cap)"
 
 
 def _promoted(spec: StudySpec, top_k: int | None) -> str:
@@ -134,8 +134,7 @@ def _too_few_runs(spec: StudySpec, gives: int | None) -> str:
     results: its test needs a number of pairs (7 for the default design) that fewer runs
     per finalist cannot reach. Said before the budget is spent, not only in the verdict."""
     design = spec.reevaluation
-    own_run = 0 if spec.fast_mode.enabled else 1  # the finalist's tuning run counts
-    runs = _most_periods(spec, gives) * design.seeds + own_run
+    runs = _most_periods(spec, gives) * design.seeds + 1  # at most: its tuning run counts
     needed = min_pairs_to_reach(design.alpha, design.test, design.finalists - 1)
     if runs >= needed:
         return ""

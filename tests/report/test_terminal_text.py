@@ -40,6 +40,7 @@ from autotune.report._storage_text import storage_label
 from autotune.report._storage_text import worker_hint
 from autotune.report._summary import best_steps_line
 from autotune.report._summary import pipeline_parts
+from autotune.spec import BudgetSpec
 from autotune.spec import Direction
 from autotune.spec import load_study_spec
 from autotune.worker._display import WorkerView
@@ -358,6 +359,16 @@ def test_the_plan_header_warns_of_a_re_evaluation_too_small_to_ever_tell() -> No
         "finalist, and the Wilcoxon test needs 7 to tell 3 finalists apart at alpha=0.05: "
         "the answer will be the best mean, never a significant one; more periods, or fewer "
         "finalists, would let it tell)"
+    )
+    fast = spec.model_copy(
+        update={"fast_mode": spec.fast_mode.model_copy(update={"enabled": True})}
+    )
+    six = fast.model_copy(update={"reevaluation": design.model_copy(update={"periods": 6})})
+    assert "WARNING" not in pipeline_parts(six)[-1]  # "at most": its own full-length run too
+    budgeted = quickstart.model_copy(update={"budget": BudgetSpec(steps=40_000)})
+    assert pipeline_parts(budgeted)[1] == (
+        "round 1: trials of 150 steps, sampled while its share of the budget lasts (under a "
+        "budget the spec's 60 trials are no cap)"
     )
     # Six periods and the own run reach 7; so do a task's 6 of a default 12.
     assert "WARNING" not in pipeline_parts(load_study_spec(QUICKSTART), most_periods=6)[-1]
