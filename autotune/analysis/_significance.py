@@ -180,11 +180,12 @@ class MeanInterval:
     n: int
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> MeanInterval:
-    """The mean of ``values`` and its t interval: how precisely the runs pin it down. Of
-    values all at or above 0 (a loss, an error), the interval stops at 0: the t interval is
-    symmetric, and one period with losses 4x the others' put its low end at -3.5 for a
-    mean of 7.0, a value no mean of such runs can take."""
+def mean_interval(
+    values: Sequence[float], confidence: float = 0.95, floor: float | None = None
+) -> MeanInterval:
+    """The mean of ``values`` and its t interval: how precisely the runs pin it down. The
+    t interval is symmetric: ``floor``, the least the metric can take (0 for a loss), cuts
+    it there (an MSE with one period's losses 4x the others' read [-3.5, 17.5] around 7.0)."""
     data = np.asarray(values, dtype=float)
     if data.size == 0 or not np.all(np.isfinite(data)):
         raise ValueError(f"values={list(values)!r} is invalid; allowed: finite numbers, >= 1")
@@ -192,7 +193,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> MeanInte
     if data.size < 2:
         return MeanInterval(mean, None, None, 1)
     half = float(_stats().t.ppf(0.5 + confidence / 2, data.size - 1) * _stats().sem(data))
-    low = mean - half if data.min() < 0 else max(0.0, mean - half)
+    low = mean - half if floor is None else max(floor, mean - half)
     return MeanInterval(mean, low, mean + half, int(data.size))
 
 

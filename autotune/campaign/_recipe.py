@@ -74,7 +74,9 @@ def chosen(
     distinguishable from the others (paired tests, Holm-corrected), and how it compares
     with the trivial predictor on the same periods."""
     best = report.best
-    interval = mean_interval(list(results[best].values()))
+    values = list(results[best].values())
+    loss = recipes[best].direction is Direction.MINIMIZE and min(values) >= 0
+    interval = mean_interval(values, floor=0.0 if loss else None)  # a loss is never below 0
     tied = [c.finalist for c in report.comparisons if not c.significant]
     tuning = any(period == TUNING_PERIOD for period, _ in results[best])
     periods = report.n_periods - tuning

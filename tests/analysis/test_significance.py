@@ -471,13 +471,12 @@ def test_too_few_pairs_advice_counts_the_tuning_run_apart() -> None:
     )
 
 
-def test_the_interval_of_a_mean_of_losses_stops_at_zero() -> None:
+def test_the_interval_of_a_mean_of_losses_stops_at_the_floor_it_is_given() -> None:
     """One period's losses 4x the others' put the t interval's low end at -3.5 for 7.0."""
     losses = [1.2, 2.0, 3.1, 1.5, 8.0, 26.6, 6.7]
-    interval = mean_interval(losses)
-    assert interval.low == 0.0 and interval.high > interval.mean > 0
-    symmetric = mean_interval([x - 100 for x in losses])  # values below 0: as t gives it
-    assert symmetric.low < -100 and math.isclose(
+    assert mean_interval(losses, floor=0.0).low == 0.0
+    symmetric = mean_interval(losses)  # no floor (a score that may go negative): as t gives it
+    assert symmetric.low < 0 and math.isclose(
         symmetric.high - symmetric.mean, symmetric.mean - symmetric.low
     )
-    assert mean_interval([1.0, 1.1, 0.9]).low > 0  # far from 0: untouched
+    assert mean_interval([1.0, 1.1, 0.9], floor=0.0).low > 0  # far from it: untouched
