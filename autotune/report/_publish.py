@@ -257,7 +257,8 @@ def study_role(study: CampaignStudy, progress: Progress) -> list[str]:
             "widens, carried over, not run again."
         )
     return [
-        f"{progress.finished} trials of at most {study.max_train_steps} steps, {how}.{carried}"
+        f"{progress.complete + progress.pruned + progress.failed} trials of at most "
+        f"{study.max_train_steps} steps, {how}.{carried}"
     ]
 
 

@@ -175,10 +175,11 @@ def _summary_section(builder: _Builder, campaign: Campaign, where: str) -> None:
     builder.add(*(f"- {line}" for line in campaign_lines(campaign)), "")
 
 
-def _trials_run(progress: Progress) -> int:
+def _trials_run(progress: Progress) -> str:
     """The study's trials: its budget, or, sampled until a step share was spent, as many
-    as ran."""
-    return progress.budget if progress.step_share is None else progress.finished
+    as ran; a widened study's carried copies after them."""
+    own = progress.budget if progress.step_share is None else progress.finished
+    return f"{own} +{progress.carried} carried" if progress.carried else str(own)
 
 
 def _pipeline_section(builder: _Builder, campaign: Campaign) -> None:

@@ -285,10 +285,12 @@ def _interrupted(progress: Progress) -> str:
 
 
 def _out_of(progress: Progress) -> str:
-    """What the counts are out of: the study's trials, or its share of the step budget."""
+    """What the counts are out of: the study's trials, or its share of the step budget (a
+    widened study's carried copies named apart: they ran in the study it widens)."""
+    carried = f", and {progress.carried} carried over" if progress.carried else ""
     if progress.step_share is None:
-        return f"of {progress.budget}"
-    return f"within its share of {progress.step_share:,} steps"
+        return f"of {progress.budget}{carried}"
+    return f"within its share of {progress.step_share:,} steps{carried}"
 
 
 def run_summary(campaign: Campaign, autotune: str = "autotune", where: str = "") -> list[str]:
