@@ -245,7 +245,7 @@ def test_a_user_task_whose_evaluate_misnames_a_metric_is_a_spec_error(tmp_path: 
     with pytest.raises(
         SpecError,
         match="cannot evaluate its untrained default model: .*"
-        r"did not return val_loss; allowed: an evaluate\(\) that returns",
+        r"did not return val_loss; allowed: an evaluate\(model, data\) that runs",
     ):
         load_checked_study_spec(spec)
 

@@ -98,7 +98,6 @@ def check_spec_task(spec: StudySpec, source: str) -> None:
     check_periods_fit_data(spec, source)
     check_step_fits_data(spec, source)
     check_model_builds(spec, source)
-    check_evaluates(spec, source)
 
 
 def check_model_builds(spec: StudySpec, source: str) -> None:
@@ -137,7 +136,8 @@ def check_evaluates(spec: StudySpec, source: str) -> None:
     """SpecError if the task's ``evaluate`` fails on its untrained default model or leaves
     out a metric the task declares: a task whose ``evaluate`` returned "loss" for
     "val_loss" passed create, failed every sweep trial and stopped the campaign (exit 3).
-    One evaluation of the tuning period's validation rows, before any trial."""
+    One evaluation of the tuning period's validation rows, at create (not at each worker's
+    start: the campaign passed it)."""
     task = training.get_task(spec.task)
     hparams = {**task.default_hyperparameters(), **spec.fixed}
     model = task.build_model(
@@ -145,15 +145,17 @@ def check_evaluates(spec: StudySpec, source: str) -> None:
         torch.Generator().manual_seed(0),
     )
     period = tuning_period(spec) or task.default_period()
+    data = task.data(period)  # checked before (check_step_fits_data)
     try:
-        training.evaluate_model(model, task, task.data(period), period)
+        training.evaluate_model(model, task, data, period)
     except Exception as error:  # a user task's own code, whatever it raises
         raise SpecError(
             source,
             [
                 f"task: task {spec.task!r} cannot evaluate its untrained default model: "
-                f"{type(error).__name__}: {error}; allowed: an evaluate() that returns every "
-                f"metric the task declares ({', '.join(task.metrics)})"
+                f"{type(error).__name__}: {error}; allowed: an evaluate(model, data) that "
+                f"runs on any model it builds and returns every metric it declares "
+                f"({', '.join(task.metrics)})"
             ],
         ) from None
 
