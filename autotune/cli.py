@@ -759,8 +759,8 @@ def _publish_report(campaign: Campaign, report, figures) -> str:  # noqa: ANN001
     if outcome is Published.LEFT_AS_IT_WAS:
         return (
             "dashboard: left as it was: its notes show this state of the campaign already, "
-            "with the figures the finishing worker stored; pass --artifacts (the store the "
-            "dashboard reads) to publish this report there"
+            "with its figures; pass --artifacts (the store the dashboard reads) to publish "
+            "this report there"
         )
     if outcome is Published.FIGURES_NAMED:
         return (

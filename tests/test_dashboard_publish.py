@@ -177,6 +177,8 @@ def test_without_an_artifact_store_the_note_says_where_the_figures_are(
     campaign = finished_baseline_and_round(storage_url, tmp_path, "nostore")
     report = write_report(campaign, tmp_path / "report")
     assert publish_report(campaign, report, None) is Published.FIGURES_NAMED
+    # published without figures: a second report without --artifacts publishes again
+    assert publish_report(campaign, report, None) is Published.FIGURES_NAMED
     note = optuna_dashboard.get_note(
         optuna.load_study(study_name="nostore/joint/1", storage=storage_url)
     )

@@ -50,6 +50,8 @@ STUDY_ARTIFACT_PREFIX = "artifacts:"
 """The study system attribute optuna.artifacts.upload_artifact records an artifact under."""
 PUBLISHED_ATTR = "autotune_report:published"
 """Study system attribute of the latest study: the campaign state its report shows."""
+PUBLISHED_FIGURES_ATTR = "autotune_report:figures"
+"""Beside it: whether that note shows its figures (published with an artifact store)."""
 _IMAGE_LINE = re.compile(r"^!\[(?P<caption>[^\]]*)\]\((?P<file>[^)\s]+\.png)\)$")
 _FIGURE_IDS = uuid.UUID("5b0f4a52-2f3e-4c8e-9d0c-7a1e0f6b2c11")
 """Namespace of the figures' artifact ids: one id per study and figure, so publishing
@@ -107,6 +109,8 @@ def publish_to_dashboard(
             )
     state = published_state(campaign)
     campaign.storage.set_study_system_attr(home.study_id, PUBLISHED_ATTR, state)
+    shown = artifact_store is not None
+    campaign.storage.set_study_system_attr(home.study_id, PUBLISHED_FIGURES_ATTR, shown)
 
 
 class Published(enum.Enum):
@@ -123,7 +127,7 @@ def publish_report(
     """Publish ``report``; without an artifact store, a note of the campaign as it is now
     (the finishing worker's, with its figures) is left as it was: replacing it with one
     that only names its figures lost them."""
-    if artifact_store is None and dashboard_shows_current(campaign):
+    if artifact_store is None and dashboard_shows_current(campaign, with_figures=True):
         return Published.LEFT_AS_IT_WAS
     publish_to_dashboard(campaign, report, artifact_store)
     return Published.FIGURES_NAMED if artifact_store is None else Published.WITH_FIGURES
@@ -160,11 +164,12 @@ def publish_finished_campaign(
         return False
 
 
-def dashboard_shows_current(campaign: Campaign) -> bool:
-    """Whether the dashboard's notes show the campaign as it is now (a worker published
-    them when the campaign finished, with figures from its artifact store)."""
+def dashboard_shows_current(campaign: Campaign, with_figures: bool = False) -> bool:
+    """Whether the dashboard's notes show the campaign as it is now (``with_figures``: and
+    show its figures, as a finishing worker publishes them from its artifact store)."""
     attrs = campaign.storage.get_study_system_attrs(campaign.current.study_id)
-    return attrs.get(PUBLISHED_ATTR) == published_state(campaign)
+    current = attrs.get(PUBLISHED_ATTR) == published_state(campaign)
+    return current and (not with_figures or attrs.get(PUBLISHED_FIGURES_ATTR) is True)
 
 
 def published_state(campaign: Campaign) -> str:
