@@ -403,10 +403,11 @@ def sweep_curves_plot(
     path: Path,
     title: str = "max_train_steps sweep: training loss by learning rate",
     runs: int | None = None,
+    runs_why: str = "the budget",
 ) -> go.Figure:
     """Each sweep trial's training loss against step (log y), the measured steps a red
     vertical line (where a fit threshold was reached or the loss stopped improving) and,
-    where a budget set the runs' length apart from it, that length a dashed one. The y axis
+    where the runs' length differs (``runs_why``: a budget, the eval grid), a dashed one. The y axis
     stops at 100x the median loss: a rate that diverged at its first evaluation (795,275)
     flattened every other curve at the bottom."""
     lines = {name: _finite_curve(curve) for name, curve in curves.items()}
@@ -428,7 +429,8 @@ def sweep_curves_plot(
     if measured is not None:
         ax.axvline(measured, color=HIT_COLOR, label=f"measured: {measured} steps")
     if runs is not None and runs != measured:
-        ax.axvline(runs, color=HIT_COLOR, linestyle="--", label=f"runs: {runs} steps (budget)")
+        label = f"runs: {runs} steps ({runs_why})"
+        ax.axvline(runs, color=HIT_COLOR, linestyle="--", label=label)
     _label(ax, "step", "training loss", title)
     ax.legend(fontsize=8)
     _save(fig, path)

@@ -249,15 +249,14 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
         if "learning_rate" in t.params
     }
     measured = next((p.steps_to_fit for p in points if p.learning_rate == chosen), None)
-    budgeted = decision is not None and campaign.spec.budget is not None
-    runs = decision.max_train_steps if budgeted else None  # else the measure, rounded up
+    runs = decision.max_train_steps if decision else None
+    why = "the budget" if campaign.spec.budget else "raised to the eval grid and first rung"
     builder.plot(
         sweeps[-1].name,
         "steps-sweep-curves",
-        lambda path: _plots.sweep_curves_plot(curves, measured, path, runs=runs),
+        lambda path: _plots.sweep_curves_plot(curves, measured, path, runs=runs, runs_why=why),
         "training loss of each sweep rate, the steps the fastest stable rate took to fit "
-        "(solid) and, where the budget set the runs' length apart from it, that length "
-        "(dashed)",
+        "(solid) and, where the runs' length differs, that length (dashed)",
     )
 
 
