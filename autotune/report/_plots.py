@@ -407,9 +407,9 @@ def sweep_curves_plot(
 ) -> go.Figure:
     """Each sweep trial's training loss against step (log y), the measured steps a red
     vertical line (where a fit threshold was reached or the loss stopped improving) and,
-    where the runs' length differs (``runs_why``: a budget, the eval grid), a dashed one. The y axis
-    stops at 100x the median loss: a rate that diverged at its first evaluation (795,275)
-    flattened every other curve at the bottom."""
+    where the runs' length differs (``runs_why``: a budget, the eval grid), a dashed one.
+    The y axis stops at 100x the median loss: a rate that diverged at its first evaluation
+    (795,275) flattened every other curve at the bottom."""
     lines = {name: _finite_curve(curve) for name, curve in curves.items()}
     lines = {name: line for name, line in lines.items() if line}
     if not lines:
