@@ -13,6 +13,7 @@ from pathlib import Path
 import shutil
 import signal
 import sys
+from typing import TYPE_CHECKING
 import warnings
 
 import optuna
@@ -54,6 +55,11 @@ from autotune.storage._storage_key import report_subdirectory
 from autotune.worker._defaults import task_defaults
 from autotune.worker._launcher import STORAGE_ENV
 from autotune.worker._launcher import run_local_workers
+
+if TYPE_CHECKING:  # matplotlib and plotly load only where a report is written
+    from optuna.artifacts._protocol import ArtifactStore
+
+    from autotune.report._report import Report
 
 EXIT_USER_ERROR = 2
 EXIT_CAMPAIGN_STOPPED = 3
@@ -750,7 +756,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish_report(campaign: Campaign, report, figures) -> str:  # noqa: ANN001
+def _publish_report(campaign: Campaign, report: Report, figures: ArtifactStore | None) -> str:
     """Publish the report to the dashboard; what it did, in a line."""
     from autotune.report._publish import Published
     from autotune.report._publish import publish_report

@@ -39,7 +39,7 @@ AUTOMATIC_KEYS = frozenset({"max_train_steps", "eval_interval", "trials", "round
 (the metric too, unless it names one of its task's: that is what to tune, not how; and the
 batch size, unless it sets one: the machine's memory and throughput decide it, not the
 pipeline)."""
-MANUAL_REQUIRED = ("name", "metric", "max_train_steps", "eval_interval", "batch_size", "trials")
+
 AUTOMATIC_DEFAULTS: dict[str, Any] = {
     "max_train_steps": "auto",
     "steps_sweep": {"steps": 1000},
@@ -91,7 +91,8 @@ def study_spec_from_dict(
     try:
         spec = _validate(StudySpec, data, source)
     except SpecError as error:
-        if not manual or not any(key not in data for key in MANUAL_REQUIRED):
+        required = (k for k, field in StudySpec.model_fields.items() if field.is_required())
+        if not manual or all(key in data for key in required):
             raise
         raise SpecError(source, [*error.problems, _manual_mode_note(manual)]) from None
     if tasks is not None:

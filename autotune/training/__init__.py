@@ -216,6 +216,7 @@ __all__ = [
     "choose_batch_size",
     "date_rows",
     "ema_rate",
+    "evaluate_model",
     "fold_assignment",
     "fold_rows",
     "format_probe_table",
@@ -238,5 +239,4 @@ __all__ = [
     "resumable_step",
     "rolling_periods",
     "train",
-    "evaluate_model",
 ]

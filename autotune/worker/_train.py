@@ -104,7 +104,7 @@ def _accepted(task: training.Task, period: training.Period, name: str) -> traini
     its history) is a bad --period, said before training, not a traceback from inside it."""
     try:
         task.data(period)
-    except ValueError as error:
+    except Exception as error:  # a user task's own refusal, whatever it raises
         raise UnknownPeriodError(f"--period {name!r}: the task refuses it: {error}") from None
     return period
 
