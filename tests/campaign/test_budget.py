@@ -120,13 +120,16 @@ def test_widening_draws_from_the_stage_share_kept_for_it() -> None:
 
 def test_the_printed_plan_adds_up_to_the_budget() -> None:
     """It left the quarter kept for widening out: 8,363 + ... summed to 27,213 of 30,000."""
-    spec = spec_of(budget={"steps": 30_000})
-    plan = plan_budget(spec, 400, 30_000, 500)
-    parts = re.findall(
-        r"(?:sweep|baseline|round 1|widening|rounds|re-evaluation) ([\d,]+)", plan.lines()[0]
-    )
-    assert len(parts) == 6
-    assert 30_000 - len(spec.tuning_stages) < sum(int(p.replace(",", "")) for p in parts) <= 30_000
+    staged = [{"groups": ["learning_rate"]}, {"groups": ["model"]}]
+    rounds = [{"budget_fraction": 0.25}, {"budget_fraction": 1.0, "top_k": 2}]
+    for spec in (
+        spec_of(budget={"steps": 30_000}),
+        spec_of(budget={"steps": 30_000}, stages=staged, rounds=rounds),
+    ):
+        line = plan_budget(spec, 400, 30_000, 500).lines()[0]
+        parts = line.split("steps: ", 1)[1].replace("round 1 ", "round one ")
+        total = sum(int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", parts))
+        assert 30_000 - len(spec.tuning_stages) < total <= 30_000, line
 
 
 def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
