@@ -67,7 +67,8 @@ class BudgetPlan:
         return [
             f"budget {self.total:,} steps: sweep {self.sweep:,}, baseline {self.baseline:,}, "
             f"round 1 {stages}{widening}, longer rounds {later}, "
-            f"re-evaluation {self.reevaluation:,}"
+            f"re-evaluation {self.reevaluation:,} (planned up front; what a stage does not "
+            "use goes to the next)"
         ]
 
 
