@@ -24,6 +24,7 @@ from autotune.report._plots import NO_DATA
 from autotune.report._plots import OFF_AXIS
 from autotune.report._plots import OUTPACED
 from autotune.report._plots import PANELS_PER_FIGURE
+from autotune.report._plots import UNSTABLE
 from autotune.report._plots import ParamPoints
 from autotune.report._plots import best_step_histogram
 from autotune.report._plots import boundary_plot
@@ -407,3 +408,13 @@ def test_the_sweep_curves_show_the_measure_and_the_runs_length_below_a_diverged_
     unclipped = sweep_curves_plot({"lr 0.1": curves["lr 0.1"]}, 30, tmp_path / "b.png", runs=30)
     assert unclipped.layout.yaxis.range is None
     assert len([s for s in unclipped.layout.shapes if s.type == "line"]) == 1
+
+
+def test_the_sweep_plot_draws_unstable_rates_apart_from_the_fitted_ones(tmp_path: Path) -> None:
+    """Rates that levelled off sooner on a worse loss were drawn "fitted", the chosen rate
+    then reading as the slowest."""
+    points = [(0.001, None), (0.0056, 700), (0.0316, 550), (0.178, 220), (1.0, 130)]
+    figure = sweep_plot(points, 1000, 0.0316, tmp_path / "s.png", unstable={0.178, 1.0})
+    traces = {trace.name: trace for trace in figure.data}
+    assert list(traces["fitted"].x) == [0.0056, 0.0316]
+    assert list(traces[UNSTABLE].x) == [0.178, 1.0]

@@ -65,7 +65,7 @@ def test_automatic_mode_measures_max_train_steps_of_a_task_without_threshold(
     chosen = next(t for t in trials if t.params["learning_rate"] == decision.fastest_learning_rate)
     shown = study_progress(campaign, campaign.studies[0])
     assert (shown.best_value, shown.best_number) == (chosen.value, chosen.number)
-    assert f"fastest learning rate {decision.fastest_learning_rate:g}" in decision.reason
+    assert f"fastest stable learning rate {decision.fastest_learning_rate:g}" in decision.reason
     assert f"after {int(chosen.value)} steps" in decision.reason
     report = write_report(campaign, tmp_path / "report")
     assert "steps-sweep-curves.png" in report.markdown

@@ -215,7 +215,30 @@ def choose_max_train_steps(results: Sequence[SweepPoint], round_to: int) -> Swee
     )
     steps = math.ceil(fastest.steps_to_fit / round_to) * round_to  # type: ignore[operator]
     boundary = side.get(fastest.learning_rate, BoundarySide.NONE)
-    return SweepDecision(steps, fastest.learning_rate, boundary, _reason(fastest, steps, boundary))
+    reason = _reason(fastest, steps, boundary) + _unstable_note(results, fitted, fastest)
+    return SweepDecision(steps, fastest.learning_rate, boundary, reason)
+
+
+def _unstable_note(
+    results: Sequence[SweepPoint], stable: Sequence[SweepPoint], fastest: SweepPoint
+) -> str:
+    """The rates that levelled off sooner on a worse loss, left out as unstable: without
+    them "the fastest learning rate" read false beside rates of fewer steps."""
+    sooner = [
+        p
+        for p in results
+        if p not in stable
+        and p.steps_to_fit is not None
+        and p.steps_to_fit < (fastest.steps_to_fit or 0)
+        and p.lowest_loss is not None
+    ]
+    if not sooner:
+        return ""
+    named = ", ".join(f"{p.learning_rate:g} at {p.lowest_loss:.4g}" for p in sooner)
+    return (
+        f" (sooner but levelled off on a worse training loss, so not stable: {named}; "
+        f"the fastest stable rate reached {fastest.lowest_loss:.4g})"
+    )
 
 
 def _still_falling(results: Sequence[SweepPoint]) -> SweepPoint | None:
@@ -256,7 +279,11 @@ def _reason(fastest: SweepPoint, steps: int, boundary: BoundarySide) -> str:
             f"stable rate)"
         )
     )
-    found = f"the fastest learning rate {fastest.learning_rate:g} {how}: max_train_steps={steps}"
+    stable = "" if fastest.lowest_loss is None else "stable "
+    found = (
+        f"the fastest {stable}learning rate {fastest.learning_rate:g} {how}: "
+        f"max_train_steps={steps}"
+    )
     if boundary is BoundarySide.NONE:
         return found
     end, wider = ("lowest", "lower") if boundary is BoundarySide.LOW else ("highest", "higher")

@@ -37,6 +37,8 @@ from autotune.analysis import BoundarySide
 
 NO_DATA = "no data"
 """What the PNG and the figure of an empty input say."""
+UNSTABLE = "levelled off on a worse loss (not stable)"
+"""Legend name of the sweep's rates the plateau rule left out (docs/method.md §3)."""
 DID_NOT_FIT = "did not fit"
 """Legend name of the sweep's learning rates that never fitted, drawn at the top."""
 OUTPACED = "stopped: another rate fitted sooner"
@@ -358,10 +360,12 @@ def sweep_plot(
     path: Path,
     title: str = "max_train_steps sweep",
     outpaced: Sequence[tuple[float, int]] = (),
+    unstable: Collection[float] = (),
 ) -> go.Figure:
     """Steps to fit against learning rate (log x); unfitted rates sit at `max_steps`, rates
     stopped because another fitted sooner (`outpaced`: rate, step) at their stop, marked as
-    needing more.
+    needing more; rates that levelled off on a worse loss (`unstable`) hollow, apart from
+    the fitted ones (drawn as fitted, the chosen rate read as the slowest).
 
     The `chosen` learning rate is a red star on its point, or a red vertical line when no
     point has that rate.
@@ -370,7 +374,8 @@ def sweep_plot(
     stopped = sorted(_sweep_points(outpaced, max_steps, None))
     if not points and not stopped:
         return _no_data(path, title)
-    fitted = sorted((lr, s) for lr, s in points if s is not None)
+    shaky = sorted((lr, s) for lr, s in points if s is not None and lr in unstable)
+    fitted = sorted((lr, s) for lr, s in points if s is not None and lr not in unstable)
     unfitted = sorted(lr for lr, s in points if s is None)
     star = _chosen_point(points, max_steps, chosen)
     fig = Figure(figsize=(7, 4.5), layout="constrained")
@@ -380,6 +385,8 @@ def sweep_plot(
         ax.plot(*zip(*fitted, strict=True), marker="o", label="fitted")
     if stopped:
         ax.plot(*zip(*stopped, strict=True), "^", color="grey", label=OUTPACED)
+    if shaky:
+        ax.plot(*zip(*shaky, strict=True), "o", mfc="none", color="grey", label=UNSTABLE)
     if unfitted:
         ax.plot(unfitted, [max_steps] * len(unfitted), "x", color="grey", label=DID_NOT_FIT)
     ax.axhline(max_steps, color="grey", linestyle=":", label=f"sweep budget {max_steps}")
@@ -394,6 +401,9 @@ def sweep_plot(
     if stopped:
         xs, ys = zip(*stopped, strict=True)
         figure.add_trace(_markers(xs, ys, OUTPACED, "triangle-up", 10, BOUND_COLOR))
+    if shaky:
+        xs, ys = zip(*shaky, strict=True)
+        figure.add_trace(_markers(xs, ys, UNSTABLE, "circle-open", 10, BOUND_COLOR))
     return figure
 
 

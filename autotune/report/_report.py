@@ -20,6 +20,7 @@ from autotune.analysis import HIT_SHARE
 from autotune.analysis import LEAN_FACTOR
 from autotune.analysis import best_step_records
 from autotune.analysis import grid_trends
+from autotune.analysis import stable_points
 from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import BoundaryCheck
 from autotune.campaign import Campaign
@@ -230,6 +231,8 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
     builder.add(decision.reason if decision else "The sweep has not decided yet.", "")
     points = campaign.sweep_points()
     chosen = decision.fastest_learning_rate if decision else None
+    stable = {p.learning_rate for p in stable_points(points)}
+    unstable = {p.learning_rate for p in points if p.steps_to_fit is not None} - stable
     builder.plot(
         sweeps[-1].name,
         "steps-sweep",
@@ -239,6 +242,7 @@ def _steps_section(builder: _Builder, campaign: Campaign) -> None:
             chosen,
             path,
             outpaced=[(p.learning_rate, p.outpaced_at) for p in points if p.outpaced_at],
+            unstable=unstable,
         ),
         "steps to fit the training set by learning rate",
     )

@@ -240,6 +240,11 @@ def test_without_a_threshold_the_fastest_stable_rate_decides() -> None:
     assert (decision.max_train_steps, decision.fastest_learning_rate) == (350, 1e-1)
     assert decision.on_boundary is BoundarySide.NONE
     assert "stopped improving" in decision.reason and "no fit threshold" in decision.reason
+    # the rate that levelled off sooner on a worse loss is named: "fastest" read false
+    assert "fastest stable learning rate 0.1" in decision.reason
+    assert "not stable: 0.001 at 0.5, 1 at 0.3; the fastest stable rate reached 0.1)" in (
+        decision.reason
+    )
 
 
 def test_a_loss_falling_towards_zero_is_stable_on_the_way_down_from_the_start() -> None:
