@@ -86,8 +86,12 @@ def study_spec_from_dict(
     the task's code is absent.
     """
     manual = sorted(AUTOMATIC_KEYS & set(data))
+    if isinstance(data.get("metric"), str):  # "metric: val_accuracy": the name alone
+        data = {**data, "metric": {"name": data["metric"]}}
     if not manual:
         data = automatic_spec(data, source, tasks)
+    elif tasks is not None and isinstance(data.get("metric"), dict):
+        data = {**data, "metric": _metric_direction(data["metric"], data.get("task"), tasks)}
     try:
         spec = _validate(StudySpec, data, source)
     except SpecError as error:
@@ -138,6 +142,19 @@ def automatic_spec(data: dict[str, Any], source: str, tasks: TaskLookup | None) 
         first, *rest = groups
         filled["stages"] = [{"groups": [first]}, {"groups": rest}]
     return filled
+
+
+def _metric_direction(metric: dict[str, Any], task_name: Any, tasks: TaskLookup) -> Any:
+    """A manual spec's metric with its direction the task's where left out (a task that
+    cannot be looked up is left for `check_against_task` to name)."""
+    if "direction" in metric or not isinstance(task_name, str):
+        return metric
+    try:
+        facts = tasks(task_name)
+    except ValueError:  # an unknown task: named by check_against_task, with what is allowed
+        return metric
+    direction = facts.metrics.get(metric.get("name"))
+    return metric if direction is None else {**metric, "direction": direction.value}
 
 
 def _automatic_metric(given: Any, reference: str, task: TaskFacts, source: str) -> Any:

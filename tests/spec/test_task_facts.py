@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+import re
 import subprocess
 import sys
 
@@ -155,6 +156,21 @@ def test_automatic_mode_keeps_a_batch_size_and_says_which_key_turned_it_off(
         load_study_spec(path, toy_lookup)
     assert "max_train_steps: required key is missing" in str(refused.value)
     assert "(this spec sets trials, which turns automatic mode off" in str(refused.value)
+
+
+def test_a_metric_may_be_named_alone_its_direction_the_tasks(tmp_path: Path) -> None:
+    """``metric: val_accuracy`` read "must be a mapping of {name: ..., direction: ...}"."""
+    (tmp_path / "toy-space.yaml").write_text(SPACE, encoding="utf-8")
+    path = tmp_path / "auto.yaml"
+    path.write_text("task: toy\nsearch_space: toy-space.yaml\nmetric: val_loss\n")
+    spec = load_study_spec(path, toy_lookup)
+    assert spec.measures_max_train_steps  # still automatic
+    assert (spec.metric.name, spec.metric.direction) == ("val_loss", Direction.MINIMIZE)
+    manual = toy_spec(tmp_path).read_text()
+    manual = re.sub(r"metric: .*\n", "metric: accuracy\n", manual)
+    path.write_text(manual, encoding="utf-8")
+    spec = load_study_spec(path, toy_lookup)  # a manual spec: the task's direction too
+    assert (spec.metric.name, spec.metric.direction) == ("accuracy", Direction.MAXIMIZE)
 
 
 def test_task_facts_refuse_a_default_metric_they_lack() -> None:
