@@ -58,7 +58,11 @@ def horizon_check(snapshot: CampaignSnapshot) -> tuple[HorizonCheck, NewStudy | 
         f"#{rank} of them at the short budget"
     )
     if not misranked:
-        message = f"{said}: the short round's ranking held"
+        half = math.ceil(len(promoted) / 2)
+        message = (
+            f"{said}, in the short round's top half (the rule: #{half} or better), so its "
+            "cut is kept; no more are promoted"
+        )
         return HorizonCheck(len(promoted), rank, False, 0, message), None
     queued = _more_promotions(snapshot)
     if not queued:

@@ -239,6 +239,17 @@ def test_when_short_runs_misrank_the_next_best_are_promoted_within_the_budget() 
     assert campaign_steps(replay) <= 40_000
 
 
+def test_a_ranking_that_held_says_by_which_rule() -> None:
+    """"#19 of 49: the short round's ranking held" read as strong agreement; it is the rule
+    (the long round's best in the short round's top half), and it keeps the cut."""
+    replay = Replay(spec_of(seed=0))  # short and long runs rank alike
+    replay.run()
+    horizon = replay.study("replay/joint/2").facts.horizon
+    assert horizon is not None and not horizon.misranked
+    half = math.ceil(horizon.compared / 2)
+    assert f"in the short round's top half (the rule: #{half} or better)" in horizon.message
+
+
 def test_without_a_budget_a_misranking_is_reported_not_acted_on() -> None:
     replay = Replay(spec_of(seed=0), long_objective=rewards_dropout)
     kinds = replay.run()
