@@ -294,7 +294,7 @@ def _reevaluation_reserve(spec: StudySpec, max_train_steps: int, total: int | No
     design = spec.reevaluation
     if not design.enabled:
         return 0
-    per_period = design.finalists * design.seeds * max_train_steps
+    per_period = spec.reevaluation_candidates * design.seeds * max_train_steps
     if spec.periods is not None and spec.periods.heldout is not None:
         return design.periods * per_period  # listed periods all run: none can be left out
     periods = math.ceil(design.periods / 2)

@@ -106,13 +106,17 @@ def stored_campaign(storage: BaseStorage, campaign: str) -> StoredCampaign | Non
 def studies_deciding(plans: Sequence[tuple[str, StudyPlan]]) -> set[str]:
     """The studies (by name, in pipeline order) whose trials the next decision reads: the
     latest; every sweep study while sweeping (the sweep decides on all its widenings'
-    points); the parent round of a promoted round (the short-vs-long check ranks by it)."""
+    points); the parent round of a promoted round (the short-vs-long check ranks by it);
+    after a tuning round, the baseline's (its run names the defaults' candidate in the
+    re-evaluation: one or two trials)."""
     latest_name, latest = plans[-1]
     names = {latest_name}
     if latest.stage is Stage.STEPS_SWEEP:
         names |= {name for name, plan in plans if plan.stage is Stage.STEPS_SWEEP}
     if latest.stage is Stage.JOINT and latest.round_number > 1:
         names.add(plans[-2][0])  # promotion appends the round right after its parent
+    if latest.stage is Stage.JOINT:
+        names |= {name for name, plan in plans if plan.stage is Stage.BASELINE}
     return names
 
 

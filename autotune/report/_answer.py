@@ -48,6 +48,7 @@ def answer_dict(campaign: Campaign) -> dict[str, Any]:
         return {
             "campaign": campaign.name,
             "finalist": answer.finalist,
+            "task_defaults": is_defaults(answer.finalist),
             "verified": answer.verified,
             "metric": answer.recipe.metric,
             "value": answer.value,
@@ -78,7 +79,7 @@ def answer_lines(campaign: Campaign, autotune: str = "autotune", where: str = ""
         return []
     trivial = answer.against_trivial
     return [
-        f"answer: {answer.finalist}, {_value_text(answer)}",
+        f"answer: {answer.finalist}{_defaults_note(answer.finalist)}, {_value_text(answer)}",
         f"  {answer.verdict}",
         *([] if trivial is None else [f"  {trivial.sentence}"]),
         f"  recipe: {answer.recipe.stopping_rule}; batch size {answer.recipe.batch_size}",
@@ -87,6 +88,17 @@ def answer_lines(campaign: Campaign, autotune: str = "autotune", where: str = ""
         f"  train it: {autotune} train {campaign.name}{where}; "
         f"export it: {autotune} export {campaign.name}{where}",
     ]
+
+
+def is_defaults(finalist: str) -> bool:
+    """Whether a finalist label names the baseline's run: the task's default configuration
+    re-evaluated beside the tuned finalists (``reevaluation.defaults``)."""
+    study = finalist.rpartition(" #")[0]
+    return study.split("/")[-2:-1] == [Stage.BASELINE.value]
+
+
+def _defaults_note(finalist: str) -> str:
+    return " (the task's defaults: no tuned finalist beat them)" if is_defaults(finalist) else ""
 
 
 def answer_cautions(answer: Recommendation) -> tuple[str, ...]:

@@ -134,7 +134,7 @@ def planned_parts(
         parts.append(((Stage.JOINT, len(stages) - 1, number), steps))
     design = spec.reevaluation
     if design.enabled:
-        runs = design.finalists * design.periods * design.seeds * max_train_steps
+        runs = spec.reevaluation_candidates * design.periods * design.seeds * max_train_steps
         parts.append(((Stage.REEVALUATION, 0, 0), budget.reevaluation if budget else runs))
     return parts
 

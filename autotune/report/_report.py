@@ -423,7 +423,11 @@ def _finalists_section(builder: _Builder, campaign: Campaign) -> None:
             f"trial {t.number}": dict(t.intermediate_values)
             for t in campaign.trials_of(last, states=(TrialState.COMPLETE,))
         }
-        finalists = {f"trial {f.trial}" for f in _finalists_of(campaign)}
+        finalists = {  # the round's own: the defaults' candidate is the baseline's run
+            f"trial {f.trial}"
+            for f in _finalists_of(campaign)
+            if f.label.startswith(f"{last.name} #")
+        }
         baseline = baseline_at_length(campaign, last.max_train_steps)
         reference = None if baseline is None else baseline[1]
         named = "baseline" if baseline is None else f"baseline at {baseline[0]} steps"

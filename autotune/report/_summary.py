@@ -78,9 +78,13 @@ def pipeline_parts(spec: StudySpec, most_periods: int | None = None) -> list[str
         parts.append(f"fast mode: round 1 on the last {spec.fast_mode.train_fraction:.0%} of rows")
     if spec.reevaluation.enabled:
         design = spec.reevaluation
+        beside = (
+            " and the task's defaults" if spec.reevaluation_candidates > design.finalists else ""
+        )
         parts.append(
-            f"re-evaluation: {design.finalists} finalists x {_periods(spec, most_periods)} x "
-            f"{design.seeds} seed(s){_too_few_runs(spec, most_periods)}"
+            f"re-evaluation: {design.finalists} finalists{beside} x "
+            f"{_periods(spec, most_periods)} x {design.seeds} seed(s)"
+            f"{_too_few_runs(spec, most_periods)}"
         )
     return parts
 
@@ -135,12 +139,12 @@ def _too_few_runs(spec: StudySpec, gives: int | None) -> str:
     per finalist cannot reach. Said before the budget is spent, not only in the verdict."""
     design = spec.reevaluation
     runs = _most_periods(spec, gives) * design.seeds + 1  # at most: its tuning run counts
-    needed = min_pairs_to_reach(design.alpha, design.test, design.finalists - 1)
+    needed = min_pairs_to_reach(design.alpha, design.test, spec.reevaluation_candidates - 1)
     if runs >= needed:
         return ""
     return (
         f" (WARNING: at most {runs} runs per finalist, and the {TEST_LABELS[design.test]} "
-        f"test needs {needed} to tell {design.finalists} finalists apart at "
+        f"test needs {needed} to tell {spec.reevaluation_candidates} candidates apart at "
         f"alpha={design.alpha:g}: the answer will be the best mean, never a significant "
         "one; more periods, or fewer finalists, would let it tell)"
     )

@@ -105,6 +105,9 @@ class ReevaluationSpec(SpecModel):
     period_seed: int | None = Field(default=None, ge=0)  # pinned; default: year-month
     test: PairedTestKind = PairedTestKind.WILCOXON
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    # the baseline's configuration (the task's defaults with `fixed`) re-trained beside the
+    # finalists: chosen by no tuning noise, it is the answer where tuning gained nothing
+    defaults: bool = True
 
 
 class FastModeSpec(SpecModel):
@@ -458,6 +461,13 @@ class StudySpec(SpecModel):
         if stage_index == len(self.tuning_stages) - 1 and self.reevaluation.enabled:
             return self.reevaluation.finalists
         return 1
+
+    @property
+    def reevaluation_candidates(self) -> int:
+        """The recipes the re-evaluation re-trains: its finalists, and with a baseline the
+        task's defaults (the baseline's configuration) beside them."""
+        design = self.reevaluation
+        return design.finalists + (1 if design.defaults and self.baseline else 0)
 
     def stage_trials(self, stage: StageSpec) -> int:
         return self.trials if stage.trials is None else stage.trials

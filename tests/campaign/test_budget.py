@@ -101,7 +101,7 @@ def test_a_budget_too_small_for_the_measured_length_runs_shorter_instead_of_stop
     assert f"the budget affords only {sweep.max_train_steps} steps per run" in sweep.reason
     assert campaign_steps(replay) <= 4_000
     # A tenth of the measured steps at the least: 1,300 steps buy 50-step runs, too short.
-    assert afforded_max_train_steps(_sweep_spec(2_000), 600, 600) == 110
+    assert afforded_max_train_steps(_sweep_spec(2_000), 600, 600) == 100
     assert afforded_max_train_steps(_sweep_spec(1_300), 600, 600) == 600  # it stops
     stopped = Replay(_sweep_spec(1_000), steps_to_fit=lambda rate: 600 if rate < 0.05 else None)
     assert stopped.run()[-1] is K.STOP and "too small" in stopped.snapshot().stopped
@@ -134,15 +134,16 @@ def test_the_printed_plan_adds_up_to_the_budget() -> None:
 
 def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
     spec = spec_of(budget={"steps": 4_800})
-    # baseline 100 + 400, round 2 3 x 400, re-evaluation 3 finalists x 2 periods x 400,
-    # and 8 round-1 trials of 100 steps
-    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 4,900") as raised:
+    # baseline 100 + 400, round 2 3 x 400, re-evaluation 3 finalists and the task's
+    # defaults x 2 periods x 400, and 8 round-1 trials of 100 steps
+    assert spec.reevaluation_candidates == 4
+    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 5,700") as raised:
         plan_budget(spec, 400, 4_800, 0)
     # only what this pipeline has (no sweep here)
-    assert "the baseline, longer rounds and the re-evaluation take 4,100 steps" in str(
+    assert "the baseline, longer rounds and the re-evaluation take 4,900 steps" in str(
         raised.value
     )
-    assert plan_budget(spec, 400, 4_900, 0).reevaluation == 3 * 2 * 400
+    assert plan_budget(spec, 400, 5_700, 0).reevaluation == 4 * 2 * 400
 
 
 def test_a_budgeted_round_promotes_what_its_share_buys() -> None:
@@ -240,7 +241,7 @@ def test_when_short_runs_misrank_the_next_best_are_promoted_within_the_budget() 
 
 
 def test_a_ranking_that_held_says_by_which_rule() -> None:
-    """"#19 of 49: the short round's ranking held" read as strong agreement; it is the rule
+    """ "#19 of 49: the short round's ranking held" read as strong agreement; it is the rule
     (the long round's best in the short round's top half), and it keeps the cut."""
     replay = Replay(spec_of(seed=0))  # short and long runs rank alike
     replay.run()
@@ -292,9 +293,10 @@ def test_a_misranking_with_every_configuration_promoted_says_so() -> None:
 def test_the_reevaluation_plans_at_most_a_fifth_of_the_budget_and_its_floor() -> None:
     spec = spec_of(budget={"steps": 20_000}, reevaluation={"finalists": 3, "periods": 12})
     plan = plan_budget(spec, 400, 20_000, 0)  # half of 12 periods would take 36%
-    assert plan.reevaluation == 3 * 3 * 400 <= 0.2 * 20_000
-    assert plan_budget(spec, 400, 60_000, 0).reevaluation == 3 * 6 * 400  # half the periods
-    assert plan_budget(spec, 400, 12_000, 0).reevaluation == 3 * 2 * 400  # the floor: 2 periods
+    runs = spec.reevaluation_candidates  # 3 finalists and the task's defaults, per period
+    assert plan.reevaluation == runs * 2 * 400 <= 0.2 * 20_000
+    assert plan_budget(spec, 400, 90_000, 0).reevaluation == runs * 6 * 400  # half the periods
+    assert plan_budget(spec, 400, 12_000, 0).reevaluation == runs * 2 * 400  # the floor: 2
     replay = Replay(spec)
     replay.run()
     assert replay.latest.facts.design.period_count >= 2
@@ -322,7 +324,7 @@ def test_listed_periods_are_all_reserved_so_the_budget_holds() -> None:
         budget={"steps": steps}, periods=_listed_periods(6), reevaluation={"finalists": 3}
     )
     assert spec.reevaluation.periods == 6
-    assert plan_budget(spec, 400, steps, 0).reevaluation == 6 * 3 * 400
+    assert plan_budget(spec, 400, steps, 0).reevaluation == 6 * spec.reevaluation_candidates * 400
     replay = Replay(spec)
     assert replay.run()[-1] is K.FINISHED
     assert replay.latest.facts.design.period_count == 6

@@ -527,3 +527,38 @@ def test_the_sweep_runs_its_middle_first_and_stops_slower_rates_where_a_faster_f
     assert {t.user_attrs["sweep_outpaced_by"] for t in widened.trials} == {148}
     assert replay.step().kind is K.STEPS_MEASURED
     assert replay.latest.facts.plan.sweep_steps == 248 + 248 + 148 + 148 + 148
+
+
+def test_the_tasks_defaults_are_re_evaluated_beside_the_finalists_and_can_be_the_answer() -> None:
+    """Tuning that chases the tuning period's noise (short runs reward a high learning
+    rate; full-length runs punish it) hands its finalists a flattering value; the task's
+    defaults, chosen by nothing, are re-trained beside them and win on fresh periods."""
+
+    def overfits(hparams: dict[str, Any]) -> float:  # full length: the defaults' 0.01 is best
+        return 0.1 + abs(math.log(float(hparams["learning_rate"]) / 0.01))
+
+    replay = Replay(spec_of(boundary={"widen": False}), objective=bowl(math.log(0.5)))
+    replay.long_objective = overfits
+    replay.run()
+    design = replay.study("replay/reeval/1").facts.design
+    labels = [f.label for f in design.finalists]
+    # 3 finalists and the defaults, named by the baseline's last run (here its recheck)
+    assert labels[-1] == "replay/baseline/2 #0" and len(labels) == 4
+    defaults = design.finalists[-1]
+    assert defaults.tuning_run == () and defaults.fast_value is None  # no run of its length
+    assert defaults.recipe.hyperparameters["learning_rate"] == 0.01
+    assert defaults.recipe.hyperparameters["early_stopping_patience"] == 0
+    assert defaults.recipe.max_train_steps == 400
+    answer = replay.study("replay/reeval/1").facts.recommendation
+    assert answer is not None and answer.finalist == "replay/baseline/2 #0"
+    assert answer.recipe.hyperparameters["learning_rate"] == 0.01
+
+    off = spec_of(
+        boundary={"widen": False}, reevaluation={"finalists": 3, "periods": 4, "defaults": False}
+    )
+    replay = Replay(off)
+    replay.run()
+    assert len(replay.study("replay/reeval/1").facts.design.finalists) == 3
+    no_baseline = Replay(spec_of(baseline=False, boundary={"widen": False}))
+    no_baseline.run()
+    assert len(no_baseline.study("replay/reeval/1").facts.design.finalists) == 3

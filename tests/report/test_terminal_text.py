@@ -172,7 +172,7 @@ def test_the_plan_header_of_a_budget_says_how_counts_are_sized_not_the_nominal_o
     assert pipeline_parts(load_study_spec(QUICKSTART))[1:] == [
         "round 1: 60 trials x 150 steps",
         "round 2: top 4 x 600 steps",
-        "re-evaluation: 3 finalists x 12 periods x 1 seed(s)",
+        "re-evaluation: 3 finalists and the task's defaults x 12 periods x 1 seed(s)",
     ]
     budgeted = tmp_path / "auto.yaml"
     budgeted.write_text("task: cancer-mlp\nbudget: {steps: 20000}\n")
@@ -182,7 +182,8 @@ def test_the_plan_header_of_a_budget_says_how_counts_are_sized_not_the_nominal_o
         "stage optimizer-model-regularization round 1: trials of 0.25 of it, sampled while "
         "its share of the budget lasts",
         "round 2: the best (at least 4, as many as its share buys) x 1 of it",
-        "re-evaluation: 3 finalists x 2-36 periods (what the budget leaves) x 1 seed(s)",
+        "re-evaluation: 3 finalists and the task's defaults x 2-36 periods (what the budget "
+        "leaves) x 1 seed(s)",
     ]
 
 
@@ -192,11 +193,14 @@ def test_the_plan_header_caps_the_periods_at_what_the_task_gives(tmp_path: Path)
     budgeted.write_text("task: cancer-mlp\nbudget: {steps: 20000}\n")
     parts = pipeline_parts(autotune.load_study_spec(budgeted), most_periods=10)
     assert parts[-1] == (
-        "re-evaluation: 3 finalists x 2-10 periods (what the budget leaves; the task gives "
+        "re-evaluation: 3 finalists and the task's defaults x 2-10 periods (what the budget "
+        "leaves; the task gives "
         "10) x 1 seed(s)"
     )
     plain = pipeline_parts(load_study_spec(QUICKSTART), most_periods=9)
-    assert plain[-1] == "re-evaluation: 3 finalists x 9 periods x 1 seed(s)"
+    assert (
+        plain[-1] == "re-evaluation: 3 finalists and the task's defaults x 9 periods x 1 seed(s)"
+    )
 
 
 def test_the_report_does_not_claim_a_probe_chose_the_batch_size() -> None:
@@ -250,7 +254,7 @@ def test_the_eta_covers_every_stage_still_planned() -> None:
         (Stage.BASELINE, 0, 0): 150,
         (Stage.JOINT, 0, 1): 60 * 150,
         (Stage.JOINT, 0, 2): 4 * 600,
-        (Stage.REEVALUATION, 0, 0): 3 * 12 * 600,
+        (Stage.REEVALUATION, 0, 0): (3 + 1) * 12 * 600,  # the finalists and the defaults
     }
     round_one = StudyPlan(Stage.JOINT, 1, 60, 150, 600)
     assert part_key(round_one) == (Stage.JOINT, 0, 1)
@@ -259,7 +263,7 @@ def test_the_eta_covers_every_stage_still_planned() -> None:
     assert ended == 0
     reached = {(Stage.BASELINE, 0, 0), (Stage.JOINT, 0, 1)}
     left = campaign_steps_left(list(parts.items()), reached, ended, budget_left=None)
-    assert left == 4 * 600 + 3 * 12 * 600
+    assert left == 4 * 600 + (3 + 1) * 12 * 600
     rate = StepRate.start(0.0, 0).seen(10.0, 150).seen(70.0, 5150)  # from the first finish
     assert rate.eta_seconds(left) == pytest.approx(left * 60 / 5000)
     # half-way through round 1, the trials left cost what the started ones did on average
@@ -355,8 +359,9 @@ def test_the_plan_header_warns_of_a_re_evaluation_too_small_to_ever_tell() -> No
     design = quickstart.reevaluation.model_copy(update={"periods": 4})
     spec = quickstart.model_copy(update={"reevaluation": design})
     assert pipeline_parts(spec)[-1] == (
-        "re-evaluation: 3 finalists x 4 periods x 1 seed(s) (WARNING: at most 5 runs per "
-        "finalist, and the Wilcoxon test needs 7 to tell 3 finalists apart at alpha=0.05: "
+        "re-evaluation: 3 finalists and the task's defaults x 4 periods x 1 seed(s) (WARNING: "
+        "at most 5 runs per finalist, and the Wilcoxon test needs 7 to tell 4 candidates "
+        "apart at alpha=0.05: "
         "the answer will be the best mean, never a significant one; more periods, or fewer "
         "finalists, would let it tell)"
     )
