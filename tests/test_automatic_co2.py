@@ -81,11 +81,11 @@ def test_automatic_co2_lstm_campaign_widens_promotes_reevaluates_and_reports(
 
     (reevaluation,) = campaign.stage_studies(Stage.REEVALUATION)
     design = reevaluation.facts.design
-    assert design.period_count == 4 and len(design.finalists) == 2
+    assert design.period_count == 4 and len(design.finalists) == 2 + 1  # and the defaults
     runs = campaign.trials_of(reevaluation, states=(TrialState.COMPLETE,))
     periods = {t.user_attrs["period"] for t in runs}
     assert len(periods) == 4 and all(re.match(r"\d{4}-\d{2}-\d{2}", p) for p in periods)
-    assert len(runs) == 8
+    assert len(runs) == 12
     verdict = reevaluation.facts.significance.report
     assert verdict.comparisons and "periods" in verdict.comparisons[0].verdict
 

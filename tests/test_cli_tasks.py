@@ -74,7 +74,8 @@ def test_shipped_study_runs_on_the_embedded_server(study: str, tmp_path: Path) -
         (reevaluation,) = campaign.stage_studies(Stage.REEVALUATION)
         finalists = reevaluation.facts.design.finalists
         runs = campaign.trials_of(reevaluation)
-        assert len(runs) == min(complete, 3) * 12 == len(finalists) * 12
+        defaults = campaign.spec.reevaluation_candidates - campaign.spec.reevaluation.finalists
+        assert len(runs) == (min(complete, 3) + defaults) * 12 == len(finalists) * 12
         assert campaign.significance() is not None
     else:  # pruning left a single complete trial: nothing to compare it with
         assert "re-evaluation skipped: 1 complete trial(s)" in result.stdout

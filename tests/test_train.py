@@ -217,7 +217,10 @@ def test_train_refuses_a_campaign_without_recommendation(storage_url: str, tmp_p
 
 @pytest.mark.e2e
 def test_train_on_a_reevaluation_period(storage_url: str, tmp_path: Path) -> None:
-    reevaluation = "reevaluation: {finalists: 2, periods: 2, seeds: 1, period_seed: 7}\n"
+    # the tuned answer, with its run on the tuning period (the defaults have none)
+    reevaluation = (
+        "reevaluation: {finalists: 2, periods: 2, seeds: 1, period_seed: 7, defaults: false}\n"
+    )
     run_campaign(  # no pruning: enough finalists whichever worker runs what
         tmp_path,
         storage_url,

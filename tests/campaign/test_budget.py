@@ -199,7 +199,7 @@ def test_listed_heldout_periods_are_all_a_budget_buys() -> None:
     replay.run()
     design = replay.latest.facts.design
     assert design.period_count == 3  # the leftover would buy more, but there are 3
-    assert len(replay.latest.trials) == 3 * 3
+    assert len(replay.latest.trials) == 3 * spec.reevaluation_candidates  # and the defaults
 
 
 def test_a_task_that_gives_fewer_periods_caps_what_a_budget_buys_and_the_default() -> None:

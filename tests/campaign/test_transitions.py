@@ -50,7 +50,7 @@ def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
     reeval = replay.latest
     design = reeval.facts.design
     assert design.period_count == 4 and design.period_seed == 11 and design.periods_pinned
-    assert len(reeval.trials) == 3 * 4 and len(design.finalists) == 3
+    assert len(reeval.trials) == 4 * 4 and len(design.finalists) == 3 + 1  # and the defaults
     assert {t.user_attrs[ATTR_PERIOD_INDEX] for t in reeval.trials} == {0, 1, 2, 3}
     assert reeval.facts.significance is not None and reeval.facts.significance.report
     assert replay.snapshot().stopped is None
@@ -60,11 +60,14 @@ def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
     assert "4 period(s) x 1 seed(s), and its own run on the tuning period" in answer.verdict
     finalist = next(f for f in design.finalists if f.label == answer.finalist)
     assert answer.finalist.startswith("replay/joint/2 #") and answer.recipe == finalist.recipe
-    for f in design.finalists:
+    tuned = [f for f in design.finalists if f.label.startswith("replay/joint/2 #")]
+    assert len(tuned) == 3  # the defaults' candidate has no run of the schedule's length
+    for f in tuned:
         own = next(t for t in round_two.trials if t.number == f.trial)
         assert dict(f.tuning_run) == own.intermediate_values
     results = reevaluation_results(list(reeval.trials), Direction.MINIMIZE, tuning_runs_of(design))
-    assert all((TUNING_PERIOD, 0) in values for values in results.values())
+    assert all((TUNING_PERIOD, 0) in results[f.label] for f in tuned)
+    assert (TUNING_PERIOD, 0) not in results["replay/baseline/1 #0"]
     means = {label: sum(v.values()) / len(v) for label, v in results.items()}
     assert answer.value == pytest.approx(min(means.values()))  # the best mean is the answer
     assert answer.finalist == min(means, key=means.get)
