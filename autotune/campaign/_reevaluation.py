@@ -31,10 +31,8 @@ from autotune.analysis import shared_best_step
 from autotune.analysis import top_k
 from autotune.campaign._budget import leftover
 from autotune.campaign._budget import reevaluation_floor
-from autotune.campaign._hparams import baseline_hparams
 from autotune.campaign._plan import NewStudy
 from autotune.campaign._plan import QueuedTrial
-from autotune.campaign._recipe import EARLY_STOPPING
 from autotune.campaign._recipe import chosen
 from autotune.campaign._recipe import recipe_of
 from autotune.campaign._recipe import trial_label
@@ -156,7 +154,7 @@ def defaults_candidate(snapshot: CampaignSnapshot) -> Finalist | None:
     if spec.reevaluation_candidates == spec.reevaluation.finalists:
         return None
     runs = [
-        (study.name, trial)
+        (study, trial)
         for study in snapshot.stage_studies(Stage.BASELINE)
         for trial in study.trials
         if trial.state is TrialState.COMPLETE
@@ -164,22 +162,10 @@ def defaults_candidate(snapshot: CampaignSnapshot) -> Finalist | None:
     if not runs:
         return None
     study, trial = runs[-1]
-    steps = last.plan.max_train_steps
-    hparams = baseline_hparams(spec, snapshot.task_defaults.hyperparameters)
-    seed = trial.user_attrs.get(ATTR_SEED)
-    recipe = Recipe(
-        task=spec.task,
-        hyperparameters={**hparams, EARLY_STOPPING: 0},
-        batch_size=spec.batch_size,
-        gradient_accumulation_steps=spec.gradient_accumulation_steps,
-        max_train_steps=steps,
-        stop_at_step=steps,
-        eval_interval=spec.run_eval_interval(last.plan.campaign_max_train_steps),
-        metric=spec.metric.name,
-        direction=spec.metric.direction,
-        seed=None if seed is None else int(seed),
-    )
-    return Finalist(trial_label(study, trial.number), trial.number, None, None, {}, recipe)
+    steps = last.plan.max_train_steps  # the finalists' schedule, not the baseline's
+    recipe = recipe_of(spec, snapshot.task_defaults.hyperparameters, study.plan, trial)
+    recipe = dataclasses.replace(recipe, max_train_steps=steps, stop_at_step=steps)
+    return Finalist(trial_label(study.name, trial.number), trial.number, None, None, {}, recipe)
 
 
 def _periods(snapshot: CampaignSnapshot, finalists: tuple[Finalist, ...]) -> int:

@@ -112,12 +112,9 @@ def _periods(spec: StudySpec, gives: int | None) -> str:
     """How many periods the re-evaluation runs, as the campaign sizes them (its task may
     give fewer than the spec's default 12 or a budget's 3x: it said "2-36" of a task that
     gives 10)."""
-    design = spec.reevaluation
-    listed = spec.periods is not None and spec.periods.heldout is not None
-    if listed:
-        return f"{design.periods} periods"
     most = _most_periods(spec, gives)
-    if spec.budget is None:
+    listed = spec.periods is not None and spec.periods.heldout is not None
+    if listed or spec.budget is None:
         return f"{most} periods"
     capped = "" if gives is None else f"; the task gives {gives}"
     return f"{min(reevaluation_floor(spec), most)}-{most} periods (what the budget leaves{capped})"

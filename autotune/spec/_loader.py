@@ -153,8 +153,14 @@ def _metric_direction(metric: dict[str, Any], task_name: Any, tasks: TaskLookup)
         facts = tasks(task_name)
     except ValueError:  # an unknown task: named by check_against_task, with what is allowed
         return metric
-    direction = facts.metrics.get(metric.get("name"))
-    return metric if direction is None else {**metric, "direction": direction.value}
+    return _with_task_direction(metric, facts)
+
+
+def _with_task_direction(metric: dict[str, Any], task: TaskFacts) -> dict[str, Any]:
+    """``metric`` with the direction its task gives its name (one it sets stays, for
+    `check_against_task` to refuse if it is the wrong one); as is for a name not the task's."""
+    direction = task.metrics.get(metric.get("name"))
+    return metric if direction is None else {"direction": direction.value, **metric}
 
 
 def _automatic_metric(given: Any, reference: str, task: TaskFacts, source: str) -> Any:
@@ -173,7 +179,7 @@ def _automatic_metric(given: Any, reference: str, task: TaskFacts, source: str) 
                 f"its metrics: {', '.join(task.metrics)}"
             ],
         )
-    return {"direction": task.metrics[name].value, **given}
+    return _with_task_direction(given, task)
 
 
 def _group_names(space: Any) -> list[str]:
