@@ -294,13 +294,22 @@ def _reevaluation_reserve(spec: StudySpec, max_train_steps: int, total: int | No
     design = spec.reevaluation
     if not design.enabled:
         return 0
-    per_period = spec.reevaluation_candidates * design.seeds * max_train_steps
     if spec.periods is not None and spec.periods.heldout is not None:
-        return design.periods * per_period  # listed periods all run: none can be left out
+        # listed periods all run: none can be left out
+        return reevaluation_steps(spec, design.periods, max_train_steps)
     periods = math.ceil(design.periods / 2)
     if total is not None:
+        per_period = spec.reevaluation_candidates * design.seeds * max_train_steps
         periods = min(periods, int(REEVALUATION_MAX_SHARE * total) // per_period)
-    return max(reevaluation_floor(spec), periods) * per_period
+    return reevaluation_steps(spec, max(reevaluation_floor(spec), periods), max_train_steps)
+
+
+def reevaluation_steps(spec: StudySpec, periods: int, max_train_steps: int) -> int:
+    """What a re-evaluation on ``periods`` periods trains: every candidate on each with each
+    seed, and the task's defaults once more on the tuning period, where the finalists' own
+    tuning runs count (`defaults_candidate`)."""
+    runs = spec.reevaluation_candidates * spec.reevaluation.seeds * periods
+    return (runs + int(spec.defaults_reevaluated)) * max_train_steps
 
 
 def affordable_runs(

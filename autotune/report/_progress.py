@@ -23,6 +23,7 @@ from autotune.campaign import next_transition
 from autotune.campaign import read_snapshot
 from autotune.campaign._apply import max_retry
 from autotune.campaign._budget import BudgetPlan
+from autotune.campaign._budget import reevaluation_steps
 from autotune.campaign._budget import steps_spent
 from autotune.spec import StudySpec
 
@@ -134,7 +135,7 @@ def planned_parts(
         parts.append(((Stage.JOINT, len(stages) - 1, number), steps))
     design = spec.reevaluation
     if design.enabled:
-        runs = spec.reevaluation_candidates * design.periods * design.seeds * max_train_steps
+        runs = reevaluation_steps(spec, design.periods, max_train_steps)
         parts.append(((Stage.REEVALUATION, 0, 0), budget.reevaluation if budget else runs))
     return parts
 

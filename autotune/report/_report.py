@@ -36,6 +36,7 @@ from autotune.campaign import tuning_runs_of
 from autotune.campaign import tuning_trivial
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
+from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.report import _plots as _plots
 from autotune.report._answer import answer_lines
 from autotune.report._answer import format_value
@@ -471,7 +472,10 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
     builder.section(study.name, "## Re-evaluation on several periods")
     if design is not None:
         shown = ", ".join(names[i] for i in sorted(names)) or f"{design.period_count} periods"
-        own = " Each finalist's own run on the tuning period counts as one more." if tuning else ""
+        own = " Each finalist's own run on the tuning period counts as one more" if tuning else ""
+        if own and any(t.user_attrs.get(ATTR_PERIOD_INDEX) == TUNING_PERIOD for t in trials):
+            own += " (the task's defaults ran there once more)"
+        own += "." if own else ""
         builder.add(
             f"Periods ({_periods_origin(campaign, design)}): {shown}; {design.seeds} seed(s) "
             f"each.{own}",

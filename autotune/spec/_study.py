@@ -463,11 +463,16 @@ class StudySpec(SpecModel):
         return 1
 
     @property
+    def defaults_reevaluated(self) -> bool:
+        """Whether the re-evaluation re-trains the task's defaults (the baseline's
+        configuration) beside its finalists: ``reevaluation.defaults`` with a baseline."""
+        return self.reevaluation.defaults and self.baseline
+
+    @property
     def reevaluation_candidates(self) -> int:
-        """The recipes the re-evaluation re-trains: its finalists, and with a baseline the
-        task's defaults (the baseline's configuration) beside them."""
-        design = self.reevaluation
-        return design.finalists + (1 if design.defaults and self.baseline else 0)
+        """The recipes the re-evaluation re-trains: its finalists, and the task's defaults
+        beside them (`defaults_reevaluated`)."""
+        return self.reevaluation.finalists + int(self.defaults_reevaluated)
 
     def stage_trials(self, stage: StageSpec) -> int:
         return self.trials if stage.trials is None else stage.trials

@@ -21,6 +21,7 @@ from optuna.distributions import IntDistribution
 
 from autotune import analysis
 from autotune import training
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import Stage
 from autotune.campaign import baseline_hparams
 from autotune.campaign import promotion_overrides
@@ -562,12 +563,20 @@ def _fitted_at(trial: optuna.Trial, steps: int, steps_done: int | None = None) -
 
 class _ReevaluationObjective(_Objective):
     """A finalist's recipe re-trained on one period with one seed (attributes set when
-    queued): trained to the recipe's stop, its value that of the model there."""
+    queued): trained to the recipe's stop, its value that of the model there. The task's
+    defaults also run on the tuning period (`TUNING_PERIOD`), where the finalists' own
+    tuning runs count."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         attrs = trial.user_attrs
-        index, count = attrs[ATTR_PERIOD_INDEX], attrs[ATTR_PERIOD_COUNT]
-        period = reevaluation_period(self.spec, self.task, index, count, attrs[ATTR_PERIOD_SEED])
+        period = self._period(attrs)
         trial.set_user_attr(ATTR_PERIOD_NAME, period.name)
         record_trivial(trial, self.task, period)
         return self.run_reporting(trial, attrs[ATTR_HPARAMS], period, final=True)
+
+    def _period(self, attrs: Mapping[str, Any]) -> training.Period:
+        index = attrs[ATTR_PERIOD_INDEX]
+        if index == TUNING_PERIOD:
+            return self.tuning_period or self.task.default_period()
+        count, seed = attrs[ATTR_PERIOD_COUNT], attrs[ATTR_PERIOD_SEED]
+        return reevaluation_period(self.spec, self.task, index, count, seed)

@@ -14,6 +14,7 @@ from autotune.analysis._significance import holm_adjust
 from autotune.analysis._significance import mean_interval
 from autotune.analysis._significance import min_pairs_to_reach
 from autotune.analysis._significance import rank_agreement
+from autotune.analysis._significance import ranking_means
 from autotune.analysis._significance import simulate_false_positive_rate
 from autotune.analysis._significance import simulate_power
 from autotune.spec import Direction
@@ -196,16 +197,27 @@ def test_all_ties_are_not_distinguishable() -> None:
         assert c.verdict == "B is not distinguishable from A: equal in all 4 periods"
 
 
-def test_a_finalist_missing_runs_is_paired_on_shared_keys_only() -> None:
+def test_a_finalist_missing_runs_is_ranked_and_paired_on_shared_keys_only() -> None:
+    """Periods differ more than finalists: B, better on every period both ran, has the
+    worse mean over its own runs only because it missed A's two best periods."""
     a = _periods([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     b = {key: v + 0.5 for key, v in list(a.items())[:4]}
-    b[("2023-12", 0)] = -100.0  # not shared: it does not enter the comparison
+    b[("2023-12", 0)] = -100.0  # not shared: it enters neither the ranking nor the test
     report = compare_finalists({"A": a, "B": b}, Direction.MAXIMIZE)
     (c,) = report.comparisons
-    assert report.best == "A"  # A's own mean 3.5 beats B's -18.6
-    assert (c.n_pairs, c.wins, c.losses) == (4, 0, 4)
-    assert c.mean_difference == pytest.approx(-0.5)
+    assert report.best == "B"  # 3.0 against A's 2.5 on the shared keys (own: -18.6 and 3.5)
+    assert (c.finalist, c.n_pairs, c.wins, c.losses) == ("A", 4, 4, 0)
+    assert c.mean_difference == pytest.approx(0.5)
     assert report.n_periods == 7
+
+
+def test_with_fewer_than_two_keys_shared_by_all_each_is_ranked_by_its_own() -> None:
+    a = _periods([1.0, 2.0, 3.0])
+    b = {key: v - 0.5 for key, v in a.items()}
+    c = {("x", 0): 0.0, ("y", 0): 0.0}  # shares nothing: no key is common to all three
+    assert ranking_means({"A": a, "B": b, "C": c}) == {"A": 2.0, "B": 1.5, "C": 0.0}
+    only_a = a | {("z", 0): 9.0}  # shared by two of three: left out only where all share
+    assert ranking_means({"A": only_a, "B": b}) == {"A": 2.0, "B": 1.5}
 
 
 def test_fewer_than_two_shared_pairs_is_an_error_naming_the_finalist() -> None:

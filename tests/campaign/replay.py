@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from optuna.trial import create_trial
 
 from autotune.analysis import outpaced_by
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import CampaignSnapshot
 from autotune.campaign import Stage
 from autotune.campaign import StudyFacts
@@ -245,13 +246,13 @@ class Replay:
         long = plan.stage is Stage.REEVALUATION or plan.round_number > 1
         objective = self.long_objective if long and self.long_objective else self.objective
         value = objective(hparams)
-        if plan.stage is Stage.REEVALUATION:
-            value += 0.01 * (int(attrs[ATTR_PERIOD_INDEX]) + 1)  # periods differ alike
+        if plan.stage is Stage.REEVALUATION:  # periods differ alike; the tuning period adds 0
+            value += _period_offset(attrs[ATTR_PERIOD_INDEX])
         if plan.stage is Stage.BASELINE and self.trivial is not None:
             attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial
         if plan.stage is Stage.REEVALUATION and self.trivial is not None:  # as the worker
-            period = int(attrs[ATTR_PERIOD_INDEX])
-            attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial + 0.01 * period
+            offset = max(0.0, _period_offset(attrs[ATTR_PERIOD_INDEX]) - 0.01)
+            attrs[f"{TRIVIAL_PREFIX}{self.spec.metric.name}"] = self.trivial + offset
         last = int(attrs.get("stop_at_step") or plan.max_train_steps)
         interval = self.spec.run_eval_interval(plan.campaign_max_train_steps)
         steps = [*range(interval, last, interval), last]  # as training evaluates
@@ -282,6 +283,12 @@ class Replay:
         attrs[ATTR_STEPS_TO_FIT] = steps
         attrs[ATTR_STEPS_DONE] = plan.max_train_steps if steps is None else steps  # it stops
         return _finished(trial, math.inf if steps is None else float(steps), attrs, {})
+
+
+def _period_offset(index: int | str) -> float:
+    """What a re-evaluation period adds to a run's value: 0.01 x (index + 1), nothing on
+    the tuning period (where the task's defaults also run)."""
+    return 0.0 if index == TUNING_PERIOD else 0.01 * (int(index) + 1)
 
 
 def _draw(rng: np.random.Generator, dist: BaseDistribution) -> Any:

@@ -101,7 +101,7 @@ def test_a_budget_too_small_for_the_measured_length_runs_shorter_instead_of_stop
     assert f"the budget affords only {sweep.max_train_steps} steps per run" in sweep.reason
     assert campaign_steps(replay) <= 4_000
     # A tenth of the measured steps at the least: 1,300 steps buy 50-step runs, too short.
-    assert afforded_max_train_steps(_sweep_spec(2_000), 600, 600) == 100
+    assert afforded_max_train_steps(_sweep_spec(2_000), 600, 600) == 90
     assert afforded_max_train_steps(_sweep_spec(1_300), 600, 600) == 600  # it stops
     stopped = Replay(_sweep_spec(1_000), steps_to_fit=lambda rate: 600 if rate < 0.05 else None)
     assert stopped.run()[-1] is K.STOP and "too small" in stopped.snapshot().stopped
@@ -134,16 +134,17 @@ def test_the_printed_plan_adds_up_to_the_budget() -> None:
 
 def test_a_budget_too_small_for_the_pipeline_names_what_it_needs() -> None:
     spec = spec_of(budget={"steps": 4_800})
-    # baseline 100 + 400, round 2 3 x 400, re-evaluation 3 finalists and the task's
-    # defaults x 2 periods x 400, and 8 round-1 trials of 100 steps
+    # baseline 100 + 400, round 2 3 x 400, re-evaluation (3 finalists and the task's
+    # defaults x 2 periods, and the defaults on the tuning period) x 400, and 8 round-1
+    # trials of 100 steps
     assert spec.reevaluation_candidates == 4
-    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 5,700") as raised:
+    with pytest.raises(BudgetTooSmallError, match=r"raise it to at least 6,100") as raised:
         plan_budget(spec, 400, 4_800, 0)
     # only what this pipeline has (no sweep here)
-    assert "the baseline, longer rounds and the re-evaluation take 4,900 steps" in str(
+    assert "the baseline, longer rounds and the re-evaluation take 5,300 steps" in str(
         raised.value
     )
-    assert plan_budget(spec, 400, 5_700, 0).reevaluation == 4 * 2 * 400
+    assert plan_budget(spec, 400, 6_100, 0).reevaluation == (4 * 2 + 1) * 400
 
 
 def test_a_budgeted_round_promotes_what_its_share_buys() -> None:
@@ -199,7 +200,8 @@ def test_listed_heldout_periods_are_all_a_budget_buys() -> None:
     replay.run()
     design = replay.latest.facts.design
     assert design.period_count == 3  # the leftover would buy more, but there are 3
-    assert len(replay.latest.trials) == 3 * spec.reevaluation_candidates  # and the defaults
+    # each candidate (the task's defaults too) on each, and the defaults on the tuning period
+    assert len(replay.latest.trials) == 3 * spec.reevaluation_candidates + 1
 
 
 def test_a_task_that_gives_fewer_periods_caps_what_a_budget_buys_and_the_default() -> None:
@@ -209,7 +211,7 @@ def test_a_task_that_gives_fewer_periods_caps_what_a_budget_buys_and_the_default
     budgeted.run()
     design = budgeted.latest.facts.design
     assert design.period_count == 4  # the leftover would buy more, the task gives 4
-    assert len(budgeted.latest.trials) == 4 * len(design.finalists)
+    assert len(budgeted.latest.trials) == 4 * len(design.finalists) + 1  # + the defaults'
     plain = Replay(spec_of(reevaluation={"finalists": 2}), most_periods=5)  # default 12
     plain.run()
     assert plain.latest.facts.design.period_count == 5
@@ -294,9 +296,11 @@ def test_the_reevaluation_plans_at_most_a_fifth_of_the_budget_and_its_floor() ->
     spec = spec_of(budget={"steps": 20_000}, reevaluation={"finalists": 3, "periods": 12})
     plan = plan_budget(spec, 400, 20_000, 0)  # half of 12 periods would take 36%
     runs = spec.reevaluation_candidates  # 3 finalists and the task's defaults, per period
-    assert plan.reevaluation == runs * 2 * 400 <= 0.2 * 20_000
-    assert plan_budget(spec, 400, 90_000, 0).reevaluation == runs * 6 * 400  # half the periods
-    assert plan_budget(spec, 400, 12_000, 0).reevaluation == runs * 2 * 400  # the floor: 2
+    tuning = 400  # the defaults' run on the tuning period
+    assert plan.reevaluation == runs * 2 * 400 + tuning <= 0.2 * 20_000
+    half = runs * 6 * 400 + tuning  # half the periods
+    assert plan_budget(spec, 400, 90_000, 0).reevaluation == half
+    assert plan_budget(spec, 400, 12_000, 0).reevaluation == runs * 2 * 400 + tuning  # floor: 2
     replay = Replay(spec)
     replay.run()
     assert replay.latest.facts.design.period_count >= 2
@@ -324,7 +328,8 @@ def test_listed_periods_are_all_reserved_so_the_budget_holds() -> None:
         budget={"steps": steps}, periods=_listed_periods(6), reevaluation={"finalists": 3}
     )
     assert spec.reevaluation.periods == 6
-    assert plan_budget(spec, 400, steps, 0).reevaluation == 6 * spec.reevaluation_candidates * 400
+    every_run = 6 * spec.reevaluation_candidates + 1  # + the defaults on the tuning period
+    assert plan_budget(spec, 400, steps, 0).reevaluation == every_run * 400
     replay = Replay(spec)
     assert replay.run()[-1] is K.FINISHED
     assert replay.latest.facts.design.period_count == 6

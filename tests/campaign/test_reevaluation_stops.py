@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from optuna.trial import FrozenTrial
@@ -18,6 +19,7 @@ from autotune.campaign import StudySnapshot
 from autotune.campaign import TaskDefaults
 from autotune.campaign import reevaluation_results
 from autotune.campaign._reevaluation import reevaluation_stops
+from autotune.campaign._reevaluation import reevaluation_study
 from autotune.campaign._reevaluation import tuning_runs
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
@@ -131,3 +133,27 @@ def test_a_tuning_run_with_a_gap_does_not_count() -> None:
     interval = spec_of().eval_interval
     gap = _tuned(0, {interval: 0.5, 3 * interval: 0.4, 4 * interval: 0.3})
     assert tuning_runs(_snapshot_of([], [gap]), [gap]) == [()]
+
+
+@pytest.mark.parametrize(("odd", "queued"), [({}, 1), ({ATTR_TRAIN_FRACTION: 0.25}, 0)])
+def test_the_defaults_run_on_the_tuning_period_where_the_finalists_runs_count(
+    odd: dict, queued: int
+) -> None:
+    """Candidates are ranked by their means, so each must be over the same periods: the
+    finalists' own tuning runs count as one, and the defaults' baseline ran shorter."""
+    interval = spec_of().eval_interval
+    curve = {interval * k: 0.5 for k in range(1, 5)}
+    finalists = [_tuned(n, curve, **odd) for n in range(3)]
+    snapshot = _snapshot_of([], finalists)
+    baseline = StudySnapshot(
+        "c/baseline/1", StudyFacts(StudyPlan(Stage.BASELINE, 1, 1, 10, 40)), (_tuned(0, curve),)
+    )
+    snapshot = dataclasses.replace(snapshot, studies=(baseline, *snapshot.studies))
+    new = reevaluation_study(snapshot)
+    (design,) = new.facts
+    defaults = design.finalists[-1].label
+    assert defaults == "c/baseline/1 #0" and len(design.finalists) == 4
+    on_tuning = [q for q in new.queued if q.user_attrs[ATTR_PERIOD_INDEX] == TUNING_PERIOD]
+    assert [q.user_attrs[ATTR_FINALIST] for q in on_tuning] == [defaults] * queued
+    assert len(new.queued) == 4 * design.period_count + queued
+    assert new.plan.trials == len(new.queued)

@@ -50,8 +50,11 @@ def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
     reeval = replay.latest
     design = reeval.facts.design
     assert design.period_count == 4 and design.period_seed == 11 and design.periods_pinned
-    assert len(reeval.trials) == 4 * 4 and len(design.finalists) == 3 + 1  # and the defaults
-    assert {t.user_attrs[ATTR_PERIOD_INDEX] for t in reeval.trials} == {0, 1, 2, 3}
+    assert len(design.finalists) == 3 + 1  # and the defaults
+    # each candidate on each period, and the defaults on the tuning period
+    assert len(reeval.trials) == 4 * 4 + 1
+    indices = {t.user_attrs[ATTR_PERIOD_INDEX] for t in reeval.trials}
+    assert indices == {0, 1, 2, 3, TUNING_PERIOD}
     assert reeval.facts.significance is not None and reeval.facts.significance.report
     assert replay.snapshot().stopped is None
     answer = reeval.facts.recommendation
@@ -66,8 +69,9 @@ def test_baseline_rounds_and_reevaluation_end_in_a_verdict() -> None:
         own = next(t for t in round_two.trials if t.number == f.trial)
         assert dict(f.tuning_run) == own.intermediate_values
     results = reevaluation_results(list(reeval.trials), Direction.MINIMIZE, tuning_runs_of(design))
-    assert all((TUNING_PERIOD, 0) in results[f.label] for f in tuned)
-    assert (TUNING_PERIOD, 0) not in results["replay/baseline/1 #0"]
+    # every candidate has the same periods: the defaults' queued run on the tuning period
+    assert all(set(v) == set(results["replay/baseline/1 #0"]) for v in results.values())
+    assert all((TUNING_PERIOD, 0) in v for v in results.values())
     means = {label: sum(v.values()) / len(v) for label, v in results.items()}
     assert answer.value == pytest.approx(min(means.values()))  # the best mean is the answer
     assert answer.finalist == min(means, key=means.get)
@@ -96,11 +100,30 @@ def test_a_finalist_better_than_every_other_says_so_with_the_tests_name() -> Non
     assert "each paired Wilcoxon test significant at alpha=0.05 (Holm)" in verdict
 
 
+def test_defaults_better_on_every_period_are_the_answer_though_the_tuning_period_is_easiest() -> (
+    None
+):
+    """The replay's tuning period is its easiest (the others add 0.01 x (index + 1)). With
+    the finalists' mean over it and the defaults' over the others alone, the finalists won
+    by the period, not by their values."""
+
+    def level(hparams: dict[str, Any]) -> float:  # the defaults (width 0) best, by 1e-3 at least
+        return 4.99 + 1e-4 * hparams.get("width", 0)
+
+    replay = Replay(spec_of(boundary={"widen": False}), objective=level)
+    replay.run()
+    answer = replay.latest.facts.recommendation
+    assert answer.finalist == "replay/baseline/1 #0"
+    assert answer.runs == 5  # 4 periods and the tuning period, as every finalist's
+
+
 def test_an_answer_better_only_on_its_tuning_run_is_flagged_worse() -> None:
     """The tuning run is where the answer was chosen: it counts among the finalists (all
     were chosen there), not as evidence of skill. Counted, this answer read "NOT
-    distinguishable from the trivial predictor on the same 7 runs"."""
-    spec = spec_of(boundary={"widen": False}, reevaluation={"periods": 6, "period_seed": 11})
+    distinguishable from the trivial predictor on the same 7 runs". (The task's defaults,
+    width 0, would be the answer here: they are left out.)"""
+    design = {"periods": 6, "period_seed": 11, "defaults": False}
+    spec = spec_of(boundary={"widen": False}, reevaluation=design)
 
     def level(hparams: dict[str, Any]) -> float:  # the periods add 0.01 x (index + 1)
         return 4.99 + 1e-4 * hparams.get("width", 0)  # below 5.0 only on the tuning period

@@ -254,7 +254,8 @@ def test_the_eta_covers_every_stage_still_planned() -> None:
         (Stage.BASELINE, 0, 0): 150,
         (Stage.JOINT, 0, 1): 60 * 150,
         (Stage.JOINT, 0, 2): 4 * 600,
-        (Stage.REEVALUATION, 0, 0): (3 + 1) * 12 * 600,  # the finalists and the defaults
+        # the finalists and the defaults, and the defaults on the tuning period
+        (Stage.REEVALUATION, 0, 0): ((3 + 1) * 12 + 1) * 600,
     }
     round_one = StudyPlan(Stage.JOINT, 1, 60, 150, 600)
     assert part_key(round_one) == (Stage.JOINT, 0, 1)
@@ -263,7 +264,7 @@ def test_the_eta_covers_every_stage_still_planned() -> None:
     assert ended == 0
     reached = {(Stage.BASELINE, 0, 0), (Stage.JOINT, 0, 1)}
     left = campaign_steps_left(list(parts.items()), reached, ended, budget_left=None)
-    assert left == 4 * 600 + (3 + 1) * 12 * 600
+    assert left == 4 * 600 + ((3 + 1) * 12 + 1) * 600
     rate = StepRate.start(0.0, 0).seen(10.0, 150).seen(70.0, 5150)  # from the first finish
     assert rate.eta_seconds(left) == pytest.approx(left * 60 / 5000)
     # half-way through round 1, the trials left cost what the started ones did on average
