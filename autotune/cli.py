@@ -257,7 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("name", help="campaign name")
     train.add_argument(
         "--period",
-        help="a re-evaluation period (name or index) to train on (default: the tuning data)",
+        help="a re-evaluation period (name or index), or a date range START..END[ validate "
+        "VSTART..VEND], to train on (default: the tuning data)",
     )
     train.add_argument("--out", type=Path, help="directory (default STATE_DIR/models/NAME)")
     train.add_argument("--threads", type=_threads, default=1, help="torch threads (default 1)")
@@ -266,7 +267,12 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("name", help="campaign name")
     delete.add_argument("--yes", action="store_true", help="really delete (required)")
 
-    tasks = _plain_command(commands, "tasks", "list the built-in tasks", _tasks)
+    tasks = _plain_command(
+        commands,
+        "tasks",
+        "describe the built-in tasks, or one task by name (a user task too)",
+        _tasks,
+    )
     tasks.add_argument("name", nargs="?", help="describe one task (also package.module:factory)")
 
     probe = _plain_command(

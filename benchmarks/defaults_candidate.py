@@ -12,7 +12,11 @@ re-evaluation periods and the held-out periods) with the defaults' own curves be
 - ``no_defaults``: the finalists alone;
 - ``defaults_without_tuning_run``: the defaults' mean over the re-evaluation's periods
   alone, the finalists' over those and their tuning run (before);
-- ``defaults_with_tuning_run``: every candidate over the same periods (now).
+- ``defaults_with_tuning_run``: every candidate over the same periods (now);
+- ``every_candidate_without_tuning_run``: every candidate over the re-evaluation's periods
+  alone (the finalists' tuning runs flatter them, the defaults' does not);
+- ``finalist_with_it_then_defaults_without``: the finalist chosen with its tuning run, then
+  compared with the defaults without it.
 
 A drawn campaign: 24 configurations, the 12 best on the first stored period promoted (round
 1's selection on the tuning period), the best 3 finalists, re-evaluated on the next 2 or 3
@@ -51,7 +55,15 @@ OUT = sr.RESULTS / "defaults_candidate.json"
 STORED = {"goog-volatility": "stop_rules_goog-volatility.json"}  # else stop_rules.json
 DEFAULTS_SEEDS = (900, 901, 902)  # job indices: each a seed of the defaults' runs
 CURRENT = "defaults_with_tuning_run"
-DESIGNS = ("no_defaults", "defaults_without_tuning_run", CURRENT)
+WITH, WITHOUT = "with the tuning run", "without it"
+# name: (the finalist chosen by its mean, the defaults' mean, compared with the finalist's)
+DESIGNS: dict[str, tuple[str, str | None, str]] = {
+    "no_defaults": (WITH, None, WITH),
+    "defaults_without_tuning_run": (WITH, WITHOUT, WITH),
+    CURRENT: (WITH, WITH, WITH),
+    "every_candidate_without_tuning_run": (WITHOUT, WITHOUT, WITHOUT),
+    "finalist_with_it_then_defaults_without": (WITH, WITHOUT, WITHOUT),
+}
 
 
 def defaults_of(task: str) -> dict[str, Any]:
@@ -82,12 +94,15 @@ def replay(
     tuning = [sr._curves(r["reevaluation"])[0] for r in records]
     later = [sr._curves(r["reevaluation"])[1 : 1 + periods] for r in records]
     heldout = [sr._curves(r["heldout"]) for r in records]
-    scored = [sr._mean_at_stop([tuning[i], *later[i]]) for i in range(len(records))]
     runs = [sr._curves(d["reevaluation"]) for d in defaults]
     defaults_heldout = [sr._curves(d["heldout"]) for d in defaults]
-    by_design = {
-        "defaults_without_tuning_run": [sr._mean_at_stop(c[1 : 1 + periods]) for c in runs],
-        CURRENT: [sr._mean_at_stop(c[: 1 + periods]) for c in runs],
+    finalist_scores = {  # each configuration's (mean at its stop, stop)
+        WITH: [sr._mean_at_stop([tuning[i], *later[i]]) for i in range(len(records))],
+        WITHOUT: [sr._mean_at_stop(curves) for curves in later],
+    }
+    defaults_scores = {
+        WITH: [sr._mean_at_stop(c[: 1 + periods]) for c in runs],
+        WITHOUT: [sr._mean_at_stop(c[1 : 1 + periods]) for c in runs],
     }
     rng = np.random.default_rng(0)
     losses: dict[str, list[float]] = {name: [] for name in DESIGNS}
@@ -95,15 +110,15 @@ def replay(
     for _ in range(sr.DRAWS):
         shortlist = rng.choice(len(records), min(sr.SHORTLISTED_FROM, len(records)), False)
         promoted = sorted(shortlist, key=lambda i: min(tuning[i].values()))[: sr.ROUND_TWO]
-        member, stop = sr._pick_scored(scored, promoted[: sr.FINALISTS])
-        tuned = sr.heldout_at(heldout[member], stop)
-        losses["no_defaults"].append(tuned)
         seed = int(rng.integers(len(defaults)))
-        for name, candidates in by_design.items():
-            mean, own_stop = candidates[seed]
-            wins = mean < scored[member][0]
-            chosen[name] += wins
-            losses[name].append(sr.heldout_at(defaults_heldout[seed], own_stop) if wins else tuned)
+        for name, (ranked_by, defaults_by, compared_by) in DESIGNS.items():
+            member, stop = sr._pick_scored(finalist_scores[ranked_by], promoted[: sr.FINALISTS])
+            own = None if defaults_by is None else defaults_scores[defaults_by][seed]
+            if own is not None and own[0] < finalist_scores[compared_by][member][0]:
+                chosen[name] += 1
+                losses[name].append(sr.heldout_at(defaults_heldout[seed], own[1]))
+            else:
+                losses[name].append(sr.heldout_at(heldout[member], stop))
     base = float(np.mean(losses[CURRENT]))
     return {
         name: {

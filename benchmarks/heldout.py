@@ -92,6 +92,7 @@ import yaml
 
 from autotune import load_study_spec
 from autotune import training
+from autotune.analysis import ranking_means
 from autotune.campaign import Campaign
 from autotune.campaign import Stage
 from autotune.campaign import baseline_hparams
@@ -277,14 +278,15 @@ def write_automatic_spec(task: str, seed: int, budget: int, quick: bool, directo
 
 
 def reevaluation_means(campaign: Campaign) -> dict[str, float]:
-    """Mean value per finalist over its re-evaluation runs (its tuning run among them where
-    it counts) at its stop, from storage."""
+    """Mean value per finalist over the re-evaluation runs (its tuning run among them where
+    it counts) at its stop, from storage: over the runs every finalist finished, as the
+    campaign ranks them (`ranking_means`: a run one finalist lost is left out for all)."""
     direction = campaign.spec.metric.direction
     means: dict[str, float] = {}
     for study in campaign.stage_studies(Stage.REEVALUATION):
         tuning = tuning_runs_of(study.facts.design)
         results = reevaluation_results(campaign.trials_of(study), direction, tuning)
-        means |= {label: float(np.mean(list(v.values()))) for label, v in results.items()}
+        means |= ranking_means({label: v for label, v in results.items() if len(v) >= 2})
     return means
 
 

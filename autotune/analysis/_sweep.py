@@ -234,7 +234,9 @@ def _unstable_note(
     ]
     if not sooner:
         return ""
-    named = ", ".join(f"{p.learning_rate:g} at {p.lowest_loss:.4g}" for p in sooner)
+    named = ", ".join(
+        f"learning rate {p.learning_rate:g} (training loss {p.lowest_loss:.4g})" for p in sooner
+    )
     return (
         f" (sooner but levelled off on a worse training loss, so not stable: {named}; "
         f"the fastest stable rate reached {fastest.lowest_loss:.4g})"

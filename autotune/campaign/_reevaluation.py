@@ -56,6 +56,7 @@ from autotune.campaign._trial_attrs import ATTR_PERIOD_COUNT
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.campaign._trial_attrs import ATTR_PERIOD_SEED
+from autotune.campaign._trial_attrs import ATTR_PRUNED_REASON
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_attrs import ATTR_SEED
@@ -341,6 +342,28 @@ def run_key(run: FrozenTrial) -> tuple[str, int]:
     return str(run.user_attrs[ATTR_PERIOD_INDEX]), int(run.user_attrs[ATTR_REPLICATE])
 
 
+def unfinished_runs_caution(label: str, runs: Sequence[FrozenTrial]) -> str | None:
+    """A caution when some of ``label``'s re-evaluation runs never finished (a retry that
+    did counts): its mean, and the ranking, are over the runs every candidate finished, so
+    a recipe that diverged on a period reads as well as one that did not."""
+    own = [run for run in runs if run.user_attrs.get(ATTR_FINALIST) == label]
+    finished = {run_key(run) for run in own if run.state is TrialState.COMPLETE}
+    unfinished = {run_key(run): run for run in own if run_key(run) not in finished}
+    if not unfinished:
+        return None
+    reasons = sorted(
+        {
+            str(run.user_attrs.get(ATTR_PRUNED_REASON) or run.state.name.lower())
+            for run in unfinished.values()
+        }
+    )
+    return (
+        f"{len(unfinished)} of its {len(unfinished) + len(finished)} re-evaluation runs did "
+        f"not finish ({'; '.join(reasons)}): its mean leaves them out, and a recipe that "
+        "failed on some periods may fail on yours"
+    )
+
+
 def period_names(runs: Sequence[FrozenTrial]) -> dict[int, str]:
     """Period index -> name, as the workers that ran the periods recorded them (not the
     tuning period's: the defaults' run there is named as the finalists' own runs are)."""
@@ -409,7 +432,11 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
         metric=spec.metric.name,
     )
     names = {str(index): name for index, name in period_names(list(study.trials)).items()}
-    facts.append((study.name, chosen(report, usable, recipes, trivial, names)))
+    answer = chosen(report, usable, recipes, trivial, names)
+    unfinished = unfinished_runs_caution(answer.finalist, list(study.trials))
+    if unfinished is not None:
+        answer = dataclasses.replace(answer, cautions=(*answer.cautions, unfinished))
+    facts.append((study.name, answer))
     fast = {f.label: f.fast_value for f in recorded.finalists if f.fast_value is not None}
     full = {label: float(np.mean(list(values.values()))) for label, values in usable.items()}
     if len(set(fast) & set(full)) >= MIN_FINALISTS_FOR_AGREEMENT:

@@ -94,7 +94,8 @@ def resolve_period(
         allowed = ", ".join(period.name for period in periods)
         raise UnknownPeriodError(
             f"--period {name!r} is not a period of the campaign's re-evaluation; allowed: "
-            f"{allowed} (or an index 0..{len(periods) - 1})"
+            f"{allowed} (or an index 0..{len(periods) - 1}, or a date range spelled as a "
+            "period's name: START..END[ validate VSTART..VEND])"
         )
     return by_name[name]
 

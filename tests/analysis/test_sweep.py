@@ -242,9 +242,8 @@ def test_without_a_threshold_the_fastest_stable_rate_decides() -> None:
     assert "stopped improving" in decision.reason and "no fit threshold" in decision.reason
     # the rate that levelled off sooner on a worse loss is named: "fastest" read false
     assert "fastest stable learning rate 0.1" in decision.reason
-    assert "not stable: 0.001 at 0.5, 1 at 0.3; the fastest stable rate reached 0.1)" in (
-        decision.reason
-    )
+    unstable = "learning rate 0.001 (training loss 0.5), learning rate 1 (training loss 0.3)"
+    assert f"not stable: {unstable}; the fastest stable rate reached 0.1)" in decision.reason
 
 
 def test_a_loss_falling_towards_zero_is_stable_on_the_way_down_from_the_start() -> None:

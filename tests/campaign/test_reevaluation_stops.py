@@ -21,10 +21,12 @@ from autotune.campaign import reevaluation_results
 from autotune.campaign._reevaluation import reevaluation_stops
 from autotune.campaign._reevaluation import reevaluation_study
 from autotune.campaign._reevaluation import tuning_runs
+from autotune.campaign._reevaluation import unfinished_runs_caution
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
 from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_PRUNED_REASON
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
 from autotune.campaign._trial_attrs import ATTR_TRAIN_FRACTION
@@ -157,3 +159,33 @@ def test_the_defaults_run_on_the_tuning_period_where_the_finalists_runs_count(
     assert [q.user_attrs[ATTR_FINALIST] for q in on_tuning] == [defaults] * queued
     assert len(new.queued) == 4 * design.period_count + queued
     assert new.plan.trials == len(new.queued)
+
+
+def test_an_answer_with_runs_that_never_finished_is_cautioned() -> None:
+    """A retry that finished counts; a run pruned for its non-finite loss does not."""
+    diverged = create_trial(
+        state=TrialState.PRUNED,
+        user_attrs={
+            ATTR_FINALIST: "a",
+            ATTR_PERIOD_INDEX: 2,
+            ATTR_REPLICATE: 0,
+            ATTR_PRUNED_REASON: "non-finite loss at step 40",
+        },
+    )
+    failed_then_retried = create_trial(
+        state=TrialState.FAIL,
+        user_attrs={ATTR_FINALIST: "a", ATTR_PERIOD_INDEX: 1, ATTR_REPLICATE: 0},
+    )
+    runs = [
+        run("a", 0, {30: 0.4}, 0.4),
+        run("a", 1, {30: 0.3}, 0.3),
+        failed_then_retried,
+        diverged,
+        run("b", 2, {30: 0.5}, 0.5),
+    ]
+    caution = unfinished_runs_caution("a", runs)
+    assert caution is not None and caution.startswith(
+        "1 of its 3 re-evaluation runs did not finish (non-finite loss at step 40)"
+    )
+    assert unfinished_runs_caution("b", runs) is None
+    assert unfinished_runs_caution("a", runs[:3]) is None  # the failure was retried

@@ -9,11 +9,14 @@ from pathlib import Path
 from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import Campaign
 from autotune.campaign import Stage
 from autotune.campaign import advance
 from autotune.campaign import create_campaign
 from autotune.campaign import load_campaign
+from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
+from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.report._report import write_report
 from autotune.report._summary import study_lines
 from autotune.spec import load_study_spec
@@ -72,3 +75,53 @@ def test_a_baseline_cleared_by_its_recheck_reads_as_numbers_and_rounds_compare_a
     campaign = load_campaign("recheck", campaign.storage)
     versus = [line for line in study_lines(campaign, campaign.current) if "vs baseline" in line]
     assert versus == ["round 2 best val_loss 0.55 vs baseline 0.64 (-14.1%)"]  # the recheck's
+
+
+def test_the_last_round_compares_with_the_defaults_full_length_run_once_re_evaluated(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """The baseline ran at round 1's 60 steps; the re-evaluation runs the task's defaults
+    on the tuning period at the full 120, and round 2 then compares with that run (a
+    330-step round read "-36.2%" against an 80-step baseline, within 2% at equal length)."""
+    rounds = "rounds: [{budget_fraction: 0.5}, {budget_fraction: 1.0, top_k: 2}]\n"
+    path = write_study(tmp_path, "fair", trials=3, baseline=True, reevaluation=True, extra=rounds)
+    design = "reevaluation: {periods: 2, period_seed: 1}"
+    path.write_text(path.read_text().replace("reevaluation: {enabled: true}", design))
+    spec = load_study_spec(path)
+    campaign, _ = create_campaign(spec, open_storage(storage_url), task_defaults(spec))
+    campaign = _baseline_run(campaign, 0.65)  # passes at 60 steps: no recheck
+    distribution = {"learning_rate": FloatDistribution(1e-5, 1.0, log=True)}
+    for lr, loss in ((0.01, 0.62), (0.1, 0.6), (0.001, 0.66)):
+        campaign.optuna_study(campaign.current).add_trial(
+            create_trial(
+                value=loss,
+                params={"learning_rate": lr},
+                distributions=distribution,
+                intermediate_values={20: 2 * loss, 40: 1.5 * loss, 60: loss},
+            )
+        )
+    advance("fair", campaign.storage)  # round 2: the best 2 at the full 120 steps
+    campaign = load_campaign("fair", campaign.storage)
+    promoted = campaign.optuna_study(campaign.current)
+    for loss in (0.55, 0.58):  # the queued promotions, run as a worker would
+        trial = promoted.ask()
+        for step in range(20, 121, 20):
+            trial.report(loss * 120 / step, step)
+        promoted.tell(trial, loss)
+    campaign = load_campaign("fair", campaign.storage)
+    round_two = campaign.current
+    before = [line for line in study_lines(campaign, round_two) if "vs baseline" in line]
+    assert before == ["round 2 best val_loss 0.55 vs baseline 0.65 at 60 steps (-15.4%)"]
+
+    advance("fair", campaign.storage)  # the re-evaluation, the defaults' tuning run queued
+    campaign = load_campaign("fair", campaign.storage)
+    reevaluation = campaign.optuna_study(campaign.current)
+    while (trial := reevaluation.ask()).user_attrs[ATTR_PERIOD_INDEX] != TUNING_PERIOD:
+        pass
+    trial.set_user_attr(ATTR_MAX_TRAIN_STEPS, 120)
+    for step, value in ((20, 0.9), (60, 0.57), (120, 0.6)):
+        trial.report(value, step)
+    reevaluation.tell(trial, 0.6)
+    campaign = load_campaign("fair", campaign.storage)
+    after = [line for line in study_lines(campaign, round_two) if "vs baseline" in line]
+    assert after == ["round 2 best val_loss 0.55 vs baseline 0.57 (-3.5%)"]  # its best, at 120
