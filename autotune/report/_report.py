@@ -506,15 +506,17 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
 
 def _finalists_table(builder: _Builder, campaign: Campaign, study: CampaignStudy) -> None:
     """Each finalist's hyperparameters: the re-evaluation's trials carry them as user
-    attributes (they are queued, not sampled), so the dashboard shows "Params = []"."""
+    attributes (they are queued, not sampled), so the dashboard shows "Params = []". A
+    recipe without a value (the task's defaults beside an earlier stage's choice) trains
+    with the task's own default there: "default", not a dash that read as missing."""
     table = finalist_hyperparameters(campaign.trials_of(study))
     if not table:
         return
     names = sorted({name for hparams in table.values() for name in hparams})
     header = ["hyperparameter", *table]
-    rows = [[n, *(format_value(hparams.get(n, "—")) for hparams in table.values())] for n in names]
+    rows = [[n, *(format_value(h.get(n, "default")) for h in table.values())] for n in names]
     builder.add(
-        "The finalists' hyperparameters:",
+        "The finalists' hyperparameters (default: the task's own, where a recipe sets none):",
         "",
         "| " + " | ".join(header) + " |",
         "| --- |" + " ---: |" * len(table),

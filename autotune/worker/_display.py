@@ -30,10 +30,14 @@ _logger = logging.getLogger(__name__)
 REFRESH_S = 1.0
 CAMPAIGN_RELOAD_S = 5.0  # reading every trial of the campaign is not free
 SECONDS_SHOWN_AS_SUCH = 100
+TENTHS_SHOWN_BELOW = 9.95  # what rounds to 10.0 s reads "10 s"
 
 
 def format_seconds(seconds: float) -> str:
-    """ "12 s" for a short trial, "02:05" or "1:02:05" beyond."""
+    """ "0.4 s" or "12 s" for a short trial, "02:05" or "1:02:05" beyond (a small task's
+    trials all read "in 0 s")."""
+    if seconds < TENTHS_SHOWN_BELOW:
+        return f"{seconds:.1f} s"
     if seconds < SECONDS_SHOWN_AS_SUCH:
         return f"{seconds:.0f} s"
     return format_duration(seconds)

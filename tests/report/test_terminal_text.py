@@ -332,6 +332,9 @@ def test_a_worker_logs_one_line_per_trial_naming_study_and_trial() -> None:
     assert trial_log_line(pruned) == "q/steps/1 #0 PRUNED in 02:10"
     sweep = TrialReport("q/steps/1", 1, TrialOutcome.COMPLETE, 80.0, "steps to fit", 3.0)
     assert "steps_to_fit=80 " in trial_log_line(sweep)
+    quick = TrialReport("q/joint/1", 2, TrialOutcome.COMPLETE, 0.5, "val_loss", 0.42)
+    assert trial_log_line(quick).endswith(" in 0.4 s")  # a small task's trials read "in 0 s"
+    assert trial_log_line(dataclasses.replace(quick, duration_s=9.96)).endswith(" in 10 s")
 
 
 @pytest.mark.parametrize("width", [40, 80, 160])
