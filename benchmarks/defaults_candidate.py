@@ -7,7 +7,7 @@ queues one. Periods differ far more than candidates do, so a mean over other per
 the finalists' ranks by the periods' difficulty. This replays drawn campaigns on stored
 curves (`stop_rules.py`'s configurations: the answers of record, each trained on 4
 re-evaluation periods and the held-out periods) with the defaults' own curves beside them
-(trained here, 3 seeds a task), and compares three designs:
+(trained here, 3 seeds a task), and compares five designs:
 
 - ``no_defaults``: the finalists alone;
 - ``defaults_without_tuning_run``: the defaults' mean over the re-evaluation's periods

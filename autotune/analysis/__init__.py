@@ -42,6 +42,7 @@ from autotune.analysis._significance import holm_adjust
 from autotune.analysis._significance import mean_interval
 from autotune.analysis._significance import min_pairs_to_reach
 from autotune.analysis._significance import rank_agreement
+from autotune.analysis._significance import ranked_runs
 from autotune.analysis._significance import ranking_means
 from autotune.analysis._significance import simulate_false_positive_rate
 from autotune.analysis._significance import simulate_power
@@ -111,6 +112,7 @@ __all__ = [
     "outpaced_by",
     "plateau_step",
     "rank_agreement",
+    "ranked_runs",
     "ranking_means",
     "shared_best_step",
     "simulate_false_positive_rate",

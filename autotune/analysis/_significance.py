@@ -432,13 +432,24 @@ def _holm(p: np.ndarray) -> np.ndarray:
 
 
 def ranking_means(results: Mapping[str, Mapping[tuple[str, int], float]]) -> dict[str, float]:
-    """Each finalist's mean over the (period, seed) keys every finalist has, when they share
-    at least 2; over its own runs otherwise. Periods differ far more than finalists do (one
+    """Each finalist's mean over its `ranked_runs`."""
+    return {
+        name: float(np.mean(list(runs.values()))) for name, runs in ranked_runs(results).items()
+    }
+
+
+def ranked_runs(
+    results: Mapping[str, Mapping[tuple[str, int], float]],
+) -> dict[str, dict[tuple[str, int], float]]:
+    """Each finalist's runs on the (period, seed) keys every finalist has, when they share
+    at least 2; its own runs otherwise. Periods differ far more than finalists do (one
     cancer-mlp fold's loss 0.14, another's 0.026), so means over different periods (a
     failed run, a candidate without a run on the tuning period) rank by the periods."""
+    if not results:
+        return {}
     shared = set.intersection(*(set(runs) for runs in results.values()))
     return {
-        name: float(np.mean([v for key, v in runs.items() if len(shared) < 2 or key in shared]))
+        name: {key: v for key, v in runs.items() if len(shared) < 2 or key in shared}
         for name, runs in results.items()
     }
 

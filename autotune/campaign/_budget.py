@@ -300,14 +300,16 @@ def _reevaluation_reserve(spec: StudySpec, max_train_steps: int, total: int | No
     periods = math.ceil(design.periods / 2)
     if total is not None:
         per_period = spec.reevaluation_candidates * design.seeds * max_train_steps
-        periods = min(periods, int(REEVALUATION_MAX_SHARE * total) // per_period)
+        share = int(REEVALUATION_MAX_SHARE * total) - reevaluation_steps(spec, 0, max_train_steps)
+        periods = min(periods, share // per_period)
     return reevaluation_steps(spec, max(reevaluation_floor(spec), periods), max_train_steps)
 
 
 def reevaluation_steps(spec: StudySpec, periods: int, max_train_steps: int) -> int:
-    """What a re-evaluation on ``periods`` periods trains: every candidate on each with each
-    seed, and the task's defaults once more on the tuning period, where the finalists' own
-    tuning runs count (`defaults_candidate`)."""
+    """What a re-evaluation on ``periods`` periods trains at most: every candidate on each
+    with each seed, and the task's defaults once more on the tuning period, where the
+    finalists' own tuning runs count (`defaults_tuning_run`; where they do not, the steps
+    kept for it buy periods)."""
     runs = spec.reevaluation_candidates * spec.reevaluation.seeds * periods
     return (runs + int(spec.defaults_reevaluated)) * max_train_steps
 

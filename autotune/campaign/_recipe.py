@@ -72,16 +72,18 @@ def chosen(
 ) -> Recommendation:
     """The re-evaluation's choice: the finalist with the best mean, whether it is
     distinguishable from the others (paired tests, Holm-corrected), and how it compares
-    with the trivial predictor on the same periods."""
+    with the trivial predictor on the same periods. ``results``: each finalist's runs as
+    the ranking counted them (`ranked_runs`), so the answer's mean is the one it won by."""
     best = report.best
     values = list(results[best].values())
     loss = recipes[best].direction is Direction.MINIMIZE and min(values) >= 0
     interval = mean_interval(values, floor=0.0 if loss else None)  # a loss is never below 0
     tied = [c.finalist for c in report.comparisons if not c.significant]
     tuning = any(period == TUNING_PERIOD for period, _ in results[best])
-    periods = report.n_periods - tuning
+    periods = len({period for period, _ in results[best] if period != TUNING_PERIOD})
+    seeds = len({seed for _, seed in results[best]})
     own = ", and its own run on the tuning period" if tuning else ""
-    runs = f"{interval.n} run(s) ({periods} period(s) x {report.n_seeds} seed(s){own})"
+    runs = f"{interval.n} run(s) ({periods} period(s) x {seeds} seed(s){own})"
     if not tied:
         verdict = (
             f"{best} is better than every other finalist over {runs}: each paired "

@@ -20,13 +20,14 @@ from collections.abc import Sequence
 import dataclasses
 import datetime
 
-import numpy as np
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from autotune.analysis import compare_finalists
 from autotune.analysis import compare_with_trivial
 from autotune.analysis import rank_agreement
+from autotune.analysis import ranked_runs
+from autotune.analysis import ranking_means
 from autotune.analysis import shared_best_step
 from autotune.analysis import top_k
 from autotune.campaign._budget import leftover
@@ -46,6 +47,7 @@ from autotune.campaign._records import Significance
 from autotune.campaign._records import Stage
 from autotune.campaign._records import StudyPlan
 from autotune.campaign._snapshot import CampaignSnapshot
+from autotune.campaign._trial_attrs import ATTR_ERROR_TRACEBACK
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
 from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
@@ -67,6 +69,7 @@ from autotune.spec import Direction
 
 SEED_STRIDE = 1_000_003
 MAX_PERIOD_FACTOR = 3  # extra periods from a budget's leftover, at most
+MAX_REASONS_SHOWN = 2  # why runs did not finish, in a caution
 MIN_FINALISTS_FOR_AGREEMENT = 5  # fewer can never agree significantly (2/4! > 0.05)
 
 
@@ -85,8 +88,9 @@ def finalists_of(snapshot: CampaignSnapshot) -> list[FrozenTrial]:
 def reevaluation_runs(
     finalists: list[Finalist], period_count: int, period_seed: int, replicates: int, seed: int
 ) -> tuple[QueuedTrial, ...]:
-    """Every queued run: finalist x period x seed replicate (the period resolved by the
-    worker from its index, count and seed)."""
+    """The queued runs of every finalist x period x seed replicate (the period resolved by
+    the worker from its index, count and seed); the defaults' tuning-period run is apart
+    (`defaults_tuning_run`)."""
     return tuple(
         QueuedTrial(
             f"{finalist.label}/period {index}/replicate {replicate}",
@@ -124,7 +128,7 @@ def reevaluation_study(snapshot: CampaignSnapshot) -> NewStudy:
     finalists += () if candidate is None else (candidate,)
     extra = ()  # where the finalists' tuning runs count, the defaults' run beside them
     if candidate is not None and all(runs_of):
-        extra = (defaults_tuning_run(candidate, spec.seed),)
+        extra = (defaults_tuning_run(candidate, spec.seed + SEED_STRIDE),)
     periods = _periods(snapshot, finalists, len(extra) * last.plan.max_train_steps)
     record = ReevaluationDesign(last.name, finalists, periods, period_seed, pinned, design.seeds)
     runs = reevaluation_runs(list(finalists), periods, period_seed, design.seeds, spec.seed)
@@ -171,9 +175,12 @@ def defaults_candidate(snapshot: CampaignSnapshot) -> Finalist | None:
     return Finalist(trial_label(study.name, trial.number), trial.number, None, None, {}, recipe)
 
 
-def defaults_tuning_run(candidate: Finalist, seed: int) -> QueuedTrial:
+def defaults_tuning_run(candidate: Finalist, fallback_seed: int) -> QueuedTrial:
     """The task's defaults on the tuning period, the period the finalists' own runs count
-    (`TUNING_PERIOD`), so that every candidate's mean is over the same periods."""
+    (`TUNING_PERIOD`), so that every candidate's mean is over the same periods. With its
+    recipe's seed (the baseline run's), as a finalist's tuning run has its recipe's: what
+    `autotune train` of the defaults retrains, digit for digit."""
+    seed = fallback_seed if candidate.recipe.seed is None else candidate.recipe.seed
     return QueuedTrial(
         f"{candidate.label}/{TUNING_PERIOD} period",
         {},
@@ -182,7 +189,7 @@ def defaults_tuning_run(candidate: Finalist, seed: int) -> QueuedTrial:
             ATTR_HPARAMS: candidate.recipe.hyperparameters,
             ATTR_PERIOD_INDEX: TUNING_PERIOD,
             ATTR_REPLICATE: 0,
-            ATTR_SEED: seed + SEED_STRIDE,
+            ATTR_SEED: seed,
         },
     )
 
@@ -344,24 +351,29 @@ def run_key(run: FrozenTrial) -> tuple[str, int]:
 
 def unfinished_runs_caution(label: str, runs: Sequence[FrozenTrial]) -> str | None:
     """A caution when some of ``label``'s re-evaluation runs never finished (a retry that
-    did counts): its mean, and the ranking, are over the runs every candidate finished, so
-    a recipe that diverged on a period reads as well as one that did not."""
+    did counts): the ranking and the answer's mean are over the runs every candidate
+    finished (`ranking_means`), so a recipe that diverged on a period reads as well as one
+    that did not. The reasons: a pruned run's, or a failed run's last traceback line."""
     own = [run for run in runs if run.user_attrs.get(ATTR_FINALIST) == label]
     finished = {run_key(run) for run in own if run.state is TrialState.COMPLETE}
     unfinished = {run_key(run): run for run in own if run_key(run) not in finished}
     if not unfinished:
         return None
-    reasons = sorted(
-        {
-            str(run.user_attrs.get(ATTR_PRUNED_REASON) or run.state.name.lower())
-            for run in unfinished.values()
-        }
+    reasons = sorted({_why_unfinished(run) for run in unfinished.values()})
+    shown = "; ".join(reasons[:MAX_REASONS_SHOWN]) + (
+        "; ..." if len(reasons) > MAX_REASONS_SHOWN else ""
     )
     return (
         f"{len(unfinished)} of its {len(unfinished) + len(finished)} re-evaluation runs did "
-        f"not finish ({'; '.join(reasons)}): its mean leaves them out, and a recipe that "
-        "failed on some periods may fail on yours"
+        f"not finish ({shown}): its mean leaves them out, and a recipe that failed on some "
+        "periods may fail on yours"
     )
+
+
+def _why_unfinished(run: FrozenTrial) -> str:
+    attrs = run.user_attrs
+    traceback = str(attrs.get(ATTR_ERROR_TRACEBACK) or "").strip().splitlines()
+    return str(attrs.get(ATTR_PRUNED_REASON) or (traceback[-1] if traceback else run.state.name))
 
 
 def period_names(runs: Sequence[FrozenTrial]) -> dict[int, str]:
@@ -432,13 +444,13 @@ def verdict_facts(snapshot: CampaignSnapshot) -> tuple[tuple[str, Fact], ...]:
         metric=spec.metric.name,
     )
     names = {str(index): name for index, name in period_names(list(study.trials)).items()}
-    answer = chosen(report, usable, recipes, trivial, names)
+    answer = chosen(report, ranked_runs(usable), recipes, trivial, names)  # as it was ranked
     unfinished = unfinished_runs_caution(answer.finalist, list(study.trials))
     if unfinished is not None:
         answer = dataclasses.replace(answer, cautions=(*answer.cautions, unfinished))
     facts.append((study.name, answer))
     fast = {f.label: f.fast_value for f in recorded.finalists if f.fast_value is not None}
-    full = {label: float(np.mean(list(values.values()))) for label, values in usable.items()}
+    full = ranking_means(usable)  # over the runs all finished, as the ranking's
     if len(set(fast) & set(full)) >= MIN_FINALISTS_FOR_AGREEMENT:
         facts.append((study.name, rank_agreement(fast, full, spec.metric.direction)))
     return tuple(facts)

@@ -53,7 +53,7 @@ from autotune.spec._loader import AUTOMATIC_DEFAULTS
 
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
-TUNING_NAME = "tuning period (its own run)"  # how a finalist's tuning run shows among periods
+TUNING_NAME = "tuning period"  # a finalist's own tuning run, or the defaults' run there
 __all__ = ["Report", "ReportFigure", "publish_to_dashboard", "write_report"]
 
 

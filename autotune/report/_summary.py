@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import dataclasses
 import math
+import operator
 
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -253,7 +254,8 @@ def baseline_at_length(campaign: Campaign, steps: int) -> tuple[int, float] | No
     if not runs:
         return None
     shorter = [run for run in runs if run[0] <= steps]
-    return max(shorter) if shorter else min(runs)
+    steps_of = operator.itemgetter(0)  # of equal lengths, the first: the baseline's own run
+    return max(shorter, key=steps_of) if shorter else min(runs, key=steps_of)
 
 
 def _defaults_on_the_tuning_period(campaign: Campaign) -> list[tuple[int, float]]:

@@ -218,6 +218,7 @@ def test_with_fewer_than_two_keys_shared_by_all_each_is_ranked_by_its_own() -> N
     assert ranking_means({"A": a, "B": b, "C": c}) == {"A": 2.0, "B": 1.5, "C": 0.0}
     only_a = a | {("z", 0): 9.0}  # shared by two of three: left out only where all share
     assert ranking_means({"A": only_a, "B": b}) == {"A": 2.0, "B": 1.5}
+    assert ranking_means({}) == {}  # no candidate with runs: nothing to rank
 
 
 def test_fewer_than_two_shared_pairs_is_an_error_naming_the_finalist() -> None:

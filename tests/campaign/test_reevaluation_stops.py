@@ -18,17 +18,21 @@ from autotune.campaign import StudyPlan
 from autotune.campaign import StudySnapshot
 from autotune.campaign import TaskDefaults
 from autotune.campaign import reevaluation_results
+from autotune.campaign._reevaluation import period_names
 from autotune.campaign._reevaluation import reevaluation_stops
 from autotune.campaign._reevaluation import reevaluation_study
 from autotune.campaign._reevaluation import tuning_runs
 from autotune.campaign._reevaluation import unfinished_runs_caution
+from autotune.campaign._trial_attrs import ATTR_ERROR_TRACEBACK
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
 from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
 from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
+from autotune.campaign._trial_attrs import ATTR_PERIOD_NAME
 from autotune.campaign._trial_attrs import ATTR_PRUNED_REASON
 from autotune.campaign._trial_attrs import ATTR_REPLICATE
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
+from autotune.campaign._trial_attrs import ATTR_SEED
 from autotune.campaign._trial_attrs import ATTR_TRAIN_FRACTION
 from autotune.spec import Direction
 from tests.campaign.replay import spec_of
@@ -147,8 +151,9 @@ def test_the_defaults_run_on_the_tuning_period_where_the_finalists_runs_count(
     curve = {interval * k: 0.5 for k in range(1, 5)}
     finalists = [_tuned(n, curve, **odd) for n in range(3)]
     snapshot = _snapshot_of([], finalists)
+    run = _tuned(0, curve, **{ATTR_SEED: 4242})
     baseline = StudySnapshot(
-        "c/baseline/1", StudyFacts(StudyPlan(Stage.BASELINE, 1, 1, 10, 40)), (_tuned(0, curve),)
+        "c/baseline/1", StudyFacts(StudyPlan(Stage.BASELINE, 1, 1, 10, 40)), (run,)
     )
     snapshot = dataclasses.replace(snapshot, studies=(baseline, *snapshot.studies))
     new = reevaluation_study(snapshot)
@@ -157,6 +162,9 @@ def test_the_defaults_run_on_the_tuning_period_where_the_finalists_runs_count(
     assert defaults == "c/baseline/1 #0" and len(design.finalists) == 4
     on_tuning = [q for q in new.queued if q.user_attrs[ATTR_PERIOD_INDEX] == TUNING_PERIOD]
     assert [q.user_attrs[ATTR_FINALIST] for q in on_tuning] == [defaults] * queued
+    # the baseline run's seed, the recipe's: what `autotune train` of the defaults retrains
+    assert design.finalists[-1].recipe.seed == 4242
+    assert [q.user_attrs[ATTR_SEED] for q in on_tuning] == [4242] * queued
     assert len(new.queued) == 4 * design.period_count + queued
     assert new.plan.trials == len(new.queued)
 
@@ -189,3 +197,27 @@ def test_an_answer_with_runs_that_never_finished_is_cautioned() -> None:
     )
     assert unfinished_runs_caution("b", runs) is None
     assert unfinished_runs_caution("a", runs[:3]) is None  # the failure was retried
+    failed = create_trial(
+        state=TrialState.FAIL,
+        user_attrs={
+            ATTR_FINALIST: "b",
+            ATTR_PERIOD_INDEX: 0,
+            ATTR_REPLICATE: 0,
+            ATTR_ERROR_TRACEBACK: "Traceback ...\n  ...\nRuntimeError: out of memory\n",
+        },
+    )
+    caution = unfinished_runs_caution("b", [*runs, failed])
+    assert caution is not None and "(RuntimeError: out of memory)" in caution
+
+
+def test_the_tuning_period_is_named_apart_from_the_re_evaluations_periods() -> None:
+    named = {ATTR_PERIOD_NAME: "fold 1/5 (seed 0)"}
+    tuning = create_trial(
+        state=TrialState.COMPLETE,
+        value=0.5,
+        user_attrs={ATTR_PERIOD_INDEX: TUNING_PERIOD, ATTR_PERIOD_NAME: "fold 1/5 (seed 7)"},
+    )
+    seeded = create_trial(
+        state=TrialState.COMPLETE, value=0.5, user_attrs={ATTR_PERIOD_INDEX: 3, **named}
+    )
+    assert period_names([tuning, seeded]) == {3: "fold 1/5 (seed 0)"}
