@@ -69,14 +69,25 @@ def load(
     (``state_dir``, a path or a string: where ``autotune run --state-dir`` kept it).
 
     Needs neither torch nor the campaign's task code: the stored spec is read, not re-checked.
+    Raises CampaignNotFoundError, naming the directory, where ``state_dir`` holds no
+    embedded server: one made there would hold nothing (a wrong directory made a 47 MB
+    empty one).
     """
     from optuna.storages import RDBStorage
 
+    from autotune._errors import CampaignNotFoundError
     from autotune.campaign import load_campaign
     from autotune.storage import DEFAULT_STATE_DIR
     from autotune.storage import open_storage
+    from autotune.storage._open import embedded_exists
 
     if not isinstance(storage, RDBStorage):
         directory = DEFAULT_STATE_DIR if state_dir is None else Path(state_dir)
+        if storage is None and not embedded_exists(directory):
+            raise CampaignNotFoundError(
+                f"no campaign {name!r}: there is no embedded PostgreSQL in "
+                f"{directory.resolve()}/ (`autotune run` and `autotune create` make it in the "
+                "directory they run in); pass state_dir= where they ran, or storage=URL"
+            )
         storage = open_storage(storage, state_dir=directory)
     return load_campaign(name, storage)

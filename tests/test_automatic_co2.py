@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 import pytest
 
 import autotune
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import Stage
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_autotune
@@ -83,9 +84,14 @@ def test_automatic_co2_lstm_campaign_widens_promotes_reevaluates_and_reports(
     design = reevaluation.facts.design
     assert design.period_count == 4 and len(design.finalists) == 2 + 1  # and the defaults
     runs = campaign.trials_of(reevaluation, states=(TrialState.COMPLETE,))
-    periods = {t.user_attrs["period"] for t in runs}
+    # the task's defaults also run on the tuning period, where the finalists' runs count
+    on_tuning = [t for t in runs if t.user_attrs["period_index"] == TUNING_PERIOD]
+    *tuned, defaults = design.finalists
+    counted = int(all(f.tuning_run for f in tuned))
+    assert [t.user_attrs["finalist"] for t in on_tuning] == [defaults.label] * counted
+    periods = {t.user_attrs["period"] for t in runs if t not in on_tuning}
     assert len(periods) == 4 and all(re.match(r"\d{4}-\d{2}-\d{2}", p) for p in periods)
-    assert len(runs) == 12
+    assert len(runs) == 12 + counted
     verdict = reevaluation.facts.significance.report
     assert verdict.comparisons and "periods" in verdict.comparisons[0].verdict
 

@@ -13,6 +13,7 @@ import yaml
 
 import autotune
 from autotune._errors import SpecError
+from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import Stage
 from autotune.training import Budget
 from autotune.training import Period
@@ -164,7 +165,8 @@ def run_campaign(path: Path, storage_url: str, cwd: Path) -> autotune.Campaign:
 
 def assert_periods_used(campaign: autotune.Campaign, task: ElNinoTask) -> None:
     """The baseline's trivial predictor ran on the tuning period, the re-evaluation on the
-    spec's held-out periods, in order."""
+    spec's held-out periods, in order, and the task's defaults once more on the tuning
+    period, where the finalists' own tuning runs count."""
     (baseline,) = campaign.trials_of(campaign.stage_studies(Stage.BASELINE)[0])
     tuning = tuning_period(campaign.spec)
     trivial = task.trivial_metrics(tuning)["val_mse_degc2"]
@@ -175,7 +177,13 @@ def assert_periods_used(campaign: autotune.Campaign, task: ElNinoTask) -> None:
         for t in campaign.trials_of(reevaluation)
     }
     heldout = campaign.spec.periods.heldout
-    assert names == {(i, p.name) for i, p in enumerate(heldout)}
+    on_tuning = {(index, name) for index, name in names if index == TUNING_PERIOD}
+    assert names - on_tuning == {(i, p.name) for i, p in enumerate(heldout)}
+    *tuned, defaults = reevaluation.facts.design.finalists
+    counted = defaults.label.startswith(f"{campaign.name}/baseline/") and all(
+        f.tuning_run for f in tuned
+    )
+    assert on_tuning == ({(TUNING_PERIOD, tuning.name)} if counted else set())
 
 
 @pytest.mark.e2e  # autotune run with two workers: about a minute

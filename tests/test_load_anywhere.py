@@ -138,3 +138,17 @@ def test_the_torch_blocker_blocks(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode != 0 and "torch" in result.stderr
+
+
+def test_load_from_a_directory_without_a_server_names_it_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    """A wrong state_dir made a 47 MB empty server and said only "existing campaigns: none"."""
+    import autotune
+
+    wrong = tmp_path / "nostate"
+    with pytest.raises(
+        autotune.CampaignNotFoundError, match=rf"no embedded PostgreSQL in {wrong}"
+    ):
+        autotune.load("tiny", state_dir=wrong)
+    assert not wrong.exists()

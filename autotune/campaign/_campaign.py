@@ -346,9 +346,16 @@ class Campaign:
         """The study workers draw trials from now: the latest round."""
         return self.studies[-1]
 
-    def stage_studies(self, stage: Stage) -> list[CampaignStudy]:
-        """The studies of one stage, in round order."""
-        return [s for s in self.studies if s.stage is stage]
+    def stage_studies(self, stage: Stage | str) -> list[CampaignStudy]:
+        """The studies of one stage, in round order; the stage as its value ("reeval") too,
+        and ValueError naming the stages for one that is none (a misspelt "joint" read as
+        a stage without studies)."""
+        try:
+            wanted = Stage(stage)
+        except ValueError:
+            allowed = ", ".join(s.value for s in Stage)
+            raise ValueError(f"stage {stage!r} is invalid; allowed: {allowed}") from None
+        return [s for s in self.studies if s.stage is wanted]
 
     @property
     def max_train_steps(self) -> int | None:

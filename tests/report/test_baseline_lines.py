@@ -8,6 +8,7 @@ from pathlib import Path
 
 from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
+import pytest
 
 from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import Campaign
@@ -43,6 +44,9 @@ def test_a_baseline_cleared_by_its_recheck_reads_as_numbers_and_rounds_compare_a
     campaign = _baseline_run(campaign, 0.71)  # loses at round 1's 60 steps of 120
     campaign = _baseline_run(campaign, 0.64)  # the recheck at the full 120 passes
     short, full = campaign.stage_studies(Stage.BASELINE)
+    assert campaign.stage_studies("baseline") == [short, full]  # the stage's value too
+    with pytest.raises(ValueError, match=r"stage 'baselin' is invalid; allowed: .*baseline"):
+        campaign.stage_studies("baselin")
     (lost,) = study_lines(campaign, short)
     assert lost == (
         "baseline at 60 steps: val_loss 0.71 does not beat the trivial predictor's 0.7; "
