@@ -52,6 +52,7 @@ from autotune.campaign._records import StudyKey
 from autotune.campaign._records import StudyPlan
 from autotune.campaign._records import SweepResult
 from autotune.campaign._records import TaskDefaults
+from autotune.campaign._reevaluation import on_tuning_period
 from autotune.campaign._reevaluation import period_names
 from autotune.campaign._reevaluation import reevaluation_results
 from autotune.campaign._reevaluation import rotating_period_seed
@@ -123,6 +124,7 @@ __all__ = [
     "sweep_points",
     "trial_hparams",
     "trial_label",
+    "on_tuning_period",
     "period_names",
     "trivial_values",
     "tuning_trivial",

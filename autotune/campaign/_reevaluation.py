@@ -376,6 +376,12 @@ def _why_unfinished(run: FrozenTrial) -> str:
     return str(attrs.get(ATTR_PRUNED_REASON) or (traceback[-1] if traceback else run.state.name))
 
 
+def on_tuning_period(run: FrozenTrial) -> bool:
+    """Whether a re-evaluation run is the task's defaults' on the tuning period
+    (`defaults_tuning_run`), not one of the re-evaluation's own periods."""
+    return run.user_attrs.get(ATTR_PERIOD_INDEX) == TUNING_PERIOD
+
+
 def period_names(runs: Sequence[FrozenTrial]) -> dict[int, str]:
     """Period index -> name, as the workers that ran the periods recorded them (not the
     tuning period's: the defaults' run there is named as the finalists' own runs are)."""
@@ -383,7 +389,8 @@ def period_names(runs: Sequence[FrozenTrial]) -> dict[int, str]:
         int(t.user_attrs[ATTR_PERIOD_INDEX]): str(t.user_attrs[ATTR_PERIOD_NAME])
         for t in runs
         if ATTR_PERIOD_NAME in t.user_attrs
-        and t.user_attrs.get(ATTR_PERIOD_INDEX, TUNING_PERIOD) != TUNING_PERIOD
+        and ATTR_PERIOD_INDEX in t.user_attrs
+        and not on_tuning_period(t)
     }
 
 

@@ -29,6 +29,7 @@ from autotune.campaign import Finalist
 from autotune.campaign import Progress
 from autotune.campaign import ReevaluationDesign
 from autotune.campaign import Stage
+from autotune.campaign import on_tuning_period
 from autotune.campaign import period_names
 from autotune.campaign import reevaluation_results
 from autotune.campaign import trivial_values
@@ -36,7 +37,6 @@ from autotune.campaign import tuning_runs_of
 from autotune.campaign import tuning_trivial
 from autotune.campaign._trial_attrs import ATTR_FINALIST
 from autotune.campaign._trial_attrs import ATTR_HPARAMS
-from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.report import _plots as _plots
 from autotune.report._answer import answer_lines
 from autotune.report._answer import format_value
@@ -473,7 +473,7 @@ def _reevaluation_section(builder: _Builder, campaign: Campaign, study: Campaign
     if design is not None:
         shown = ", ".join(names[i] for i in sorted(names)) or f"{design.period_count} periods"
         own = " Each finalist's own run on the tuning period counts as one more" if tuning else ""
-        if own and any(t.user_attrs.get(ATTR_PERIOD_INDEX) == TUNING_PERIOD for t in trials):
+        if own and any(on_tuning_period(t) for t in trials):
             own += " (the task's defaults ran there once more)"
         own += "." if own else ""
         builder.add(

@@ -16,19 +16,18 @@ from autotune.analysis import RankAgreement
 from autotune.analysis import StepRecommendation
 from autotune.analysis import min_pairs_to_reach
 from autotune.analysis import stable_points
-from autotune.campaign import TUNING_PERIOD
 from autotune.campaign import BaselineOutcome
 from autotune.campaign import Campaign
 from autotune.campaign import CampaignStudy
 from autotune.campaign import Progress
 from autotune.campaign import Stage
+from autotune.campaign import on_tuning_period
 from autotune.campaign import sweep_points
 from autotune.campaign._budget import reevaluation_floor
 from autotune.campaign._reevaluation import MAX_PERIOD_FACTOR
 from autotune.campaign._trial_attrs import ATTR_MAX_TRAIN_STEPS
 from autotune.campaign._trial_attrs import ATTR_PARENT_STUDY
 from autotune.campaign._trial_attrs import ATTR_PARENT_TRIAL
-from autotune.campaign._trial_attrs import ATTR_PERIOD_INDEX
 from autotune.campaign._trial_attrs import ATTR_RECOVERY_ERROR
 from autotune.campaign._trial_attrs import ATTR_RESUME
 from autotune.campaign._trial_attrs import ATTR_RESUMED_FROM
@@ -268,7 +267,7 @@ def _defaults_on_the_tuning_period(campaign: Campaign) -> list[tuple[int, float]
         for t in campaign.trials_of(study)
         if t.state is TrialState.COMPLETE
         and t.intermediate_values
-        and t.user_attrs.get(ATTR_PERIOD_INDEX) == TUNING_PERIOD
+        and on_tuning_period(t)
         and ATTR_MAX_TRAIN_STEPS in t.user_attrs
     ]
 

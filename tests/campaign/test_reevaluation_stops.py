@@ -169,21 +169,17 @@ def test_the_defaults_run_on_the_tuning_period_where_the_finalists_runs_count(
     assert new.plan.trials == len(new.queued)
 
 
+def unfinished(finalist: str, period: int, state: TrialState, **attrs: str) -> FrozenTrial:
+    """A re-evaluation run of ``finalist`` on ``period`` that ended ``state``."""
+    own = {ATTR_FINALIST: finalist, ATTR_PERIOD_INDEX: period, ATTR_REPLICATE: 0}
+    return create_trial(state=state, user_attrs={**own, **attrs})
+
+
 def test_an_answer_with_runs_that_never_finished_is_cautioned() -> None:
     """A retry that finished counts; a run pruned for its non-finite loss does not."""
-    diverged = create_trial(
-        state=TrialState.PRUNED,
-        user_attrs={
-            ATTR_FINALIST: "a",
-            ATTR_PERIOD_INDEX: 2,
-            ATTR_REPLICATE: 0,
-            ATTR_PRUNED_REASON: "non-finite loss at step 40",
-        },
-    )
-    failed_then_retried = create_trial(
-        state=TrialState.FAIL,
-        user_attrs={ATTR_FINALIST: "a", ATTR_PERIOD_INDEX: 1, ATTR_REPLICATE: 0},
-    )
+    reason = {ATTR_PRUNED_REASON: "non-finite loss at step 40"}
+    diverged = unfinished("a", 2, TrialState.PRUNED, **reason)
+    failed_then_retried = unfinished("a", 1, TrialState.FAIL)
     runs = [
         run("a", 0, {30: 0.4}, 0.4),
         run("a", 1, {30: 0.3}, 0.3),
@@ -197,15 +193,8 @@ def test_an_answer_with_runs_that_never_finished_is_cautioned() -> None:
     )
     assert unfinished_runs_caution("b", runs) is None
     assert unfinished_runs_caution("a", runs[:3]) is None  # the failure was retried
-    failed = create_trial(
-        state=TrialState.FAIL,
-        user_attrs={
-            ATTR_FINALIST: "b",
-            ATTR_PERIOD_INDEX: 0,
-            ATTR_REPLICATE: 0,
-            ATTR_ERROR_TRACEBACK: "Traceback ...\n  ...\nRuntimeError: out of memory\n",
-        },
-    )
+    traceback = {ATTR_ERROR_TRACEBACK: "Traceback ...\n  ...\nRuntimeError: out of memory\n"}
+    failed = unfinished("b", 0, TrialState.FAIL, **traceback)
     caution = unfinished_runs_caution("b", [*runs, failed])
     assert caution is not None and "(RuntimeError: out of memory)" in caution
 
